@@ -1,0 +1,122 @@
+"""Options and output helpers shared by the CLI command modules."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any, cast
+
+import orjson
+import typer
+from rich.table import Table
+
+from rollcraft._console import err, out
+from rollcraft._io import atomic_writer
+from rollcraft._normalize import ReasoningMode
+from rollcraft._read import ReadOptions, ReadReport, Shape
+
+__all__ = [
+    "ReasoningOpt",
+    "ShapeOpt",
+    "SuccessOpt",
+    "TaskKeyOpt",
+    "progress",
+    "read_options",
+    "read_summary_line",
+    "write_json",
+]
+
+ShapeOpt = Annotated[
+    str, typer.Option("--shape", help="Record shape: auto (per record), nemo-gym, tutorial or chat.")
+]
+ReasoningOpt = Annotated[
+    str,
+    typer.Option(
+        "--reasoning", help="Reasoning: separate (reasoning_content), think (inline <think>) or drop."
+    ),
+]
+SuccessOpt = Annotated[
+    float,
+    typer.Option(
+        "--success-threshold", help="Reward at or above which a rollout without an explicit flag succeeds."
+    ),
+]
+TaskKeyOpt = Annotated[
+    str | None, typer.Option("--task-key", help="A record field (dots reach inside) that names the task.")
+]
+
+_SHAPES = ("auto", "nemo-gym", "tutorial", "chat")
+_REASONING = ("separate", "think", "drop")
+
+
+def read_options(shape: str, reasoning: str, success_threshold: float, task_key: str | None) -> ReadOptions:
+    """Check and bundle the reading options."""
+    if shape not in _SHAPES:
+        raise typer.BadParameter(f"must be one of {', '.join(_SHAPES)}", param_hint="--shape")
+    if reasoning not in _REASONING:
+        raise typer.BadParameter(f"must be one of {', '.join(_REASONING)}", param_hint="--reasoning")
+    return ReadOptions(
+        shape=cast(Shape, shape),
+        reasoning=cast(ReasoningMode, reasoning),
+        success_threshold=success_threshold,
+        task_key=task_key,
+    )
+
+
+def read_summary_line(report: ReadReport) -> str:
+    """``Read L lines: R rollouts, Q quarantined (reason n, ...)`` and whether they add up."""
+    parts = ", ".join(f"{reason} {n}" for reason, n in sorted(report.quarantined.items()))
+    quarantined = sum(report.quarantined.values())
+    tail = f" ({parts})" if parts else ""
+    check = "" if report.balanced else "  [bold red]COUNTS DO NOT ADD UP[/]"
+    return f"Read {report.lines} lines: {report.rollouts} rollouts + {quarantined} quarantined{tail}{check}"
+
+
+def write_json(path: str | Path, data: Any) -> None:
+    """Write ``data`` as indented JSON, atomically (``-`` prints it)."""
+    payload = orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS) + b"\n"
+    with atomic_writer(path) as handle:
+        handle.write(payload)
+
+
+def table(title: str, columns: list[str]) -> Table:
+    """A rich table with rollcraft's look."""
+    result = Table(title=title, title_justify="left", header_style="bold")
+    for i, column in enumerate(columns):
+        result.add_column(column, justify="left" if i == 0 else "right")
+    return result
+
+
+@contextmanager
+def progress(description: str, *, total: float | None = None) -> Iterator[Any]:
+    """A transient progress bar on stderr when it is a terminal; a no-op object otherwise."""
+    if not sys.stderr.isatty():
+        yield _NoProgress()
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=err, transient=True) as bar:
+        task = bar.add_task(description, total=total)
+        yield _Advance(bar, task)
+
+
+class _NoProgress:
+    def __call__(self, n: float = 1) -> None:
+        return None
+
+
+class _Advance:
+    def __init__(self, bar: Any, task: Any) -> None:
+        self._bar = bar
+        self._task = task
+
+    def __call__(self, n: float = 1) -> None:
+        self._bar.advance(self._task, n)
+
+
+def echo(text: str) -> None:
+    """Print a report line to stdout (rich markup allowed)."""
+    out.print(text)

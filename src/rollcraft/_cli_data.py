@@ -1,0 +1,102 @@
+"""Data commands: ``inspect`` (and the filter/curate/format commands as they land)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import orjson
+import typer
+from rich.table import Table
+
+from rollcraft._cli_common import (
+    ReasoningOpt,
+    ShapeOpt,
+    SuccessOpt,
+    TaskKeyOpt,
+    read_options,
+    read_summary_line,
+    table,
+)
+from rollcraft._console import out
+from rollcraft._inspect import inspect_paths
+from rollcraft._read import DEFAULT_SUCCESS_THRESHOLD
+
+__all__ = ["register"]
+
+PathsArg = Annotated[list[str], typer.Argument(help="Rollout files, folders, globs, or - for stdin.")]
+
+
+def inspect_command(
+    paths: PathsArg,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of tables.")] = False,
+    shape: ShapeOpt = "auto",
+    reasoning: ReasoningOpt = "separate",
+    success_threshold: SuccessOpt = DEFAULT_SUCCESS_THRESHOLD,
+    task_key: TaskKeyOpt = None,
+) -> None:
+    """Count lines, rollouts, quarantined lines, tasks, rewards, success, tool use, task types and flags."""
+    options = read_options(shape, reasoning, success_threshold, task_key)
+    report = inspect_paths(paths, options=options)
+    data = report.to_dict()
+    if as_json:
+        print(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode())
+        return
+    out.print(_files_table(data))
+    out.print(_detail_table("Quarantined lines", data["quarantined"]))
+    out.print(_detail_table("Task types", data["task_types"]))
+    out.print(_detail_table("Flags", data["flags"]))
+    out.print(read_summary_line(report.total.read))
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.3g}"
+    return str(value)
+
+
+def _files_table(data: dict[str, Any]) -> Table:
+    columns = [
+        "file",
+        "lines",
+        "rollouts",
+        "quarantined",
+        "tasks",
+        "per task",
+        "reward min/mean/max",
+        "success",
+        "tool use",
+    ]
+    result = table("Rollouts per file", columns)
+    rows = [*data["files"].items(), ("TOTAL", data)]
+    for name, f in rows:
+        reward = f["reward"]
+        rpt = f["rollouts_per_task"]
+        result.add_row(
+            name.rsplit("/", 1)[-1],
+            str(f["lines"]),
+            str(f["rollouts"]),
+            str(sum(f["quarantined"].values())),
+            str(f["tasks"]),
+            f"{rpt['min']}-{rpt['max']}",
+            f"{_fmt(reward['min'])} / {_fmt(reward['mean'])} / {_fmt(reward['max'])}",
+            _fmt(f["success_rate"]),
+            _fmt(f["tool_use_rate"]),
+            end_section=name == rows[-2][0] if len(rows) > 1 else False,
+        )
+    return result
+
+
+def _detail_table(title: str, counts: dict[str, int]) -> Table:
+    result = table(title, ["name", "count"])
+    for name, n in counts.items():
+        result.add_row(name, str(n))
+    if not counts:
+        result.add_row("(none)", "0")
+    return result
+
+
+def register(app: typer.Typer) -> None:
+    """Add the data commands to ``app``."""
+    app.command("inspect")(inspect_command)

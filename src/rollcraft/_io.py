@@ -1,0 +1,205 @@
+"""Reading JSONL inputs (files, folders, globs, stdin; plain, gzip, zstd) and writing outputs atomically."""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import gzip
+import io
+import os
+import sys
+import tempfile
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, cast
+
+from rollcraft._errors import InputError, OutputError
+
+__all__ = ["RawLine", "atomic_writer", "expand_inputs", "iter_lines", "open_input"]
+
+_JSONL_SUFFIXES = (".jsonl", ".jsonl.gz", ".jsonl.zst", ".jsonl.zstd", ".ndjson", ".ndjson.gz", ".ndjson.zst")
+
+
+@dataclass(frozen=True, slots=True)
+class RawLine:
+    """One input line: where it came from (file, 1-based line, byte offset) and its bytes, line ending cut."""
+
+    source: str
+    line: int
+    offset: int
+    data: bytes
+
+
+def _is_jsonl(path: Path) -> bool:
+    name = path.name.lower()
+    return ".jsonl" in name or name.endswith(_JSONL_SUFFIXES)
+
+
+def expand_inputs(paths: Iterable[str | os.PathLike[str]]) -> list[str]:
+    """Turn files, folders (every ``*.jsonl*`` inside, recursively) and globs into a sorted file list.
+
+    ``-`` stands for standard input and is kept as is. A path that matches nothing is an
+    :class:`InputError`.
+
+    >>> expand_inputs(["-"])
+    ['-']
+    """
+    found: list[str] = []
+    for item in paths:
+        text = os.fspath(item)
+        if text == "-":
+            found.append("-")
+            continue
+        found.extend(_expand_one(text))
+    if not found:
+        raise InputError("no input files given")
+    return found
+
+
+def _expand_one(text: str) -> list[str]:
+    path = Path(text)
+    if path.is_dir():
+        files = sorted(str(p) for p in path.rglob("*") if p.is_file() and _is_jsonl(p))
+        if not files:
+            raise InputError("folder holds no *.jsonl* files", path=text)
+        return files
+    if path.is_file():
+        return [text]
+    if glob.has_magic(text):
+        matches = sorted(p for p in glob.glob(text, recursive=True) if Path(p).is_file())
+        if not matches:
+            raise InputError("glob matches no files", path=text)
+        return matches
+    raise InputError("no such file or folder", path=text)
+
+
+def open_input(source: str) -> IO[bytes]:
+    """Open a file (or ``-``) for binary reading, decompressing ``.gz`` and ``.zst`` by magic bytes."""
+    if source == "-":
+        raw: IO[bytes] = sys.stdin.buffer
+    else:
+        try:
+            raw = open(source, "rb")
+        except OSError as exc:
+            raise InputError(exc.strerror or str(exc), path=source) from None
+    return _decompressing(raw, source)
+
+
+def _decompressing(raw: IO[bytes], source: str) -> IO[bytes]:
+    buffered = raw if isinstance(raw, io.BufferedReader) else io.BufferedReader(cast(io.RawIOBase, raw))
+    head = buffered.peek(4)[:4]
+    if head[:2] == b"\x1f\x8b":
+        gz = gzip.GzipFile(fileobj=buffered, mode="rb")
+        return io.BufferedReader(cast(io.RawIOBase, gz), buffer_size=1 << 20)
+    if head == b"\x28\xb5\x2f\xfd":
+        import zstandard
+
+        reader = zstandard.ZstdDecompressor().stream_reader(buffered, read_across_frames=True)
+        return io.BufferedReader(cast(io.RawIOBase, reader), buffer_size=1 << 20)
+    return buffered
+
+
+def iter_lines(sources: Sequence[str], *, max_line_bytes: int | None = None) -> Iterator[RawLine]:
+    """Yield every line of every source in order, with its file, 1-based number and byte offset.
+
+    Offsets are in the decompressed stream. A line longer than ``max_line_bytes`` is yielded
+    cut to that length plus one byte, so the reader can quarantine it without holding it all.
+    """
+    for source in sources:
+        yield from _lines_of(source, max_line_bytes)
+
+
+def _lines_of(source: str, max_line_bytes: int | None) -> Iterator[RawLine]:
+    name = "<stdin>" if source == "-" else source
+    stream = open_input(source)
+    offset = 0
+    try:
+        for number, line in enumerate(_read_lines(stream, name, max_line_bytes), start=1):
+            yield RawLine(name, number, offset, line.rstrip(b"\r\n"))
+            offset += len(line)
+    finally:
+        if source != "-":
+            stream.close()
+
+
+def _read_lines(stream: IO[bytes], name: str, max_line_bytes: int | None) -> Iterator[bytes]:
+    try:
+        if max_line_bytes is None:
+            yield from stream
+            return
+        while True:
+            line = stream.readline(max_line_bytes + 1)
+            if not line:
+                return
+            if len(line) > max_line_bytes and not line.endswith(b"\n"):
+                rest = _skip_rest_of_line(stream)
+                yield line + b"\n"  # marker: over the limit
+                del rest
+                continue
+            yield line
+    except (OSError, EOFError) as exc:
+        raise InputError(f"cannot read ({exc})", path=name) from None
+    except Exception as exc:  # zstd errors have their own type
+        if type(exc).__module__.startswith("zstandard"):
+            raise InputError(f"cannot decompress ({exc})", path=name) from None
+        raise
+
+
+def _skip_rest_of_line(stream: IO[bytes]) -> int:
+    skipped = 0
+    while True:
+        chunk = stream.readline(1 << 20)
+        skipped += len(chunk)
+        if not chunk or chunk.endswith(b"\n"):
+            return skipped
+
+
+@contextlib.contextmanager
+def atomic_writer(path: str | os.PathLike[str], *, overwrite: bool = True) -> Iterator[IO[bytes]]:
+    """Write a file through a temporary sibling that replaces ``path`` only on success.
+
+    An exception (or a signal that ends the process) leaves no partial ``path`` behind; the
+    temporary file is removed. ``-`` writes to standard output.
+    """
+    if os.fspath(path) == "-":
+        yield sys.stdout.buffer
+        sys.stdout.buffer.flush()
+        return
+    target = Path(path)
+    if not overwrite and target.exists():
+        raise OutputError(f"{target}: exists; refusing to overwrite it")
+    folder = target.parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
+    except OSError as exc:
+        raise OutputError(f"{target}: cannot write ({exc.strerror or exc})") from None
+    _register_temp(tmp)
+    try:
+        with os.fdopen(fd, "wb", buffering=1 << 20) as handle:
+            yield handle
+        os.replace(tmp, target)
+    finally:
+        _forget_temp(tmp)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+
+
+_LIVE_TEMPS: set[str] = set()
+
+
+def _register_temp(path: str) -> None:
+    _LIVE_TEMPS.add(path)
+
+
+def _forget_temp(path: str) -> None:
+    _LIVE_TEMPS.discard(path)
+
+
+def remove_live_temps() -> None:
+    """Delete temporary files of writes still in progress (called on SIGTERM)."""
+    for path in list(_LIVE_TEMPS):
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+    _LIVE_TEMPS.clear()

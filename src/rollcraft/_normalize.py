@@ -1,0 +1,355 @@
+"""Responses-API items, tutorial records and chat records -> one chat :class:`Conversation`.
+
+The rules (``docs/normalization.md`` has the full table):
+
+* ``instructions`` becomes a leading system message; a string ``input`` one user message;
+  ``developer`` messages become ``system`` messages.
+* One assistant turn is the run of reasoning / assistant message / function_call items up to the
+  next function_call_output or user/system/developer message; consecutive function calls are one
+  assistant message with several ``tool_calls`` whose ids are the items' ``call_id``.
+* A function_call_output is a ``tool`` message; text parts are joined with newlines.
+* Reasoning summaries go to ``reasoning_content`` (``reasoning="think"`` inlines them as
+  ``<think>...</think>``; ``reasoning="drop"`` leaves them out).
+* ``response.output`` given as step snapshots (a list of lists) uses the last snapshot.
+* Hosted-tool items (web search, file search, computer use, MCP, code interpreter, ...) have no
+  place in a chat-completions conversation: they are left out and the rollout is flagged.
+
+Whatever is lost or doubtful is named by a flag on the rollout (see :data:`FLAGS`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import orjson
+
+from rollcraft._records import Conversation, Message, Tool
+
+__all__ = ["FLAGS", "ReasoningMode", "conversation_from_chat", "conversation_from_responses"]
+
+ReasoningMode = Literal["separate", "think", "drop"]
+
+#: Every flag the normalizer can set, with what it means.
+FLAGS: dict[str, str] = {
+    "unpaired_tool_call": "a tool call never got its output",
+    "orphan_tool_output": "a tool output answers no earlier tool call",
+    "truncated": "the generation was cut off (incomplete_details / status incomplete)",
+    "encrypted_reasoning": "a reasoning item carried only encrypted content",
+    "empty_reasoning": "a reasoning item had no text at all",
+    "image_content": "an image was replaced by the placeholder <image>",
+    "file_content": "a file attachment was replaced by the placeholder <file>",
+    "audio_content": "audio was replaced by the placeholder <audio>",
+    "refusal": "the model refused (a refusal content part)",
+    "empty_completion": "the agent produced nothing",
+    "empty_prompt": "no prompt could be found",
+    "prompt_in_output": "the prompt sat at the start of response.output and was moved to the prompt",
+    "no_final_assistant": "the completion does not end with an assistant message",
+    "empty_final_answer": "the last assistant message has no text and no tool calls",
+    "step_snapshots": "response.output was a list of step snapshots; the last one was used",
+    "hosted_tool_call": "a hosted-tool item (web search, MCP, computer use, ...) was left out",
+    "hosted_tool": "a hosted (non-function) tool definition was left out",
+    "invalid_tool_arguments": "a tool call's arguments are not valid JSON",
+    "missing_call_id": "a tool call had no call_id; one was made up",
+    "unknown_item": "an item of unknown type was left out",
+    "malformed_item": "an item that is not an object was left out",
+    "inline_think": "assistant text already carries inline <think> tags",
+    "mask_sample": "the record asks to be left out of the loss (mask_sample)",
+    "verification_skipped": "the reward is a placeholder (verification_skipped)",
+}
+
+_TEXT_PARTS = frozenset({"input_text", "output_text", "text", "summary_text", "reasoning_text"})
+_PLACEHOLDERS = {
+    "input_image": ("<image>", "image_content"),
+    "image_url": ("<image>", "image_content"),
+    "image": ("<image>", "image_content"),
+    "input_file": ("<file>", "file_content"),
+    "file": ("<file>", "file_content"),
+    "input_audio": ("<audio>", "audio_content"),
+    "audio": ("<audio>", "audio_content"),
+}
+
+
+def content_text(content: Any, flags: set[str]) -> str:
+    """The text of a message ``content``: a string, or a list of parts joined with newlines."""
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "\n".join(_part_text(part, flags) for part in content)
+    if isinstance(content, dict):
+        return _part_text(content, flags)
+    return str(content)
+
+
+def _part_text(part: Any, flags: set[str]) -> str:
+    if isinstance(part, str):
+        return part
+    if not isinstance(part, dict):
+        return str(part)
+    kind = part.get("type")
+    if kind in _TEXT_PARTS or (kind is None and "text" in part):
+        text = part.get("text")
+        return text if isinstance(text, str) else ("" if text is None else str(text))
+    if kind == "refusal":
+        flags.add("refusal")
+        return str(part.get("refusal") or "")
+    if kind in _PLACEHOLDERS:
+        placeholder, flag = _PLACEHOLDERS[kind]
+        flags.add(flag)
+        return placeholder
+    flags.add("unknown_item")
+    return ""
+
+
+@dataclass(slots=True)
+class _Turn:
+    texts: list[str] = field(default_factory=list)
+    calls: list[dict[str, Any]] = field(default_factory=list)
+    reasoning: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class _Builder:
+    """Turns a stream of items (Responses items or chat messages) into chat messages."""
+
+    reasoning_mode: ReasoningMode
+    flags: set[str]
+    messages: list[Message] = field(default_factory=list)
+    turn: _Turn | None = None
+    open_calls: dict[str, None] = field(default_factory=dict)
+    seen_calls: set[str] = field(default_factory=set)
+    made_ids: int = 0
+
+    def feed(self, items: Iterable[Any]) -> None:
+        for item in items:
+            self._item(item)
+
+    def _item(self, item: Any) -> None:
+        if not isinstance(item, dict):
+            self.flags.add("malformed_item")
+            return
+        kind = item.get("type")
+        role = item.get("role")
+        if kind == "message" or (kind is None and isinstance(role, str)):
+            self._message(item, role)
+        elif kind == "function_call":
+            self._function_call(item)
+        elif kind == "function_call_output":
+            self._function_output(item.get("call_id"), item.get("output"))
+        elif kind == "reasoning":
+            self._reasoning(item)
+        elif isinstance(kind, str) and ("_call" in kind or kind.startswith("mcp_")):
+            self.flags.add("hosted_tool_call")
+        else:
+            self.flags.add("unknown_item")
+
+    def _message(self, item: dict[str, Any], role: Any) -> None:
+        text = content_text(item.get("content"), self.flags)
+        if role == "assistant":
+            self._assistant(item, text)
+        elif role == "tool":
+            self._function_output(item.get("tool_call_id"), text)
+        else:
+            self.close_turn()
+            name = "system" if role == "developer" else (role if isinstance(role, str) else "user")
+            self.messages.append({"role": name, "content": text})
+
+    def _assistant(self, item: dict[str, Any], text: str) -> None:
+        turn = self._open_turn()
+        if text:
+            turn.texts.append(text)
+        reasoning = item.get("reasoning_content") or item.get("reasoning")
+        if isinstance(reasoning, str) and reasoning:
+            turn.reasoning.append(reasoning)
+        for call in item.get("tool_calls") or ():
+            if isinstance(call, dict):
+                nested = call.get("function")
+                function: dict[str, Any] = nested if isinstance(nested, dict) else call
+                self._add_call(turn, call.get("id"), function.get("name"), function.get("arguments"))
+
+    def _function_call(self, item: dict[str, Any]) -> None:
+        turn = self._open_turn()
+        self._add_call(turn, item.get("call_id") or item.get("id"), item.get("name"), item.get("arguments"))
+
+    def _add_call(self, turn: _Turn, call_id: Any, name: Any, arguments: Any) -> None:
+        if not isinstance(call_id, str) or not call_id:
+            self.made_ids += 1
+            call_id = f"call_{self.made_ids}"
+            self.flags.add("missing_call_id")
+        args = _arguments_text(arguments, self.flags)
+        turn.calls.append(
+            {"id": call_id, "type": "function", "function": {"name": str(name or ""), "arguments": args}}
+        )
+        self.open_calls[call_id] = None
+        self.seen_calls.add(call_id)
+
+    def _function_output(self, call_id: Any, output: Any) -> None:
+        self.close_turn()
+        text = output if isinstance(output, str) else content_text(output, self.flags)
+        key = call_id if isinstance(call_id, str) else ""
+        if key in self.open_calls:
+            del self.open_calls[key]
+        else:
+            self.flags.add("orphan_tool_output")
+        self.messages.append({"role": "tool", "tool_call_id": key, "content": text})
+
+    def _reasoning(self, item: dict[str, Any]) -> None:
+        texts = [content_text(part, self.flags) for part in item.get("summary") or ()]
+        texts += [content_text(part, self.flags) for part in item.get("content") or ()]
+        text = "\n".join(t for t in texts if t)
+        if not text:
+            self.flags.add("encrypted_reasoning" if item.get("encrypted_content") else "empty_reasoning")
+            return
+        self._open_turn().reasoning.append(text)
+
+    def _open_turn(self) -> _Turn:
+        if self.turn is None:
+            self.turn = _Turn()
+        return self.turn
+
+    def close_turn(self) -> None:
+        turn, self.turn = self.turn, None
+        if turn is None:
+            return
+        content = "\n".join(turn.texts)
+        reasoning = "\n".join(turn.reasoning)
+        if reasoning and self.reasoning_mode == "think":
+            content = (
+                f"<think>\n{reasoning}\n</think>\n{content}" if content else f"<think>\n{reasoning}\n</think>"
+            )
+        message: Message = {"role": "assistant", "content": content}
+        if turn.calls:
+            message["tool_calls"] = turn.calls
+        if reasoning and self.reasoning_mode == "separate":
+            message["reasoning_content"] = reasoning
+        self.messages.append(message)
+
+
+def _arguments_text(arguments: Any, flags: set[str]) -> str:
+    if arguments is None:
+        return "{}"
+    if not isinstance(arguments, str):
+        return orjson.dumps(arguments).decode()
+    try:
+        orjson.loads(arguments)
+    except orjson.JSONDecodeError:
+        flags.add("invalid_tool_arguments")
+    return arguments
+
+
+def nest_tools(tools: Any, flags: set[str]) -> list[Tool]:
+    """Responses tools (flat) or chat tools (nested) -> chat tools (nested); hosted tools are flagged."""
+    nested: list[Tool] = []
+    for tool in tools if isinstance(tools, list) else ():
+        if not isinstance(tool, dict):
+            continue
+        if isinstance(tool.get("function"), dict):
+            nested.append({"type": "function", "function": _tool_function(tool["function"])})
+        elif tool.get("type") == "function" and "name" in tool:
+            nested.append({"type": "function", "function": _tool_function(tool)})
+        else:
+            flags.add("hosted_tool")
+    return nested
+
+
+def _tool_function(spec: dict[str, Any]) -> dict[str, Any]:
+    function: dict[str, Any] = {"name": str(spec.get("name") or "")}
+    description = spec.get("description")
+    function["description"] = description if isinstance(description, str) else ""
+    parameters = spec.get("parameters")
+    function["parameters"] = (
+        parameters if isinstance(parameters, dict) else {"type": "object", "properties": {}}
+    )
+    return function
+
+
+def _items(value: Any, flags: set[str]) -> list[Any]:
+    if isinstance(value, str):
+        return [{"role": "user", "content": value}]
+    if not isinstance(value, list):
+        return []
+    if value and all(isinstance(step, list) for step in value):
+        flags.add("step_snapshots")
+        return list(value[-1])
+    return value
+
+
+def conversation_from_responses(
+    params: dict[str, Any],
+    output: Any,
+    *,
+    reasoning: ReasoningMode = "separate",
+    flags: set[str],
+) -> Conversation:
+    """A NeMo Gym record's request (``responses_create_params``) and ``response.output`` as chat."""
+    builder = _Builder(reasoning, flags)
+    instructions = params.get("instructions")
+    if isinstance(instructions, str) and instructions:
+        builder.messages.append({"role": "system", "content": instructions})
+    builder.feed(_items(params.get("input"), flags))
+    builder.close_turn()
+    split = len(builder.messages)
+    builder.feed(_items(output, flags))
+    builder.close_turn()
+    prompt, completion = builder.messages[:split], builder.messages[split:]
+    if not prompt:
+        prompt, completion = _leading_prompt(completion, flags)
+    return _finish(Conversation(prompt, completion, nest_tools(params.get("tools"), flags)), builder, flags)
+
+
+def conversation_from_chat(
+    prompt_items: Any,
+    messages: Any,
+    tools: Any,
+    *,
+    reasoning: ReasoningMode = "separate",
+    flags: set[str],
+) -> Conversation:
+    """Chat messages (optionally after explicit prompt items) as a conversation.
+
+    With no explicit prompt, the leading system/user messages of ``messages`` are the prompt.
+    """
+    builder = _Builder(reasoning, flags)
+    builder.feed(_items(prompt_items, flags))
+    builder.close_turn()
+    split = len(builder.messages)
+    builder.feed(_items(messages, flags))
+    builder.close_turn()
+    prompt, completion = builder.messages[:split], builder.messages[split:]
+    if not prompt:
+        prompt, completion = _leading_prompt(completion, flags, quiet=True)
+    return _finish(Conversation(prompt, completion, nest_tools(tools, flags)), builder, flags)
+
+
+def _leading_prompt(
+    messages: list[Message], flags: set[str], *, quiet: bool = False
+) -> tuple[list[Message], list[Message]]:
+    cut = 0
+    while cut < len(messages) and messages[cut]["role"] in ("system", "user"):
+        cut += 1
+    if cut and not quiet:
+        flags.add("prompt_in_output")
+    return messages[:cut], messages[cut:]
+
+
+def _finish(conversation: Conversation, builder: _Builder, flags: set[str]) -> Conversation:
+    if builder.open_calls:
+        flags.add("unpaired_tool_call")
+    if not conversation.prompt:
+        flags.add("empty_prompt")
+    completion = conversation.completion
+    if not completion:
+        flags.add("empty_completion")
+        return conversation
+    last = completion[-1]
+    if last["role"] != "assistant":
+        flags.add("no_final_assistant")
+    elif not last["content"] and not last.get("tool_calls"):
+        flags.add("empty_final_answer")
+    inline = builder.reasoning_mode != "think"
+    if inline and any(m["role"] == "assistant" and "<think>" in m["content"] for m in completion):
+        flags.add("inline_think")
+    return conversation

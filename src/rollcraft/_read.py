@@ -1,0 +1,360 @@
+"""The reader: every input line becomes exactly one :class:`Rollout` or :class:`Quarantined` line."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import orjson
+
+from rollcraft._io import RawLine, expand_inputs, iter_lines
+from rollcraft._normalize import ReasoningMode, conversation_from_chat, conversation_from_responses
+from rollcraft._records import Conversation, Quarantined, Rollout
+
+__all__ = [
+    "QUARANTINE_REASONS",
+    "ReadOptions",
+    "ReadReport",
+    "Shape",
+    "parse_line",
+    "read_rollouts",
+    "task_key_of",
+]
+
+Shape = Literal["auto", "nemo-gym", "tutorial", "chat"]
+
+#: Every quarantine reason code, with what it means.
+QUARANTINE_REASONS: dict[str, str] = {
+    "empty_line": "the line is empty or only whitespace",
+    "not_json": "the line is not valid JSON (or not UTF-8)",
+    "not_object": "the line is JSON but not an object",
+    "no_result": "an input row without a result (materialized input: no response and no reward)",
+    "failed_attempt": "a failed attempt (_ng_failure_class is set)",
+    "metric_row": "a per-task metric row (reward profiling), not a rollout",
+    "bad_reward": "the reward is missing or not a finite number",
+    "unknown_schema": "a JSON object of no known rollout shape",
+    "malformed_record": "a known shape whose parts have the wrong types",
+    "line_too_long": "the line is longer than the configured limit",
+    "too_deeply_nested": "the JSON nests deeper than the decoder allows",
+}
+
+DEFAULT_SUCCESS_THRESHOLD = 1.0
+DEFAULT_MAX_LINE_BYTES = 256 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class ReadOptions:
+    """How lines are read and normalized.
+
+    ``success_threshold``: a rollout without an explicit ``success``/``is_correct``/``resolved``
+    succeeds when its reward is at least this. ``task_key``: a top-level field (dots reach into
+    objects, e.g. ``metadata.id``) that names the task, instead of the default rule.
+    """
+
+    shape: Shape = "auto"
+    reasoning: ReasoningMode = "separate"
+    success_threshold: float = DEFAULT_SUCCESS_THRESHOLD
+    task_key: str | None = None
+    max_line_bytes: int | None = DEFAULT_MAX_LINE_BYTES
+
+
+@dataclass(slots=True)
+class ReadReport:
+    """Counts of what reading saw; reports add up (``a + b``), so workers' reports merge.
+
+    ``lines == rollouts + sum(quarantined.values())`` always holds.
+    """
+
+    lines: int = 0
+    rollouts: int = 0
+    quarantined: Counter[str] = field(default_factory=Counter)
+    quarantine_examples: list[Quarantined] = field(default_factory=list)
+
+    def count(self, item: Rollout | Quarantined, *, keep_examples: int = 20) -> None:
+        self.lines += 1
+        if isinstance(item, Rollout):
+            self.rollouts += 1
+            return
+        self.quarantined[item.reason] += 1
+        if len(self.quarantine_examples) < keep_examples:
+            self.quarantine_examples.append(item)
+
+    def __add__(self, other: ReadReport) -> ReadReport:
+        return ReadReport(
+            self.lines + other.lines,
+            self.rollouts + other.rollouts,
+            self.quarantined + other.quarantined,
+            (self.quarantine_examples + other.quarantine_examples)[:20],
+        )
+
+    @property
+    def balanced(self) -> bool:
+        return self.lines == self.rollouts + sum(self.quarantined.values())
+
+
+def read_rollouts(
+    paths: Iterable[str],
+    *,
+    options: ReadOptions | None = None,
+    report: ReadReport | None = None,
+) -> Iterator[Rollout | Quarantined]:
+    """Read files, folders, globs or ``-`` and yield one Rollout or Quarantined per input line.
+
+    >>> from rollcraft import read_rollouts, Rollout
+    >>> rollouts = [r for r in read_rollouts(["examples/rollouts"]) if isinstance(r, Rollout)]
+    """
+    opts = options or ReadOptions()
+    sources = expand_inputs(paths)
+    for raw in iter_lines(sources, max_line_bytes=opts.max_line_bytes):
+        item = parse_line(raw, opts)
+        if report is not None:
+            report.count(item)
+        yield item
+
+
+def parse_line(raw: RawLine, options: ReadOptions) -> Rollout | Quarantined:
+    """One raw line -> a Rollout, or a Quarantined line with its reason code."""
+
+    def quarantine(reason: str, detail: str) -> Quarantined:
+        return Quarantined(raw.source, raw.line, raw.offset, reason, detail, raw.data)
+
+    data = raw.data
+    if options.max_line_bytes is not None and len(data) > options.max_line_bytes:
+        return quarantine("line_too_long", f"longer than {options.max_line_bytes} bytes")
+    if not data.strip():
+        return quarantine("empty_line", "empty line")
+    try:
+        record = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        if "recursion" in str(exc).lower():
+            return quarantine("too_deeply_nested", str(exc))
+        return quarantine("not_json", str(exc))
+    if not isinstance(record, dict):
+        return quarantine("not_object", f"a JSON {type(record).__name__}, not an object")
+    try:
+        return _rollout(raw, record, options)
+    except _Quarantine as q:
+        return quarantine(q.reason, q.detail)
+    except (TypeError, AttributeError, ValueError, KeyError) as exc:
+        return quarantine("malformed_record", f"{type(exc).__name__}: {exc}")
+
+
+class _Quarantine(Exception):
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail
+
+
+def detect_shape(record: dict[str, Any]) -> Shape:
+    """Which known record shape a decoded object has (raises :class:`_Quarantine` when none)."""
+    if "_ng_failure_class" in record:
+        raise _Quarantine("failed_attempt", f"failed attempt: {record.get('_ng_failure_class')}")
+    if "response" in record and isinstance(record.get("responses_create_params"), dict):
+        return "nemo-gym"
+    if "output" in record and "reward" in record:
+        return "tutorial"
+    if "messages" in record and "reward" in record:
+        return "chat"
+    if "response" not in record and any(key.startswith(_METRIC_PREFIXES) for key in record):
+        raise _Quarantine("metric_row", "a per-task metric row (keys like mean/reward)")
+    if "response" not in record and "reward" not in record and _looks_like_input(record):
+        raise _Quarantine("no_result", "an input row: no response and no reward")
+    if "responses_create_params" in record and "reward" in record:
+        raise _Quarantine("no_result", "a row with a reward but no response")
+    raise _Quarantine("unknown_schema", "keys: " + ", ".join(sorted(record)[:8]))
+
+
+_METRIC_PREFIXES = ("mean/", "max/", "min/", "median/", "std/", "sum/", "pass@", "count/")
+
+
+def _looks_like_input(record: dict[str, Any]) -> bool:
+    return any(k in record for k in ("responses_create_params", "_ng_task_index", "agent_ref", "messages"))
+
+
+def _rollout(raw: RawLine, record: dict[str, Any], options: ReadOptions) -> Rollout:
+    shape = detect_shape(record) if options.shape == "auto" else _forced_shape(record, options.shape)
+    reward = _reward(record)
+    flags: set[str] = set()
+    conversation = _conversation(record, shape, options, flags)
+    for key in ("mask_sample", "verification_skipped"):
+        if record.get(key) is True:
+            flags.add(key)
+    return _build(raw, record, shape, reward, conversation, flags, options)
+
+
+def _forced_shape(record: dict[str, Any], shape: Shape) -> Shape:
+    if "_ng_failure_class" in record:
+        raise _Quarantine("failed_attempt", f"failed attempt: {record.get('_ng_failure_class')}")
+    needed = {
+        "nemo-gym": ("responses_create_params", "response"),
+        "tutorial": ("output",),
+        "chat": ("messages",),
+    }
+    missing = [k for k in needed[shape] if k not in record]
+    if missing:
+        if "reward" not in record and "response" not in record:
+            raise _Quarantine("no_result", "an input row: no response and no reward")
+        raise _Quarantine("unknown_schema", f"not a {shape} record: no {', '.join(missing)}")
+    return shape
+
+
+def _reward(record: dict[str, Any]) -> float:
+    if "reward" not in record:
+        raise _Quarantine("bad_reward", "no reward")
+    value = record["reward"]
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise _Quarantine("bad_reward", f"reward is {type(value).__name__}, not a number")
+    reward = float(value)
+    if not math.isfinite(reward):
+        raise _Quarantine("bad_reward", f"reward is {reward}")
+    return reward
+
+
+def _conversation(
+    record: dict[str, Any], shape: Shape, options: ReadOptions, flags: set[str]
+) -> Conversation:
+    mode = options.reasoning
+    if shape == "nemo-gym":
+        params = record["responses_create_params"]
+        response = record["response"]
+        if not isinstance(params, dict) or not isinstance(response, dict):
+            raise _Quarantine("malformed_record", "responses_create_params and response must be objects")
+        if (response.get("incomplete_details") or {}).get("reason") or response.get("status") == "incomplete":
+            flags.add("truncated")
+        return conversation_from_responses(params, response.get("output"), reasoning=mode, flags=flags)
+    params = (
+        record.get("responses_create_params")
+        if isinstance(record.get("responses_create_params"), dict)
+        else {}
+    )
+    tools = record.get("tools", params.get("tools") if params else None)
+    if shape == "tutorial":
+        prompt = params.get("input") if params else record.get("input", record.get("prompt"))
+        if not isinstance(record.get("output"), list):
+            raise _Quarantine("malformed_record", "output must be a list")
+        return conversation_from_chat(prompt, record["output"], tools, reasoning=mode, flags=flags)
+    if not isinstance(record.get("messages"), list):
+        raise _Quarantine("malformed_record", "messages must be a list")
+    return conversation_from_chat(None, record["messages"], tools, reasoning=mode, flags=flags)
+
+
+def _build(
+    raw: RawLine,
+    record: dict[str, Any],
+    shape: Shape,
+    reward: float,
+    conversation: Conversation,
+    flags: set[str],
+    options: ReadOptions,
+) -> Rollout:
+    completion = conversation.completion
+    n_calls = sum(len(m.get("tool_calls") or ()) for m in completion)
+    n_chars = sum(len(m["content"]) for m in conversation.prompt) + sum(len(m["content"]) for m in completion)
+    agent = _agent(record)
+    index = record.get("_ng_rollout_index")
+    return Rollout(
+        source=raw.source,
+        line=raw.line,
+        offset=raw.offset,
+        rollout_id=rollout_id_of(raw.data),
+        task_key=task_key_of(record, conversation, agent, options.task_key),
+        rollout_index=index if isinstance(index, int) and not isinstance(index, bool) else None,
+        reward=reward,
+        reward_components=_components(record.get("reward_components")),
+        success=_success(record, reward, options.success_threshold),
+        task_type=_task_type(record, agent),
+        agent=agent,
+        shape=shape,
+        flags=frozenset(flags),
+        conversation=conversation,
+        raw=raw.data,
+        n_messages=len(conversation.prompt) + len(completion),
+        n_assistant_turns=sum(1 for m in completion if m["role"] == "assistant"),
+        n_tool_calls=n_calls,
+        n_chars=n_chars,
+        record=record,
+    )
+
+
+def rollout_id_of(line: bytes) -> str:
+    """A rollout's stable id: the first 16 hex digits of the sha256 of its original line."""
+    return hashlib.sha256(line.strip()).hexdigest()[:16]
+
+
+def task_key_of(
+    record: dict[str, Any], conversation: Conversation, agent: str | None, field_name: str | None
+) -> str:
+    """The stable key of a record's task (the same in every run, process and file).
+
+    ``field_name`` when given (dots reach into objects); else ``task_id``; else a sha256 of the
+    prompt (instructions, input items, tools; not sampling settings or seeds) with the agent
+    name; else the agent name with ``_ng_task_index``.
+    """
+    if field_name:
+        value = _dotted(record, field_name)
+        if value is None:
+            raise _Quarantine("malformed_record", f"task key field {field_name!r} missing")
+        return f"{field_name}:{_scalar(value)}"
+    if record.get("task_id") is not None:
+        return f"task_id:{_scalar(record['task_id'])}"
+    if conversation.prompt:
+        payload = {"agent": agent, "prompt": conversation.prompt, "tools": conversation.tools}
+        digest = hashlib.sha256(orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)).hexdigest()[:16]
+        return f"prompt:{digest}"
+    return f"index:{agent or ''}:{_scalar(record.get('_ng_task_index'))}"
+
+
+def _scalar(value: Any) -> str:
+    return value if isinstance(value, str) else orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+
+
+def _dotted(record: dict[str, Any], path: str) -> Any:
+    value: Any = record
+    for part in path.split("."):
+        if not isinstance(value, dict):
+            return None
+        value = value.get(part)
+    return value
+
+
+def _agent(record: dict[str, Any]) -> str | None:
+    ref = record.get("agent_ref")
+    name = ref.get("name") if isinstance(ref, dict) else None
+    return name if isinstance(name, str) and name else None
+
+
+def _task_type(record: dict[str, Any], agent: str | None) -> str:
+    metadata = record.get("metadata")
+    if isinstance(metadata, dict) and isinstance(metadata.get("task_type"), str) and metadata["task_type"]:
+        return str(metadata["task_type"])
+    if isinstance(record.get("category"), str) and record["category"]:
+        return str(record["category"])
+    return agent or "general"
+
+
+def _success(record: dict[str, Any], reward: float, threshold: float) -> bool:
+    for key in ("success", "is_correct", "resolved"):
+        value = record.get(key)
+        if isinstance(value, bool):
+            return value
+    return reward >= threshold
+
+
+def _components(value: Any) -> dict[str, float]:
+    if not isinstance(value, dict):
+        return {}
+    return {
+        str(k): float(v)
+        for k, v in value.items()
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(float(v))
+    }
+
+
+def iter_sources(paths: Sequence[str]) -> list[str]:
+    """The files ``paths`` expand to (see :func:`rollcraft._io.expand_inputs`)."""
+    return expand_inputs(paths)

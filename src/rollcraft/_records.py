@@ -1,0 +1,96 @@
+"""The core types: a read line is a :class:`Rollout` or a :class:`Quarantined` line.
+
+Messages are plain dicts in the OpenAI Chat Completions shape (the hot path stays on decoded
+JSON); the containers around them are small frozen dataclasses.
+
+A message is one of::
+
+    {"role": "system" | "user", "content": str}
+    {"role": "assistant", "content": str, "tool_calls": [ToolCall, ...]?, "reasoning_content": str?}
+    {"role": "tool", "tool_call_id": str, "content": str}
+
+with ``ToolCall = {"id": str, "type": "function", "function": {"name": str, "arguments": str}}``
+(``arguments`` is the JSON text, as the Chat Completions API carries it; the trainer dialects
+turn it into what each trainer reads). Tools are nested:
+``{"type": "function", "function": {"name", "description", "parameters"}}``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["Conversation", "Message", "Quarantined", "Rollout", "Tool"]
+
+Message = dict[str, Any]
+Tool = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Conversation:
+    """A rollout as chat: what the agent was given, what it produced, and the tools it had.
+
+    ``prompt`` holds the instructions and the system/developer/user turns (and any earlier turns
+    of ``input``); ``completion`` everything the agent produced, in order, including the later
+    user/environment turns of multi-turn environments.
+    """
+
+    prompt: list[Message]
+    completion: list[Message]
+    tools: list[Tool] = field(default_factory=list)
+
+    @property
+    def messages(self) -> list[Message]:
+        """The whole conversation, prompt then completion."""
+        return [*self.prompt, *self.completion]
+
+
+@dataclass(frozen=True, slots=True)
+class Rollout:
+    """One attempt at a task, normalized, with the facts filters and formatters need.
+
+    ``raw`` is the original line, byte for byte, without its line ending.
+    """
+
+    source: str
+    line: int
+    offset: int
+    rollout_id: str
+    task_key: str
+    rollout_index: int | None
+    reward: float
+    reward_components: dict[str, float]
+    success: bool
+    task_type: str
+    agent: str | None
+    shape: str
+    flags: frozenset[str]
+    conversation: Conversation
+    raw: bytes
+    n_messages: int
+    n_assistant_turns: int
+    n_tool_calls: int
+    n_chars: int
+    record: dict[str, Any] = field(repr=False, compare=False, default_factory=dict)
+
+    @property
+    def uses_tools(self) -> bool:
+        """True when the agent made at least one tool call."""
+        return self.n_tool_calls > 0
+
+    @property
+    def n_turns(self) -> int:
+        """Messages in the completion: what the tutorial's ``len(output)`` counts, in chat form."""
+        return len(self.conversation.completion)
+
+
+@dataclass(frozen=True, slots=True)
+class Quarantined:
+    """A line that is not a usable rollout: ``reason`` is a stable code, ``detail`` says more."""
+
+    source: str
+    line: int
+    offset: int
+    reason: str
+    detail: str
+    raw: bytes = field(repr=False, default=b"")

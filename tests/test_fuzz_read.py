@@ -1,0 +1,94 @@
+"""Property tests: arbitrary bytes and mutated real records never crash the reader, and always add up."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import orjson
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from rollcraft import Quarantined, ReadOptions, ReadReport, Rollout
+from rollcraft._io import RawLine
+from rollcraft._read import parse_line
+from tests.conftest import real_files
+
+OPTIONS = ReadOptions(max_line_bytes=1 << 20)
+
+
+def _check(data: bytes) -> None:
+    report = ReadReport()
+    for number, line in enumerate(data.split(b"\n"), start=1):
+        item = parse_line(RawLine("fuzz", number, 0, line), OPTIONS)
+        assert isinstance(item, (Rollout, Quarantined))
+        report.count(item)
+    assert report.balanced
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=400))
+def test_arbitrary_bytes_never_crash(data: bytes) -> None:
+    _check(data)
+
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers(min_value=-(2**63), max_value=2**63 - 1) | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
+    max_leaves=20,
+)
+_keys = st.sampled_from(
+    [
+        "responses_create_params",
+        "response",
+        "reward",
+        "output",
+        "messages",
+        "input",
+        "tools",
+        "type",
+        "role",
+        "content",
+        "call_id",
+        "summary",
+        "arguments",
+        "instructions",
+        "task_id",
+    ]
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.dictionaries(_keys, _json | st.dictionaries(_keys, _json | st.lists(st.dictionaries(_keys, _json))))
+)
+def test_arbitrary_records_of_known_keys_never_crash(record: dict[str, object]) -> None:
+    _check(orjson.dumps(record))
+
+
+def _mutations(value: object, rng: random.Random) -> object:
+    if isinstance(value, dict):
+        out = {}
+        for key, child in value.items():
+            roll = rng.random()
+            if roll < 0.05:
+                continue
+            out[key] = rng.choice([None, 1, "x", [], {}, True]) if roll < 0.1 else _mutations(child, rng)
+        return out
+    if isinstance(value, list):
+        items = [_mutations(v, rng) for v in value if rng.random() > 0.05]
+        if items and rng.random() < 0.1:
+            items.append(rng.choice(items))
+        return items
+    return value
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(min_value=0, max_value=10**6))
+def test_mutated_real_records_never_crash(seed: int) -> None:
+    rng = random.Random(seed)
+    path: Path = rng.choice(real_files())
+    line = rng.choice(path.read_bytes().splitlines())
+    _check(orjson.dumps(_mutations(orjson.loads(line), rng)))
