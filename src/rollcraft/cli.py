@@ -43,6 +43,8 @@ def _root(
 
 _COMMAND_MODULES = (
     "rollcraft._cli_data",
+    "rollcraft._cli_curate",
+    "rollcraft._cli_format",
     "rollcraft._cli_validate",
     "rollcraft._cli_train",
     "rollcraft._cli_pipeline",
