@@ -1,0 +1,174 @@
+"""Format commands: ``sft`` and ``dpo``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated, Any, cast
+
+import typer
+
+from rollcraft._cli_common import (
+    ReasoningOpt,
+    ShapeOpt,
+    SuccessOpt,
+    TaskKeyOpt,
+    read_options,
+    read_summary_line,
+    table,
+    write_json,
+)
+from rollcraft._console import out
+from rollcraft._io import atomic_writer
+from rollcraft._read import DEFAULT_SUCCESS_THRESHOLD, ReadOptions, ReadReport, read_rollouts
+from rollcraft._records import Rollout
+from rollcraft.formats import DIALECTS, DpoOptions, DpoReport, SftReport, dpo_rows, sft_rows
+from rollcraft.formats._dialects import ArgumentsMode, Dialect
+from rollcraft.formats.dpo import CompletionMode, Pairing
+
+__all__ = ["register"]
+
+PathsArg = Annotated[list[str], typer.Argument(help="Rollout files, folders, globs, or - for stdin.")]
+OutOpt = Annotated[str, typer.Option("-o", "--output", help="Output JSONL file (- for stdout).")]
+FormatOpt = Annotated[str, typer.Option("--format", help="Trainer dialect: trl, openai or nemo-rl.")]
+ArgumentsOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--arguments", help="Tool-call arguments as JSON text (string) or objects (object; not openai)."
+    ),
+]
+ReportOpt = Annotated[str | None, typer.Option("--report", help="Write the counts as JSON to this file.")]
+
+
+def _dialect(value: str) -> Dialect:
+    if value not in DIALECTS:
+        raise typer.BadParameter(f"must be one of {', '.join(DIALECTS)}", param_hint="--format")
+    return value  # type: ignore[return-value]
+
+
+def _arguments(value: str | None, dialect: Dialect) -> ArgumentsMode:
+    mode = value or "string"
+    if mode not in ("string", "object") or (dialect == "openai" and mode == "object"):
+        raise typer.BadParameter(
+            "must be string or object (openai takes only string)", param_hint="--arguments"
+        )
+    return cast(ArgumentsMode, mode)
+
+
+def _rollouts(paths: list[str], options: ReadOptions, report: ReadReport) -> Iterator[Rollout]:
+    for item in read_rollouts(paths, options=options, report=report):
+        if isinstance(item, Rollout):
+            yield item
+
+
+def _skip_table(title: str, counts: dict[str, int]) -> Any:
+    result = table(title, ["reason", "count"])
+    for reason, n in counts.items():
+        result.add_row(reason, str(n))
+    return result
+
+
+def sft_command(
+    paths: PathsArg,
+    output: OutOpt,
+    dialect: FormatOpt = "trl",
+    arguments: ArgumentsOpt = None,
+    report_path: ReportOpt = None,
+    shape: ShapeOpt = "auto",
+    reasoning: ReasoningOpt = "separate",
+    success_threshold: SuccessOpt = DEFAULT_SUCCESS_THRESHOLD,
+    task_key: TaskKeyOpt = None,
+) -> None:
+    """Write one SFT row per rollout: the whole conversation with its tools, in a trainer's dialect."""
+    chosen = _dialect(dialect)
+    mode = _arguments(arguments, chosen)
+    options = read_options(shape, reasoning, success_threshold, task_key)
+    read, sft = ReadReport(), SftReport()
+    with atomic_writer(output) as handle:
+        for line in sft_rows(_rollouts(paths, options, read), chosen, report=sft, arguments=mode):
+            handle.write(line)
+    out.print(read_summary_line(read))
+    out.print(
+        f"Wrote {sft.rows} SFT rows ({chosen}) to {output}; skipped {sum(sft.skipped.values())} rollouts"
+    )
+    if sft.skipped:
+        out.print(_skip_table("Rollouts skipped", dict(sorted(sft.skipped.items()))))
+    if report_path:
+        write_json(report_path, {"read": _read_dict(read), "sft": sft.to_dict(), "format": chosen})
+
+
+def dpo_command(
+    paths: PathsArg,
+    output: OutOpt,
+    dialect: FormatOpt = "trl",
+    pairing: Annotated[str, typer.Option("--pairing", help="best-worst, all or top-k.")] = "best-worst",
+    k: Annotated[
+        int, typer.Option("--k", min=1, help="With --pairing top-k: the k best against the k worst.")
+    ] = 2,
+    min_margin: Annotated[
+        float, typer.Option("--min-margin", help="Pair only if chosen reward - rejected reward >= this.")
+    ] = 0.1,
+    completion: Annotated[
+        str | None,
+        typer.Option(
+            "--completion", help="full or first-divergence (default: full for trl, else first-divergence)."
+        ),
+    ] = None,
+    arguments: ArgumentsOpt = None,
+    report_path: ReportOpt = None,
+    shape: ShapeOpt = "auto",
+    reasoning: ReasoningOpt = "separate",
+    success_threshold: SuccessOpt = DEFAULT_SUCCESS_THRESHOLD,
+    task_key: TaskKeyOpt = None,
+) -> None:
+    """Write DPO preference pairs (chosen vs rejected rollouts of one task) in a trainer's dialect."""
+    chosen = _dialect(dialect)
+    if pairing not in ("best-worst", "all", "top-k"):
+        raise typer.BadParameter("must be best-worst, all or top-k", param_hint="--pairing")
+    if completion not in (None, "full", "first-divergence"):
+        raise typer.BadParameter("must be full or first-divergence", param_hint="--completion")
+    if min_margin < 0:
+        raise typer.BadParameter("must be >= 0", param_hint="--min-margin")
+    dpo_options = DpoOptions(
+        dialect=chosen,
+        pairing=cast(Pairing, pairing),
+        k=k,
+        min_margin=min_margin,
+        completion=cast(CompletionMode | None, completion),
+        arguments=_arguments(arguments, chosen),
+    )
+    options = read_options(shape, reasoning, success_threshold, task_key)
+    read, dpo = ReadReport(), DpoReport()
+    with atomic_writer(output) as handle:
+        for line in dpo_rows(_rollouts(paths, options, read), dpo_options, read_options=options, report=dpo):
+            handle.write(line)
+    _print_dpo(read, dpo, dpo_options, output)
+    if report_path:
+        write_json(report_path, {"read": _read_dict(read), "dpo": dpo.to_dict(), "format": chosen})
+
+
+def _print_dpo(read: ReadReport, dpo: DpoReport, options: DpoOptions, output: str) -> None:
+    out.print(read_summary_line(read))
+    out.print(
+        f"Tasks: {dpo.tasks} seen, {dpo.tasks_with_two_or_more} with >= 2 usable rollouts; "
+        f"wrote {dpo.pairs} pairs ({options.dialect}, {options.pairing}, {options.completion_mode}, "
+        f"margin >= {options.min_margin:g}) to {output}"
+    )
+    skipped = {f"task: {k}": v for k, v in sorted(dpo.skipped_tasks.items())}
+    skipped |= {f"pair: {k}": v for k, v in sorted(dpo.skipped_pairs.items())}
+    skipped |= {f"rollout: {k}": v for k, v in sorted(dpo.excluded.items())}
+    if skipped:
+        out.print(_skip_table("Skipped", skipped))
+
+
+def _read_dict(read: ReadReport) -> dict[str, Any]:
+    return {
+        "lines": read.lines,
+        "rollouts": read.rollouts,
+        "quarantined": dict(sorted(read.quarantined.items())),
+    }
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``sft`` and ``dpo`` to ``app``."""
+    app.command("sft")(sft_command)
+    app.command("dpo")(dpo_command)

@@ -1,0 +1,33 @@
+"""Training-data formats: SFT rows and DPO pairs in the TRL, OpenAI and NeMo-RL dialects."""
+
+from __future__ import annotations
+
+from rollcraft.formats._dialects import (
+    DIALECTS,
+    ArgumentsMode,
+    Dialect,
+    encode_messages,
+    encode_tools,
+    strip_call_ids,
+)
+from rollcraft.formats.dpo import DpoOptions, DpoReport, build_pair, dpo_rows, plan_pairs
+from rollcraft.formats.sft import SFT_SKIP_REASONS, SftReport, sft_row, sft_rows, sft_skip_reason
+
+__all__ = [
+    "DIALECTS",
+    "SFT_SKIP_REASONS",
+    "ArgumentsMode",
+    "Dialect",
+    "DpoOptions",
+    "DpoReport",
+    "SftReport",
+    "build_pair",
+    "dpo_rows",
+    "encode_messages",
+    "encode_tools",
+    "plan_pairs",
+    "sft_row",
+    "sft_rows",
+    "sft_skip_reason",
+    "strip_call_ids",
+]

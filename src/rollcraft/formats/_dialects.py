@@ -1,0 +1,129 @@
+"""How each trainer wants its messages: TRL, OpenAI fine-tuning, NeMo-RL.
+
+* ``trl``: tools as JSON text (TRL's SFTTrainer parses a string ``tools`` column), tool-call
+  ``arguments`` as JSON text, and every message carries the same keys (``role``, ``content``,
+  ``tool_calls``, ``tool_call_id``, ``reasoning_content``; null where unused).
+* ``openai``: tools as a list of nested objects, ``arguments`` as JSON text (the API requires it),
+  and only the keys each role uses (the fine-tuning validator rejects others).
+* ``nemo-rl``: tools as a list, ``arguments`` as JSON text (``arguments="object"`` for objects),
+  every message with ``role``, ``content``, ``tool_calls``, ``tool_call_id``.
+
+``datasets.load_dataset("json")`` merges the keys of dicts across rows (TRL issue #5118): a
+dict-valued ``arguments`` or ``tools`` comes back with every other row's keys as nulls, and chat
+templates render them. Keeping every message's keys the same and carrying dict-shaped payloads as
+JSON text makes the trl dialect survive that round trip unchanged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Literal
+
+import orjson
+
+from rollcraft._records import Message, Tool
+
+__all__ = [
+    "DIALECTS",
+    "ArgumentsMode",
+    "Dialect",
+    "canonical_messages",
+    "encode_messages",
+    "encode_tools",
+    "strip_call_ids",
+]
+
+Dialect = Literal["trl", "openai", "nemo-rl"]
+ArgumentsMode = Literal["string", "object"]
+DIALECTS: tuple[Dialect, ...] = ("trl", "openai", "nemo-rl")
+
+
+def _call(call: dict[str, Any], arguments: ArgumentsMode) -> dict[str, Any]:
+    function = call["function"]
+    args: Any = function["arguments"]
+    if arguments == "object":
+        try:
+            args = orjson.loads(args)
+        except orjson.JSONDecodeError:
+            args = {}
+    return {"id": call["id"], "type": "function", "function": {"name": function["name"], "arguments": args}}
+
+
+def _uniform(message: Message, arguments: ArgumentsMode, *, reasoning: bool) -> Message:
+    calls = message.get("tool_calls")
+    out: Message = {
+        "role": message["role"],
+        "content": message["content"],
+        "tool_calls": [_call(c, arguments) for c in calls] if calls else None,
+        "tool_call_id": message.get("tool_call_id"),
+    }
+    if reasoning:
+        out["reasoning_content"] = message.get("reasoning_content")
+    return out
+
+
+def _minimal(message: Message) -> Message:
+    out: Message = {"role": message["role"], "content": message["content"]}
+    if message.get("tool_calls"):
+        out["tool_calls"] = [_call(c, "string") for c in message["tool_calls"]]
+    if message["role"] == "tool":
+        out["tool_call_id"] = message.get("tool_call_id") or ""
+    return out
+
+
+def encode_messages(
+    messages: Sequence[Message], dialect: Dialect, *, arguments: ArgumentsMode = "string"
+) -> list[Message]:
+    """Messages in ``dialect``'s shape (see the module docstring).
+
+    >>> encode_messages([{"role": "user", "content": "hi"}], "openai")
+    [{'role': 'user', 'content': 'hi'}]
+    """
+    if dialect == "openai":
+        return [_minimal(m) for m in messages]
+    return [_uniform(m, arguments, reasoning=dialect == "trl") for m in messages]
+
+
+def encode_tools(tools: Sequence[Tool], dialect: Dialect) -> Any:
+    """Tools as ``dialect`` carries them: JSON text for trl, a list for openai and nemo-rl."""
+    if dialect == "trl":
+        return orjson.dumps(list(tools), option=orjson.OPT_SORT_KEYS).decode()
+    return list(tools)
+
+
+def _args(call: dict[str, Any]) -> Any:
+    text = call["function"]["arguments"]
+    try:
+        return orjson.loads(text)
+    except (orjson.JSONDecodeError, TypeError):
+        return text
+
+
+def canonical_messages(messages: Sequence[Message]) -> list[bytes]:
+    """Each message as canonical bytes, tool-call ids replaced by their order of appearance.
+
+    Every rollout gets fresh call ids, so two messages that differ only in ids are the same
+    message: compare these bytes, not the messages.
+    """
+    names: dict[str, str] = {}
+
+    def rename(call_id: Any) -> str:
+        return names.setdefault(str(call_id), f"#{len(names)}")
+
+    canonical: list[bytes] = []
+    for message in messages:
+        copy = {k: v for k, v in message.items() if k not in ("tool_calls", "tool_call_id")}
+        if message.get("tool_calls"):
+            copy["tool_calls"] = [
+                {"id": rename(c["id"]), "name": c["function"]["name"], "arguments": _args(c)}
+                for c in message["tool_calls"]
+            ]
+        if message.get("tool_call_id") is not None:
+            copy["tool_call_id"] = rename(message["tool_call_id"])
+        canonical.append(orjson.dumps(copy, option=orjson.OPT_SORT_KEYS))
+    return canonical
+
+
+def strip_call_ids(messages: Sequence[Message]) -> bytes:
+    """Canonical bytes of a whole message list (see :func:`canonical_messages`)."""
+    return b"\n".join(canonical_messages(messages))

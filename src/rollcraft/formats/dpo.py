@@ -1,0 +1,347 @@
+"""DPO preference pairs from the rollouts of one task, wherever they sit in the input files.
+
+Two passes keep memory proportional to the number of rollouts' *facts*, not their bytes:
+the first pass keeps (task key, reward, id, where the line is) per rollout; the second reads back
+only the lines that make pairs (seeking in plain files; compressed files and stdin are spooled
+to a temporary file during the first pass).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import IO, Any, Literal
+
+import orjson
+
+from rollcraft._io import RawLine
+from rollcraft._read import ReadOptions, parse_line
+from rollcraft._records import Message, Rollout
+from rollcraft.formats._dialects import (
+    ArgumentsMode,
+    Dialect,
+    canonical_messages,
+    encode_messages,
+    encode_tools,
+    strip_call_ids,
+)
+from rollcraft.formats.sft import sft_skip_reason
+
+__all__ = [
+    "Candidate",
+    "CompletionMode",
+    "DpoOptions",
+    "DpoReport",
+    "LineStore",
+    "Pairing",
+    "PlannedPair",
+    "dpo_rows",
+    "plan_pairs",
+]
+
+Pairing = Literal["best-worst", "all", "top-k"]
+CompletionMode = Literal["full", "first-divergence"]
+
+
+@dataclass(frozen=True, slots=True)
+class DpoOptions:
+    """How pairs are made and written.
+
+    ``completion=None`` picks the dialect's default: ``full`` for trl, ``first-divergence`` for
+    openai and nemo-rl (which train one final assistant message).
+    """
+
+    dialect: Dialect = "trl"
+    pairing: Pairing = "best-worst"
+    k: int = 2
+    min_margin: float = 0.1
+    completion: CompletionMode | None = None
+    arguments: ArgumentsMode = "string"
+
+    @property
+    def completion_mode(self) -> CompletionMode:
+        if self.completion is not None:
+            return self.completion
+        return "full" if self.dialect == "trl" else "first-divergence"
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """What the first pass keeps of a rollout: enough to choose pairs and find the line again."""
+
+    reward: float
+    rollout_id: str
+    locator: tuple[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedPair:
+    task_key: str
+    chosen: Candidate
+    rejected: Candidate
+
+
+@dataclass(slots=True)
+class DpoReport:
+    """What pairing saw and did; reports add up across workers."""
+
+    rollouts: int = 0
+    excluded: Counter[str] = field(default_factory=Counter)
+    tasks: int = 0
+    tasks_with_two_or_more: int = 0
+    pairs: int = 0
+    skipped_tasks: Counter[str] = field(default_factory=Counter)
+    skipped_pairs: Counter[str] = field(default_factory=Counter)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "rollouts": self.rollouts,
+            "excluded_rollouts": dict(sorted(self.excluded.items())),
+            "tasks": self.tasks,
+            "tasks_with_two_or_more": self.tasks_with_two_or_more,
+            "pairs": self.pairs,
+            "skipped_tasks": dict(sorted(self.skipped_tasks.items())),
+            "skipped_pairs": dict(sorted(self.skipped_pairs.items())),
+        }
+
+
+class LineStore:
+    """Finds original lines again: by offset in plain files, or in a spool of the others."""
+
+    def __init__(self) -> None:
+        self._seekable: dict[str, bool] = {}
+        self._spool: IO[bytes] | None = None
+        self._spool_path: str | None = None
+        self._handles: dict[str, IO[bytes]] = {}
+
+    def remember(self, rollout: Rollout) -> tuple[str, int]:
+        if self._is_seekable(rollout.source):
+            return (rollout.source, rollout.offset)
+        spool = self._open_spool()
+        position = spool.tell()
+        spool.write(rollout.raw + b"\n")
+        return ("", position)
+
+    def fetch(self, locator: tuple[str, int]) -> bytes:
+        source, offset = locator
+        if source == "":
+            assert self._spool is not None
+            self._spool.flush()
+            handle = self._handle(self._spool_path or "")
+        else:
+            handle = self._handle(source)
+        handle.seek(offset)
+        return handle.readline().rstrip(b"\r\n")
+
+    def _is_seekable(self, source: str) -> bool:
+        known = self._seekable.get(source)
+        if known is None:
+            known = self._seekable[source] = _plain_file(source)
+        return known
+
+    def _open_spool(self) -> IO[bytes]:
+        if self._spool is None:
+            fd, self._spool_path = tempfile.mkstemp(prefix="rollcraft-dpo-", suffix=".jsonl")
+            self._spool = os.fdopen(fd, "w+b")
+        return self._spool
+
+    def _handle(self, path: str) -> IO[bytes]:
+        if path not in self._handles:
+            self._handles[path] = open(path, "rb")
+        return self._handles[path]
+
+    def close(self) -> None:
+        for handle in self._handles.values():
+            handle.close()
+        if self._spool is not None:
+            self._spool.close()
+        if self._spool_path:
+            with contextlib.suppress(OSError):
+                os.unlink(self._spool_path)
+
+
+def _plain_file(source: str) -> bool:
+    if source == "<stdin>" or not os.path.isfile(source):
+        return False
+    with open(source, "rb") as handle:
+        head = handle.read(4)
+    return not (head[:2] == b"\x1f\x8b" or head == b"\x28\xb5\x2f\xfd")
+
+
+def plan_pairs(
+    groups: dict[str, list[Candidate]], options: DpoOptions, report: DpoReport
+) -> list[PlannedPair]:
+    """Choose pairs per task (tasks in sorted key order; deterministic tie-breaking by rollout id)."""
+    planned: list[PlannedPair] = []
+    for task_key in sorted(groups):
+        ranked = sorted(groups[task_key], key=lambda c: (-c.reward, c.rollout_id))
+        report.tasks += 1
+        if len(ranked) < 2:
+            report.skipped_tasks["single_rollout"] += 1
+            continue
+        report.tasks_with_two_or_more += 1
+        if ranked[0].reward == ranked[-1].reward:
+            report.skipped_tasks["all_tied"] += 1
+            continue
+        pairs = [PlannedPair(task_key, c, r) for c, r in _choose(ranked, options)]
+        if not pairs:
+            report.skipped_tasks["under_margin"] += 1
+        planned.extend(pairs)
+    return planned
+
+
+def _choose(ranked: list[Candidate], options: DpoOptions) -> list[tuple[Candidate, Candidate]]:
+    def ok(chosen: Candidate, rejected: Candidate) -> bool:
+        margin = chosen.reward - rejected.reward
+        return margin > 0 and margin >= options.min_margin
+
+    if options.pairing == "best-worst":
+        candidates = [(ranked[0], ranked[-1])]
+    elif options.pairing == "all":
+        candidates = [(a, b) for i, a in enumerate(ranked) for b in ranked[i + 1 :]]
+    else:
+        k = max(1, options.k)
+        best, worst = ranked[:k], ranked[::-1][:k]
+        candidates = [(a, b) for a in best for b in worst if a is not b]
+    return [(a, b) for a, b in candidates if ok(a, b)]
+
+
+def dpo_rows(
+    rollouts: Iterable[Rollout],
+    options: DpoOptions,
+    *,
+    read_options: ReadOptions | None = None,
+    report: DpoReport | None = None,
+) -> Iterator[bytes]:
+    """Encoded DPO lines (with their newline): group by task, pair, read back, write.
+
+    >>> from rollcraft import read_rollouts, Rollout
+    >>> rows = list(dpo_rows((r for r in read_rollouts(["examples/rollouts"]) if isinstance(r, Rollout)),
+    ...                      DpoOptions()))
+    """
+    counts = report if report is not None else DpoReport()
+    store = LineStore()
+    try:
+        groups = _first_pass(rollouts, store, counts)
+        planned = plan_pairs(groups, options, counts)
+        yield from _second_pass(planned, store, options, read_options or ReadOptions(), counts)
+    finally:
+        store.close()
+
+
+def _first_pass(
+    rollouts: Iterable[Rollout], store: LineStore, report: DpoReport
+) -> dict[str, list[Candidate]]:
+    groups: dict[str, list[Candidate]] = defaultdict(list)
+    for rollout in rollouts:
+        report.rollouts += 1
+        reason = sft_skip_reason(rollout)
+        if reason is not None:
+            report.excluded[reason] += 1
+            continue
+        groups[rollout.task_key].append(
+            Candidate(rollout.reward, rollout.rollout_id, store.remember(rollout))
+        )
+    return groups
+
+
+def _second_pass(
+    planned: list[PlannedPair],
+    store: LineStore,
+    options: DpoOptions,
+    read_options: ReadOptions,
+    report: DpoReport,
+) -> Iterator[bytes]:
+    cache: dict[tuple[str, int], Rollout] = {}
+    for index, pair in enumerate(planned):
+        chosen = _load(pair.chosen, store, read_options, cache)
+        rejected = _load(pair.rejected, store, read_options, cache)
+        if index + 1 == len(planned) or planned[index + 1].task_key != pair.task_key:
+            cache.clear()
+        row, reason = build_pair(pair.task_key, chosen, rejected, options)
+        if row is None:
+            report.skipped_pairs[reason] += 1
+            continue
+        report.pairs += 1
+        yield orjson.dumps(row) + b"\n"
+
+
+def _load(
+    candidate: Candidate, store: LineStore, read_options: ReadOptions, cache: dict[tuple[str, int], Rollout]
+) -> Rollout:
+    found = cache.get(candidate.locator)
+    if found is None:
+        raw = RawLine(candidate.locator[0], 0, candidate.locator[1], store.fetch(candidate.locator))
+        item = parse_line(raw, read_options)
+        if not isinstance(item, Rollout):  # the same bytes parsed once already
+            raise RuntimeError(f"line of rollout {candidate.rollout_id} could not be read back")
+        found = cache[candidate.locator] = item
+    return found
+
+
+def build_pair(
+    task_key: str, chosen: Rollout, rejected: Rollout, options: DpoOptions
+) -> tuple[dict[str, Any] | None, str]:
+    """One pair's row in the dialect, or ``(None, reason)`` when it carries no preference."""
+    prompt = chosen.conversation.prompt
+    good, bad = chosen.conversation.completion, rejected.conversation.completion
+    if strip_call_ids(good) == strip_call_ids(bad):
+        return None, "identical_sides"
+    if options.completion_mode == "first-divergence":
+        split = _divergence(good, bad)
+        if split is None:
+            return None, "no_assistant_divergence"
+        prompt = [*prompt, *good[:split]]
+        good, bad = good[split : split + 1], bad[split : split + 1]
+    return _encode_pair(task_key, prompt, good, bad, chosen, rejected, options), ""
+
+
+def _divergence(good: list[Message], bad: list[Message]) -> int | None:
+    for index, (a, b) in enumerate(zip(canonical_messages(good), canonical_messages(bad), strict=False)):
+        if a != b:
+            both_assistant = good[index]["role"] == "assistant" and bad[index]["role"] == "assistant"
+            return index if both_assistant else None
+    return None
+
+
+def _encode_pair(
+    task_key: str,
+    prompt: list[Message],
+    good: list[Message],
+    bad: list[Message],
+    chosen: Rollout,
+    rejected: Rollout,
+    options: DpoOptions,
+) -> dict[str, Any]:
+    dialect, arguments = options.dialect, options.arguments
+    context = encode_messages(prompt, dialect, arguments=arguments)
+    win = encode_messages(good, dialect, arguments=arguments)
+    lose = encode_messages(bad, dialect, arguments=arguments)
+    tools = encode_tools(chosen.conversation.tools, dialect)
+    if dialect == "openai":
+        return {
+            "input": {"messages": context, "tools": tools},
+            "preferred_output": win,
+            "non_preferred_output": lose,
+        }
+    if dialect == "nemo-rl":
+        return {
+            "context": context,
+            "completions": [{"rank": 0, "completion": win}, {"rank": 1, "completion": lose}],
+        }
+    return {
+        "prompt": context,
+        "chosen": win,
+        "rejected": lose,
+        "tools": tools,
+        "quality_difference": round(chosen.reward - rejected.reward, 12),
+        "task_key": task_key,
+        "chosen_reward": chosen.reward,
+        "rejected_reward": rejected.reward,
+        "chosen_id": chosen.rollout_id,
+        "rejected_id": rejected.rollout_id,
+    }

@@ -1,0 +1,101 @@
+"""SFT examples: one row per rollout, the whole conversation with its tools, in a trainer's dialect."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from rollcraft._records import Rollout
+from rollcraft.formats._dialects import ArgumentsMode, Dialect, encode_messages, encode_tools
+
+__all__ = ["SFT_SKIP_REASONS", "SftReport", "sft_row", "sft_rows", "sft_skip_reason"]
+
+#: Why a rollout can become no SFT row, whatever the dialect.
+SFT_SKIP_REASONS: dict[str, str] = {
+    "empty_completion": "the agent produced nothing",
+    "no_final_assistant": "the conversation does not end with an assistant message",
+    "empty_final_answer": "the last assistant message is empty",
+    "unpaired_tool_call": "a tool call never got its result",
+    "orphan_tool_output": "a tool result answers no tool call",
+}
+
+
+@dataclass(slots=True)
+class SftReport:
+    """Rows written and rollouts skipped (by reason); reports add up across workers."""
+
+    rows: int = 0
+    skipped: Counter[str] = field(default_factory=Counter)
+
+    def __add__(self, other: SftReport) -> SftReport:
+        return SftReport(self.rows + other.rows, self.skipped + other.skipped)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"rows": self.rows, "skipped": dict(sorted(self.skipped.items()))}
+
+
+def sft_skip_reason(rollout: Rollout) -> str | None:
+    """Why ``rollout`` cannot be an SFT example (a key of :data:`SFT_SKIP_REASONS`), or None."""
+    completion = rollout.conversation.completion
+    if not completion:
+        return "empty_completion"
+    last = completion[-1]
+    if last["role"] != "assistant" or last.get("tool_calls"):
+        return "no_final_assistant"
+    if not last["content"].strip():
+        return "empty_final_answer"
+    for flag in ("unpaired_tool_call", "orphan_tool_output"):
+        if flag in rollout.flags:
+            return flag
+    return None
+
+
+def sft_row(
+    rollout: Rollout, dialect: Dialect = "trl", *, arguments: ArgumentsMode = "string"
+) -> dict[str, Any]:
+    """The SFT row of one rollout (call :func:`sft_skip_reason` first).
+
+    * ``trl``: ``{"messages", "tools", "reward", "task_type", "rollout_id"}``
+    * ``openai``: ``{"messages", "tools"}`` and nothing else
+    * ``nemo-rl``: ``{"messages", "tools", "task_name"}``
+    """
+    conversation = rollout.conversation
+    messages = encode_messages(conversation.messages, dialect, arguments=arguments)
+    tools = encode_tools(conversation.tools, dialect)
+    if dialect == "openai":
+        return {"messages": messages, "tools": tools}
+    if dialect == "nemo-rl":
+        return {"messages": messages, "tools": tools, "task_name": rollout.task_type}
+    return {
+        "messages": messages,
+        "tools": tools,
+        "reward": rollout.reward,
+        "task_type": rollout.task_type,
+        "rollout_id": rollout.rollout_id,
+    }
+
+
+def sft_rows(
+    rollouts: Iterable[Rollout],
+    dialect: Dialect = "trl",
+    *,
+    report: SftReport | None = None,
+    arguments: ArgumentsMode = "string",
+) -> Iterator[bytes]:
+    """Encoded SFT lines (with their newline) of the rollouts a dialect can express.
+
+    >>> from rollcraft import read_rollouts, Rollout
+    >>> lines = list(sft_rows(r for r in read_rollouts(["examples/rollouts"]) if isinstance(r, Rollout)))
+    """
+    counts = report if report is not None else SftReport()
+    for rollout in rollouts:
+        reason = sft_skip_reason(rollout)
+        if reason is not None:
+            counts.skipped[reason] += 1
+            continue
+        counts.rows += 1
+        yield orjson.dumps(sft_row(rollout, dialect, arguments=arguments)) + b"\n"

@@ -1,0 +1,186 @@
+"""DPO pairs: crafted task groups spread over files, every pairing mode, every dialect, real files."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from rollcraft import Rollout, read_rollouts
+from rollcraft.formats import DIALECTS, DpoOptions, DpoReport, dpo_rows
+from tests._chat_check import check_messages, parse_tools
+from tests.conftest import REAL_DIR
+
+
+def _record(
+    task: str, reward: float, answer: str, *, call_id: str = "c", tool: bool = False
+) -> dict[str, Any]:
+    output: list[dict[str, Any]] = []
+    if tool:
+        output += [
+            {"type": "function_call", "call_id": call_id, "name": "look", "arguments": '{"q": "x"}'},
+            {"type": "function_call_output", "call_id": call_id, "output": "found"},
+        ]
+    output.append(
+        {"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": answer}]}
+    )
+    return {
+        "responses_create_params": {"input": f"question {task}"},
+        "response": {"output": output},
+        "reward": reward,
+    }
+
+
+def _write(path: Path, records: list[dict[str, Any]]) -> str:
+    data = b"".join(orjson.dumps(r) + b"\n" for r in records)
+    path.write_bytes(gzip.compress(data) if path.suffix == ".gz" else data)
+    return str(path)
+
+
+@pytest.fixture
+def spread(tmp_path: Path) -> list[str]:
+    """Task A: rewards 1.0, 0.5, 0.0, 0.95 over three files; B: all tied; C: under margin; D: single."""
+    return [
+        _write(
+            tmp_path / "one.jsonl",
+            [_record("A", 1.0, "a1"), _record("B", 0.5, "b1"), _record("C", 0.50, "c1")],
+        ),
+        _write(
+            tmp_path / "two.jsonl.gz",
+            [_record("A", 0.0, "a0"), _record("B", 0.5, "b2"), _record("D", 1, "d")],
+        ),
+        _write(
+            tmp_path / "three.jsonl",
+            [_record("C", 0.45, "c2"), _record("A", 0.5, "a5"), _record("A", 0.95, "a9")],
+        ),
+    ]
+
+
+def _pairs(paths: list[str], **options: Any) -> tuple[list[dict[str, Any]], DpoReport]:
+    report = DpoReport()
+    rollouts = (r for r in read_rollouts(paths) if isinstance(r, Rollout))
+    rows = [json.loads(line) for line in dpo_rows(rollouts, DpoOptions(**options), report=report)]
+    return rows, report
+
+
+def _answers(rows: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    return [(r["chosen"][-1]["content"], r["rejected"][-1]["content"]) for r in rows]
+
+
+def test_best_worst_pairs_across_files(spread: list[str]) -> None:
+    rows, report = _pairs(spread)
+    assert _answers(rows) == [("a1", "a0")]
+    assert rows[0]["quality_difference"] == 1.0 and rows[0]["chosen_reward"] == 1.0
+    assert report.to_dict() | {} == {
+        "rollouts": 9,
+        "excluded_rollouts": {},
+        "tasks": 4,
+        "tasks_with_two_or_more": 3,
+        "pairs": 1,
+        "skipped_tasks": {"all_tied": 1, "single_rollout": 1, "under_margin": 1},
+        "skipped_pairs": {},
+    }
+
+
+def test_all_pairs_over_the_margin(spread: list[str]) -> None:
+    rows, _ = _pairs(spread, pairing="all")
+    assert sorted(_answers(rows)) == sorted(
+        [("a1", "a5"), ("a1", "a0"), ("a9", "a5"), ("a9", "a0"), ("a5", "a0")]
+    )
+    assert all(r["chosen_reward"] - r["rejected_reward"] >= 0.1 for r in rows)
+
+
+def test_top_k(spread: list[str]) -> None:
+    rows, _ = _pairs(spread, pairing="top-k", k=1)
+    assert _answers(rows) == [("a1", "a0")]
+    rows, _ = _pairs(spread, pairing="top-k", k=2)
+    assert sorted(_answers(rows)) == sorted([("a1", "a0"), ("a1", "a5"), ("a9", "a0"), ("a9", "a5")])
+
+
+def test_margin_and_ties(spread: list[str]) -> None:
+    rows, report = _pairs(spread, pairing="all", min_margin=0.0)
+    assert ("c1", "c2") in _answers(rows)  # 0.50 vs 0.45 pairs once the margin allows it
+    assert not any(a[0].startswith("b") for a in _answers(rows))  # ties never pair
+    rows, report = _pairs(spread, min_margin=2.0)
+    assert rows == [] and report.skipped_tasks["under_margin"] == 2
+
+
+def test_same_input_same_bytes_whatever_the_file_order(spread: list[str]) -> None:
+    first = list(
+        dpo_rows((r for r in read_rollouts(spread) if isinstance(r, Rollout)), DpoOptions(pairing="all"))
+    )
+    again = list(
+        dpo_rows((r for r in read_rollouts(spread) if isinstance(r, Rollout)), DpoOptions(pairing="all"))
+    )
+    assert first == again
+
+
+def test_sides_that_differ_only_in_call_ids_are_never_paired(tmp_path: Path) -> None:
+    records = [
+        _record("T", 1.0, "same", call_id="x1", tool=True),
+        _record("T", 0.0, "same", call_id="y2", tool=True),
+    ]
+    rows, report = _pairs([_write(tmp_path / "t.jsonl", records)])
+    assert rows == [] and report.skipped_pairs["identical_sides"] == 1
+
+
+def test_first_divergence_moves_the_shared_prefix_into_the_prompt(tmp_path: Path) -> None:
+    records = [
+        _record("T", 1.0, "right", call_id="a", tool=True),
+        _record("T", 0.0, "wrong", call_id="b", tool=True),
+    ]
+    path = _write(tmp_path / "t.jsonl", records)
+    for dialect in ("openai", "nemo-rl"):
+        rows, _ = _pairs([path], dialect=dialect)
+        row = rows[0]
+        if dialect == "openai":
+            context, good, bad = (
+                row["input"]["messages"],
+                row["preferred_output"],
+                row["non_preferred_output"],
+            )
+            assert set(row) == {"input", "preferred_output", "non_preferred_output"}
+        else:
+            context = row["context"]
+            good, bad = (c["completion"] for c in row["completions"])
+            assert [c["rank"] for c in row["completions"]] == [0, 1]
+        assert [m["role"] for m in context] == ["user", "assistant", "tool"]
+        assert good == [{**good[0], "content": "right"}] and bad[0]["content"] == "wrong" and len(bad) == 1
+    rows, _ = _pairs([path], dialect="trl")
+    assert len(rows[0]["chosen"]) == 3 and rows[0]["prompt"] == [
+        {
+            "role": "user",
+            "content": "question T",
+            "tool_calls": None,
+            "tool_call_id": None,
+            "reasoning_content": None,
+        }
+    ]
+
+
+def test_stdin_like_sources_are_spooled(tmp_path: Path, spread: list[str]) -> None:
+    rows, _ = _pairs([spread[1]], min_margin=0.0)  # a gzip file cannot be seeked by offset
+    assert rows == []  # A has one rollout there, B is tied
+    rows, _ = _pairs(spread)
+    assert rows[0]["rejected"][-1]["content"] == "a0"  # read back from the gzip file
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_real_files_every_dialect(dialect: str) -> None:
+    rows, report = _pairs([str(REAL_DIR)], dialect=dialect, pairing="all")
+    assert report.pairs == len(rows) > 0
+    for row in rows:
+        if dialect == "trl":
+            check_messages([*row["prompt"], *row["chosen"]])
+            check_messages([*row["prompt"], *row["rejected"]])
+            assert row["chosen_reward"] - row["rejected_reward"] >= 0.1
+            parse_tools(row["tools"])
+        elif dialect == "openai":
+            assert len(row["preferred_output"]) == len(row["non_preferred_output"]) == 1
+            assert row["preferred_output"] != row["non_preferred_output"]
+        else:
+            assert [len(c["completion"]) for c in row["completions"]] == [1, 1]
