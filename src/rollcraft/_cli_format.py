@@ -42,7 +42,7 @@ ReportOpt = Annotated[str | None, typer.Option("--report", help="Write the count
 def _dialect(value: str) -> Dialect:
     if value not in DIALECTS:
         raise typer.BadParameter(f"must be one of {', '.join(DIALECTS)}", param_hint="--format")
-    return value  # type: ignore[return-value]
+    return value
 
 
 def _arguments(value: str | None, dialect: Dialect) -> ArgumentsMode:

@@ -452,7 +452,7 @@ def _pair_svg(metric: str, result: MetricResult) -> str:
     whisker_y = 30 + bar_h + 8 + bar_h / 2
     whisker = (
         f'<line x1="{lo:.1f}" y1="{whisker_y:.1f}" x2="{hi:.1f}" y2="{whisker_y:.1f}" '
-        f'stroke="#222" stroke-width="2"><title>95% CI of candidate (baseline + CI of difference)</title></line>'
+        f'stroke="#222" stroke-width="2"><title>95% CI: baseline + CI of the difference</title></line>'
     )
     title = f"{metric}: {result.verdict} (difference {result.difference:+.3f}, p={result.p_value:.3g})"
     return (

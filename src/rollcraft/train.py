@@ -253,7 +253,8 @@ def _text_message(message: dict[str, Any]) -> dict[str, Any]:
 
 
 def _text_call(call: dict[str, Any]) -> dict[str, Any]:
-    fn = call.get("function") if isinstance(call.get("function"), dict) else call
+    inner = call.get("function")
+    fn: dict[str, Any] = inner if isinstance(inner, dict) else call
     args = fn.get("arguments")
     text = args if isinstance(args, str) else json.dumps(args if args is not None else {})
     return {"id": call.get("id"), "type": "function", "function": {"name": fn.get("name"), "arguments": text}}
@@ -335,7 +336,7 @@ def _validate_first(path: str, config: TrainConfig) -> None:
         errors = [f for f in report.findings if f.severity == "error"][:5]
         listed = "\n  ".join(f"row {f.row}: {f.code}: {f.message}" for f in errors)
         raise ConfigError(
-            f"{path}: validation found {report.errors} error(s) (fix them, or pass --no-validate):\n  {listed}"
+            f"{path}: validation found {report.errors} error(s); fix them or pass --no-validate:\n  {listed}"
         )
 
 
@@ -476,7 +477,7 @@ def _load_tokenizer(model_name: str) -> Any:
 
 
 def _prepare_before_template(tokenizer: Any) -> None:
-    """Make ``tokenizer.apply_chat_template`` parse JSON-text arguments and tools first (this instance only)."""
+    """Make this tokenizer's ``apply_chat_template`` parse JSON-text arguments and tools first."""
     original = tokenizer.apply_chat_template
 
     def apply_chat_template(conversation: Any, *args: Any, tools: Any = None, **kwargs: Any) -> Any:
@@ -554,7 +555,7 @@ def _trl_config(cls: Any, kwargs: dict[str, Any], config: TrainConfig) -> Any:
     import dataclasses
 
     names = {f.name for f in dataclasses.fields(cls)}
-    # transformers 5 renamed gradient_checkpointing (TRL turns it on by default; off suits CPU and tiny models)
+    # transformers 5 renamed gradient_checkpointing (TRL turns it on by default; off suits CPU)
     checkpointing = (
         "activation_checkpointing" if "activation_checkpointing" in names else "gradient_checkpointing"
     )
@@ -574,16 +575,15 @@ def _sft_trainer(
     callbacks: list[Any],
     peft_config: Any,
 ) -> Any:
-    from trl import SFTConfig, SFTTrainer
-
+    trl = _module("trl")
     assistant_only = config.assistant_only_loss
     if assistant_only is None:
         assistant_only = _assistant_only_possible(tokenizer)
     args = _trl_config(
-        SFTConfig, {**_common_args(config, workdir), "assistant_only_loss": assistant_only}, config
+        trl.SFTConfig, {**_common_args(config, workdir), "assistant_only_loss": assistant_only}, config
     )
     try:
-        return SFTTrainer(
+        return trl.SFTTrainer(
             model=model,
             args=args,
             train_dataset=dataset,
@@ -618,15 +618,14 @@ def _dpo_trainer(
     callbacks: list[Any],
     peft_config: Any,
 ) -> Any:
-    from trl import DPOConfig, DPOTrainer
-
+    trl = _module("trl")
     extra: dict[str, Any] = {"beta": config.beta, "loss_type": list(config.loss_type)}
     if config.loss_weights is not None:
         extra["loss_weights"] = list(config.loss_weights)
-    args = _trl_config(DPOConfig, {**_common_args(config, workdir), **extra}, config)
+    args = _trl_config(trl.DPOConfig, {**_common_args(config, workdir), **extra}, config)
     ref_model = None if peft_config is not None else copy.deepcopy(model).eval()
     try:
-        return DPOTrainer(
+        return trl.DPOTrainer(
             model=model,
             ref_model=ref_model,
             args=args,
@@ -640,14 +639,21 @@ def _dpo_trainer(
 
 
 def _log_callback(on_log: LogFn) -> Any:
-    from transformers import TrainerCallback
+    """A ``TrainerCallback`` that hands every log line (with its step) to ``on_log`` on the main process."""
+    transformers = _module("transformers")
 
-    class _Forward(TrainerCallback):  # type: ignore[misc]
-        def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **kwargs: Any) -> None:
-            if logs and state.is_world_process_zero:
-                on_log({"step": state.global_step, **logs})
+    def forward(self: Any, args: Any, state: Any, control: Any, logs: Any = None, **kwargs: Any) -> None:
+        if logs and state.is_world_process_zero:
+            on_log({"step": state.global_step, **logs})
 
-    return _Forward()
+    return type("ForwardLogs", (transformers.TrainerCallback,), {"on_log": forward})()
+
+
+def _module(name: str) -> Any:
+    """Import a heavy module lazily, typed as Any (TRL exports its classes lazily)."""
+    import importlib
+
+    return importlib.import_module(name)
 
 
 # ---------------------------------------------------------------- saving

@@ -19,10 +19,12 @@ whole file. Decisions worth knowing:
   completion, the ``final_tool_call`` warning at the end of an SFT conversation.
 - *Identical* chosen/rejected compares the two with tool-call ids set aside and ``arguments``
   parsed, so a re-run of the same trajectory counts as identical.
+- Tool-call ``arguments`` may be a JSON string or an object in ``trl`` and ``nemo-rl`` (a string
+  must hold a JSON object); ``openai`` needs the string. ``trl`` ``tools`` may be a JSON string.
 - The ``datasets`` round trip (``roundtrip_changed``) runs for the dialects that trainers load with
   ``datasets`` (``trl``, ``nemo-rl``). A ``null`` added to a message, tool call or row is tolerated
   (templates read it as absent); any other change (a key added inside ``arguments`` or a tool's
-  ``parameters``, a changed value) is an error.
+  ``parameters``, a changed value) is an error; numbers equal within 1e-12 (relative) count as equal.
 """
 
 from __future__ import annotations
@@ -67,7 +69,6 @@ CODES: dict[str, tuple[Severity, str]] = {
     "missing_key": ("error", "a required key is missing"),
     "wrong_type": ("error", "a value has the wrong type"),
     "empty_messages": ("error", "an SFT conversation has no messages"),
-    "empty_prompt": ("error", "a DPO pair has an empty prompt"),
     "unknown_role": ("error", "a message role outside system/user/assistant/tool (and developer)"),
     "invalid_tool": ("error", "a tool definition is not {type: function, function: {name, ...}}"),
     "invalid_arguments": ("error", "tool-call arguments are not a JSON object (or not valid JSON)"),
@@ -92,6 +93,7 @@ CODES: dict[str, tuple[Severity, str]] = {
     "answer_truncated": ("error", "the final assistant turn would be cut by truncation at max_seq_len"),
     "roundtrip_unavailable": ("warning", "the datasets round trip was skipped: datasets is not installed"),
     "blank_line": ("warning", "an empty line"),
+    "empty_prompt": ("warning", "a DPO pair has an empty prompt: it trains answers without their question"),
     "developer_role": ("warning", "a developer message: most chat templates do not know the role"),
     "unexpected_key": ("warning", "a key the dialect does not define (the OpenAI API may reject it)"),
     "unknown_tool": ("warning", "a tool call names a tool the row does not declare"),
@@ -324,51 +326,58 @@ def summarize(values: Sequence[float], *, bins: int = 20) -> dict[str, Any] | No
 # Detection
 
 
-def _guess(row: dict[str, Any]) -> tuple[str, str] | None:
-    """(kind, dialect) that one row's keys point to, or None."""
+def _guess(row: dict[str, Any]) -> tuple[str, str, int] | None:
+    """(kind, dialect, weight) that one row's keys point to: weight 2 for a clear sign, 1 for a default."""
     if "chosen" in row and "rejected" in row:
-        return "dpo", "trl"
+        return "dpo", "trl", 2
     if "preferred_output" in row or "non_preferred_output" in row:
-        return "dpo", "openai"
+        return "dpo", "openai", 2
     if "completions" in row and "context" in row:
-        return "dpo", "nemo-rl"
+        return "dpo", "nemo-rl", 2
     if "messages" not in row:
         return None
-    if "task_name" in row or _has_dict_arguments(row.get("messages")):
-        return "sft", "nemo-rl"
     if isinstance(row.get("tools"), str) or {"reward", "task_type", "rollout_id"} & row.keys():
-        return "sft", "trl"
-    return "sft", "openai"
+        return "sft", "trl", 2
+    if "task_name" in row:
+        return "sft", "nemo-rl", 2
+    arguments = _argument_types(row.get("messages"))
+    if dict in arguments:
+        return "sft", "nemo-rl", 2
+    return "sft", "openai", 2 if str in arguments else 1
 
 
-def _has_dict_arguments(messages: Any) -> bool:
+def _argument_types(messages: Any) -> set[type]:
+    found: set[type] = set()
     for m in messages if isinstance(messages, list) else []:
         for call in (m.get("tool_calls") or []) if isinstance(m, dict) else []:
             fn = call.get("function") if isinstance(call, dict) else None
-            if isinstance(fn, dict) and isinstance(fn.get("arguments"), dict):
-                return True
-    return False
+            if isinstance(fn, dict):
+                found.add(type(fn.get("arguments")))
+    return found
 
 
-_SPECIFICITY = {"nemo-rl": 2, "trl": 1, "openai": 0}
+_SPECIFICITY = {"trl": 2, "nemo-rl": 1, "openai": 0}
 
 
 def _detect(path: str, kind: str | None, dialect: str) -> tuple[str, str]:
-    """Look at up to 200 rows and settle (kind, dialect); the most specific dialect seen wins."""
-    guesses: Counter[tuple[str, str]] = Counter()
+    """Look at up to 200 rows and settle (kind, dialect) by weighted vote (ties: the more specific)."""
+    votes: Counter[tuple[str, str]] = Counter()
     for _, data in _lines(path, limit=200):
         with contextlib.suppress(ValueError):
             row = orjson.loads(data)
             guess = _guess(row) if isinstance(row, dict) else None
             if guess is not None:
-                guesses[guess] += 1
+                votes[guess[:2]] += guess[2]
     if kind is None:
-        if not guesses and dialect != "auto":
+        if not votes and dialect != "auto":
             raise ConfigError("cannot tell SFT from DPO from the rows; pass --kind", key="kind")
-        kind = guesses.most_common(1)[0][0][0] if guesses else "sft"
+        kinds: Counter[str] = Counter()
+        for (k, _), n in votes.items():
+            kinds[k] += n
+        kind = kinds.most_common(1)[0][0] if kinds else "sft"
     if dialect == "auto":
-        seen = [d for (k, d) in guesses if k == kind]
-        dialect = max(seen, key=_SPECIFICITY.__getitem__) if seen else "trl"
+        seen = [(n, _SPECIFICITY[d], d) for (k, d), n in votes.items() if k == kind]
+        dialect = max(seen)[2] if seen else "trl"
     return kind, dialect
 
 
@@ -436,9 +445,6 @@ def _check_arguments(args: Any, where: str, row: _Row) -> None:
         return
     if not isinstance(args, str):
         row.add("wrong_type", f"{where}.arguments is {_type_name(args)}")
-        return
-    if row.dialect == "nemo-rl":
-        row.add("wrong_type", f"{where}.arguments is a string; the nemo-rl dialect needs an object")
         return
     try:
         parsed = orjson.loads(args)
@@ -1106,9 +1112,18 @@ def _diff(before: Any, after: Any, path: str, loose: bool) -> str | None:
             if found:
                 return found
         return None
-    if before == after and type(before) in (type(after), int, float) and not isinstance(after, (list, dict)):
+    if _same_scalar(before, after):
         return None
     return f"{path} changes from {json.dumps(before)[:40]} to {json.dumps(after, default=str)[:40]}"
+
+
+def _same_scalar(before: Any, after: Any) -> bool:
+    """Equal scalars; numbers within 1e-12 relative (Arrow's float parsing may move the last digit)."""
+    if isinstance(before, (list, dict)) or isinstance(after, (list, dict)):
+        return False
+    if _is_number(before) and _is_number(after):
+        return bool(math.isclose(before, after, rel_tol=1e-12, abs_tol=0.0))
+    return bool(type(before) is type(after) and before == after)
 
 
 def _roundtrip(path: str, sink: _Findings) -> None:
