@@ -111,15 +111,26 @@ def _hist_body(counts: list[int], lo: float, hi: float, x_label: str) -> str:
             f"<title>{esc(_fmt(x0))} to {esc(_fmt(x1))}: {n}</title></rect>"
         )
     base = _TOP + plot_h + 16
-    for frac in (0.0, 0.25, 0.5, 0.75, 1.0):
-        x = _LEFT + plot_w * frac
+    for tick in _nice_ticks(lo, hi):
+        x = _LEFT + plot_w * (tick - lo) / (hi - lo)
         parts.append(
-            f'<text x="{x:.1f}" y="{base}" text-anchor="middle">{esc(_fmt(lo + (hi - lo) * frac))}</text>'
+            f'<line x1="{x:.1f}" y1="{_TOP + plot_h}" x2="{x:.1f}" y2="{_TOP + plot_h + 4}" class="axis"/>'
+            f'<text x="{x:.1f}" y="{base}" text-anchor="middle">{esc(_fmt(tick))}</text>'
         )
     parts.append(
         f'<text x="{_LEFT + plot_w / 2:.0f}" y="{_H - 8}" text-anchor="middle">{esc(x_label)}</text>'
     )
     return "".join(parts)
+
+
+def _nice_ticks(lo: float, hi: float, target: int = 5) -> list[float]:
+    """Round tick values (multiples of 1, 2 or 5 times a power of ten) inside [lo, hi]."""
+    raw = (hi - lo) / target
+    power = 10 ** math.floor(math.log10(raw))
+    step = next(m * power for m in (1, 2, 5, 10) if m * power >= raw)
+    first = math.ceil(lo / step - 1e-9)
+    ticks = [round((first + i) * step, 12) for i in range(target + 2)]
+    return [t for t in ticks if lo - 1e-9 <= t <= hi + 1e-9]
 
 
 def _axes(plot_w: float, plot_h: float, top: int) -> str:
@@ -136,7 +147,7 @@ def _axes(plot_w: float, plot_h: float, top: int) -> str:
     return y_axis + x_axis + labels
 
 
-def _clip(label: str, width: int = 28) -> str:
+def _clip(label: str, width: int = 30) -> str:
     return label if len(label) <= width else label[: width - 1] + "…"
 
 
@@ -150,7 +161,7 @@ def bar_svg(labels: Sequence[str], values: Sequence[float], *, title: str, max_b
         ]
     if not pairs:
         return _empty_svg(title)
-    row_h, label_w = 22, 190
+    row_h, label_w = 22, 215
     height = _TOP + row_h * len(pairs) + 12
     top = max(v for _, v in pairs) or 1
     plot_w = _W - label_w - 70

@@ -70,7 +70,9 @@ _register_all()
 def main() -> None:
     """Entry point of the console script: user mistakes print one clear line, exit status 2."""
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except RollcraftError as exc:
         err.print(f"[bold red]error:[/] {escape(str(exc))}", markup=True, highlight=False)
         sys.exit(2)

@@ -32,6 +32,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
 import math
 import os
 import re
@@ -919,6 +920,8 @@ def _load_tokenizer(folder: str) -> Any:
         from transformers import AutoTokenizer
     except ImportError:
         raise DependencyError("tokenizer checks need transformers: pip install 'rollcraft[train]'") from None
+    # "sequence longer than the model's maximum" on stderr: the report says that itself
+    logging.getLogger("transformers").setLevel(logging.ERROR)
     try:
         return AutoTokenizer.from_pretrained(folder, local_files_only=True)
     except Exception as exc:
