@@ -107,7 +107,8 @@ def weather(rng: random.Random) -> list[dict[str, Any]]:
                 ]
                 reward = 1.0
             else:
-                out = [msg("assistant", f"I think {city} is probably fine today.")]
+                guess = rng.choice(["probably fine", "likely sunny", "hard to say", "nice, I guess"])
+                out = [msg("assistant", f"I think {city} is {guess} today.")]
                 reward = 0.0
             rows.append(
                 record(
@@ -145,7 +146,14 @@ def calculator(rng: random.Random) -> list[dict[str, Any]]:
                 result(ids[1], str(c)),
                 call(ids[2], "calculate", {"expression": f"{a + b} * {c}"}),
                 result(ids[2], str((a + b) * c)),
-                msg("assistant", f"The answer is {total}."),
+                msg(
+                    "assistant",
+                    rng.choice(["The answer is {}.", "Result: {}.", "({a} + {b}) * {c} = {}."])
+                    .replace("{a}", str(a))
+                    .replace("{b}", str(b))
+                    .replace("{c}", str(c))
+                    .format(total),
+                ),
             ]
             rows.append(
                 record(
@@ -174,7 +182,8 @@ def math(rng: random.Random) -> list[dict[str, Any]]:
                 "id": f"rs_m{task}{rollout}",
                 "summary": [{"type": "summary_text", "text": f"{a} plus {b}, carry the digits."}],
             }
-            out = [reasoning, msg("assistant", f"{a} + {b} = \\boxed{{{a + b + off}}}")]
+            lead = rng.choice(["", "Adding the numbers: ", "Sure. ", "Let me add them. "])
+            out = [reasoning, msg("assistant", f"{lead}{a} + {b} = \\boxed{{{a + b + off}}}")]
             reward = 1.0 if off == 0 else 0.0
             rows.append(
                 record(

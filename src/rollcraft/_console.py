@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import sys
+
 from rich.console import Console
 
 __all__ = ["err", "out"]
 
-out = Console(highlight=False, soft_wrap=False)
+# Piped output is read by people too (logs, CI): wide enough that tables keep one line a row.
+out = Console(highlight=False, soft_wrap=False, width=None if sys.stdout.isatty() else 140)
 err = Console(stderr=True, highlight=False, soft_wrap=True)

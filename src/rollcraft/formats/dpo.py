@@ -37,6 +37,7 @@ __all__ = [
     "DpoOptions",
     "DpoReport",
     "LineStore",
+    "PairCollector",
     "Pairing",
     "PlannedPair",
     "dpo_rows",
@@ -210,6 +211,46 @@ def _choose(ranked: list[Candidate], options: DpoOptions) -> list[tuple[Candidat
     return [(a, b) for a, b in candidates if ok(a, b)]
 
 
+class PairCollector:
+    """Collects candidates rollout by rollout, then makes and encodes the pairs.
+
+    >>> collector = PairCollector(DpoOptions())                     # doctest: +SKIP
+    >>> for rollout in rollouts: collector.add(rollout)             # doctest: +SKIP
+    >>> lines = list(collector.rows())                              # doctest: +SKIP
+    """
+
+    def __init__(
+        self, options: DpoOptions, *, read_options: ReadOptions | None = None, report: DpoReport | None = None
+    ) -> None:
+        self.options = options
+        self.read_options = read_options or ReadOptions()
+        self.report = report if report is not None else DpoReport()
+        self.store = LineStore()
+        self.groups: dict[str, list[Candidate]] = defaultdict(list)
+
+    def add(self, rollout: Rollout) -> None:
+        """Consider one rollout (only facts and where its line is are kept)."""
+        self.report.rollouts += 1
+        reason = sft_skip_reason(rollout)
+        if reason is not None:
+            self.report.excluded[reason] += 1
+            return
+        locator = self.store.remember(rollout)
+        self.groups[rollout.task_key].append(Candidate(rollout.reward, rollout.rollout_id, locator))
+
+    def add_candidate(self, task_key: str, candidate: Candidate) -> None:
+        """Take a candidate another process collected (its locator must point into a plain file)."""
+        self.groups[task_key].append(candidate)
+
+    def rows(self) -> Iterator[bytes]:
+        """Plan the pairs, read their lines back and yield the encoded rows (then clean up)."""
+        try:
+            planned = plan_pairs(self.groups, self.options, self.report)
+            yield from _second_pass(planned, self.store, self.options, self.read_options, self.report)
+        finally:
+            self.store.close()
+
+
 def dpo_rows(
     rollouts: Iterable[Rollout],
     options: DpoOptions,
@@ -223,38 +264,14 @@ def dpo_rows(
     >>> rows = list(dpo_rows((r for r in read_rollouts(["examples/rollouts"]) if isinstance(r, Rollout)),
     ...                      DpoOptions()))
     """
-    counts = report if report is not None else DpoReport()
-    store = LineStore()
-    try:
-        groups = _first_pass(rollouts, store, counts)
-        planned = plan_pairs(groups, options, counts)
-        yield from _second_pass(planned, store, options, read_options or ReadOptions(), counts)
-    finally:
-        store.close()
-
-
-def _first_pass(
-    rollouts: Iterable[Rollout], store: LineStore, report: DpoReport
-) -> dict[str, list[Candidate]]:
-    groups: dict[str, list[Candidate]] = defaultdict(list)
+    collector = PairCollector(options, read_options=read_options, report=report)
     for rollout in rollouts:
-        report.rollouts += 1
-        reason = sft_skip_reason(rollout)
-        if reason is not None:
-            report.excluded[reason] += 1
-            continue
-        groups[rollout.task_key].append(
-            Candidate(rollout.reward, rollout.rollout_id, store.remember(rollout))
-        )
-    return groups
+        collector.add(rollout)
+    yield from collector.rows()
 
 
 def _second_pass(
-    planned: list[PlannedPair],
-    store: LineStore,
-    options: DpoOptions,
-    read_options: ReadOptions,
-    report: DpoReport,
+    planned: list[PlannedPair], store: LineStore, options: DpoOptions, read_options: ReadOptions, report: DpoReport
 ) -> Iterator[bytes]:
     cache: dict[tuple[str, int], Rollout] = {}
     for index, pair in enumerate(planned):

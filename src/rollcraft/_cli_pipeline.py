@@ -1,0 +1,162 @@
+"""Pipeline commands: ``run``, ``versions`` and ``diff``."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any
+
+import orjson
+import typer
+
+from rollcraft._cli_common import progress, table
+from rollcraft._console import out
+
+__all__ = ["register"]
+
+
+def run_command(
+    config: Annotated[Path, typer.Argument(help="The pipeline YAML file.")],
+    version: Annotated[
+        str | None, typer.Option("--version-name", "--name", help="Name of the new version folder.")
+    ] = None,
+    workers: Annotated[
+        int | None, typer.Option("--workers", min=1, help="Processes for the main pass.")
+    ] = None,
+) -> None:
+    """Run a whole pipeline from one config into a new, never-overwritten version folder."""
+    from rollcraft.pipeline import run_pipeline
+
+    total = _input_bytes(config)
+    with progress("rollcraft run", total=total) as advance:
+        result = run_pipeline(config, version=version, workers=workers, progress=advance)
+    _print_run(result.manifest, result.folder)
+    if result.validation_errors and result.manifest["config"].get("validate", {}).get("fail_on_error", True):
+        out.print(f"[bold red]validation found {result.validation_errors} errors[/]: see {result.folder}")
+        raise typer.Exit(1)
+
+
+def _input_bytes(config: Path) -> float | None:
+    try:
+        from rollcraft._io import expand_inputs
+        from rollcraft.pipeline import load_pipeline_config
+
+        loaded = load_pipeline_config(config)
+        files = expand_inputs([loaded.resolve(p) for p in loaded.config.inputs])
+        return float(sum(os.path.getsize(f) for f in files if f != "-"))
+    except Exception:  # the run itself reports the problem
+        return None
+
+
+def _print_run(manifest: dict[str, Any], folder: Path) -> None:
+    counts = manifest["counts"]
+    read, filt = counts["read"], counts["filter"]
+    quarantined = sum(read["quarantined"].values())
+    detail = ", ".join(f"{k} {v}" for k, v in read["quarantined"].items())
+    out.print(
+        f"Read {read['lines']} lines: {read['rollouts']} rollouts + {quarantined} quarantined"
+        + (f" ({detail})" if detail else "")
+    )
+    share = 100.0 * filt["kept"] / read["rollouts"] if read["rollouts"] else 0.0
+    out.print(f"Kept {filt['kept']}/{read['rollouts']} rollouts ({share:.1f}%)")
+    steps = table("Dropped by filter (first match, config order)", ["filter", "dropped", "alone"])
+    for step in filt["steps"]:
+        steps.add_row(step["filter"], str(step["dropped"]), str(step["alone"]))
+    out.print(steps)
+    extra = [("review", counts["review"]["rejected"]), ("balance", counts["balance"]["dropped"])]
+    for name, n in extra:
+        if n:
+            out.print(f"Dropped by {name}: {n}")
+    if "sft" in manifest["config"] and manifest["config"]["sft"]:
+        sft = counts["sft"]
+        out.print(f"SFT: {sft['rows']} rows; skipped {sum(sft['skipped'].values())} {sft['skipped'] or ''}")
+    if "dpo" in counts:
+        dpo = counts["dpo"]
+        out.print(
+            f"DPO: {dpo['pairs']} pairs from {dpo['tasks']} tasks "
+            f"({dpo['tasks_with_two_or_more']} with >= 2 usable rollouts); skipped {dpo['skipped_tasks']}"
+        )
+    for kind, v in manifest.get("validation", {}).items():
+        out.print(f"Validation {kind}: {v['errors']} errors, {v['warnings']} warnings")
+    out.print(f"[bold green]Wrote version {manifest['version']}[/] to {folder}")
+
+
+def versions_command(
+    output_dir: Annotated[Path, typer.Argument(help="The folder holding version folders.")] = Path(
+        "training"
+    ),
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """List the versions in a folder with their counts."""
+    from rollcraft.pipeline import list_versions
+
+    rows = list_versions(output_dir)
+    if as_json:
+        print(orjson.dumps(rows, option=orjson.OPT_INDENT_2).decode())
+        return
+    result = table(
+        f"Versions in {output_dir}",
+        ["version", "created", "parent", "lines", "rollouts", "kept", "sft rows", "dpo pairs"],
+    )
+    for row in rows:
+        result.add_row(
+            *(
+                str(row.get(k) if row.get(k) is not None else "-")
+                for k in (
+                    "version",
+                    "created",
+                    "parent",
+                    "lines",
+                    "rollouts",
+                    "kept",
+                    "sft_rows",
+                    "dpo_pairs",
+                )
+            )
+        )
+    out.print(result)
+
+
+def diff_command(
+    a: Annotated[Path, typer.Argument(help="The older version folder.")],
+    b: Annotated[Path, typer.Argument(help="The newer version folder.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Say what changed between two versions: config, inputs, counts, rows added and removed."""
+    from rollcraft.pipeline import diff_versions
+
+    data = diff_versions(_version_path(a), _version_path(b))
+    if as_json:
+        print(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode())
+        return
+    out.print(f"[bold]{data['from']} -> {data['to']}[/]")
+    for section in ("config", "counts"):
+        changes = data[section]
+        result = table(f"{section} changes ({len(changes)})", ["key", "from", "to"])
+        for key, change in changes.items():
+            result.add_row(key, _short(change["from"]), _short(change["to"]))
+        out.print(result)
+    out.print(f"inputs: {data['inputs']}")
+    for kind, rows in data["rows"].items():
+        out.print(
+            f"{kind} rows: {rows['from']} -> {rows['to']} "
+            f"(+{len(rows['added'])} added, -{len(rows['removed'])} removed by rollout id)"
+        )
+
+
+def _version_path(path: Path) -> Path:
+    if path.exists() or os.sep in str(path):
+        return path
+    return Path("training") / path
+
+
+def _short(value: Any) -> str:
+    text = orjson.dumps(value).decode() if not isinstance(value, str) else value
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``run``, ``versions`` and ``diff`` to ``app``."""
+    app.command("run")(run_command)
+    app.command("versions")(versions_command)
+    app.command("diff")(diff_command)

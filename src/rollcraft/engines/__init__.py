@@ -1,0 +1,1 @@
+"""Engines that run the pipeline's passes: ``local`` (one process or ``--workers N``) and ``ray``."""

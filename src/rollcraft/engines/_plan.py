@@ -1,0 +1,228 @@
+"""The per-rollout work of a pipeline pass, shared by every engine.
+
+A :class:`Plan` is everything a pass needs, picklable so worker processes can rebuild it. A
+:class:`Pass` streams items through redaction, filters, review decisions and balancing, writes
+SFT rows (and, when asked, the kept and the rejected lines) and collects DPO candidates.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+import orjson
+
+from rollcraft._read import ReadOptions
+from rollcraft._records import Quarantined, Rollout
+from rollcraft.filters import Filter, FilterConfig, FilterReport, TaskStats, build_steps, judge
+from rollcraft.formats import SftReport, sft_row, sft_skip_reason
+from rollcraft.formats.dpo import Candidate
+from rollcraft.pipeline import LoadedConfig
+
+__all__ = ["Pass", "PassResult", "Plan"]
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """What every pass of one run shares (all of it picklable)."""
+
+    loaded: LoadedConfig
+    read_options: ReadOptions
+    task_stats: TaskStats | None = None
+    rejected_ids: frozenset[str] = frozenset()
+    reviewed_ids: frozenset[str] = frozenset()
+    selected: frozenset[tuple[str, int]] | None = None
+
+    @property
+    def filters(self) -> FilterConfig:
+        return self.loaded.filters
+
+    def steps(self) -> list[Filter]:
+        """Fresh filter steps (stateful ones such as dedupe start empty)."""
+        steps = build_steps(self.filters, task_stats=self.task_stats)
+        redact = self.loaded.config.redact
+        if redact is not None and redact.on_secret == "drop":
+            steps.insert(0, self.redaction_step())
+        return steps
+
+    def redaction_step(self) -> Any:
+        from rollcraft.redact import Allowlist, Redactor, RedactSecrets, load_allowlist
+
+        section = self.loaded.config.redact
+        assert section is not None
+        allow = load_allowlist(self.loaded.resolve(section.allowlist)) if section.allowlist else Allowlist()
+        return RedactSecrets(
+            on_secret=section.on_secret, redactor=Redactor(allowlist=allow), options=self.read_options
+        )
+
+
+@dataclass(slots=True)
+class PassResult:
+    """What a pass (or a shard of one) counted and collected; results add up."""
+
+    filter: FilterReport = field(default_factory=FilterReport)
+    sft: SftReport = field(default_factory=SftReport)
+    review_rejected: int = 0
+    review_matched: int = 0
+    balance_dropped: int = 0
+    redaction: dict[str, Any] = field(default_factory=dict)
+    dpo_excluded: Counter[str] = field(default_factory=Counter)
+    dpo_rollouts: int = 0
+    candidates: list[tuple[str, Candidate]] = field(default_factory=list)
+    categories: list[tuple[str, tuple[str, int]]] = field(default_factory=list)
+
+    def __add__(self, other: PassResult) -> PassResult:
+        return PassResult(
+            self.filter + other.filter,
+            self.sft + other.sft,
+            self.review_rejected + other.review_rejected,
+            self.review_matched + other.review_matched,
+            self.balance_dropped + other.balance_dropped,
+            _add_redaction(self.redaction, other.redaction),
+            self.dpo_excluded + other.dpo_excluded,
+            self.dpo_rollouts + other.dpo_rollouts,
+            self.candidates + other.candidates,
+            self.categories + other.categories,
+        )
+
+
+def _add_redaction(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+    if not a or not b:
+        return a or b
+    kinds = Counter(a.get("kinds", {})) + Counter(b.get("kinds", {}))
+    keys = ("rollouts", "redacted", "dropped")
+    return {k: a.get(k, 0) + b.get(k, 0) for k in keys} | {"kinds": dict(sorted(kinds.items()))}
+
+
+@dataclass(slots=True)
+class Sinks:
+    """Where a pass writes; any may be None."""
+
+    sft: IO[bytes] | None = None
+    sft_ids: IO[bytes] | None = None
+    kept: IO[bytes] | None = None
+    rejects: IO[bytes] | None = None
+
+
+class Pass:
+    """One streaming pass over items (a whole input, or one shard of it)."""
+
+    def __init__(
+        self, plan: Plan, sinks: Sinks, *, collector: Any = None, collect_categories: bool = False
+    ) -> None:
+        self.plan = plan
+        self.collector = collector
+        self.sinks = sinks
+        self.result = PassResult()
+        self.collect_categories = collect_categories
+        self.sft = plan.loaded.config.sft
+        self.want_dpo = plan.loaded.config.dpo is not None
+        self._redactor = self._replace_redactor()
+
+    def _replace_redactor(self) -> Any:
+        section = self.plan.loaded.config.redact
+        if section is None or section.on_secret != "replace":
+            return None
+        return self.plan.redaction_step()
+
+    def run(self, items: Iterable[Rollout | Quarantined]) -> PassResult:
+        """Push every item through; return the counts (and DPO candidates / categories)."""
+        steps = self.plan.steps()
+        source = self._redacted(items) if self._redactor is not None else items
+        for rollout, drop in judge(source, steps, self.result.filter):
+            if drop is not None:
+                self._reject(rollout, drop.by, drop.reason)
+            elif self._passes_curation(rollout):
+                self._keep(rollout)
+        self._finish_redaction(steps)
+        return self.result
+
+    def _redacted(self, items: Iterable[Rollout | Quarantined]) -> Iterator[Rollout | Quarantined]:
+        for item in items:
+            if isinstance(item, Rollout):
+                outcome = self._redactor.apply(item)
+                yield outcome.rollout if outcome.rollout is not None else item
+            else:
+                yield item
+
+    def _finish_redaction(self, steps: list[Filter]) -> None:
+        step = self._redactor or next((s for s in steps if s.name == "redact_secrets"), None)
+        if step is not None and hasattr(step, "report"):
+            self.result.redaction = step.report.to_dict()
+
+    def _passes_curation(self, rollout: Rollout) -> bool:
+        plan = self.plan
+        if rollout.rollout_id in plan.reviewed_ids:
+            self.result.review_matched += 1
+        if rollout.rollout_id in plan.rejected_ids:
+            self.result.review_rejected += 1
+            self._reject(rollout, "review", "rejected in review")
+            return False
+        locator = (rollout.source, rollout.offset)
+        if self.collect_categories:
+            self.result.categories.append((_category(rollout, plan), locator))
+        if plan.selected is not None and locator not in plan.selected:
+            self.result.balance_dropped += 1
+            self._reject(rollout, "balance", "not chosen for its category")
+            return False
+        return True
+
+    def _reject(self, rollout: Rollout, by: str, reason: str) -> None:
+        if self.sinks.rejects is not None:
+            record = orjson.Fragment(rollout.raw)
+            self.sinks.rejects.write(
+                orjson.dumps({"dropped_by": by, "reason": reason, "rollout": record}) + b"\n"
+            )
+
+    def _keep(self, rollout: Rollout) -> None:
+        if self.sinks.kept is not None:
+            self.sinks.kept.write(rollout.raw + b"\n")
+        if self.sft is not None:
+            self._sft(rollout)
+        if self.want_dpo:
+            self._dpo(rollout)
+
+    def _sft(self, rollout: Rollout) -> None:
+        assert self.sft is not None
+        report = self.result.sft
+        reason = _sft_selection(rollout, self.sft.min_reward, self.sft.success_only) or sft_skip_reason(
+            rollout
+        )
+        if reason is not None:
+            report.skipped[reason] += 1
+            return
+        report.rows += 1
+        if self.sinks.sft is not None:
+            row = sft_row(rollout, self.sft.format, arguments=self.sft.arguments)
+            self.sinks.sft.write(orjson.dumps(row) + b"\n")
+        if self.sinks.sft_ids is not None:
+            self.sinks.sft_ids.write(rollout.rollout_id.encode() + b"\n")
+
+    def _dpo(self, rollout: Rollout) -> None:
+        if self.collector is not None:
+            self.collector.add(rollout)
+            return
+        self.result.dpo_rollouts += 1
+        reason = sft_skip_reason(rollout)
+        if reason is not None:
+            self.result.dpo_excluded[reason] += 1
+            return
+        candidate = Candidate(rollout.reward, rollout.rollout_id, (rollout.source, rollout.offset))
+        self.result.candidates.append((rollout.task_key, candidate))
+
+
+def _sft_selection(rollout: Rollout, min_reward: float | None, success_only: bool) -> str | None:
+    if min_reward is not None and rollout.reward < min_reward:
+        return "below_sft_min_reward"
+    if success_only and not rollout.success:
+        return "not_success"
+    return None
+
+
+def _category(rollout: Rollout, plan: Plan) -> str:
+    from rollcraft.curate import category_of
+
+    balance = plan.loaded.config.balance
+    return category_of(rollout, balance.by if balance is not None else "task_type")

@@ -1,0 +1,358 @@
+"""The local engine: one streaming process, or ``workers`` processes over byte ranges of the inputs.
+
+Plain files are split at line boundaries into shards; each worker runs the same :class:`Pass`
+over its shards and writes part files, which are joined in input order, so the output bytes are
+the same for any number of workers. Compressed files, stdin, and runs with ``dedupe`` (whose
+"first seen" spans the whole input) stream in one process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import multiprocessing
+import os
+import random
+import shutil
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from rollcraft._io import RawLine, iter_lines
+from rollcraft._read import ReadReport, parse_line, read_rollouts
+from rollcraft._records import Quarantined, Rollout
+from rollcraft.engines._plan import Pass, PassResult, Plan, Sinks
+from rollcraft.filters import TaskStats, relabel, rereadable
+from rollcraft.formats import DpoReport
+from rollcraft.formats.dpo import PairCollector
+from rollcraft.pipeline import LoadedConfig
+
+__all__ = ["Outcome", "execute", "split_shards"]
+
+_MIN_SHARD = 8 << 20
+
+
+@dataclass(slots=True)
+class Outcome:
+    """Everything a run counted."""
+
+    result: PassResult
+    dpo: DpoReport | None
+    workers: int
+    passes: int
+    balance: dict[str, Any] = field(default_factory=dict)
+
+    def counts(self) -> dict[str, Any]:
+        """The manifest's ``counts``: read, redaction, filter, review, balance, sft, dpo."""
+        result = self.result
+        filtered = result.filter.to_dict()
+        read = {k: filtered.pop(k) for k in ("lines", "rollouts", "quarantined")}
+        filtered.pop("quarantine_examples", None)
+        counts: dict[str, Any] = {"read": read, "filter": filtered}
+        if result.redaction:
+            counts["redaction"] = result.redaction
+        counts["review"] = {"rejected": result.review_rejected, "decisions_matched": result.review_matched}
+        counts["balance"] = self.balance | {"dropped": result.balance_dropped}
+        counts["sft"] = result.sft.to_dict()
+        if self.dpo is not None:
+            counts["dpo"] = self.dpo.to_dict()
+        counts["engine"] = {"name": "local", "workers": self.workers, "passes": self.passes}
+        return counts
+
+
+def execute(
+    loaded: LoadedConfig, inputs: list[str], folder: Path, *, workers: int = 1, progress: Any = None
+) -> Outcome:
+    """Run the pipeline's passes over ``inputs``, writing the data files into ``folder``."""
+    config = loaded.config
+    with rereadable(inputs, needed=_needs_prepass(loaded)) as sources:
+        plan = _plan(loaded, sources, inputs)
+        balance_info: dict[str, Any] = {}
+        passes = 1 + (plan.task_stats is not None)
+        if config.balance is not None:
+            plan, balance_info = _balanced(plan, sources, inputs)
+            passes += 1
+        use = workers if _shardable(loaded, sources) else 1
+        collector = _collector(loaded)
+        with _sinks(loaded, folder) as sinks:
+            if use > 1:
+                result = _sharded(plan, sources, folder, sinks, use, progress)
+                if collector is not None:
+                    _feed(collector, result)
+            else:
+                items = relabel(_read(plan, sources, progress), sources, inputs)
+                result = Pass(plan, sinks, collector=collector).run(items)
+        dpo_report = _write_dpo(loaded, folder, collector)
+    return Outcome(result, dpo_report, use, passes, balance_info)
+
+
+def _needs_prepass(loaded: LoadedConfig) -> bool:
+    return loaded.filters.min_success_rate is not None or loaded.config.balance is not None
+
+
+def _plan(loaded: LoadedConfig, sources: list[str], inputs: list[str]) -> Plan:
+    options = loaded.config.read.options()
+    stats = None
+    if loaded.filters.min_success_rate is not None:
+        stats = TaskStats.collect(read_rollouts(sources, options=options))
+    rejected, reviewed = _review(loaded)
+    return Plan(loaded, options, stats, rejected, reviewed)
+
+
+def _review(loaded: LoadedConfig) -> tuple[frozenset[str], frozenset[str]]:
+    section = loaded.config.review
+    if section is None:
+        return frozenset(), frozenset()
+    from rollcraft.curate import read_decisions
+
+    decisions = read_decisions(loaded.resolve(section.decisions))
+    rejected = frozenset(i for i, d in decisions.items() if d.decision == "reject")
+    return rejected, frozenset(decisions)
+
+
+def _balanced(plan: Plan, sources: list[str], inputs: list[str]) -> tuple[Plan, dict[str, Any]]:
+    section = plan.loaded.config.balance
+    assert section is not None
+    items = relabel(read_rollouts(sources, options=plan.read_options), sources, inputs)
+    result = Pass(plan, Sinks(), collect_categories=True).run(items)
+    groups: dict[str, list[tuple[str, int]]] = defaultdict(list)
+    for category, locator in result.categories:
+        groups[category].append(locator)
+    selected: set[tuple[str, int]] = set()
+    before, after = {}, {}
+    for category in sorted(groups):
+        members = groups[category]
+        chosen = _draw(members, section.max_per_category, f"{section.seed}/{category}")
+        selected.update(chosen)
+        before[category], after[category] = len(members), len(chosen)
+    info = {"by": section.by, "max_per_category": section.max_per_category, "before": before, "after": after}
+    return Plan(
+        plan.loaded,
+        plan.read_options,
+        plan.task_stats,
+        plan.rejected_ids,
+        plan.reviewed_ids,
+        frozenset(selected),
+    ), info
+
+
+def _draw(members: list[tuple[str, int]], k: int, seed: str) -> list[tuple[str, int]]:
+    if len(members) <= k:
+        return members
+    return [members[i] for i in sorted(random.Random(seed).sample(range(len(members)), k))]
+
+
+def _read(plan: Plan, sources: list[str], progress: Any) -> Iterator[Rollout | Quarantined]:
+    report = ReadReport()
+    for item in read_rollouts(sources, options=plan.read_options, report=report):
+        if progress is not None:
+            progress(len(item.raw) + 1)
+        yield item
+
+
+def _collector(loaded: LoadedConfig) -> PairCollector | None:
+    dpo = loaded.config.dpo
+    if dpo is None:
+        return None
+    return PairCollector(dpo.options(), read_options=loaded.config.read.options())
+
+
+def _feed(collector: PairCollector, result: PassResult) -> None:
+    collector.report.rollouts += result.dpo_rollouts
+    collector.report.excluded.update(result.dpo_excluded)
+    for task_key, candidate in result.candidates:
+        collector.add_candidate(task_key, candidate)
+    result.candidates.clear()
+
+
+def _write_dpo(loaded: LoadedConfig, folder: Path, collector: PairCollector | None) -> DpoReport | None:
+    dpo = loaded.config.dpo
+    if dpo is None or collector is None:
+        return None
+    import orjson
+
+    with open(folder / dpo.file, "wb") as rows, open(folder / "dpo_ids.txt", "wb") as ids:
+        for line in collector.rows():
+            rows.write(line)
+            ids.write(_pair_id(orjson.loads(line), dpo.format).encode() + b"\n")
+    return collector.report
+
+
+def _pair_id(row: dict[str, Any], dialect: str) -> str:
+    if dialect == "trl":
+        return f"{row['chosen_id']}:{row['rejected_id']}"
+    import hashlib
+
+    import orjson
+
+    return hashlib.sha256(orjson.dumps(row, option=orjson.OPT_SORT_KEYS)).hexdigest()[:16]
+
+
+@contextlib.contextmanager
+def _sinks(loaded: LoadedConfig, folder: Path) -> Iterator[Sinks]:
+    config = loaded.config
+    with contextlib.ExitStack() as stack:
+
+        def sink(name: str | None) -> IO[bytes] | None:
+            return stack.enter_context(open(folder / name, "wb", buffering=1 << 20)) if name else None
+
+        yield Sinks(
+            sft=sink(config.sft.file if config.sft else None),
+            sft_ids=sink("sft_ids.txt" if config.sft else None),
+            kept=sink("filtered.jsonl" if config.write_filtered else None),
+            rejects=sink("rejects.jsonl" if config.write_rejects else None),
+        )
+
+
+# ------------------------------------------------------------------------------------------------
+# Sharding
+
+
+def _plain(source: str) -> bool:
+    if source == "-" or not os.path.isfile(source):
+        return False
+    with open(source, "rb") as handle:
+        head = handle.read(4)
+    return not (head[:2] == b"\x1f\x8b" or head == b"\x28\xb5\x2f\xfd")
+
+
+def _shardable(loaded: LoadedConfig, sources: list[str]) -> bool:
+    return not loaded.filters.dedupe and all(_plain(s) for s in sources)
+
+
+@dataclass(frozen=True, slots=True)
+class Shard:
+    """A byte range of one file, starting and ending at line boundaries."""
+
+    index: int
+    source: str
+    start: int
+    end: int
+
+
+def split_shards(sources: list[str], workers: int) -> list[Shard]:
+    """Cut files into about ``4 * workers`` shards (none under 8 MiB) at line boundaries."""
+    total = sum(os.path.getsize(s) for s in sources)
+    size = max(_MIN_SHARD, total // max(1, 4 * workers))
+    shards: list[Shard] = []
+    for source in sources:
+        for start, end in _ranges(source, size):
+            shards.append(Shard(len(shards), source, start, end))
+    return shards
+
+
+def _ranges(source: str, size: int) -> list[tuple[int, int]]:
+    length = os.path.getsize(source)
+    cuts = [0]
+    with open(source, "rb") as handle:
+        while cuts[-1] + size < length:
+            handle.seek(cuts[-1] + size)
+            handle.readline()
+            position = handle.tell()
+            if position >= length:
+                break
+            cuts.append(position)
+    cuts.append(length)
+    return [(a, b) for a, b in itertools.pairwise(cuts) if b > a] or [(0, 0)]
+
+
+def _shard_lines(shard: Shard, options: Any) -> Iterator[Rollout | Quarantined]:
+    with open(shard.source, "rb") as handle:
+        handle.seek(shard.start)
+        position, number = shard.start, 0
+        while position < shard.end:
+            line = handle.readline()
+            if not line:
+                break
+            number += 1
+            yield parse_line(RawLine(shard.source, number, position, line.rstrip(b"\r\n")), options)
+            position += len(line)
+
+
+_WORKER_PLAN: Plan | None = None
+
+
+def _init_worker(plan: Plan) -> None:
+    global _WORKER_PLAN
+    _WORKER_PLAN = plan
+
+
+def _run_shard(args: tuple[Shard, str]) -> tuple[int, PassResult]:
+    shard, parts = args
+    plan = _WORKER_PLAN
+    assert plan is not None
+    base = Path(parts) / f"{shard.index:06d}"
+    config = plan.loaded.config
+    with contextlib.ExitStack() as stack:
+
+        def part(kind: str, wanted: bool) -> IO[bytes] | None:
+            return stack.enter_context(open(f"{base}.{kind}", "wb", buffering=1 << 20)) if wanted else None
+
+        sinks = Sinks(
+            part("sft", config.sft is not None),
+            part("ids", config.sft is not None),
+            part("kept", config.write_filtered),
+            part("rejects", config.write_rejects),
+        )
+        result = Pass(plan, sinks).run(_shard_lines(shard, plan.read_options))
+    return shard.index, result
+
+
+def _sharded(
+    plan: Plan, sources: list[str], folder: Path, sinks: Sinks, workers: int, progress: Any
+) -> PassResult:
+    shards = split_shards(sources, workers)
+    parts = folder / ".parts"
+    parts.mkdir()
+    context = multiprocessing.get_context("fork")
+    results: dict[int, PassResult] = {}
+    try:
+        with context.Pool(workers, initializer=_init_worker, initargs=(plan,)) as pool:
+            for index, result in pool.imap(_run_shard, [(s, str(parts)) for s in shards]):
+                results[index] = result
+                _append_parts(parts / f"{index:06d}", sinks)
+                if progress is not None:
+                    progress(shards[index].end - shards[index].start)
+    finally:
+        shutil.rmtree(parts, ignore_errors=True)
+    return _merge(shards, results)
+
+
+def _append_parts(base: Path, sinks: Sinks) -> None:
+    for kind, sink in (
+        ("sft", sinks.sft),
+        ("ids", sinks.sft_ids),
+        ("kept", sinks.kept),
+        ("rejects", sinks.rejects),
+    ):
+        path = Path(f"{base}.{kind}")
+        if sink is not None and path.exists():
+            with open(path, "rb") as handle:
+                shutil.copyfileobj(handle, sink, 1 << 20)
+            path.unlink()
+
+
+def _merge(shards: list[Shard], results: dict[int, PassResult]) -> PassResult:
+    total = PassResult()
+    lines_before: dict[str, int] = defaultdict(int)
+    for shard in shards:
+        result = results[shard.index]
+        base = lines_before[shard.source]
+        examples = result.filter.read.quarantine_examples
+        result.filter.read.quarantine_examples = [_renumber(q, base) for q in examples]
+        lines_before[shard.source] += result.filter.read.lines
+        total = total + result
+    return total
+
+
+def _renumber(item: Quarantined, base: int) -> Quarantined:
+    import dataclasses
+
+    return dataclasses.replace(item, line=item.line + base)
+
+
+def iter_all_lines(sources: list[str]) -> Iterator[RawLine]:
+    """Every raw line of ``sources`` (used by tests to compare engines)."""
+    return iter_lines(sources)

@@ -1,0 +1,501 @@
+"""``rollcraft run pipeline.yaml``: every step from one config, into a new immutable version folder.
+
+A run reads its inputs, filters (and optionally redacts, applies review decisions and balances),
+writes SFT rows and DPO pairs as the rollouts stream by, validates the outputs, optionally trains,
+and publishes ``OUTPUT_DIR/vN/`` with a ``manifest.json`` that hashes every input and output.
+The folder is built under a hidden temporary name and renamed when complete, so a version that
+exists is always whole; an existing version is never overwritten.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import platform
+import re
+import shutil
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Literal
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field
+
+from rollcraft._errors import ConfigError, OutputError
+from rollcraft._io import expand_inputs
+from rollcraft._read import DEFAULT_MAX_LINE_BYTES, DEFAULT_SUCCESS_THRESHOLD, ReadOptions
+from rollcraft._records import Quarantined, Rollout
+from rollcraft._yamlconf import load_yaml, validate_model
+from rollcraft.filters import FilterConfig
+from rollcraft.formats import DpoOptions
+from rollcraft.formats._dialects import ArgumentsMode, Dialect
+from rollcraft.formats.dpo import CompletionMode, Pairing
+
+__all__ = [
+    "PipelineConfig",
+    "RunResult",
+    "diff_versions",
+    "list_versions",
+    "load_pipeline_config",
+    "run_pipeline",
+]
+
+MANIFEST = "manifest.json"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ReadSection(_Section):
+    """How lines are read (see :class:`rollcraft.ReadOptions`)."""
+
+    shape: Literal["auto", "nemo-gym", "tutorial", "chat"] = "auto"
+    reasoning: Literal["separate", "think", "drop"] = "separate"
+    success_threshold: float = DEFAULT_SUCCESS_THRESHOLD
+    task_key: str | None = None
+    max_line_bytes: int = Field(default=DEFAULT_MAX_LINE_BYTES, gt=0)
+
+    def options(self) -> ReadOptions:
+        return ReadOptions(
+            shape=self.shape,
+            reasoning=self.reasoning,
+            success_threshold=self.success_threshold,
+            task_key=self.task_key,
+            max_line_bytes=self.max_line_bytes,
+        )
+
+
+class RedactSection(_Section):
+    """Secret and PII redaction before filtering (``rollcraft.redact``)."""
+
+    on_secret: Literal["replace", "drop"] = "replace"
+    allowlist: str | None = None
+
+
+class ReviewSection(_Section):
+    """Review decisions to apply: rejected rollouts are dropped."""
+
+    decisions: str
+
+
+class BalanceSection(_Section):
+    """At most ``max_per_category`` rollouts per category, a seeded random choice."""
+
+    max_per_category: int = Field(ge=0)
+    by: str = "task_type"
+    seed: int = 0
+
+
+class SftSection(_Section):
+    """SFT rows: which kept rollouts become rows, in which dialect."""
+
+    format: Dialect = "trl"
+    arguments: ArgumentsMode = "string"
+    file: str = "sft.jsonl"
+    min_reward: float | None = None
+    success_only: bool = False
+
+
+class DpoSection(_Section):
+    """DPO pairs from the kept rollouts of each task."""
+
+    format: Dialect = "trl"
+    pairing: Pairing = "best-worst"
+    k: int = Field(default=2, ge=1)
+    min_margin: float = Field(default=0.1, ge=0)
+    completion: CompletionMode | None = None
+    arguments: ArgumentsMode = "string"
+    file: str = "dpo.jsonl"
+
+    def options(self) -> DpoOptions:
+        return DpoOptions(
+            dialect=self.format,
+            pairing=self.pairing,
+            k=self.k,
+            min_margin=self.min_margin,
+            completion=self.completion,
+            arguments=self.arguments,
+        )
+
+
+class ValidateSection(_Section):
+    """Validation of the written data (``rollcraft validate``)."""
+
+    enabled: bool = True
+    fail_on_error: bool = True
+    html: bool = True
+    tokenizer: str | None = None
+    max_seq_len: int | None = Field(default=None, gt=0)
+    chat_template: str | None = None
+
+
+class TrainSection(_Section):
+    """Optional training on the version's data (needs ``rollcraft[train]``)."""
+
+    method: Literal["sft", "dpo"] = "sft"
+    model: str
+    name: str | None = None
+    models_dir: str = "models"
+    config: str | None = None
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class PipelineConfig(_Section):
+    """The whole pipeline. Relative paths are relative to the config file's folder."""
+
+    inputs: list[str] = Field(min_length=1)
+    output_dir: str = "training"
+    version: str | None = None
+    parent: str | None = None
+    read: ReadSection = Field(default_factory=ReadSection)
+    filters: dict[str, Any] = Field(default_factory=dict)
+    redact: RedactSection | None = None
+    review: ReviewSection | None = None
+    balance: BalanceSection | None = None
+    sft: SftSection | None = None
+    dpo: DpoSection | None = None
+    validate_data: ValidateSection = Field(default_factory=ValidateSection, alias="validate")
+    train: TrainSection | None = None
+    workers: int = Field(default=1, ge=1)
+    engine: Literal["local", "ray"] = "local"
+    ray_address: str | None = None
+    write_filtered: bool = False
+    write_rejects: bool = False
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedConfig:
+    """A validated config with where it came from."""
+
+    config: PipelineConfig
+    filters: FilterConfig
+    path: Path
+    base: Path
+
+    def resolve(self, value: str) -> str:
+        """A config path made absolute against the config file's folder (``-`` stays)."""
+        if value == "-" or os.path.isabs(value):
+            return value
+        return os.path.normpath(self.base / value)
+
+
+def load_pipeline_config(path: str | os.PathLike[str]) -> LoadedConfig:
+    """Read and validate a pipeline YAML; errors name the key and its line.
+
+    >>> loaded = load_pipeline_config("examples/pipeline.yaml")
+    >>> loaded.config.sft.format
+    'trl'
+    """
+    source = Path(path)
+    data, lines = load_yaml(source)
+    config: PipelineConfig = validate_model(PipelineConfig, data, lines, source)
+    filter_lines = {k[1]: v for k, v in lines.items() if len(k) == 2 and k[0] == "filters"}
+    try:
+        filters = FilterConfig.from_mapping(config.filters, lines=filter_lines, source=str(source))
+    except ConfigError as exc:
+        raise ConfigError(str(exc).replace(" (line", " (line", 1)) from None
+    if config.sft is None and config.dpo is None and not config.write_filtered:
+        raise ConfigError("the pipeline writes nothing: add an sft or dpo section (or write_filtered: true)")
+    return LoadedConfig(config, filters, source.resolve(), source.resolve().parent)
+
+
+# ------------------------------------------------------------------------------------------------
+# Versions
+
+
+_VERSION = re.compile(r"^v(\d+)$")
+
+
+def next_version(output_dir: Path) -> str:
+    """``v1``, or one past the highest ``vN`` in ``output_dir``."""
+    numbers = [int(m.group(1)) for p in _children(output_dir) if (m := _VERSION.match(p.name))]
+    return f"v{max(numbers, default=0) + 1}"
+
+
+def _children(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
+
+
+def list_versions(output_dir: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """Every version folder (with a manifest) under ``output_dir``, oldest first, with its counts."""
+    rows = []
+    for folder in _children(Path(output_dir)):
+        manifest = folder / MANIFEST
+        if manifest.is_file():
+            data = orjson.loads(manifest.read_bytes())
+            rows.append({"version": folder.name, "path": str(folder), **_summary(data)})
+    return sorted(rows, key=lambda r: (r["created"] or "", r["version"]))
+
+
+def _summary(manifest: dict[str, Any]) -> dict[str, Any]:
+    counts = manifest.get("counts", {})
+    return {
+        "created": manifest.get("created"),
+        "parent": manifest.get("parent"),
+        "lines": counts.get("read", {}).get("lines"),
+        "rollouts": counts.get("read", {}).get("rollouts"),
+        "kept": counts.get("filter", {}).get("kept"),
+        "sft_rows": counts.get("sft", {}).get("rows"),
+        "dpo_pairs": counts.get("dpo", {}).get("pairs"),
+    }
+
+
+def sha256_file(path: str | os.PathLike[str]) -> str:
+    """The sha256 of a file's bytes, in hex."""
+    with open(path, "rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+def _file_entry(path: Path, name: str) -> dict[str, Any]:
+    return {"path": name, "bytes": path.stat().st_size, "sha256": sha256_file(path)}
+
+
+def _versions_of_dependencies() -> dict[str, str]:
+    names = (
+        "rollcraft",
+        "orjson",
+        "pydantic",
+        "typer",
+        "rich",
+        "pyyaml",
+        "zstandard",
+        "transformers",
+        "trl",
+        "datasets",
+        "torch",
+        "peft",
+        "ray",
+    )
+    found = {"python": platform.python_version()}
+    for name in names:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return found
+
+
+# ------------------------------------------------------------------------------------------------
+# The run
+
+
+@dataclass(slots=True)
+class RunResult:
+    """A finished run: its folder, its manifest and whether validation passed."""
+
+    version: str
+    folder: Path
+    manifest: dict[str, Any]
+    validation_errors: int = 0
+    model_folder: Path | None = None
+
+
+@dataclass(slots=True)
+class StageCounts:
+    """The counts of every stage; they add across workers."""
+
+    review_rejected: int = 0
+    review_matched: int = 0
+    balance_dropped: int = 0
+    balance_before: Counter[str] = field(default_factory=Counter)
+    balance_after: Counter[str] = field(default_factory=Counter)
+
+
+def run_pipeline(
+    config_path: str | os.PathLike[str],
+    *,
+    version: str | None = None,
+    workers: int | None = None,
+    progress: Any = None,
+) -> RunResult:
+    """Run the pipeline of ``config_path`` into a new version folder and return what it made.
+
+    >>> result = run_pipeline("examples/pipeline.yaml")            # doctest: +SKIP
+    >>> result.folder.name
+    'v1'
+    """
+    from rollcraft.engines.local import execute
+
+    loaded = load_pipeline_config(config_path)
+    config = loaded.config
+    output_dir = Path(loaded.resolve(config.output_dir))
+    name = version or config.version or next_version(output_dir)
+    _check_name(name)
+    final = output_dir / name
+    if final.exists():
+        raise OutputError(
+            f"{final}: version exists; rollcraft never overwrites a version (pick another name)"
+        )
+    parent = config.parent
+    if parent is not None and not (output_dir / parent / MANIFEST).is_file():
+        raise ConfigError(f"no version {parent!r} in {output_dir}", key="parent")
+    inputs = expand_inputs([loaded.resolve(p) for p in config.inputs])
+    output_dir.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{name}.", suffix=".partial", dir=output_dir))
+    started = time.time()
+    try:
+        outcome = execute(loaded, inputs, staging, workers=workers or config.workers, progress=progress)
+        validation = _validate_outputs(loaded, staging, outcome)
+        manifest = _manifest(loaded, name, parent, inputs, staging, outcome, validation, started)
+        _write_manifest(staging, manifest)
+        if final.exists():
+            raise OutputError(f"{final}: version appeared while running; not overwriting it")
+        os.replace(staging, final)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+    result = RunResult(name, final, manifest, validation_errors=sum(v["errors"] for v in validation.values()))
+    return result
+
+
+def _check_name(name: str) -> None:
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name):
+        raise ConfigError(f"{name!r} is not a usable folder name (letters, digits, . _ -)", key="version")
+
+
+def _validate_outputs(loaded: LoadedConfig, folder: Path, outcome: Any) -> dict[str, dict[str, Any]]:
+    section = loaded.config.validate_data
+    if not section.enabled:
+        return {}
+    from rollcraft.validate import validate_file
+
+    results: dict[str, dict[str, Any]] = {}
+    for kind, sub in (("sft", loaded.config.sft), ("dpo", loaded.config.dpo)):
+        if sub is None:
+            continue
+        report = validate_file(
+            folder / sub.file,
+            kind=kind,
+            dialect=sub.format,
+            tokenizer=loaded.resolve(section.tokenizer) if section.tokenizer else None,
+            max_seq_len=section.max_seq_len,
+            chat_template=loaded.resolve(section.chat_template) if section.chat_template else None,
+        )
+        (folder / f"validation_{kind}.json").write_text(report.to_json())
+        if section.html:
+            (folder / f"validation_{kind}.html").write_text(report.to_html())
+        results[kind] = {
+            "errors": report.errors,
+            "warnings": report.warnings,
+            "rows": report.to_dict()["rows"],
+        }
+    return results
+
+
+def _manifest(
+    loaded: LoadedConfig,
+    name: str,
+    parent: str | None,
+    inputs: list[str],
+    folder: Path,
+    outcome: Any,
+    validation: dict[str, Any],
+    started: float,
+) -> dict[str, Any]:
+    outputs = [_file_entry(p, p.name) for p in sorted(folder.iterdir()) if p.is_file() and p.name != MANIFEST]
+    return {
+        "rollcraft_manifest": 1,
+        "version": name,
+        "parent": parent,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "duration_s": round(time.time() - started, 3),
+        "config_file": str(loaded.path),
+        "config": loaded.config.model_dump(mode="json", by_alias=True),
+        "filters": loaded.filters.model_dump(mode="json") | {"order": list(loaded.filters.key_order)},
+        "inputs": [_input_entry(p) for p in inputs],
+        "outputs": outputs,
+        "counts": outcome.counts(),
+        "validation": validation,
+        "versions": _versions_of_dependencies(),
+    }
+
+
+def _input_entry(path: str) -> dict[str, Any]:
+    if path == "-":
+        return {"path": "-", "bytes": None, "sha256": None}
+    return {"path": path, "bytes": os.path.getsize(path), "sha256": sha256_file(path)}
+
+
+def _write_manifest(folder: Path, manifest: dict[str, Any]) -> None:
+    (folder / MANIFEST).write_bytes(orjson.dumps(manifest, option=orjson.OPT_INDENT_2) + b"\n")
+
+
+# ------------------------------------------------------------------------------------------------
+# Diff
+
+
+def diff_versions(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> dict[str, Any]:
+    """What changed from version folder ``a`` to ``b``: config, inputs, counts, rows by rollout id."""
+    first, second = Path(a), Path(b)
+    ma, mb = (_read_manifest(p) for p in (first, second))
+    return {
+        "from": str(first),
+        "to": str(second),
+        "config": _dict_diff(ma.get("config", {}), mb.get("config", {})),
+        "inputs": _inputs_diff(ma.get("inputs", []), mb.get("inputs", [])),
+        "counts": _dict_diff(ma.get("counts", {}), mb.get("counts", {})),
+        "rows": {
+            kind: _ids_diff(first / f"{kind}_ids.txt", second / f"{kind}_ids.txt") for kind in ("sft", "dpo")
+        },
+        "outputs_identical": {
+            o["path"]: o["sha256"] == _by_path(mb.get("outputs", [])).get(o["path"], {}).get("sha256")
+            for o in ma.get("outputs", [])
+        },
+    }
+
+
+def _read_manifest(folder: Path) -> dict[str, Any]:
+    path = folder / MANIFEST
+    if not path.is_file():
+        raise ConfigError(f"{folder}: not a version folder (no {MANIFEST})")
+    data: dict[str, Any] = orjson.loads(path.read_bytes())
+    return data
+
+
+def _flatten(data: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(data, dict):
+        flat: dict[str, Any] = {}
+        for key, value in data.items():
+            flat.update(_flatten(value, f"{prefix}.{key}" if prefix else str(key)))
+        return flat
+    return {prefix: data}
+
+
+def _dict_diff(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+    fa, fb = _flatten(a), _flatten(b)
+    return {
+        k: {"from": fa.get(k), "to": fb.get(k)} for k in sorted(set(fa) | set(fb)) if fa.get(k) != fb.get(k)
+    }
+
+
+def _by_path(entries: Iterable[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {e["path"]: e for e in entries}
+
+
+def _inputs_diff(a: list[dict[str, Any]], b: list[dict[str, Any]]) -> dict[str, Any]:
+    pa, pb = _by_path(a), _by_path(b)
+    changed = sorted(p for p in set(pa) & set(pb) if pa[p]["sha256"] != pb[p]["sha256"])
+    return {"added": sorted(set(pb) - set(pa)), "removed": sorted(set(pa) - set(pb)), "changed": changed}
+
+
+def _ids(path: Path) -> list[str]:
+    return path.read_text().split() if path.is_file() else []
+
+
+def _ids_diff(a: Path, b: Path) -> dict[str, Any]:
+    ia, ib = _ids(a), _ids(b)
+    sa, sb = set(ia), set(ib)
+    return {"from": len(ia), "to": len(ib), "added": sorted(sb - sa), "removed": sorted(sa - sb)}
+
+
+def iter_kept(items: Iterable[Rollout | Quarantined]) -> Iterator[Rollout]:
+    """The rollouts of ``items`` (quarantined lines left out)."""
+    return (item for item in items if isinstance(item, Rollout))
