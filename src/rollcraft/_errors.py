@@ -40,6 +40,7 @@ class ConfigError(RollcraftError):
         if key:
             where = f"{key}" + (f" (line {line})" if line else "") + ": "
         super().__init__(f"{where}{message}")
+        self.message = message
         self.key = key
         self.line = line
 

@@ -201,7 +201,8 @@ def load_pipeline_config(path: str | os.PathLike[str]) -> LoadedConfig:
     try:
         filters = FilterConfig.from_mapping(config.filters, lines=filter_lines, source=str(source))
     except ConfigError as exc:
-        raise ConfigError(str(exc).replace(" (line", " (line", 1)) from None
+        key = f"filters.{exc.key}" if exc.key else "filters"
+        raise ConfigError(exc.message, key=key, line=exc.line) from None
     if config.sft is None and config.dpo is None and not config.write_filtered:
         raise ConfigError("the pipeline writes nothing: add an sft or dpo section (or write_filtered: true)")
     return LoadedConfig(config, filters, source.resolve(), source.resolve().parent)
@@ -379,6 +380,7 @@ def _validate_outputs(loaded: LoadedConfig, folder: Path, outcome: Any) -> dict[
             max_seq_len=section.max_seq_len,
             chat_template=loaded.resolve(section.chat_template) if section.chat_template else None,
         )
+        report.path = sub.file  # the name inside the version folder, not the staging path
         (folder / f"validation_{kind}.json").write_text(report.to_json())
         if section.html:
             (folder / f"validation_{kind}.html").write_text(report.to_html())

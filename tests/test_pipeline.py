@@ -1,0 +1,141 @@
+"""``rollcraft run``: versions, manifests, reproducibility, refusals, config errors, diff, workers."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from rollcraft import ConfigError, OutputError
+from rollcraft.engines import local
+from rollcraft.pipeline import diff_versions, list_versions, load_pipeline_config, run_pipeline
+from tests.conftest import REAL_DIR, ROOT
+
+
+def _config(tmp_path: Path, body: str, name: str = "pipeline.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(body)
+    return path
+
+
+REAL = f"""
+inputs: ["{REAL_DIR}"]
+output_dir: out
+filters:
+  max_turns: 400
+sft: {{format: trl}}
+dpo: {{format: trl, pairing: all}}
+write_rejects: true
+"""
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_run_on_the_real_files(tmp_path: Path) -> None:
+    result = run_pipeline(_config(tmp_path, REAL))
+    folder = result.folder
+    assert folder == tmp_path / "out" / "v1"
+    manifest = json.loads((folder / "manifest.json").read_text())
+    for entry in manifest["outputs"]:
+        assert _sha(folder / entry["path"]) == entry["sha256"]
+        assert (folder / entry["path"]).stat().st_size == entry["bytes"]
+    assert {e["path"] for e in manifest["inputs"]} == {str(p) for p in sorted(REAL_DIR.glob("*.jsonl"))}
+    read, filt = manifest["counts"]["read"], manifest["counts"]["filter"]
+    assert read["lines"] == 485 and read["lines"] == read["rollouts"] + sum(read["quarantined"].values())
+    assert filt["kept"] + filt["dropped"] == read["rollouts"]
+    rejects = (folder / "rejects.jsonl").read_text().splitlines()
+    assert len(rejects) == filt["dropped"]
+    assert manifest["counts"]["sft"]["rows"] == len((folder / "sft.jsonl").read_text().splitlines())
+    assert manifest["validation"]["sft"]["errors"] == 0
+    assert manifest["versions"]["rollcraft"] and manifest["config"]["sft"]["format"] == "trl"
+    assert list_versions(tmp_path / "out")[0]["version"] == "v1"
+
+
+def test_a_version_is_never_overwritten(tmp_path: Path) -> None:
+    config = _config(tmp_path, REAL)
+    run_pipeline(config, version="keep")
+    before = _sha(tmp_path / "out" / "keep" / "sft.jsonl")
+    with pytest.raises(OutputError, match="never overwrites"):
+        run_pipeline(config, version="keep")
+    assert _sha(tmp_path / "out" / "keep" / "sft.jsonl") == before
+    assert run_pipeline(config).folder.name == "v1"
+    assert not [p for p in (tmp_path / "out").iterdir() if p.name.startswith(".")]
+
+
+@pytest.mark.parametrize(
+    ("body", "key", "line"),
+    [
+        ("inputs: [x]\nsft:\n  format: torch\n", "sft.format", 3),
+        ("inputs: [x]\nsft: {}\nfilters:\n  min_reward: high\n", "filters.min_reward", 4),
+        ("inputs: [x]\nsft: {}\nbogus: 1\n", "bogus", 3),
+        ("sft: {}\n", "inputs", None),
+    ],
+)
+def test_config_errors_name_the_key_and_line(tmp_path: Path, body: str, key: str, line: int | None) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_pipeline_config(_config(tmp_path, body))
+    assert info.value.key == key and info.value.line == line
+
+
+def test_broken_config_on_the_command_line(tmp_path: Path) -> None:
+    config = _config(tmp_path, "inputs: [x]\nsft:\n  format: torch\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "rollcraft.cli", "run", str(config)], capture_output=True, text=True
+    )
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "sft.format (line 3)" in result.stderr
+
+
+def test_same_config_same_bytes_across_processes(tmp_path: Path) -> None:
+    config = _config(tmp_path, REAL)
+    for _ in range(2):
+        subprocess.run(
+            [sys.executable, "-m", "rollcraft.cli", "run", str(config)],
+            check=True,
+            capture_output=True,
+            env={"PYTHONHASHSEED": "random", "PATH": ""},
+        )
+    v1, v2 = tmp_path / "out" / "v1", tmp_path / "out" / "v2"
+    m1, m2 = (json.loads((v / "manifest.json").read_text()) for v in (v1, v2))
+    assert m1["outputs"] == m2["outputs"]
+    for entry in m1["outputs"]:
+        assert (v1 / entry["path"]).read_bytes() == (v2 / entry["path"]).read_bytes()
+
+
+def test_diff_of_two_versions(tmp_path: Path) -> None:
+    run_pipeline(_config(tmp_path, REAL))
+    run_pipeline(_config(tmp_path, REAL.replace("max_turns: 400", "max_turns: 400\n  min_reward: 0.5")))
+    data: dict[str, Any] = diff_versions(tmp_path / "out" / "v1", tmp_path / "out" / "v2")
+    assert data["config"]["filters.min_reward"] == {"from": None, "to": 0.5}
+    assert data["rows"]["sft"]["removed"] and not data["rows"]["sft"]["added"]
+    assert data["counts"]["filter.kept"]["to"] < data["counts"]["filter.kept"]["from"]
+    assert data["inputs"] == {"added": [], "removed": [], "changed": []}
+
+
+def test_two_workers_write_the_same_bytes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(local, "_MIN_SHARD", 64 << 10)
+    config = _config(tmp_path, REAL + "write_filtered: true\n")
+    one = run_pipeline(config, workers=1).folder
+    two = run_pipeline(config, workers=2).folder
+    assert json.loads((two / "manifest.json").read_text())["counts"]["engine"]["workers"] == 2
+    for name in ("sft.jsonl", "dpo.jsonl", "rejects.jsonl", "filtered.jsonl", "sft_ids.txt"):
+        assert (one / name).read_bytes() == (two / name).read_bytes(), name
+
+
+def test_the_readme_example_pipeline(tmp_path: Path) -> None:
+    body = (ROOT / "examples" / "pipeline.yaml").read_text()
+    body = body.replace("  - rollouts/", f"  - {ROOT / 'examples' / 'rollouts'}").replace(
+        "../training", "training"
+    )
+    result = run_pipeline(_config(tmp_path, body))
+    counts = result.manifest["counts"]
+    assert counts["read"] == {"lines": 78, "rollouts": 72, "quarantined": {"no_result": 6}}
+    assert counts["sft"]["rows"] > 0 and counts["dpo"]["pairs"] > 0
+    assert result.validation_errors == 0
