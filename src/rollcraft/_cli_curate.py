@@ -1,0 +1,419 @@
+"""Curation commands: ``filter``, ``sample``, ``apply-review``, ``balance``.
+
+The filter flags are reusable: a command that filters (``sft``, ``dpo``) declares the
+``*Opt`` parameters below and calls :func:`filter_config` with their values.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterable, Iterator
+from typing import IO, Annotated, Any
+
+import orjson
+import typer
+from rich.console import Console
+
+from rollcraft._cli_common import (
+    ReasoningOpt,
+    ShapeOpt,
+    SuccessOpt,
+    TaskKeyOpt,
+    progress,
+    read_options,
+    read_summary_line,
+    table,
+    write_json,
+)
+from rollcraft._console import err, out
+from rollcraft._errors import OutputError
+from rollcraft._io import atomic_writer, expand_inputs
+from rollcraft._read import DEFAULT_SUCCESS_THRESHOLD, read_rollouts
+from rollcraft._records import Rollout
+from rollcraft.curate import (
+    BalanceReport,
+    ReviewReport,
+    SampleReport,
+    Strata,
+    apply_review,
+    balance,
+    read_decisions,
+    sample_for_review,
+)
+from rollcraft.filters import Drop, FilterConfig, FilterReport, filter_paths
+
+__all__ = [
+    "ConfigOpt",
+    "DedupeOpt",
+    "DropFlaggedOpt",
+    "MaxAssistantTurnsOpt",
+    "MaxCharsOpt",
+    "MaxRewardOpt",
+    "MaxTokensOpt",
+    "MaxTurnsOpt",
+    "MinAssistantTurnsOpt",
+    "MinRewardOpt",
+    "MinTaskSuccessRateOpt",
+    "MinTurnsOpt",
+    "RequireToolUseOpt",
+    "SuccessOnlyOpt",
+    "TokenizerOpt",
+    "filter_config",
+    "register",
+    "write_lines",
+]
+
+PathsArg = Annotated[list[str], typer.Argument(help="Rollout files, folders, globs, or - for stdin.")]
+OutOpt = Annotated[str | None, typer.Option("--output", "-o", help="Output JSONL (- for stdout).")]
+ReportOpt = Annotated[str | None, typer.Option("--report", help="Write the report as JSON here.")]
+RejectsOpt = Annotated[
+    str | None,
+    typer.Option("--rejects", help='Write dropped lines as {"dropped_by", "reason", "rollout"} JSONL here.'),
+]
+SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed (same seed, same choice).")]
+ByOpt = Annotated[
+    str, typer.Option("--by", help="Category: task_type, agent, task_key, none, or a record field (dots).")
+]
+
+_P = "Filters"
+ConfigOpt = Annotated[
+    str | None, typer.Option("--config", help="YAML of filter keys (flags override it).", rich_help_panel=_P)
+]
+MinRewardOpt = Annotated[
+    float | None, typer.Option("--min-reward", help="Keep reward >= this.", rich_help_panel=_P)
+]
+MaxRewardOpt = Annotated[
+    float | None, typer.Option("--max-reward", help="Keep reward <= this.", rich_help_panel=_P)
+]
+SuccessOnlyOpt = Annotated[
+    bool | None,
+    typer.Option("--success-only/--no-success-only", help="Keep successful rollouts.", rich_help_panel=_P),
+]
+MinTurnsOpt = Annotated[
+    int | None, typer.Option("--min-turns", help="Keep >= N completion messages.", rich_help_panel=_P)
+]
+MaxTurnsOpt = Annotated[
+    int | None, typer.Option("--max-turns", help="Keep <= N completion messages.", rich_help_panel=_P)
+]
+MinAssistantTurnsOpt = Annotated[
+    int | None,
+    typer.Option("--min-assistant-turns", help="Keep >= N assistant messages.", rich_help_panel=_P),
+]
+MaxAssistantTurnsOpt = Annotated[
+    int | None,
+    typer.Option("--max-assistant-turns", help="Keep <= N assistant messages.", rich_help_panel=_P),
+]
+RequireToolUseOpt = Annotated[
+    bool | None,
+    typer.Option(
+        "--require-tool-use/--no-require-tool-use", help="Keep rollouts with a tool call.", rich_help_panel=_P
+    ),
+]
+MinTaskSuccessRateOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--min-task-success-rate",
+        help="Keep rollouts of tasks whose rollouts succeed at rate >= X (two passes).",
+        rich_help_panel=_P,
+    ),
+]
+MaxCharsOpt = Annotated[
+    int | None, typer.Option("--max-chars", help="Keep <= N characters of message text.", rich_help_panel=_P)
+]
+MaxTokensOpt = Annotated[
+    int | None, typer.Option("--max-tokens", help="Keep <= N tokens (needs --tokenizer).", rich_help_panel=_P)
+]
+TokenizerOpt = Annotated[
+    str | None, typer.Option("--tokenizer", help="A local Hugging Face tokenizer folder.", rich_help_panel=_P)
+]
+DropFlaggedOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--drop-flagged",
+        help="Drop rollouts with these flags (comma-separated; 'none' drops none). Default: truncated,"
+        " unpaired_tool_call, orphan_tool_output, empty_completion, invalid_tool_arguments, mask_sample,"
+        " verification_skipped.",
+        rich_help_panel=_P,
+    ),
+]
+DedupeOpt = Annotated[
+    bool | None,
+    typer.Option("--dedupe/--no-dedupe", help="Drop repeated identical conversations.", rich_help_panel=_P),
+]
+
+
+def filter_config(config: str | None, **flags: Any) -> FilterConfig:
+    """The YAML config (if any) with the flags that were given (not None) laid over it.
+
+    Keyword names are the config keys (``min_reward=...``, ``drop_flagged="truncated"``, ...).
+
+    >>> filter_config(None, min_reward=0.5, dedupe=None).min_reward
+    0.5
+    """
+    base = FilterConfig.from_yaml(config) if config else FilterConfig()
+    given = {key: value for key, value in flags.items() if value is not None}
+    return base.merged(given) if given else base
+
+
+def filter_command(
+    paths: PathsArg,
+    output: OutOpt = None,
+    config: ConfigOpt = None,
+    min_reward: MinRewardOpt = None,
+    max_reward: MaxRewardOpt = None,
+    success_only: SuccessOnlyOpt = None,
+    min_turns: MinTurnsOpt = None,
+    max_turns: MaxTurnsOpt = None,
+    min_assistant_turns: MinAssistantTurnsOpt = None,
+    max_assistant_turns: MaxAssistantTurnsOpt = None,
+    require_tool_use: RequireToolUseOpt = None,
+    min_task_success_rate: MinTaskSuccessRateOpt = None,
+    max_chars: MaxCharsOpt = None,
+    max_tokens: MaxTokensOpt = None,
+    tokenizer: TokenizerOpt = None,
+    drop_flagged: DropFlaggedOpt = None,
+    dedupe: DedupeOpt = None,
+    report_path: ReportOpt = None,
+    rejects: RejectsOpt = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the report; write no data.")] = False,
+    shape: ShapeOpt = "auto",
+    reasoning: ReasoningOpt = "separate",
+    success_threshold: SuccessOpt = DEFAULT_SUCCESS_THRESHOLD,
+    task_key: TaskKeyOpt = None,
+) -> None:
+    """Keep the rollouts that pass every filter; write them as their original lines, byte for byte."""
+    settings = filter_config(
+        config,
+        min_reward=min_reward,
+        max_reward=max_reward,
+        success_only=success_only,
+        min_turns=min_turns,
+        max_turns=max_turns,
+        min_assistant_turns=min_assistant_turns,
+        max_assistant_turns=max_assistant_turns,
+        require_tool_usage=require_tool_use,
+        min_success_rate=min_task_success_rate,
+        max_chars=max_chars,
+        max_tokens=max_tokens,
+        tokenizer=tokenizer,
+        drop_flagged=drop_flagged,
+        dedupe=dedupe,
+    )
+    options = read_options(shape, reasoning, success_threshold, task_key)
+    _check_outputs(paths, output, rejects, dry_run=dry_run)
+    report = FilterReport()
+    judged = filter_paths(paths, settings, options=options, report=report)
+    write_lines(judged, None if dry_run else output, None if dry_run else rejects)
+    _print_filter_report(report, _console_for(output, dry_run))
+    if report_path:
+        write_json(report_path, report.to_dict())
+
+
+def _check_outputs(paths: list[str], output: str | None, rejects: str | None, *, dry_run: bool) -> None:
+    if output is None and not dry_run:
+        raise typer.BadParameter("give -o OUT.jsonl (or --dry-run)", param_hint="--output")
+    _not_an_input(paths, output, rejects)
+
+
+def _not_an_input(paths: list[str], *outputs: str | None) -> None:
+    inputs = {os.path.realpath(p) for p in expand_inputs(paths) if p != "-"}
+    for target in outputs:
+        if target and target != "-" and os.path.realpath(target) in inputs:
+            raise OutputError(f"{target}: is also an input; refusing to overwrite it")
+
+
+def _console_for(output: str | None, dry_run: bool) -> Console:
+    return err if output == "-" and not dry_run else out
+
+
+def write_lines(
+    judged: Iterable[tuple[Rollout, Drop | None]], output: str | None, rejects: str | None
+) -> tuple[int, int]:
+    """Write kept rollouts' original lines to ``output`` and dropped ones, wrapped, to ``rejects``.
+
+    Either may be None (not written). Both are atomic: nothing is left half-written. Returns
+    (kept, dropped) counts.
+    """
+    kept = dropped = 0
+    with contextlib.ExitStack() as stack:
+        keep_out = stack.enter_context(atomic_writer(output)) if output else None
+        reject_out = stack.enter_context(atomic_writer(rejects)) if rejects else None
+        with progress("filtering") as advance:
+            for rollout, drop in judged:
+                advance()
+                if drop is None:
+                    kept += 1
+                    _write(keep_out, rollout.raw + b"\n")
+                else:
+                    dropped += 1
+                    _write(reject_out, wrap_reject(rollout, drop))
+    return kept, dropped
+
+
+def _write(handle: IO[bytes] | None, data: bytes) -> None:
+    if handle is not None:
+        handle.write(data)
+
+
+def wrap_reject(rollout: Rollout, drop: Drop) -> bytes:
+    """``{"dropped_by": ..., "reason": ..., "rollout": <the original line>}`` and a newline."""
+    head = b'{"dropped_by":' + orjson.dumps(drop.by) + b',"reason":' + orjson.dumps(drop.reason)
+    return head + b',"rollout":' + rollout.raw.strip() + b"}\n"
+
+
+def _print_filter_report(report: FilterReport, console: Console) -> None:
+    console.print(report.summary_line())
+    quarantined = sum(report.read.quarantined.values())
+    if quarantined:
+        reasons = ", ".join(f"{r} {n}" for r, n in sorted(report.read.quarantined.items()))
+        console.print(f"Quarantined {quarantined} lines, not counted above ({reasons})")
+    result = table("Drops per filter", ["filter", "dropped (first match)", "alone", "example reason"])
+    result.columns[3].justify = "left"
+    for step in report.steps:
+        result.add_row(
+            step, str(report.dropped[step]), str(report.alone[step]), report.examples.get(step, "-")
+        )
+    result.add_row("TOTAL", str(sum(report.dropped.values())), "", "", end_section=False)
+    console.print(result)
+    console.print(read_summary_line(report.read))
+    if not report.balanced:
+        console.print("[bold red]COUNTS DO NOT ADD UP[/]")
+
+
+# ---------------------------------------------------------------------------------------------
+# sample
+
+
+def _floats(text: str, name: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise typer.BadParameter("comma-separated numbers", param_hint=name) from None
+
+
+def _ints(text: str, name: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise typer.BadParameter("comma-separated whole numbers", param_hint=name) from None
+
+
+def sample_command(
+    paths: PathsArg,
+    output: Annotated[str, typer.Option("--output", "-o", help="Review sample JSONL (original lines).")],
+    edges: Annotated[str, typer.Option("--edges", help="Reward band edges, comma-separated.")] = "0.5,0.8",
+    sizes: Annotated[
+        str, typer.Option("--sizes", help="Rollouts per band (one more than edges).")
+    ] = "10,20,20",
+    by: ByOpt = "task_type",
+    seed: SeedOpt = 0,
+    report_path: ReportOpt = None,
+    shape: ShapeOpt = "auto",
+    reasoning: ReasoningOpt = "separate",
+    success_threshold: SuccessOpt = DEFAULT_SUCCESS_THRESHOLD,
+    task_key: TaskKeyOpt = None,
+) -> None:
+    """Draw the tutorial's stratified review sample (reward bands x category), seeded and reproducible."""
+    strata = Strata(_floats(edges, "--edges"), _ints(sizes, "--sizes"))
+    options = read_options(shape, reasoning, success_threshold, task_key)
+    _not_an_input(paths, output)
+    report = SampleReport()
+    chosen = sample_for_review(paths, strata=strata, by=by, seed=seed, options=options, report=report)
+    _write_rollouts(chosen, output)
+    console = _console_for(output, False)
+    result = table(f"Review sample (seed {seed})", ["stratum / " + by, "available", "chosen"])
+    for row in report.to_dict()["strata"]:
+        result.add_row(f"{row['stratum']} / {row['category']}", str(row["available"]), str(row["chosen"]))
+    console.print(result)
+    console.print(f"Sampled {sum(report.chosen.values())}/{report.read.rollouts} rollouts for review")
+    console.print(read_summary_line(report.read))
+    if report_path:
+        write_json(report_path, report.to_dict())
+
+
+def _write_rollouts(rollouts: Iterator[Rollout], output: str) -> int:
+    n = 0
+    with atomic_writer(output) as handle:
+        for rollout in rollouts:
+            handle.write(rollout.raw + b"\n")
+            n += 1
+    return n
+
+
+# ---------------------------------------------------------------------------------------------
+# apply-review
+
+
+def apply_review_command(
+    paths: PathsArg,
+    decisions: Annotated[str, typer.Option("--decisions", help="Decisions JSONL (see docs/filtering.md).")],
+    output: Annotated[str, typer.Option("--output", "-o", help="Kept rollouts (original lines).")],
+    rejects: RejectsOpt = None,
+    drop_undecided: Annotated[
+        bool, typer.Option("--drop-undecided", help="Also drop rollouts that have no decision.")
+    ] = False,
+    report_path: ReportOpt = None,
+    shape: ShapeOpt = "auto",
+    reasoning: ReasoningOpt = "separate",
+    success_threshold: SuccessOpt = DEFAULT_SUCCESS_THRESHOLD,
+    task_key: TaskKeyOpt = None,
+) -> None:
+    """Drop the rollouts rejected in review; report decisions that matched no rollout."""
+    options = read_options(shape, reasoning, success_threshold, task_key)
+    _not_an_input(paths, output, rejects)
+    table_of = read_decisions(decisions)
+    report = ReviewReport()
+    items = read_rollouts(paths, options=options)
+    write_lines(apply_review(items, table_of, drop_undecided=drop_undecided, report=report), output, rejects)
+    console = _console_for(output, False)
+    console.print(
+        f"Kept {report.kept}/{report.read.rollouts} rollouts: {report.accepted} accepted, "
+        f"{report.rejected} rejected, {report.undecided} without a decision"
+        + (f" ({report.dropped_undecided} dropped)" if drop_undecided else "")
+    )
+    console.print(f"{len(report.unmatched)} of {len(table_of)} decisions matched no rollout")
+    console.print(read_summary_line(report.read))
+    if report_path:
+        write_json(report_path, report.to_dict())
+
+
+# ---------------------------------------------------------------------------------------------
+# balance
+
+
+def balance_command(
+    paths: PathsArg,
+    output: Annotated[str, typer.Option("--output", "-o", help="Balanced rollouts (original lines).")],
+    max_per_category: Annotated[int, typer.Option("--max-per-category", help="Keep at most N per category.")],
+    by: ByOpt = "task_type",
+    seed: SeedOpt = 0,
+    report_path: ReportOpt = None,
+    shape: ShapeOpt = "auto",
+    reasoning: ReasoningOpt = "separate",
+    success_threshold: SuccessOpt = DEFAULT_SUCCESS_THRESHOLD,
+    task_key: TaskKeyOpt = None,
+) -> None:
+    """Keep at most N rollouts per category: a seeded random choice in each, not the first N."""
+    options = read_options(shape, reasoning, success_threshold, task_key)
+    _not_an_input(paths, output)
+    report = BalanceReport()
+    kept = balance(paths, max_per_category=max_per_category, by=by, seed=seed, options=options, report=report)
+    _write_rollouts(kept, output)
+    console = _console_for(output, False)
+    result = table(f"Rollouts per {by} (seed {seed})", [by, "before", "after"])
+    for row in report.to_dict()["categories"]:
+        result.add_row(row["category"], str(row["before"]), str(row["after"]))
+    console.print(result)
+    console.print(f"Kept {sum(report.after.values())}/{report.read.rollouts} rollouts")
+    console.print(read_summary_line(report.read))
+    if report_path:
+        write_json(report_path, report.to_dict())
+
+
+def register(app: typer.Typer) -> None:
+    """Add the curation commands to ``app``."""
+    app.command("filter")(filter_command)
+    app.command("sample")(sample_command)
+    app.command("apply-review")(apply_review_command)
+    app.command("balance")(balance_command)

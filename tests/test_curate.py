@@ -1,0 +1,165 @@
+"""Review sampling, review decisions and balancing."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from rollcraft import ConfigError, InputError, Rollout, read_rollouts
+from rollcraft.curate import (
+    BalanceReport,
+    Decision,
+    ReviewReport,
+    SampleReport,
+    Strata,
+    apply_review,
+    balance,
+    category_of,
+    read_decisions,
+    sample_for_review,
+)
+from rollcraft.filters import Drop
+
+
+def record(reward: float, task_type: str, i: int) -> dict[str, Any]:
+    return {
+        "responses_create_params": {"input": f"question {i}"},
+        "response": {"output": [{"type": "message", "role": "assistant", "content": f"answer {i}"}]},
+        "reward": reward,
+        "metadata": {"task_type": task_type, "level": i % 3},
+    }
+
+
+@pytest.fixture
+def pool(tmp_path: Path) -> Path:
+    """300 rollouts: rewards cycle 0.0 / 0.6 / 0.9, task types math (2/3) and code (1/3)."""
+    rows = [record([0.0, 0.6, 0.9][i % 3], "math" if i % 3 else "code", i) for i in range(300)]
+    path = tmp_path / "pool.jsonl"
+    path.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in rows))
+    return path
+
+
+def ids(rollouts: Any) -> list[str]:
+    return [r.rollout_id for r in rollouts]
+
+
+def test_strata_bands_and_labels() -> None:
+    strata = Strata()
+    assert strata.labels == ["<0.5", "0.5-0.8", ">=0.8"]
+    assert [strata.band(x) for x in (-1.0, 0.49, 0.5, 0.79, 0.8, 3.0)] == [0, 0, 1, 1, 2, 2]
+    with pytest.raises(ConfigError, match="sizes"):
+        Strata((0.5,), (1, 2, 3))
+    with pytest.raises(ConfigError, match="increasing"):
+        Strata((0.8, 0.5), (1, 2, 3))
+
+
+def test_sample_takes_the_tutorial_sizes_per_band(pool: Path) -> None:
+    report = SampleReport()
+    picked = list(sample_for_review([str(pool)], seed=0, by="none", report=report))
+    bands = Counter(Strata().labels[Strata().band(r.reward)] for r in picked)
+    assert bands == Counter({"<0.5": 10, "0.5-0.8": 20, ">=0.8": 20})
+    assert report.read.rollouts == 300 and sum(report.chosen.values()) == 50
+
+
+def test_sample_is_also_stratified_by_task_type(pool: Path) -> None:
+    strata = Strata((0.5,), (6, 10))
+    picked = list(sample_for_review([str(pool)], strata=strata, seed=0))
+    by_type = Counter((r.reward >= 0.5, r.task_type) for r in picked)
+    # <0.5 holds only code; >=0.5 holds only math (0.6 and 0.9 rewards): each band goes to what it has
+    assert by_type == Counter({(False, "code"): 6, (True, "math"): 10})
+
+
+def test_sample_shares_a_band_evenly_across_task_types(tmp_path: Path) -> None:
+    rows = [record(0.0, "a", i) for i in range(50)] + [record(0.0, "b", 100 + i) for i in range(3)]
+    path = tmp_path / "x.jsonl"
+    path.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in rows))
+    picked = list(sample_for_review([str(path)], strata=Strata((), (10,)), seed=5))
+    assert Counter(r.task_type for r in picked) == Counter({"a": 7, "b": 3})
+
+
+def test_same_seed_same_sample_other_seed_other_sample(pool: Path) -> None:
+    first = ids(sample_for_review([str(pool)], seed=7))
+    assert first == ids(sample_for_review([str(pool)], seed=7))
+    assert first != ids(sample_for_review([str(pool)], seed=8))
+
+
+def test_sample_yields_in_input_order(pool: Path) -> None:
+    lines = [r.line for r in sample_for_review([str(pool)], seed=1)]
+    assert lines == sorted(lines) and len(set(lines)) == len(lines)
+
+
+def test_balance_is_a_seeded_random_choice_not_the_first_n(pool: Path) -> None:
+    report = BalanceReport()
+    kept = list(balance([str(pool)], max_per_category=10, seed=0, report=report))
+    assert report.before == Counter({"math": 200, "code": 100})
+    assert report.after == Counter({"math": 10, "code": 10})
+    first_math = [
+        r.line for r in read_rollouts([str(pool)]) if isinstance(r, Rollout) and r.task_type == "math"
+    ]
+    kept_math = [r.line for r in kept if r.task_type == "math"]
+    assert kept_math != first_math[:10] and kept_math == sorted(kept_math)
+    assert ids(kept) == ids(balance([str(pool)], max_per_category=10, seed=0))
+    assert ids(kept) != ids(balance([str(pool)], max_per_category=10, seed=1))
+
+
+def test_balance_by_a_record_field(pool: Path) -> None:
+    report = BalanceReport()
+    kept = list(balance([str(pool)], max_per_category=150, by="metadata.level", report=report))
+    assert report.before == Counter({"0": 100, "1": 100, "2": 100}) and len(kept) == 300
+    rollout = kept[0]
+    assert category_of(rollout, "nope.x") == "(missing)" and category_of(rollout, "none") == "all"
+
+
+def write_decisions(path: Path, rows: list[Any]) -> Path:
+    path.write_bytes(b"".join((r if isinstance(r, bytes) else orjson.dumps(r)) + b"\n" for r in rows))
+    return path
+
+
+def test_read_decisions_later_wins(tmp_path: Path) -> None:
+    path = write_decisions(
+        tmp_path / "d.jsonl",
+        [
+            {"rollout_id": "a", "decision": "reject", "note": "bad"},
+            b"",
+            {"rollout_id": "a", "decision": "accept"},
+            {"id": "b", "decision": "reject"},
+        ],
+    )
+    assert read_decisions(path) == {"a": Decision("a", "accept", ""), "b": Decision("b", "reject", "")}
+
+
+@pytest.mark.parametrize(
+    ("row", "message"),
+    [
+        (b"{oops", "d.jsonl:2: bad decision: not valid JSON"),
+        ({"rollout_id": "x", "decision": "maybe"}, 'd.jsonl:2: bad decision: "decision" must be'),
+        ({"decision": "accept"}, 'd.jsonl:2: bad decision: no "rollout_id"'),
+        ([1], "d.jsonl:2: bad decision: not a JSON object"),
+    ],
+)
+def test_a_malformed_decision_names_file_and_line(tmp_path: Path, row: Any, message: str) -> None:
+    path = write_decisions(tmp_path / "d.jsonl", [{"rollout_id": "ok", "decision": "accept"}, row])
+    with pytest.raises(InputError) as info:
+        read_decisions(path)
+    assert message in str(info.value)
+
+
+def test_apply_review_drops_rejected_and_counts_unmatched(pool: Path) -> None:
+    rollouts = [r for r in read_rollouts([str(pool)]) if isinstance(r, Rollout)]
+    decisions = {
+        rollouts[0].rollout_id: Decision(rollouts[0].rollout_id, "reject", "wrong answer"),
+        rollouts[1].rollout_id: Decision(rollouts[1].rollout_id, "accept"),
+        "0000000000000000": Decision("0000000000000000", "reject"),
+    }
+    report = ReviewReport()
+    verdicts = list(apply_review(read_rollouts([str(pool)]), decisions, report=report))
+    assert verdicts[0][1] == Drop("review", "wrong answer") and verdicts[1][1] is None
+    assert (report.kept, report.rejected, report.accepted, report.undecided) == (299, 1, 1, 298)
+    assert report.unmatched == ["0000000000000000"]
+    strict = ReviewReport()
+    kept = [r for r, d in apply_review(rollouts, decisions, drop_undecided=True, report=strict) if d is None]
+    assert ids(kept) == [rollouts[1].rollout_id] and strict.dropped_undecided == 298
