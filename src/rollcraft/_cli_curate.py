@@ -41,7 +41,7 @@ from rollcraft.curate import (
     read_decisions,
     sample_for_review,
 )
-from rollcraft.filters import Drop, FilterConfig, FilterReport, filter_paths
+from rollcraft.filters import Drop, FilterConfig, FilterReport
 
 __all__ = [
     "ConfigOpt",
@@ -177,6 +177,15 @@ def filter_command(
     report_path: ReportOpt = None,
     rejects: RejectsOpt = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the report; write no data.")] = False,
+    redact_secrets: Annotated[
+        bool, typer.Option("--redact-secrets", help="Replace API keys, tokens, passwords, emails...")
+    ] = False,
+    on_secret: Annotated[
+        str, typer.Option("--on-secret", help="replace (typed placeholder) or drop.")
+    ] = "replace",
+    allowlist: Annotated[
+        str | None, typer.Option("--allowlist", help="Strings/regexes never redacted.")
+    ] = None,
     shape: ShapeOpt = "auto",
     reasoning: ReasoningOpt = "separate",
     success_threshold: SuccessOpt = DEFAULT_SUCCESS_THRESHOLD,
@@ -202,12 +211,20 @@ def filter_command(
     )
     options = read_options(shape, reasoning, success_threshold, task_key)
     _check_outputs(paths, output, rejects, dry_run=dry_run)
+    from rollcraft._cli_filters import judged_rollouts, redaction_step
+
+    redaction = redaction_step(redact_secrets=redact_secrets, on_secret=on_secret, allowlist=allowlist)
     report = FilterReport()
-    judged = filter_paths(paths, settings, options=options, report=report)
+    judged = judged_rollouts(paths, settings, redaction, options, report)
     write_lines(judged, None if dry_run else output, None if dry_run else rejects)
-    _print_filter_report(report, _console_for(output, dry_run))
+    console = _console_for(output, dry_run)
+    _print_filter_report(report, console)
+    data = report.to_dict()
+    if redaction is not None:
+        data["redaction"] = redaction.report.to_dict()
+        console.print(f"Secrets: {data['redaction']}")
     if report_path:
-        write_json(report_path, report.to_dict())
+        write_json(report_path, data)
 
 
 def _check_outputs(paths: list[str], output: str | None, rejects: str | None, *, dry_run: bool) -> None:

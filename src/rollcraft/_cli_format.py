@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Annotated, Any, cast
 
 import typer
@@ -17,10 +16,11 @@ from rollcraft._cli_common import (
     table,
     write_json,
 )
+from rollcraft._cli_filters import filtered_rollouts, with_filters
 from rollcraft._console import out
 from rollcraft._io import atomic_writer
-from rollcraft._read import DEFAULT_SUCCESS_THRESHOLD, ReadOptions, ReadReport, read_rollouts
-from rollcraft._records import Rollout
+from rollcraft._read import DEFAULT_SUCCESS_THRESHOLD
+from rollcraft.filters import FilterConfig, FilterReport
 from rollcraft.formats import DIALECTS, DpoOptions, DpoReport, SftReport, dpo_rows, sft_rows
 from rollcraft.formats._dialects import ArgumentsMode, Dialect
 from rollcraft.formats.dpo import CompletionMode, Pairing
@@ -54,10 +54,16 @@ def _arguments(value: str | None, dialect: Dialect) -> ArgumentsMode:
     return cast(ArgumentsMode, mode)
 
 
-def _rollouts(paths: list[str], options: ReadOptions, report: ReadReport) -> Iterator[Rollout]:
-    for item in read_rollouts(paths, options=options, report=report):
-        if isinstance(item, Rollout):
-            yield item
+def _print_filtering(report: FilterReport, redaction: Any) -> None:
+    out.print(read_summary_line(report.read))
+    out.print(report.summary_line() + " after filters")
+    dropped = {f"{name}": n for name, n in report.dropped.items() if n}
+    if dropped:
+        out.print(_skip_table("Dropped by filter (first match)", dropped))
+    if redaction is not None:
+        info = redaction.report.to_dict()
+        summary = f"{info['redacted']} rollouts redacted, {info['dropped']} dropped"
+        out.print(f"Secrets: {summary}; kinds {info['kinds']}")
 
 
 def _skip_table(title: str, counts: dict[str, int]) -> Any:
@@ -67,6 +73,7 @@ def _skip_table(title: str, counts: dict[str, int]) -> Any:
     return result
 
 
+@with_filters
 def sft_command(
     paths: PathsArg,
     output: OutOpt,
@@ -77,25 +84,34 @@ def sft_command(
     reasoning: ReasoningOpt = "separate",
     success_threshold: SuccessOpt = DEFAULT_SUCCESS_THRESHOLD,
     task_key: TaskKeyOpt = None,
+    *,
+    filters: FilterConfig,
+    redaction: Any,
 ) -> None:
-    """Write one SFT row per rollout: the whole conversation with its tools, in a trainer's dialect."""
+    """Write one SFT row per kept rollout: the whole conversation with its tools, in a trainer's dialect.
+
+    The filter flags of ``rollcraft filter`` apply first (with its default --drop-flagged set).
+    """
     chosen = _dialect(dialect)
     mode = _arguments(arguments, chosen)
     options = read_options(shape, reasoning, success_threshold, task_key)
-    read, sft = ReadReport(), SftReport()
+    report, sft = FilterReport(), SftReport()
+    kept = filtered_rollouts(paths, filters, redaction, options, report)
     with atomic_writer(output) as handle:
-        for line in sft_rows(_rollouts(paths, options, read), chosen, report=sft, arguments=mode):
+        for line in sft_rows(kept, chosen, report=sft, arguments=mode):
             handle.write(line)
-    out.print(read_summary_line(read))
+    _print_filtering(report, redaction)
     out.print(
         f"Wrote {sft.rows} SFT rows ({chosen}) to {output}; skipped {sum(sft.skipped.values())} rollouts"
     )
     if sft.skipped:
         out.print(_skip_table("Rollouts skipped", dict(sorted(sft.skipped.items()))))
     if report_path:
-        write_json(report_path, {"read": _read_dict(read), "sft": sft.to_dict(), "format": chosen})
+        data = {"filter": report.to_dict(), "sft": sft.to_dict(), "format": chosen}
+        write_json(report_path, data | _redaction_dict(redaction))
 
 
+@with_filters
 def dpo_command(
     paths: PathsArg,
     output: OutOpt,
@@ -119,8 +135,15 @@ def dpo_command(
     reasoning: ReasoningOpt = "separate",
     success_threshold: SuccessOpt = DEFAULT_SUCCESS_THRESHOLD,
     task_key: TaskKeyOpt = None,
+    *,
+    filters: FilterConfig,
+    redaction: Any,
 ) -> None:
-    """Write DPO preference pairs (chosen vs rejected rollouts of one task) in a trainer's dialect."""
+    """Write DPO preference pairs (chosen vs rejected rollouts of one task) in a trainer's dialect.
+
+    The filter flags of ``rollcraft filter`` apply first (with its default --drop-flagged set);
+    pairs are made from the kept rollouts of each task.
+    """
     chosen = _dialect(dialect)
     if pairing not in ("best-worst", "all", "top-k"):
         raise typer.BadParameter("must be best-worst, all or top-k", param_hint="--pairing")
@@ -137,17 +160,19 @@ def dpo_command(
         arguments=_arguments(arguments, chosen),
     )
     options = read_options(shape, reasoning, success_threshold, task_key)
-    read, dpo = ReadReport(), DpoReport()
+    report, dpo = FilterReport(), DpoReport()
+    kept = filtered_rollouts(paths, filters, redaction, options, report)
     with atomic_writer(output) as handle:
-        for line in dpo_rows(_rollouts(paths, options, read), dpo_options, read_options=options, report=dpo):
+        for line in dpo_rows(kept, dpo_options, read_options=options, report=dpo):
             handle.write(line)
-    _print_dpo(read, dpo, dpo_options, output)
+    _print_filtering(report, redaction)
+    _print_dpo(dpo, dpo_options, output)
     if report_path:
-        write_json(report_path, {"read": _read_dict(read), "dpo": dpo.to_dict(), "format": chosen})
+        data = {"filter": report.to_dict(), "dpo": dpo.to_dict(), "format": chosen}
+        write_json(report_path, data | _redaction_dict(redaction))
 
 
-def _print_dpo(read: ReadReport, dpo: DpoReport, options: DpoOptions, output: str) -> None:
-    out.print(read_summary_line(read))
+def _print_dpo(dpo: DpoReport, options: DpoOptions, output: str) -> None:
     out.print(
         f"Tasks: {dpo.tasks} seen, {dpo.tasks_with_two_or_more} with >= 2 usable rollouts; "
         f"wrote {dpo.pairs} pairs ({options.dialect}, {options.pairing}, {options.completion_mode}, "
@@ -160,12 +185,8 @@ def _print_dpo(read: ReadReport, dpo: DpoReport, options: DpoOptions, output: st
         out.print(_skip_table("Skipped", skipped))
 
 
-def _read_dict(read: ReadReport) -> dict[str, Any]:
-    return {
-        "lines": read.lines,
-        "rollouts": read.rollouts,
-        "quarantined": dict(sorted(read.quarantined.items())),
-    }
+def _redaction_dict(redaction: Any) -> dict[str, Any]:
+    return {} if redaction is None else {"redaction": redaction.report.to_dict()}
 
 
 def register(app: typer.Typer) -> None:

@@ -69,6 +69,9 @@ _register_all()
 
 def main() -> None:
     """Entry point of the console script: user mistakes print one clear line, exit status 2."""
+    from rollcraft._signals import install_cleanup_handlers
+
+    install_cleanup_handlers()
     try:
         code = app(standalone_mode=False)
         if isinstance(code, int) and code:

@@ -747,8 +747,13 @@ def filter_paths(
     *,
     options: ReadOptions | None = None,
     report: FilterReport | None = None,
+    first_steps: Sequence[Filter] = (),
+    transform: Callable[[Iterable[Rollout | Quarantined]], Iterator[Rollout | Quarantined]] | None = None,
 ) -> Iterator[tuple[Rollout, Drop | None]]:
     """Read ``paths`` and judge every rollout (two passes when a task-level step is on).
+
+    ``first_steps`` run before the config's steps (e.g. secret detection in drop mode);
+    ``transform`` rewrites items before any step sees them (e.g. secret redaction).
 
     >>> report = FilterReport()
     >>> judged = filter_paths(["examples/rollouts"], FilterConfig(), report=report)
@@ -760,6 +765,10 @@ def filter_paths(
     two_pass = config.min_success_rate is not None
     with rereadable(paths, needed=two_pass) as sources:
         stats = TaskStats.collect(read_rollouts(sources, options=options)) if two_pass else None
-        steps = build_steps(config, task_stats=stats)
-        items = relabel(read_rollouts(sources, options=options), sources, paths)
+        steps = [*first_steps, *build_steps(config, task_stats=stats)]
+        items: Iterable[Rollout | Quarantined] = relabel(
+            read_rollouts(sources, options=options), sources, paths
+        )
+        if transform is not None:
+            items = transform(items)
         yield from judge(items, steps, report)

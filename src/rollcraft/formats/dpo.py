@@ -271,7 +271,11 @@ def dpo_rows(
 
 
 def _second_pass(
-    planned: list[PlannedPair], store: LineStore, options: DpoOptions, read_options: ReadOptions, report: DpoReport
+    planned: list[PlannedPair],
+    store: LineStore,
+    options: DpoOptions,
+    read_options: ReadOptions,
+    report: DpoReport,
 ) -> Iterator[bytes]:
     cache: dict[tuple[str, int], Rollout] = {}
     for index, pair in enumerate(planned):

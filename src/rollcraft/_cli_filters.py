@@ -1,0 +1,170 @@
+"""The filter options (and secret redaction) shared by ``sft``, ``dpo`` and other commands.
+
+:func:`with_filters` adds every filter flag of ``rollcraft filter`` to a Typer command; the
+command receives one ``filters: FilterConfig`` (flags laid over ``--config``) and one
+``redaction`` (``None`` or the redaction step).
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable, Iterable, Iterator
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from rollcraft import _cli_curate as c
+from rollcraft._read import ReadOptions
+from rollcraft._records import Quarantined, Rollout
+from rollcraft.filters import Drop, FilterReport, filter_paths
+
+__all__ = [
+    "AllowlistOpt",
+    "OnSecretOpt",
+    "RedactOpt",
+    "filtered_rollouts",
+    "judged_rollouts",
+    "redaction_step",
+    "with_filters",
+]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_R = "Secrets"
+RedactOpt = Annotated[
+    bool,
+    typer.Option(
+        "--redact-secrets", help="Replace API keys, tokens, passwords, emails...", rich_help_panel=_R
+    ),
+]
+OnSecretOpt = Annotated[
+    str,
+    typer.Option("--on-secret", help="replace (typed placeholder) or drop the rollout.", rich_help_panel=_R),
+]
+AllowlistOpt = Annotated[
+    str | None,
+    typer.Option("--allowlist", help="File of strings/regexes never redacted.", rich_help_panel=_R),
+]
+
+#: option parameter name -> (annotation, config key)
+_FILTER_OPTIONS: dict[str, tuple[Any, str]] = {
+    "config": (c.ConfigOpt, ""),
+    "min_reward": (c.MinRewardOpt, "min_reward"),
+    "max_reward": (c.MaxRewardOpt, "max_reward"),
+    "success_only": (c.SuccessOnlyOpt, "success_only"),
+    "min_turns": (c.MinTurnsOpt, "min_turns"),
+    "max_turns": (c.MaxTurnsOpt, "max_turns"),
+    "min_assistant_turns": (c.MinAssistantTurnsOpt, "min_assistant_turns"),
+    "max_assistant_turns": (c.MaxAssistantTurnsOpt, "max_assistant_turns"),
+    "require_tool_use": (c.RequireToolUseOpt, "require_tool_usage"),
+    "min_task_success_rate": (c.MinTaskSuccessRateOpt, "min_success_rate"),
+    "max_chars": (c.MaxCharsOpt, "max_chars"),
+    "max_tokens": (c.MaxTokensOpt, "max_tokens"),
+    "tokenizer": (c.TokenizerOpt, "tokenizer"),
+    "drop_flagged": (c.DropFlaggedOpt, "drop_flagged"),
+    "dedupe": (c.DedupeOpt, "dedupe"),
+}
+_REDACT_OPTIONS: dict[str, tuple[Any, Any]] = {
+    "redact_secrets": (RedactOpt, False),
+    "on_secret": (OnSecretOpt, "replace"),
+    "allowlist": (AllowlistOpt, None),
+}
+
+
+def with_filters(func: F) -> F:
+    """Give a command every filter flag and the redaction flags.
+
+    The decorated function must accept ``filters`` and ``redaction`` keyword arguments.
+    """
+    own = [
+        p
+        for p in inspect.signature(func, eval_str=True).parameters.values()
+        if p.name not in ("filters", "redaction")
+    ]
+    extra = [
+        inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=a)
+        for n, (a, _) in _FILTER_OPTIONS.items()
+    ]
+    extra += [
+        inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY, default=d, annotation=a)
+        for n, (a, d) in _REDACT_OPTIONS.items()
+    ]
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        values = {name: kwargs.pop(name, None) for name in _FILTER_OPTIONS}
+        config = values.pop("config")
+        flags = {_FILTER_OPTIONS[name][1]: value for name, value in values.items()}
+        redact = {name: kwargs.pop(name, default) for name, (_, default) in _REDACT_OPTIONS.items()}
+        return func(
+            *args, **kwargs, filters=c.filter_config(config, **flags), redaction=redaction_step(**redact)
+        )
+
+    params = [*[p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in own], *extra]
+    wrapper.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    wrapper.__annotations__ = {p.name: p.annotation for p in params}
+    return wrapper  # type: ignore[return-value]
+
+
+def redaction_step(*, redact_secrets: bool, on_secret: str, allowlist: str | None) -> Any:
+    if on_secret not in ("replace", "drop"):
+        raise typer.BadParameter("must be replace or drop", param_hint="--on-secret")
+    if not redact_secrets:
+        if allowlist:
+            raise typer.BadParameter("needs --redact-secrets", param_hint="--allowlist")
+        return None
+    from rollcraft.redact import Allowlist, Redactor, RedactSecrets, load_allowlist
+
+    allow = load_allowlist(allowlist) if allowlist else Allowlist()
+    return RedactSecrets(on_secret=on_secret, redactor=Redactor(allowlist=allow))  # type: ignore[arg-type]
+
+
+def filtered_rollouts(
+    paths: list[str], filters: Any, redaction: Any, options: ReadOptions, report: FilterReport
+) -> Iterator[Rollout]:
+    """Read, redact (when asked) and filter: the kept rollouts; every drop counted in ``report``."""
+    judged = judged_rollouts(paths, filters, redaction, options, report)
+    return (rollout for rollout, drop in judged if drop is None)
+
+
+def judged_rollouts(
+    paths: list[str], filters: Any, redaction: Any, options: ReadOptions, report: FilterReport
+) -> Iterator[tuple[Rollout, Drop | None]]:
+    """Read, redact (when asked) and judge every rollout (see :func:`rollcraft.filters.judge`)."""
+    first: list[Any] = []
+    transform = None
+    if redaction is not None:
+        redaction.options = options
+        if redaction.on_secret == "drop":
+            first.append(_RedactDrop(redaction))
+        else:
+            transform = _replacer(redaction)
+    return filter_paths(
+        paths, filters, options=options, report=report, first_steps=first, transform=transform
+    )
+
+
+class _RedactDrop:
+    """Drop mode as a filter step: counts kinds once per rollout, drops when a secret is found."""
+
+    name = "redact_secrets"
+
+    def __init__(self, redaction: Any) -> None:
+        self.redaction = redaction
+
+    def check(self, rollout: Rollout) -> str | None:
+        result = self.redaction.apply(rollout)
+        return result.dropped  # type: ignore[no-any-return]
+
+
+def _replacer(redaction: Any) -> Callable[[Iterable[Rollout | Quarantined]], Iterator[Rollout | Quarantined]]:
+    def apply(items: Iterable[Rollout | Quarantined]) -> Iterator[Rollout | Quarantined]:
+        for item in items:
+            if isinstance(item, Rollout):
+                result = redaction.apply(item)
+                yield result.rollout if result.rollout is not None else item
+            else:
+                yield item
+
+    return apply

@@ -1,0 +1,537 @@
+"""Find secrets and personal data in rollout lines and replace them with typed placeholders.
+
+Every string *value* of a record (message text, tool-call arguments, tool results, reasoning,
+metadata; keys are field names and are left alone) is scanned with documented patterns, one per
+kind (see :data:`SECRET_KINDS`). Each hit becomes ``<REDACTED:kind>``; only the JSON string
+tokens that held a secret are rewritten, every other byte of the line stays as it was, and a
+line with nothing to redact is returned unchanged (byte-identical).
+
+Why patterns and not ``detect-secrets``: it reports values per line, not spans inside a string;
+it knows none of the Anthropic, Hugging Face, NVIDIA or email formats; and its entropy and
+keyword plugins fire on hashes, UUIDs and code, which rollouts are full of.
+
+>>> redactor = Redactor()
+>>> redactor.redact_text("key AKIAIOSFODNN7EXAMPLE, mail bob@corp.io")
+('key <REDACTED:aws_access_key>, mail <REDACTED:email>', Counter({'aws_access_key': 1, 'email': 1}))
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import ClassVar, Literal
+
+import orjson
+
+from rollcraft._errors import ConfigError
+from rollcraft._io import RawLine
+from rollcraft._read import ReadOptions, parse_line
+from rollcraft._records import Quarantined, Rollout
+
+__all__ = [
+    "SECRET_KINDS",
+    "Allowlist",
+    "OnSecret",
+    "RedactSecrets",
+    "RedactionReport",
+    "RedactionResult",
+    "Redactor",
+    "load_allowlist",
+    "placeholder",
+]
+
+OnSecret = Literal["replace", "drop"]
+
+Validator = Callable[[str], bool]
+
+
+def placeholder(kind: str) -> str:
+    """The text that stands in for a secret of ``kind``: ``<REDACTED:kind>``."""
+    return f"<REDACTED:{kind}>"
+
+
+def _mixed(value: str) -> bool:
+    """A token has at least one digit and one letter (real keys do; English words do not)."""
+    return any(c.isdigit() for c in value) and any(c.isalpha() for c in value)
+
+
+def _entropy(value: str) -> float:
+    counts = Counter(value)
+    return -sum(n / len(value) * math.log2(n / len(value)) for n in counts.values())
+
+
+_PLACEHOLDER_WORDS = (
+    "your",
+    "xxxx",
+    "example",
+    "placeholder",
+    "changeme",
+    "redacted",
+    "dummy",
+    "<",
+    "$",
+    "{",
+)
+
+
+def _assigned_secret(value: str) -> bool:
+    """A value assigned to ``password=``/``api_key=``... that looks like a real secret, not a name."""
+    lower = value.lower()
+    if any(word in lower for word in _PLACEHOLDER_WORDS):
+        return False
+    return _mixed(value) and _entropy(value) >= 3.0
+
+
+@dataclass(frozen=True, slots=True)
+class _Pattern:
+    kind: str
+    hints: tuple[str, ...]  # lower-case substrings one of which every hit contains (a fast first look)
+    regex: re.Pattern[str]
+    group: int = 0
+    valid: Validator | None = None
+    bhints: tuple[bytes, ...] = field(init=False, repr=False, default=())
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "bhints", tuple(h.encode() for h in self.hints))
+
+
+_TOKEN_END = r"(?![A-Za-z0-9_\-])"
+_TOKEN_START = r"(?<![A-Za-z0-9_\-])"
+_NOT_TLD = (
+    r"(?!(?:png|jpe?g|gif|svg|webp|ico|js|ts|py|css|html?|json|md|txt|pdf|service|socket|target|timer)\b)"
+)
+_NOT_EMAIL_DOMAIN = r"(?!(?:openssh\.com|libssh\.org)\b)"  # SSH algorithm names (RFC 4251 4.2)
+_ASSIGNED = (
+    r"(?i:\b(?:password|passwd|pwd|api[_\-]?key|secret[_\-]?key|access[_\-]?token|auth[_\-]?token"
+    r"|client[_\-]?secret|private[_\-]?token)\b)(?:\\?[\"'])?\s*[:=]\s*(?:\\?[\"'])?"
+    r"([A-Za-z0-9_\-+/=!@#$%^&*~]{8,128})(?![A-Za-z0-9_\-+/=!@#$%^&*~])"
+)
+
+# Order matters: specific formats first, so a key inside a Bearer header is named by its provider.
+_PATTERNS: tuple[_Pattern, ...] = (
+    _Pattern(
+        "private_key",
+        ("private key",),
+        re.compile(
+            r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----"
+            r"[\s\S]*?(?:-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----|$)"
+        ),
+    ),
+    _Pattern(
+        "aws_access_key",
+        ("akia", "asia", "abia", "acca", "agpa", "aida", "aroa", "anpa", "aipa"),
+        re.compile(r"\b(?:AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AROA|ANPA|AIPA)[A-Z0-9]{16}\b"),
+    ),
+    _Pattern(
+        "aws_secret_key",
+        ("aws",),
+        re.compile(
+            r"(?i:aws[\w.\-]{0,20}?(?:secret|sk)[\w.\-]{0,20}?)(?:\\?[\"'])?\s*[:=]\s*(?:\\?[\"'])?"
+            r"([A-Za-z0-9/+]{40})(?![A-Za-z0-9/+=])"
+        ),
+        group=1,
+        valid=_mixed,
+    ),
+    _Pattern(
+        "github_token",
+        ("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"),
+        re.compile(
+            _TOKEN_START + r"(?:gh[pousr]_[A-Za-z0-9]{36,255}|github_pat_[A-Za-z0-9_]{40,255})" + _TOKEN_END
+        ),
+    ),
+    _Pattern(
+        "anthropic_api_key",
+        ("sk-ant-",),
+        re.compile(_TOKEN_START + r"sk-ant-[A-Za-z0-9_\-]{20,}" + _TOKEN_END),
+    ),
+    _Pattern(
+        "openai_api_key",
+        ("sk-",),
+        re.compile(_TOKEN_START + r"sk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_\-]{20,}" + _TOKEN_END),
+        valid=_mixed,
+    ),
+    _Pattern(
+        "slack_token", ("xox",), re.compile(_TOKEN_START + r"xox[abposre]-[A-Za-z0-9\-]{10,}" + _TOKEN_END)
+    ),
+    _Pattern(
+        "slack_webhook",
+        ("hooks.slack.com",),
+        re.compile(r"https://hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9/_\-]{20,}"),
+    ),
+    _Pattern("google_api_key", ("aiza",), re.compile(_TOKEN_START + r"AIza[0-9A-Za-z_\-]{35}" + _TOKEN_END)),
+    _Pattern(
+        "stripe_key",
+        ("_live_", "_test_"),
+        re.compile(_TOKEN_START + r"(?:sk|rk)_(?:live|test)_[0-9A-Za-z]{16,}" + _TOKEN_END),
+    ),
+    _Pattern("huggingface_token", ("hf_",), re.compile(_TOKEN_START + r"hf_[A-Za-z0-9]{30,}" + _TOKEN_END)),
+    _Pattern(
+        "nvidia_api_key", ("nvapi-",), re.compile(_TOKEN_START + r"nvapi-[A-Za-z0-9_\-]{40,}" + _TOKEN_END)
+    ),
+    _Pattern(
+        "jwt",
+        ("eyj",),
+        re.compile(
+            _TOKEN_START + r"eyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]*" + _TOKEN_END
+        ),
+    ),
+    _Pattern(
+        "bearer_token",
+        ("bearer",),
+        re.compile(r"\b[Bb]earer\s+([A-Za-z0-9\-._~+/]{16,}=*)(?![A-Za-z0-9\-._~+/=])"),
+        group=1,
+        valid=_mixed,
+    ),
+    _Pattern(
+        "url_password",
+        ("://",),
+        re.compile(r"\b[A-Za-z][A-Za-z0-9+.\-]{1,15}://[^\s:/@\"'\\<>]+:([^\s@/\"'\\<>]+)@[A-Za-z0-9.\-\[]"),
+        group=1,
+    ),
+    _Pattern(
+        "secret_assignment",
+        ("passw", "pwd", "apikey", "api_key", "api-key", "secret", "access", "auth", "private"),
+        re.compile(_ASSIGNED),
+        group=1,
+        valid=_assigned_secret,
+    ),
+    _Pattern(
+        "email",
+        ("@",),
+        re.compile(
+            r"(?<![A-Za-z0-9._%+\-])(?!git@)[A-Za-z0-9][A-Za-z0-9._%+\-]{0,63}@"
+            + _NOT_EMAIL_DOMAIN
+            + r"(?:[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?\.)+"
+            + _NOT_TLD
+            + r"[A-Za-z]{2,24}\b"
+        ),
+    ),
+)
+
+#: Every kind of secret the redactor knows, in the order its patterns run.
+SECRET_KINDS: tuple[str, ...] = tuple(dict.fromkeys(p.kind for p in _PATTERNS))
+
+
+@dataclass(frozen=True, slots=True)
+class Allowlist:
+    """Matches that are not secrets: exact strings, or regexes that match the whole hit.
+
+    >>> Allowlist.of(["noreply@github.com", "re:.*@example\\\\.com"]).allows("ann@example.com")
+    True
+    """
+
+    exact: frozenset[str] = frozenset()
+    patterns: tuple[re.Pattern[str], ...] = ()
+
+    @classmethod
+    def of(cls, entries: Iterable[str]) -> Allowlist:
+        """Build from entries: ``re:REGEX`` is a regex, anything else an exact string."""
+        exact: set[str] = set()
+        patterns: list[re.Pattern[str]] = []
+        for entry in entries:
+            if entry.startswith("re:"):
+                patterns.append(_compile(entry[3:]))
+            else:
+                exact.add(entry)
+        return cls(frozenset(exact), tuple(patterns))
+
+    def allows(self, hit: str) -> bool:
+        """True when ``hit`` is on the list (then it is kept as it is)."""
+        return hit in self.exact or any(p.fullmatch(hit) for p in self.patterns)
+
+
+def _compile(text: str) -> re.Pattern[str]:
+    try:
+        return re.compile(text)
+    except re.error as exc:
+        raise ConfigError(f"bad allowlist regex {text!r}: {exc}", key="allowlist") from None
+
+
+def load_allowlist(path: str | Path) -> Allowlist:
+    """Read an allowlist file: one entry a line, ``re:`` for regexes, ``#`` starts a comment line."""
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read ({exc.strerror or exc})", key="allowlist") from None
+    return Allowlist.of(line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#"))
+
+
+# One JSON string token in a line (valid JSON has no quote outside strings).
+_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_COLON = re.compile(rb"\s*:\s*")
+# A key whose whole string value is a secret when it looks like one: {"api_key": "x9..."}.
+_SECRET_KEY = re.compile(
+    r"(?i)(?:[\w\-]*[_\-])?(?:password|passwd|pwd|api[_\-]?key|secret(?:[_\-]?key)?|access[_\-]?token"
+    r"|auth[_\-]?token|client[_\-]?secret|private[_\-]?token)"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Redactor:
+    """Find secrets in text and JSON lines; ``kinds`` limits which kinds are looked for.
+
+    >>> line, counts = Redactor().redact_line(b'{"url": "https://u:hunter2@db.local/x", "n": 1}')
+    >>> line
+    b'{"url": "https://u:<REDACTED:url_password>@db.local/x", "n": 1}'
+    """
+
+    allowlist: Allowlist = field(default_factory=Allowlist)
+    kinds: frozenset[str] | None = None
+    _patterns: tuple[_Pattern, ...] = field(init=False, repr=False, compare=False, default=())
+
+    def __post_init__(self) -> None:
+        unknown = sorted((self.kinds or frozenset()) - set(SECRET_KINDS))
+        if unknown:
+            raise ConfigError(f"unknown secret kinds: {', '.join(unknown)}", key="redact_secrets.kinds")
+        wanted = [p for p in _PATTERNS if self.kinds is None or p.kind in self.kinds]
+        object.__setattr__(self, "_patterns", tuple(wanted))
+
+    def redact_text(self, text: str, *, key: str | None = None) -> tuple[str, Counter[str]]:
+        """Replace every secret in ``text`` with its placeholder; count the hits per kind.
+
+        ``key`` is the JSON key the text is the value of: under a key such as ``password`` or
+        ``api_key`` a whole value that looks like a secret is one (``secret_assignment``).
+        """
+        return self._redact(text, key, self._candidates(text.lower()))
+
+    def _candidates(self, lower: str) -> tuple[_Pattern, ...]:
+        return tuple(p for p in self._patterns if any(hint in lower for hint in p.hints))
+
+    def _redact(self, text: str, key: str | None, patterns: Iterable[_Pattern]) -> tuple[str, Counter[str]]:
+        counts: Counter[str] = Counter()
+        lower = text.lower()
+        for pattern in patterns:
+            if any(hint in lower for hint in pattern.hints):
+                text = self._apply(pattern, text, counts)
+        if not counts and key is not None and self._keyed_secret(key, text):
+            counts["secret_assignment"] += 1
+            text = placeholder("secret_assignment")
+        return text, counts
+
+    def _keyed_secret(self, key: str, value: str) -> bool:
+        if self.kinds is not None and "secret_assignment" not in self.kinds:
+            return False
+        if not _SECRET_KEY.fullmatch(key) or not 8 <= len(value) <= 256 or any(c.isspace() for c in value):
+            return False
+        return _assigned_secret(value) and not self.allowlist.allows(value)
+
+    def _apply(self, pattern: _Pattern, text: str, counts: Counter[str]) -> str:
+        def replace(match: re.Match[str]) -> str:
+            hit = match.group(pattern.group)
+            if self.allowlist.allows(hit) or (pattern.valid is not None and not pattern.valid(hit)):
+                return match.group(0)
+            counts[pattern.kind] += 1
+            start, end = match.span(pattern.group)
+            whole, offset = match.group(0), match.start(0)
+            return whole[: start - offset] + placeholder(pattern.kind) + whole[end - offset :]
+
+        return pattern.regex.sub(replace, text)
+
+    def redact_line(self, raw: bytes) -> tuple[bytes, Counter[str]]:
+        """Redact the string values of one JSON line; the line comes back unchanged when clean.
+
+        Only the string tokens that held a secret are re-encoded; keys, numbers, spacing and
+        every other string keep their exact bytes. A line that is not JSON is returned as is.
+        """
+        counts: Counter[str] = Counter()
+        plan = self._plan(raw)
+        if plan is None:
+            return raw, counts
+        patterns, hints, exact = plan
+        tokens = _hinted_tokens(raw, hints) if exact else _all_tokens(raw)
+        pieces: list[bytes] = []
+        last = 0
+        for start, (end, key) in sorted(_with_keys(raw, tokens, keyed=self._keyed).items()):
+            new = self._redact_token(raw[start:end], key, patterns, counts)
+            if new is not None:
+                pieces += [raw[last:start], new]
+                last = end
+        if not pieces:
+            return raw, counts
+        return b"".join([*pieces, raw[last:]]), counts
+
+    @property
+    def _keyed(self) -> bool:
+        return self.kinds is None or "secret_assignment" in self.kinds
+
+    def _plan(self, raw: bytes) -> tuple[tuple[_Pattern, ...], tuple[bytes, ...], bool] | None:
+        """The patterns and hints that occur in the line, and whether hint positions in the raw
+        bytes are exact (no escape hides one); None when nothing can match (or not JSON)."""
+        try:
+            record = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            return None
+        low = raw.lower()
+        probe = orjson.dumps(record).lower() if b"\\u" in raw or b"\\/" in raw else low
+        patterns = tuple(p for p in self._patterns if any(h in probe for h in p.bhints))
+        hints = {h for p in patterns for h in p.bhints if h in probe}
+        hints.update(h for h in (_KEY_HINTS if self._keyed else ()) if h in probe)
+        if not hints:
+            return None
+        exact = probe is low or all(low.count(h) == probe.count(h) for h in hints)
+        return patterns, tuple(hints), exact
+
+    def _redact_token(
+        self, token: bytes, key: str | None, patterns: tuple[_Pattern, ...], counts: Counter[str]
+    ) -> bytes | None:
+        new, found = self._redact(_decode(token), key, patterns)
+        if not found:
+            return None
+        counts.update(found)
+        return orjson.dumps(new)
+
+
+_KEY_HINTS = (b"passw", b"pwd", b"key", b"secret", b"token")
+
+
+def _hinted_tokens(raw: bytes, hints: tuple[bytes, ...]) -> dict[int, int]:
+    """Start -> end of every string token that holds a hint (in valid JSON every hint, being
+    letters and punctuation other than quotes, sits inside a string)."""
+    low = raw.lower()
+    tokens: dict[int, int] = {}
+    for hint in hints:
+        pos = low.find(hint)
+        while pos != -1:
+            start = _token_start(raw, pos)
+            if start not in tokens:
+                match = _JSON_STRING.match(raw, start)
+                tokens[start] = match.end() if match else start
+            pos = low.find(hint, max(pos + 1, tokens[start]))
+    return tokens
+
+
+def _token_start(raw: bytes, pos: int) -> int:
+    """The opening quote of the string token around ``pos``: the last unescaped quote before it."""
+    quote = raw.rfind(b'"', 0, pos)
+    while quote > 0:
+        before = quote
+        while before > 0 and raw[before - 1] == 0x5C:  # a backslash
+            before -= 1
+        if (quote - before) % 2 == 0:
+            return quote
+        quote = raw.rfind(b'"', 0, quote)
+    return max(quote, 0)
+
+
+def _all_tokens(raw: bytes) -> dict[int, int]:
+    return {m.start(): m.end() for m in _JSON_STRING.finditer(raw)}
+
+
+def _with_keys(raw: bytes, tokens: dict[int, int], *, keyed: bool) -> dict[int, tuple[int, str | None]]:
+    """The value tokens to check (keys left out), each with its key when that key names a secret."""
+    work: dict[int, tuple[int, str | None]] = {}
+    for start, end in tokens.items():
+        colon = _COLON.match(raw, end)
+        if colon is None:
+            work.setdefault(start, (end, None))
+            continue
+        value = _JSON_STRING.match(raw, colon.end()) if keyed else None
+        if value is not None:
+            key = _decode(raw[start:end])
+            if _SECRET_KEY.fullmatch(key):
+                work[value.start()] = (value.end(), key)
+    return work
+
+
+def _decode(token: bytes) -> str:
+    text = token[1:-1].decode("utf-8") if b"\\" not in token else orjson.loads(token)
+    return str(text)
+
+
+@dataclass(frozen=True, slots=True)
+class RedactionResult:
+    """What redaction did to one rollout.
+
+    ``rollout`` is the redacted rollout (the same object when nothing was found), or None when
+    it was dropped; ``dropped`` is then the reason. ``counts`` are the hits per kind.
+    """
+
+    rollout: Rollout | None
+    counts: Counter[str]
+    dropped: str | None = None
+
+
+@dataclass(slots=True)
+class RedactionReport:
+    """Counts over many rollouts; reports add (``a + b``)."""
+
+    rollouts: int = 0
+    redacted: int = 0
+    dropped: int = 0
+    kinds: Counter[str] = field(default_factory=Counter)
+
+    def count(self, result: RedactionResult) -> None:
+        self.rollouts += 1
+        self.kinds.update(result.counts)
+        if result.dropped is not None:
+            self.dropped += 1
+        elif result.counts:
+            self.redacted += 1
+
+    def __add__(self, other: RedactionReport) -> RedactionReport:
+        return RedactionReport(
+            self.rollouts + other.rollouts,
+            self.redacted + other.redacted,
+            self.dropped + other.dropped,
+            self.kinds + other.kinds,
+        )
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "rollouts": self.rollouts,
+            "redacted": self.redacted,
+            "dropped": self.dropped,
+            "kinds": dict(sorted(self.kinds.items())),
+        }
+
+
+@dataclass(slots=True)
+class RedactSecrets:
+    """The ``redact_secrets`` pipeline step: redact (or drop) each rollout, counting per kind.
+
+    A redacted rollout is re-read from its redacted line (with ``options``, the reader's options),
+    so its conversation, ``raw`` and ``rollout_id`` (the hash of the new line) all agree.
+
+    >>> step = RedactSecrets(on_secret="replace")
+    >>> # result = step.apply(rollout); write result.rollout.raw when result.rollout is not None
+    """
+
+    on_secret: OnSecret = "replace"
+    redactor: Redactor = field(default_factory=Redactor)
+    options: ReadOptions = field(default_factory=ReadOptions)
+    report: RedactionReport = field(default_factory=RedactionReport)
+    name: ClassVar[str] = "redact_secrets"
+
+    def __post_init__(self) -> None:
+        if self.on_secret not in ("replace", "drop"):
+            raise ConfigError("must be replace or drop", key="on_secret")
+
+    def apply(self, rollout: Rollout) -> RedactionResult:
+        """Redact one rollout (or drop it when ``on_secret="drop"`` and it holds a secret)."""
+        result = self._result(rollout)
+        self.report.count(result)
+        return result
+
+    def check(self, rollout: Rollout) -> str | None:
+        """The filter-step form (drop mode): the drop reason, or None when the rollout is clean."""
+        _, counts = self.redactor.redact_line(rollout.raw)
+        return _drop_reason(counts) if counts else None
+
+    def _result(self, rollout: Rollout) -> RedactionResult:
+        line, counts = self.redactor.redact_line(rollout.raw)
+        if not counts:
+            return RedactionResult(rollout, counts)
+        if self.on_secret == "drop":
+            return RedactionResult(None, counts, _drop_reason(counts))
+        reparsed = parse_line(RawLine(rollout.source, rollout.line, rollout.offset, line), self.options)
+        if isinstance(reparsed, Quarantined):
+            return RedactionResult(None, counts, f"redacted record unreadable: {reparsed.reason}")
+        return RedactionResult(reparsed, counts)
+
+
+def _drop_reason(counts: Counter[str]) -> str:
+    return "secret found: " + ", ".join(sorted(counts))
