@@ -14,16 +14,39 @@ from rollcraft._io import atomic_writer, expand_inputs
 from rollcraft._normalize import FLAGS
 from rollcraft._read import QUARANTINE_REASONS, ReadOptions, ReadReport, parse_line, read_rollouts
 from rollcraft._records import Conversation, Message, Quarantined, Rollout, Tool
+from rollcraft.curate import Decision, Strata, apply_review, balance, read_decisions, sample_for_review
+from rollcraft.filters import (
+    DEFAULT_DROP_FLAGS,
+    Drop,
+    FilterConfig,
+    FilterReport,
+    TaskStats,
+    build_steps,
+    filter_paths,
+    judge,
+    run_filters,
+)
+from rollcraft.formats import DpoOptions, DpoReport, SftReport, dpo_rows, sft_row, sft_rows
+from rollcraft.pipeline import diff_versions, list_versions, load_pipeline_config, run_pipeline
+from rollcraft.validate import Finding, ValidationReport, validate_file
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "DEFAULT_DROP_FLAGS",
     "FLAGS",
     "QUARANTINE_REASONS",
     "ConfigError",
     "Conversation",
+    "Decision",
     "DependencyError",
+    "DpoOptions",
+    "DpoReport",
+    "Drop",
     "FileSummary",
+    "FilterConfig",
+    "FilterReport",
+    "Finding",
     "InputError",
     "InspectReport",
     "Message",
@@ -33,11 +56,31 @@ __all__ = [
     "ReadReport",
     "RollcraftError",
     "Rollout",
+    "SftReport",
+    "Strata",
+    "TaskStats",
     "Tool",
+    "ValidationReport",
     "__version__",
+    "apply_review",
     "atomic_writer",
+    "balance",
+    "build_steps",
+    "diff_versions",
+    "dpo_rows",
     "expand_inputs",
+    "filter_paths",
     "inspect_paths",
+    "judge",
+    "list_versions",
+    "load_pipeline_config",
     "parse_line",
+    "read_decisions",
     "read_rollouts",
+    "run_filters",
+    "run_pipeline",
+    "sample_for_review",
+    "sft_row",
+    "sft_rows",
+    "validate_file",
 ]
