@@ -57,7 +57,8 @@ def test_every_real_conversation_renders_and_keeps_calls_results_and_answer(
             assert name in text
         for result in results:
             assert result in text
-        assert answer in text or answer.strip() in text
+        # Qwen3's template drops inline <think> reasoning of past turns by design: the answer is what follows
+        assert answer.split("</think>")[-1].strip() in text
         for call in (c for m in messages for c in m.get("tool_calls") or []):
             assert json.loads(call["function"]["arguments"]) is not None
         rendered += 1
