@@ -100,11 +100,20 @@ def weather(rng: random.Random) -> list[dict[str, Any]]:
         for rollout in range(4):
             cid = f"call_w{task}{rollout}{rng.randrange(10**6):06d}"
             if rng.random() < 0.6:
-                out = [
-                    call(cid, "get_weather", {"city": city}),
-                    result(cid, report),
-                    msg("assistant", f"In {city} it is {report}."),
-                ]
+                answer = rng.choice(
+                    [
+                        f"In {city} it is {report}.",
+                        f"{city}: {report} right now.",
+                        f"Currently {report} in {city}.",
+                    ]
+                )
+                leaked = task == 1 and rollout == 0  # a tool that echoed its (made-up) credentials
+                text = (
+                    f"{report} (GET /v1/weather?key=AIzaSyD-3xAmpleKeyN0tRealButL00ks123456)"
+                    if leaked
+                    else report
+                )
+                out = [call(cid, "get_weather", {"city": city}), result(cid, text), msg("assistant", answer)]
                 reward = 1.0
             else:
                 guess = rng.choice(["probably fine", "likely sunny", "hard to say", "nice, I guess"])
@@ -212,10 +221,17 @@ def support(rng: random.Random) -> list[dict[str, Any]]:
         for rollout in range(3):
             polite = rng.random() < 0.7
             first = "Sorry to hear that! Could you share your order number?" if polite else "What?"
+            closing = rng.choice(
+                [
+                    "Thanks, I have escalated order 48213; you will hear from us today.",
+                    "Got it: order 48213 is escalated and support will email you today.",
+                    "Thank you! Order 48213 is now with our team; expect news within the day.",
+                ]
+            )
             out = [
                 msg("assistant", first),
-                msg("user", "It is 48213."),
-                msg("assistant", "Thanks, I have escalated order 48213; you will hear from us today."),
+                msg("user", "It is 48213, reach me at jane.roe@example.org."),
+                msg("assistant", closing),
             ]
             reward = round(rng.uniform(0.75, 1.0), 3) if polite else round(rng.uniform(0.0, 0.4), 3)
             rows.append(

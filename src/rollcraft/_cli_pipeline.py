@@ -59,14 +59,29 @@ def _print_run(manifest: dict[str, Any], folder: Path) -> None:
     )
     share = 100.0 * filt["kept"] / read["rollouts"] if read["rollouts"] else 0.0
     out.print(f"Kept {filt['kept']}/{read['rollouts']} rollouts ({share:.1f}%)")
-    steps = table("Dropped by filter (first match, config order)", ["filter", "dropped", "alone"])
+    steps = table("Filters (config order)", ["filter", "dropped first", "alone would drop"])
     for step in filt["steps"]:
         steps.add_row(step["filter"], str(step["dropped"]), str(step["alone"]))
     out.print(steps)
-    extra = [("review", counts["review"]["rejected"]), ("balance", counts["balance"]["dropped"])]
-    for name, n in extra:
-        if n:
-            out.print(f"Dropped by {name}: {n}")
+    if "redaction" in counts:
+        red = counts["redaction"]
+        out.print(
+            f"Secrets: {red['redacted']} rollouts redacted, {red['dropped']} dropped; kinds {red['kinds']}"
+        )
+    if counts["review"]["rejected"] or counts["review"]["decisions_matched"]:
+        review = counts["review"]
+        out.print(
+            f"Review: {review['decisions_matched']} decisions matched, {review['rejected']} rejected dropped"
+        )
+    balance = counts["balance"]
+    if balance.get("before"):
+        out.print(
+            f"Balance by {balance['by']} (max {balance['max_per_category']}): dropped {balance['dropped']}"
+        )
+        rows = table("Per category", ["category", "before", "after"])
+        for category, n in balance["before"].items():
+            rows.add_row(category, str(n), str(balance["after"][category]))
+        out.print(rows)
     if "sft" in manifest["config"] and manifest["config"]["sft"]:
         sft = counts["sft"]
         out.print(f"SFT: {sft['rows']} rows; skipped {sum(sft['skipped'].values())} {sft['skipped'] or ''}")
