@@ -107,7 +107,7 @@ def weather(rng: random.Random) -> list[dict[str, Any]]:
                         f"Currently {report} in {city}.",
                     ]
                 )
-                leaked = task == 1 and rollout == 0  # a tool that echoed its (made-up) credentials
+                leaked = task == 1  # a tool that echoed its (made-up) credentials
                 text = (
                     f"{report} (GET /v1/weather?key=AIzaSyD-3xAmpleKeyN0tRealButL00ks123456)"
                     if leaked
