@@ -64,7 +64,10 @@ _keys = st.sampled_from(
 )
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+_SLOW = [HealthCheck.too_slow, HealthCheck.data_too_large]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=_SLOW)
 @given(
     st.dictionaries(_keys, _json | st.dictionaries(_keys, _json | st.lists(st.dictionaries(_keys, _json))))
 )

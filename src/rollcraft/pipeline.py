@@ -323,8 +323,6 @@ def run_pipeline(
     >>> result.folder.name
     'v1'
     """
-    from rollcraft.engines.local import execute
-
     loaded = load_pipeline_config(config_path)
     config = loaded.config
     output_dir = Path(loaded.resolve(config.output_dir))
@@ -342,10 +340,14 @@ def run_pipeline(
     output_dir.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{name}.", suffix=".partial", dir=output_dir))
     started = time.time()
+    processes = workers or config.workers
+    hashing = _InputHashes(inputs, background=config.engine == "local" and processes == 1)
     try:
-        outcome = execute(loaded, inputs, staging, workers=workers or config.workers, progress=progress)
+        execute = _engine(config.engine)
+        outcome = execute(loaded, inputs, staging, workers=processes, progress=progress)
+        input_entries = hashing.entries()
         validation = _validate_outputs(loaded, staging, outcome)
-        manifest = _manifest(loaded, name, parent, inputs, staging, outcome, validation, started)
+        manifest = _manifest(loaded, name, parent, input_entries, staging, outcome, validation, started)
         _write_manifest(staging, manifest)
         if final.exists():
             raise OutputError(f"{final}: version appeared while running; not overwriting it")
@@ -355,6 +357,53 @@ def run_pipeline(
             shutil.rmtree(staging, ignore_errors=True)
     result = RunResult(name, final, manifest, validation_errors=sum(v["errors"] for v in validation.values()))
     return result
+
+
+def _engine(name: str) -> Any:
+    """The ``execute`` function of the configured engine (imported only when used)."""
+    if name == "ray":
+        from rollcraft.engines.ray import execute_ray
+
+        return execute_ray
+    from rollcraft.engines.local import execute
+
+    return execute
+
+
+class _InputHashes:
+    """The manifest's input entries, hashed in a background thread while the pipeline runs.
+
+    hashlib releases the GIL while it hashes, so on a machine with a second core the inputs'
+    sha256 costs a single-process run (almost) no time. Only then: a thread running while the
+    local engine forks its worker pool can leave a worker deadlocked on a lock the thread held,
+    and with workers the cores are busy anyway; so ``background=False`` hashes at once.
+    The thread is joined right after the passes, before validation starts anything.
+    """
+
+    def __init__(self, inputs: list[str], *, background: bool) -> None:
+        import threading
+
+        self._entries: list[dict[str, Any]] = []
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._work, args=(inputs,), daemon=True)
+        if background:
+            self._thread.start()
+        else:
+            self._work(inputs)
+
+    def _work(self, inputs: list[str]) -> None:
+        try:
+            self._entries = [_input_entry(p) for p in inputs]
+        except BaseException as exc:  # re-raised in entries()
+            self._error = exc
+
+    def entries(self) -> list[dict[str, Any]]:
+        """The entries (waits for the thread); the thread's exception, if any, is raised here."""
+        if self._thread.is_alive():
+            self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._entries
 
 
 def _check_name(name: str) -> None:
@@ -396,7 +445,7 @@ def _manifest(
     loaded: LoadedConfig,
     name: str,
     parent: str | None,
-    inputs: list[str],
+    inputs: list[dict[str, Any]],
     folder: Path,
     outcome: Any,
     validation: dict[str, Any],
@@ -412,7 +461,7 @@ def _manifest(
         "config_file": str(loaded.path),
         "config": loaded.config.model_dump(mode="json", by_alias=True),
         "filters": loaded.filters.model_dump(mode="json") | {"order": list(loaded.filters.key_order)},
-        "inputs": [_input_entry(p) for p in inputs],
+        "inputs": inputs,
         "outputs": outputs,
         "counts": outcome.counts(),
         "validation": validation,

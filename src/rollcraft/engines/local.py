@@ -15,7 +15,7 @@ import os
 import random
 import shutil
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -43,6 +43,7 @@ class Outcome:
     workers: int
     passes: int
     balance: dict[str, Any] = field(default_factory=dict)
+    engine: str = "local"
 
     def counts(self) -> dict[str, Any]:
         """The manifest's ``counts``: read, redaction, filter, review, balance, sft, dpo."""
@@ -58,14 +59,29 @@ class Outcome:
         counts["sft"] = result.sft.to_dict()
         if self.dpo is not None:
             counts["dpo"] = self.dpo.to_dict()
-        counts["engine"] = {"name": "local", "workers": self.workers, "passes": self.passes}
+        counts["engine"] = {"name": self.engine, "workers": self.workers, "passes": self.passes}
         return counts
 
 
+#: Runs the main pass over shards: (plan, sources, folder, sinks, workers, progress) -> result.
+ShardRunner = Callable[[Plan, list[str], Path, Sinks, int, Any], PassResult]
+
+
 def execute(
-    loaded: LoadedConfig, inputs: list[str], folder: Path, *, workers: int = 1, progress: Any = None
+    loaded: LoadedConfig,
+    inputs: list[str],
+    folder: Path,
+    *,
+    workers: int = 1,
+    progress: Any = None,
+    runner: ShardRunner | None = None,
+    engine: str = "local",
 ) -> Outcome:
-    """Run the pipeline's passes over ``inputs``, writing the data files into ``folder``."""
+    """Run the pipeline's passes over ``inputs``, writing the data files into ``folder``.
+
+    ``runner`` runs the main pass over shards when the inputs can be sharded (default: this
+    engine's process pool, used when ``workers > 1``); the Ray engine passes its own.
+    """
     config = loaded.config
     with rereadable(inputs, needed=_needs_prepass(loaded)) as sources:
         plan = _plan(loaded, sources, inputs)
@@ -74,10 +90,15 @@ def execute(
         if config.balance is not None:
             plan, balance_info = _balanced(plan, sources, inputs)
             passes += 1
-        use = workers if _shardable(loaded, sources) else 1
+        shardable = _shardable(loaded, sources)
+        use = workers if shardable else 1
         collector = _collector(loaded)
         with _sinks(loaded, folder) as sinks:
-            if use > 1:
+            if runner is not None and shardable:
+                result = runner(plan, sources, folder, sinks, workers, progress)
+                if collector is not None:
+                    _feed(collector, result)
+            elif use > 1:
                 result = _sharded(plan, sources, folder, sinks, use, progress)
                 if collector is not None:
                     _feed(collector, result)
@@ -85,7 +106,8 @@ def execute(
                 items = relabel(_read(plan, sources, progress), sources, inputs)
                 result = Pass(plan, sinks, collector=collector).run(items)
         dpo_report = _write_dpo(loaded, folder, collector)
-    return Outcome(result, dpo_report, use, passes, balance_info)
+    name = engine if runner is not None and shardable else "local"
+    return Outcome(result, dpo_report, use, passes, balance_info, name)
 
 
 def _needs_prepass(loaded: LoadedConfig) -> bool:

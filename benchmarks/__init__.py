@@ -1,0 +1,1 @@
+"""Benchmarks: rollcraft against the parse floor and the tutorial's pipeline (``benchmarks/run.py``)."""

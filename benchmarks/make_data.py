@@ -1,0 +1,171 @@
+"""Build a large, realistic benchmark input from the shared real rollout files.
+
+Every real NeMo Gym rollout line is a template. Task ``t`` copies template ``t % T`` with its
+prompt made unique (a ``[task t]`` suffix on the first prompt text, and on ``task_id`` when the
+record has one), so the file holds many distinct tasks. Each task gets ``rollouts`` repeats with
+seeded, varied rewards; repeat ``r`` of every task is written in round ``r`` (tasks shuffled per
+round), so the repeats of a task are spread through the whole file, as NeMo Gym writes them in
+completion order. About 1% of lines are the real files' odd lines (materialized inputs, metric
+rows, ...), which rollcraft quarantines.
+
+The tutorial's flattened shape (top-level ``output`` chat messages, ``reward``, ``success``,
+``task_id``, ``metadata.task_type``, ``responses_create_params.input``) of the same records is
+written next to it for the tutorial's pipeline.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import os
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from rollcraft._io import RawLine, expand_inputs, iter_lines
+from rollcraft._read import ReadOptions, parse_line
+from rollcraft._records import Rollout
+
+REAL_DIR = Path("/work/shared/data/nemo-gym-rollouts")
+REWARDS = (0.0, 0.0, 0.25, 0.5, 0.75, 1.0, 1.0)
+
+
+@dataclass(frozen=True, slots=True)
+class Templates:
+    """The real rollouts (decoded) and the real odd lines (as bytes)."""
+
+    rollouts: list[dict[str, Any]]
+    odd: list[bytes]
+
+
+def load_templates(real: Path = REAL_DIR) -> Templates:
+    """Every real line: rollouts decoded, everything else kept as bytes."""
+    rollouts: list[dict[str, Any]] = []
+    odd: list[bytes] = []
+    for raw in iter_lines(expand_inputs([str(real)])):
+        item = parse_line(raw, ReadOptions())
+        if isinstance(item, Rollout) and item.shape == "nemo-gym":
+            rollouts.append(item.record)
+        elif raw.data.strip():
+            odd.append(raw.data)
+    return Templates(rollouts, odd)
+
+
+def _mark_prompt(record: dict[str, Any], tag: str) -> None:
+    params = record["responses_create_params"]
+    value = params.get("input")
+    if isinstance(value, str) or not value:
+        params["input"] = f"{value or ''} {tag}"
+        return
+    for item in value:
+        if isinstance(item, dict) and isinstance(item.get("content"), str):
+            item["content"] = f"{item['content']} {tag}"
+            return
+        if isinstance(item, dict) and isinstance(item.get("content"), list):
+            for part in item["content"]:
+                if isinstance(part, dict) and isinstance(part.get("text"), str):
+                    part["text"] = f"{part['text']} {tag}"
+                    return
+    value.insert(0, {"role": "user", "content": tag})
+
+
+def _mark_completion(record: dict[str, Any], repeat: int) -> None:
+    """Make repeat ``repeat`` answer differently: its last output text gets a suffix."""
+    response = record.get("response")
+    output = response.get("output") if isinstance(response, dict) else None
+    if not repeat or not isinstance(output, list) or not output:
+        return
+    items = list(output)
+    for index in range(len(items) - 1, -1, -1):
+        item = items[index]
+        if isinstance(item, dict) and isinstance(item.get("content"), list):
+            parts = [dict(p) if isinstance(p, dict) else p for p in item["content"]]
+            for part in parts:
+                if isinstance(part, dict) and isinstance(part.get("text"), str):
+                    part["text"] = f"{part['text']} (attempt {repeat})"
+                    items[index] = {**item, "content": parts}
+                    record["response"] = {**response, "output": items}
+                    return
+
+
+def _reward(task: int, repeat: int) -> float:
+    digest = hashlib.blake2b(f"{task}/{repeat}".encode(), digest_size=4).digest()
+    return REWARDS[int.from_bytes(digest, "big") % len(REWARDS)]
+
+
+def make_record(templates: Templates, task: int, repeat: int) -> dict[str, Any]:
+    """Repeat ``repeat`` of task ``task``: a real rollout with a unique prompt and a seeded reward."""
+    base = templates.rollouts[task % len(templates.rollouts)]
+    record = dict(base)
+    record["responses_create_params"] = copy.deepcopy(base["responses_create_params"])
+    tag = f"[task {task}]"
+    _mark_prompt(record, tag)
+    _mark_completion(record, repeat)
+    if "task_id" in record:
+        record["task_id"] = f"{record['task_id']}-{task}"
+    record["_ng_task_index"] = task
+    record["_ng_rollout_index"] = repeat
+    record["reward"] = _reward(task, repeat)
+    return record
+
+
+def _lines(templates: Templates, tasks: int, rollouts: int, seed: int) -> Iterator[bytes]:
+    rng = random.Random(seed)
+    for repeat in range(rollouts):
+        order = list(range(tasks))
+        rng.shuffle(order)
+        for n, task in enumerate(order):
+            if templates.odd and (n * 97 + repeat) % 100 == 0:
+                yield templates.odd[(n + repeat) % len(templates.odd)]
+            yield orjson.dumps(make_record(templates, task, repeat))
+
+
+def build(path: Path, size: int, *, rollouts: int = 4, seed: int = 0) -> Path:
+    """Write about ``size`` bytes of NeMo Gym rollouts to ``path`` (kept when it exists)."""
+    if path.exists():
+        return path
+    templates = load_templates()
+    mean = sum(len(orjson.dumps(r)) for r in templates.rollouts) / len(templates.rollouts)
+    tasks = max(1, round(size / (mean * rollouts)))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    with open(tmp, "wb", buffering=1 << 20) as out:
+        for line in _lines(templates, tasks, rollouts, seed):
+            out.write(line + b"\n")
+    os.replace(tmp, path)
+    return path
+
+
+def flatten_line(data: bytes) -> bytes | None:
+    """The tutorial's flattened shape of one NeMo Gym line (None for lines that are not rollouts)."""
+    item = parse_line(RawLine("", 0, 0, data), ReadOptions())
+    if not isinstance(item, Rollout):
+        return None
+    conversation = item.conversation
+    flat = {
+        "responses_create_params": {"input": conversation.prompt},
+        "output": conversation.completion,
+        "reward": item.reward,
+        "success": item.success,
+        "task_id": item.task_key,
+        "metadata": {"task_type": item.task_type},
+    }
+    return orjson.dumps(flat)
+
+
+def build_flat(source: Path, path: Path) -> Path:
+    """The flattened-shape copy of ``source`` (kept when it exists)."""
+    if path.exists():
+        return path
+    tmp = path.with_suffix(".tmp")
+    with open(source, "rb") as lines, open(tmp, "wb", buffering=1 << 20) as out:
+        for line in lines:
+            flat = flatten_line(line.rstrip(b"\n"))
+            if flat is not None:
+                out.write(flat + b"\n")
+    os.replace(tmp, path)
+    return path

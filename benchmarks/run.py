@@ -1,0 +1,226 @@
+"""One command for the performance figures: ``python benchmarks/run.py [--sizes 100MB,1GB] [--repeat 3]``.
+
+Builds realistic inputs from the shared real rollouts (``benchmarks/make_data.py``) into
+``benchmarks/data/`` and times, interleaved (a b c d e sft dpo, a b c ...), on the same file:
+
+* ``a``   the floor: read the file and decode every line with orjson;
+* ``b``   the tutorial's own pipeline (``benchmarks/tutorial.py``) on the same records, flattened;
+* ``c``   ``rollcraft run``: filter + SFT + DPO (validation off);
+* ``d``   the same with ``--workers 2``;
+* ``e``   two copies of ``a`` at once (what the second core is worth);
+* ``sft`` / ``dpo``  ``rollcraft run`` writing only SFT rows / only DPO pairs;
+* ``v``   (``--validate``) ``c`` with validation on, to show what validation costs.
+
+Every measurement is a fresh process (wall clock, interpreter start included); peak RSS is the
+largest ``VmHWM`` of the process or any of its children (``benchmarks/rss.py``). Medians are printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+from benchmarks.make_data import build, build_flat  # noqa: E402
+from benchmarks.rss import run_measured  # noqa: E402
+
+DATA = HERE / "data"
+MODES = ("a", "b", "c", "d", "e", "sft", "dpo")
+PY = sys.executable
+
+PIPELINE = """inputs: ["{input}"]
+output_dir: "{out}"
+filters:
+  min_reward: 0.0
+  max_turns: 400
+{sections}
+validate: {{enabled: {validate}}}
+"""
+SFT = "sft: {format: trl}"
+DPO = "dpo: {format: trl}"
+
+
+@dataclass(slots=True)
+class Sample:
+    """One timed run."""
+
+    seconds: float
+    rss_mb: float
+    total_mb: float
+
+
+@dataclass(slots=True)
+class Results:
+    """Every sample of every mode for one input size."""
+
+    size: int
+    flat_size: int
+    samples: dict[str, list[Sample]] = field(default_factory=dict)
+
+    def median(self, mode: str) -> float:
+        return statistics.median(s.seconds for s in self.samples[mode])
+
+    def rss(self, mode: str) -> float:
+        return max(s.rss_mb for s in self.samples[mode])
+
+    def total(self, mode: str) -> float:
+        return max(s.total_mb for s in self.samples[mode])
+
+
+def parse_size(text: str) -> int:
+    """``100MB``, ``1GB``, ``5GB``, or a number of bytes (decimal units)."""
+    text = text.strip().upper()
+    for unit, factor in (("GB", 10**9), ("MB", 10**6), ("KB", 10**3)):
+        if text.endswith(unit):
+            return int(float(text[: -len(unit)]) * factor)
+    return int(text)
+
+
+def timed(commands: list[list[str]]) -> Sample:
+    """Start the commands at once; wall time until all end; the largest peak RSS of any process."""
+    peak, codes = run_measured(commands)
+    if any(codes):
+        raise SystemExit(f"failed ({codes}): {' '.join(commands[0])}")
+    return Sample(peak.seconds, peak.max_mb, peak.total_mb)
+
+
+def write_config(name: str, data: Path, sections: str, validate: bool = False) -> Path:
+    """A pipeline config writing into a scratch folder."""
+    out = DATA / f"out-{name}"
+    path = DATA / f"{name}.yaml"
+    text = PIPELINE.format(input=data, out=out, sections=sections, validate=str(validate).lower())
+    path.write_text(text)
+    return path
+
+
+def commands(mode: str, data: Path, flat: Path) -> list[list[str]]:
+    """The command line(s) of one mode."""
+    rollcraft = [PY, "-m", "rollcraft.cli", "run"]
+    floor = [PY, str(HERE / "floor.py"), str(data)]
+    both = f"{SFT}\n{DPO}"
+    table = {
+        "a": [floor],
+        "e": [floor, floor],
+        "b": [[PY, str(HERE / "tutorial.py"), str(flat), str(DATA / "out-tutorial")]],
+        "c": [[*rollcraft, str(write_config("c", data, both))]],
+        "d": [[*rollcraft, str(write_config("d", data, both)), "--workers", "2"]],
+        "sft": [[*rollcraft, str(write_config("sft", data, SFT))]],
+        "dpo": [[*rollcraft, str(write_config("dpo", data, DPO))]],
+        "v": [[*rollcraft, str(write_config("v", data, both, validate=True))]],
+    }
+    return table[mode]
+
+
+def clean() -> None:
+    """Remove the scratch output folders."""
+    for path in DATA.glob("out-*"):
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def measure(size: int, modes: list[str], repeat: int, warmup: bool = True) -> Results:
+    """Build the inputs and run every mode ``repeat`` times, interleaved."""
+    label = f"{size / 1e6:g}MB"
+    data = build(DATA / f"rollouts-{label}.jsonl", size)
+    flat = DATA / f"rollouts-{label}.flat.jsonl"
+    if "b" in modes:
+        build_flat(data, flat)
+    results = Results(data.stat().st_size, flat.stat().st_size if flat.exists() else 0)
+    for mode in modes if warmup else ():  # warm the page cache, and the imports
+        subprocess.run(commands(mode, data, flat)[0], capture_output=True, check=True)
+        clean()
+    for round_ in range(repeat):
+        for mode in modes:
+            sample = timed(commands(mode, data, flat))
+            clean()
+            results.samples.setdefault(mode, []).append(sample)
+            print(
+                f"  [{label} round {round_ + 1}] {mode:>4}: {sample.seconds:7.2f} s  {sample.rss_mb:7.0f} MB"
+            )
+    return results
+
+
+def report(results: Results) -> str:
+    """The table and the ratios, as Markdown."""
+    mb, flat_mb = results.size / 1e6, results.flat_size / 1e6
+    lines = [
+        f"input: {mb:.0f} MB NeMo Gym shape ({flat_mb:.0f} MB in the tutorial's flattened shape)",
+        "",
+        "| run | median s | MB/s | peak RSS MB (largest process) | all processes MB |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for mode, secs in ((m, results.median(m)) for m in results.samples):
+        size = flat_mb if mode == "b" else mb * (2 if mode == "e" else 1)
+        rss, total = results.rss(mode), results.total(mode)
+        lines.append(f"| {mode} | {secs:.2f} | {size / secs:.0f} | {rss:.0f} | {total:.0f} |")
+    lines += ["", *ratios(results)]
+    return "\n".join(lines)
+
+
+def ratios(results: Results) -> list[str]:
+    """The ratios the targets are stated in."""
+    s = results.samples
+    m = results.median
+    out = []
+    if "a" in s and "c" in s:
+        out.append(f"- (c)/(a) run vs decode floor: {m('c') / m('a'):.2f}x (target <= 2.0)")
+    if "b" in s and "c" in s:
+        out.append(f"- (b)/(c) tutorial vs run, same records: {m('b') / m('c'):.2f}x (target >= 6)")
+    for mode, goal in (("sft", 1.6), ("dpo", 1.3)):
+        if "a" in s and mode in s:
+            out.append(f"- {mode}/(a): {m(mode) / m('a'):.2f}x (target <= {goal})")
+    if all(k in s for k in "acde"):
+        run_up, floor_up = m("c") / m("d"), 2 * m("a") / m("e")
+        share = (run_up - 1) / (floor_up - 1) if floor_up > 1 else float("nan")
+        out.append(
+            f"- speed-up: --workers 2 {run_up:.2f}x; two decode loops {floor_up:.2f}x; "
+            f"ratio {run_up / floor_up:.2f} (target >= 0.9); share of the gain {share:.2f}"
+        )
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Parse the flags, run, print the report."""
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--sizes", default="100MB,1GB", help="comma-separated input sizes (default 100MB,1GB)"
+    )
+    parser.add_argument("--repeat", type=int, default=3, help="interleaved rounds (default 3)")
+    parser.add_argument("--modes", default=",".join(MODES), help=f"subset of {','.join(MODES)},v")
+    parser.add_argument("--no-warmup", action="store_true", help="skip the untimed first run of each mode")
+    parser.add_argument("--validate", action="store_true", help="also time mode v (validation on)")
+    args = parser.parse_args(argv)
+    modes = [m for m in args.modes.split(",") if m] + (["v"] if args.validate else [])
+    print(f"machine: {os.cpu_count()} CPUs, {cpu_model()}; python {sys.version.split()[0]}")
+    print(f"date: {time.strftime('%Y-%m-%d %H:%M %Z')}")
+    for text in args.sizes.split(","):
+        print(f"\n## {text}")
+        results = measure(parse_size(text), modes, args.repeat, warmup=not args.no_warmup)
+        print(report(results))
+
+
+def cpu_model() -> str:
+    """The CPU model from /proc/cpuinfo (or the platform's name for it)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    import platform
+
+    return platform.processor() or "unknown CPU"
+
+
+if __name__ == "__main__":
+    main()

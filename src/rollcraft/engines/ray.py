@@ -1,0 +1,118 @@
+"""The Ray engine: the local engine's passes, with the main pass over shards on a Ray Data cluster.
+
+The inputs are cut exactly as the local engine cuts them (:func:`rollcraft.engines.local.split_shards`),
+one Ray Data row per shard. Each Ray worker runs the same :class:`~rollcraft.engines._plan.Pass`
+over its byte range and returns the shard's output bytes and counts; the driver appends them in
+shard order, so the files are byte-identical to the local engine's. DPO pairs are made on the
+driver (candidates carry the file and offset of their line; only pair lines are read back).
+
+Workers read the input files by path: on a multi-node cluster the inputs must sit at the same
+path on every node (a shared file system). ``ray`` is imported lazily; without it a
+:class:`~rollcraft.DependencyError` names ``rollcraft[ray]``.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import pickle
+from pathlib import Path
+from typing import Any
+
+from rollcraft._errors import DependencyError
+from rollcraft.engines._plan import Pass, PassResult, Plan, Sinks
+from rollcraft.engines.local import Outcome, Shard, _merge, _shard_lines, execute, split_shards
+from rollcraft.pipeline import LoadedConfig
+
+__all__ = ["MAX_SHARD", "connect", "execute_ray"]
+
+_KINDS = ("sft", "ids", "kept", "rejects")
+
+#: The largest shard a Ray worker is given (its outputs are held in memory until returned).
+MAX_SHARD = 256 << 20
+
+
+def _ray() -> Any:
+    try:
+        import ray
+        import ray.data
+    except ImportError:
+        raise DependencyError("engine: ray needs Ray Data: pip install 'rollcraft[ray]'") from None
+    return ray
+
+
+def connect(address: str | None) -> Any:
+    """Join the cluster at ``address``; else a running local head (``auto``); else start one here."""
+    ray = _ray()
+    if ray.is_initialized():
+        return ray
+    options: dict[str, Any] = {"log_to_driver": False, "configure_logging": False}
+    if address:
+        ray.init(address=address, **options)
+        return ray
+    try:
+        ray.init(address="auto", **options)
+    except ConnectionError:
+        ray.init(include_dashboard=False, **options)
+    return ray
+
+
+def execute_ray(
+    loaded: LoadedConfig, inputs: list[str], folder: Path, *, workers: int = 1, progress: Any = None
+) -> Outcome:
+    """Run the pipeline with its main pass on Ray (inputs that cannot be sharded stream locally)."""
+    ray = connect(loaded.config.ray_address)
+
+    def runner(plan: Plan, sources: list[str], out: Path, sinks: Sinks, wanted: int, prog: Any) -> PassResult:
+        cpus = int(ray.cluster_resources().get("CPU", 1))
+        total = sum(os.path.getsize(s) for s in sources)
+        split = max(wanted, cpus, -(-total // (4 * MAX_SHARD)))
+        return _run_on_ray(plan, split_shards(sources, split), sinks, prog)
+
+    return execute(loaded, inputs, folder, workers=workers, progress=progress, runner=runner, engine="ray")
+
+
+def _run_on_ray(plan: Plan, shards: list[Shard], sinks: Sinks, progress: Any) -> PassResult:
+    import ray.data
+
+    context = ray.data.DataContext.get_current()
+    context.execution_options.preserve_order = True
+    context.enable_progress_bars = False
+    rows = [{"shard": pickle.dumps(shard)} for shard in shards]
+    dataset = ray.data.from_items(rows, override_num_blocks=len(rows)).map(_ShardTask(plan))
+    results: dict[int, PassResult] = {}
+    for row in dataset.iter_rows():
+        index = int(row["index"])
+        results[index] = pickle.loads(row["result"])
+        _append(row, sinks)
+        if progress is not None:
+            progress(shards[index].end - shards[index].start)
+    return _merge(shards, results)
+
+
+def _append(row: dict[str, Any], sinks: Sinks) -> None:
+    for kind, sink in zip(_KINDS, (sinks.sft, sinks.sft_ids, sinks.kept, sinks.rejects), strict=True):
+        if sink is not None:
+            sink.write(row[kind])
+
+
+class _ShardTask:
+    """What a Ray worker runs for one shard: the pass, into memory; the bytes and counts come back."""
+
+    def __init__(self, plan: Plan) -> None:
+        self.plan = plan
+
+    def __call__(self, row: dict[str, Any]) -> dict[str, Any]:
+        shard: Shard = pickle.loads(row["shard"])
+        config = self.plan.loaded.config
+        buffers = {kind: io.BytesIO() for kind in _KINDS}
+        wanted = {
+            "sft": config.sft is not None,
+            "ids": config.sft is not None,
+            "kept": config.write_filtered,
+            "rejects": config.write_rejects,
+        }
+        sinks = Sinks(*(buffers[k] if wanted[k] else None for k in _KINDS))
+        result = Pass(self.plan, sinks).run(_shard_lines(shard, self.plan.read_options))
+        out: dict[str, Any] = {kind: buffers[kind].getvalue() for kind in _KINDS}
+        return out | {"index": shard.index, "result": pickle.dumps(result)}

@@ -1,0 +1,82 @@
+"""Engines give the same bytes: the local engine with 1 and 2 workers, and the Ray engine.
+
+The Ray test joins a running head (``ray start --head``) or starts a local Ray; it is skipped
+only when ``ray`` is not installed (``pip install 'rollcraft[ray]'``).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from rollcraft import DependencyError
+from rollcraft.engines import local
+from rollcraft.pipeline import run_pipeline
+from tests.conftest import REAL_DIR
+
+OUTPUTS = ("sft.jsonl", "sft_ids.txt", "dpo.jsonl", "dpo_ids.txt", "filtered.jsonl", "rejects.jsonl")
+
+BODY = f"""
+inputs: ["{REAL_DIR}"]
+output_dir: out
+filters:
+  max_turns: 400
+sft: {{format: trl}}
+dpo: {{format: trl, pairing: all}}
+validate: {{enabled: false}}
+write_filtered: true
+write_rejects: true
+"""
+
+HAVE_RAY = importlib.util.find_spec("ray") is not None
+
+
+def _run(tmp_path: Path, name: str, extra: str = "", workers: int | None = None) -> Path:
+    config = tmp_path / f"{name}.yaml"
+    config.write_text(BODY + extra)
+    return run_pipeline(config, version=name, workers=workers).folder
+
+
+def _same(a: Path, b: Path) -> None:
+    for name in OUTPUTS:
+        assert (a / name).read_bytes() == (b / name).read_bytes(), name
+    counts_a = json.loads((a / "manifest.json").read_text())["counts"]
+    counts_b = json.loads((b / "manifest.json").read_text())["counts"]
+    counts_a.pop("engine"), counts_b.pop("engine")
+    assert counts_a == counts_b
+
+
+@pytest.fixture(scope="module")
+def small_shards() -> object:
+    """Shards of 64 KiB, so the 97 real files make many shards (some files several)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(local, "_MIN_SHARD", 64 << 10)
+        yield
+
+
+def test_one_and_two_local_workers_write_the_same_bytes(tmp_path: Path, small_shards: object) -> None:
+    one = _run(tmp_path, "one", workers=1)
+    two = _run(tmp_path, "two", workers=2)
+    _same(one, two)
+    assert json.loads((two / "manifest.json").read_text())["counts"]["engine"]["workers"] == 2
+    assert (one / "sft.jsonl").stat().st_size > 0 and (one / "dpo.jsonl").stat().st_size > 0
+
+
+@pytest.mark.skipif(not HAVE_RAY, reason="ray is not installed: pip install 'rollcraft[ray]'")
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_ray_writes_the_same_bytes_as_local(tmp_path: Path, small_shards: object) -> None:
+    one = _run(tmp_path, "local", workers=1)
+    on_ray = _run(tmp_path, "ray", extra="engine: ray\n", workers=2)
+    _same(one, on_ray)
+    engine = json.loads((on_ray / "manifest.json").read_text())["counts"]["engine"]
+    assert engine["name"] == "ray"
+
+
+def test_ray_missing_names_the_extra(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray -> ImportError, installed or not
+    with pytest.raises(DependencyError, match=r"rollcraft\[ray\]"):
+        _run(tmp_path, "ray", extra="engine: ray\n")
