@@ -23,13 +23,22 @@ def run_command(
     workers: Annotated[
         int | None, typer.Option("--workers", min=1, help="Processes for the main pass.")
     ] = None,
+    engine: Annotated[
+        str | None, typer.Option("--engine", help="local or ray (overrides the config).")
+    ] = None,
+    ray_address: Annotated[
+        str | None,
+        typer.Option("--ray-address", help="Ray cluster address (with --engine ray; default: auto)."),
+    ] = None,
 ) -> None:
     """Run a whole pipeline from one config into a new, never-overwritten version folder."""
     from rollcraft.pipeline import run_pipeline
 
     total = _input_bytes(config)
     with progress("rollcraft run", total=total) as advance:
-        result = run_pipeline(config, version=version, workers=workers, progress=advance)
+        result = run_pipeline(
+            config, version=version, workers=workers, engine=engine, ray_address=ray_address, progress=advance
+        )
     _print_run(result.manifest, result.folder)
     if result.validation_errors and result.manifest["config"].get("validate", {}).get("fail_on_error", True):
         out.print(f"[bold red]validation found {result.validation_errors} errors[/]: see {result.folder}")

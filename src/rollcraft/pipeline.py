@@ -9,6 +9,7 @@ exists is always whole; an existing version is never overwritten.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import platform
@@ -315,6 +316,8 @@ def run_pipeline(
     *,
     version: str | None = None,
     workers: int | None = None,
+    engine: str | None = None,
+    ray_address: str | None = None,
     progress: Any = None,
 ) -> RunResult:
     """Run the pipeline of ``config_path`` into a new version folder and return what it made.
@@ -323,7 +326,7 @@ def run_pipeline(
     >>> result.folder.name
     'v1'
     """
-    loaded = load_pipeline_config(config_path)
+    loaded = _with_engine(load_pipeline_config(config_path), engine, ray_address)
     config = loaded.config
     output_dir = Path(loaded.resolve(config.output_dir))
     name = version or config.version or next_version(output_dir)
@@ -357,6 +360,19 @@ def run_pipeline(
             shutil.rmtree(staging, ignore_errors=True)
     result = RunResult(name, final, manifest, validation_errors=sum(v["errors"] for v in validation.values()))
     return result
+
+
+def _with_engine(loaded: LoadedConfig, engine: str | None, address: str | None) -> LoadedConfig:
+    if engine is None and address is None:
+        return loaded
+    if engine not in (None, "local", "ray"):
+        raise ConfigError(f"unknown engine {engine!r} (local or ray)", key="engine")
+    changes: dict[str, Any] = {}
+    if engine is not None:
+        changes["engine"] = engine
+    if address is not None:
+        changes["ray_address"] = address
+    return dataclasses.replace(loaded, config=loaded.config.model_copy(update=changes))
 
 
 def _engine(name: str) -> Any:
