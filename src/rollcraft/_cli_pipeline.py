@@ -40,6 +40,10 @@ def run_command(
             config, version=version, workers=workers, engine=engine, ray_address=ray_address, progress=advance
         )
     _print_run(result.manifest, result.folder)
+    if result.model_folder is not None:
+        out.print(
+            f"[bold green]Trained[/] {result.model_folder} (data_version.json points at {result.folder.name})"
+        )
     if result.validation_errors and result.manifest["config"].get("validate", {}).get("fail_on_error", True):
         out.print(f"[bold red]validation found {result.validation_errors} errors[/]: see {result.folder}")
         raise typer.Exit(1)
