@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from itertools import product
 from typing import Any, NamedTuple
 
+from rollcraft._errors import ConfigError, InputError
 from rollcraft._read import ReadOptions, ReadReport, read_rollouts
 from rollcraft._records import Rollout
 
@@ -296,6 +297,8 @@ def compare(
     ``k`` fixes pass@k's k (default: the fewest rollouts any paired task has, when at least 2).
     A task's type is the baseline's.
     """
+    if k is not None and k < 1:
+        raise ConfigError(f"must be at least 1, not {k}", key="k")
     base, cand = _group(baseline), _group(candidate)
     keys = sorted(set(base) & set(cand))
     k = _choose_k(base, cand, keys, k)
@@ -350,8 +353,6 @@ def evaluate_files(
 
     Raises :class:`~rollcraft.InputError` when the files share no task.
     """
-    from rollcraft._errors import InputError
-
     base, base_report = load_scores(baseline, options=options)
     cand, cand_report = load_scores(candidate, options=options)
     result = compare(

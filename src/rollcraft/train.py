@@ -23,6 +23,7 @@ torch, transformers, trl, datasets and peft are imported inside the functions th
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import hashlib
 import json
@@ -30,7 +31,7 @@ import os
 import platform
 import shutil
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -394,12 +395,12 @@ def train(config: TrainConfig, *, on_log: LogFn | None = None) -> TrainResult:
     started = time.monotonic()
     trainer = _build_trainer(config, model_name, rows, partial, on_log)
     _run_trainer(trainer)
-    if not trainer.is_world_process_zero():
-        return _result(config, output, trainer, len(rows), time.monotonic() - started)
+    _save(trainer, config, partial)
     if config.method == "sft":
         config = config.model_copy(update={"assistant_only_loss": bool(trainer.args.assistant_only_loss)})
-    _save(trainer, config, partial)
     result = _result(config, output, trainer, len(rows), time.monotonic() - started)
+    if not trainer.is_world_process_zero():
+        return result
     _write_records(partial, config, data, result)
     _move_into_place(partial, output)
     return result
@@ -433,9 +434,20 @@ def _check_output(output: Path, *, overwrite: bool) -> None:
         raise OutputError(f"{output}: exists and is not empty; pass --overwrite to replace it")
 
 
+@contextlib.contextmanager
+def _quiet_deprecations() -> Iterator[None]:
+    """Hide the FutureWarning TRL 1.16 triggers by reading a property transformers 5 deprecated."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing", category=FutureWarning)
+        yield
+
+
 def _run_trainer(trainer: Any) -> None:
     try:
-        trainer.train()
+        with _quiet_deprecations():
+            trainer.train()
     except (ValueError, RuntimeError) as exc:
         if "out of memory" in str(exc).lower():
             raise ConfigError(f"out of memory: lower batch_size or max_length ({exc})") from None
@@ -456,9 +468,12 @@ def _build_trainer(
     dataset = _dataset(rows)
     callbacks = [_log_callback(on_log)] if on_log is not None else []
     peft_config = _peft_config(config) if config.lora else None
-    if config.method == "sft":
-        return _sft_trainer(config, model, tokenizer, dataset, workdir, callbacks, peft_config)
-    return _dpo_trainer(config, model, tokenizer, dataset, workdir, callbacks, peft_config)
+    build = _sft_trainer if config.method == "sft" else _dpo_trainer
+    with _quiet_deprecations():
+        trainer = build(config, model, tokenizer, dataset, workdir, callbacks, peft_config)
+    if on_log is not None:  # the caller reports the logs: drop the plain printer (used without tqdm)
+        trainer.remove_callback(_module("transformers").PrinterCallback)
+    return trainer
 
 
 def _load_tokenizer(model_name: str) -> Any:
@@ -660,11 +675,14 @@ def _module(name: str) -> Any:
 
 
 def _save(trainer: Any, config: TrainConfig, partial: Path) -> None:
+    """Save model and tokenizer; every process calls it (sharded setups gather the weights here)."""
     model = trainer.model
-    if config.lora and config.merge_lora and hasattr(model, "merge_and_unload"):
-        model = model.merge_and_unload()
-    model.save_pretrained(str(partial))
-    trainer.processing_class.save_pretrained(str(partial))
+    if not (config.lora and config.merge_lora and hasattr(model, "merge_and_unload")):
+        trainer.save_model(str(partial))  # writes on the main process only
+        return
+    if trainer.is_world_process_zero():
+        model.merge_and_unload().save_pretrained(str(partial))
+        trainer.processing_class.save_pretrained(str(partial))
 
 
 def _result(config: TrainConfig, output: Path, trainer: Any, rows: int, runtime: float) -> TrainResult:

@@ -1,0 +1,258 @@
+"""Commands that train and judge: ``train sft|dpo``, ``evaluate`` and ``demo``.
+
+torch, transformers and TRL are imported only inside these commands (``rollcraft --help`` and
+the data commands stay fast and work without the ``train`` extra).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from rollcraft._cli_common import SuccessOpt, TaskKeyOpt, table, write_json
+from rollcraft._console import err, out
+from rollcraft._read import DEFAULT_SUCCESS_THRESHOLD, ReadOptions
+
+if TYPE_CHECKING:
+    from rollcraft.evaluate import Comparison
+
+__all__ = ["register"]
+
+DataOpt = Annotated[str | None, typer.Option("--data", help="The SFT or DPO JSONL file (TRL dialect).")]
+ModelOpt = Annotated[str | None, typer.Option("--model", help="Base model: a local folder or a hub name.")]
+OutputOpt = Annotated[str | None, typer.Option("-o", "--output", help="The model folder to write.")]
+ConfigOpt = Annotated[Path | None, typer.Option("--config", help="A YAML file of training settings.")]
+LoraOpt = Annotated[
+    bool | None, typer.Option("--lora/--no-lora", help="Train LoRA adapters, merged on save.")
+]
+LrOpt = Annotated[float | None, typer.Option("--learning-rate", "--lr", help="Peak learning rate.")]
+EpochsOpt = Annotated[float | None, typer.Option("--epochs", help="Passes over the data.")]
+StepsOpt = Annotated[int | None, typer.Option("--max-steps", help="Optimizer steps (overrides --epochs).")]
+BatchOpt = Annotated[int | None, typer.Option("--batch-size", help="Examples per device per step.")]
+AccumOpt = Annotated[int | None, typer.Option("--grad-accum", help="Gradient accumulation steps.")]
+LengthOpt = Annotated[int | None, typer.Option("--max-length", help="Tokens per example (the rest is cut).")]
+SeedOpt = Annotated[int | None, typer.Option("--seed", help="Random seed.")]
+DeviceOpt = Annotated[str | None, typer.Option("--device", help="auto (GPU when there is one) or cpu.")]
+OverwriteOpt = Annotated[bool | None, typer.Option("--overwrite", help="Replace an existing model folder.")]
+ValidateOpt = Annotated[
+    bool | None, typer.Option("--validate/--no-validate", help="Validate the data first (stop on errors).")
+]
+AssistantOpt = Annotated[
+    bool | None,
+    typer.Option(
+        "--assistant-only-loss/--full-loss", help="SFT loss on assistant tokens only (default auto)."
+    ),
+]
+SetOpt = Annotated[
+    list[str] | None, typer.Option("--set", help="Any config key: --set lora_r=8 (YAML value syntax).")
+]
+
+
+def _sets(items: list[str] | None) -> dict[str, Any]:
+    import yaml
+
+    found: dict[str, Any] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise typer.BadParameter(f"{item!r}: expected KEY=VALUE", param_hint="--set")
+        found[key.strip()] = yaml.safe_load(value)
+    return found
+
+
+def _train(method: str, config_path: Path | None, flags: dict[str, Any], sets: list[str] | None) -> None:
+    from rollcraft.train import load_train_config, train
+
+    config = load_train_config(config_path, **{**_sets(sets), **flags, "method": method})
+    if not _main_process():
+        train(config)
+        return
+    err.print(f"training {method} on {config.data} from {config.model} -> {config.output_dir}")
+    result = train(config)  # the Trainer prints its progress and log lines
+    loss = "-" if result.train_loss is None else f"{result.train_loss:.4f}"
+    out.print(
+        f"{method}: {result.global_step} steps on {result.rows} rows in {result.runtime_s:.1f} s, "
+        f"train loss {loss} -> {result.output_dir}"
+    )
+
+
+def _main_process() -> bool:
+    """False in the other processes of a ``torchrun`` / ``accelerate launch`` run (they stay quiet)."""
+    import os
+
+    return os.environ.get("RANK", "0") == "0"
+
+
+def _flags(**values: Any) -> dict[str, Any]:
+    renames = {"output": "output_dir", "lr": "learning_rate", "grad_accum": "gradient_accumulation_steps"}
+    return {renames.get(k, k): v for k, v in values.items() if v is not None}
+
+
+def sft_command(
+    data: DataOpt = None,
+    model: ModelOpt = None,
+    output: OutputOpt = None,
+    config: ConfigOpt = None,
+    lora: LoraOpt = None,
+    lr: LrOpt = None,
+    epochs: EpochsOpt = None,
+    max_steps: StepsOpt = None,
+    batch_size: BatchOpt = None,
+    grad_accum: AccumOpt = None,
+    max_length: LengthOpt = None,
+    assistant_only_loss: AssistantOpt = None,
+    seed: SeedOpt = None,
+    device: DeviceOpt = None,
+    overwrite: OverwriteOpt = None,
+    validate: ValidateOpt = None,
+    set_: SetOpt = None,
+) -> None:
+    """Supervised fine-tuning with TRL's SFTTrainer (needs rollcraft\\[train])."""
+    flags = _flags(
+        data=data, model=model, output=output, lora=lora, lr=lr, epochs=epochs, max_steps=max_steps,
+        batch_size=batch_size, grad_accum=grad_accum, max_length=max_length,
+        assistant_only_loss=assistant_only_loss, seed=seed, device=device, overwrite=overwrite,
+        validate_data=validate,
+    )  # fmt: skip
+    _train("sft", config, flags, set_)
+
+
+def dpo_command(
+    data: DataOpt = None,
+    model: ModelOpt = None,
+    output: OutputOpt = None,
+    config: ConfigOpt = None,
+    lora: LoraOpt = None,
+    lr: LrOpt = None,
+    epochs: EpochsOpt = None,
+    max_steps: StepsOpt = None,
+    batch_size: BatchOpt = None,
+    grad_accum: AccumOpt = None,
+    max_length: LengthOpt = None,
+    beta: Annotated[float | None, typer.Option("--beta", help="DPO beta (pull of the reference).")] = None,
+    loss_type: Annotated[
+        list[str] | None, typer.Option("--loss-type", help="TRL loss type; repeat to combine (sigmoid, sft).")
+    ] = None,
+    seed: SeedOpt = None,
+    device: DeviceOpt = None,
+    overwrite: OverwriteOpt = None,
+    validate: ValidateOpt = None,
+    set_: SetOpt = None,
+) -> None:
+    """Direct preference optimisation with TRL's DPOTrainer (needs rollcraft\\[train])."""
+    flags = _flags(
+        data=data, model=model, output=output, lora=lora, lr=lr, epochs=epochs, max_steps=max_steps,
+        batch_size=batch_size, grad_accum=grad_accum, max_length=max_length, beta=beta,
+        loss_type=loss_type or None, seed=seed, device=device, overwrite=overwrite, validate_data=validate,
+    )  # fmt: skip
+    _train("dpo", config, flags, set_)
+
+
+# ---------------------------------------------------------------- evaluate
+
+
+def evaluate_command(
+    baseline: Annotated[str, typer.Argument(help="Rollouts of the held-out tasks before training.")],
+    candidate: Annotated[str, typer.Argument(help="Rollouts of the same tasks after training.")],
+    json_path: Annotated[
+        str | None, typer.Option("--json", help="Write the JSON report (- for stdout).")
+    ] = None,
+    html_path: Annotated[str | None, typer.Option("--html", help="Write an HTML report with plots.")] = None,
+    fail_on_regression: Annotated[
+        bool, typer.Option("--fail-on-regression", help="Exit 1 when any metric regressed.")
+    ] = False,
+    k: Annotated[
+        int | None, typer.Option("--k", help="k of pass@k (default: fewest rollouts per task).")
+    ] = None,
+    samples: Annotated[
+        int, typer.Option("--samples", min=100, help="Bootstrap and permutation draws.")
+    ] = 5000,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the bootstrap and the test.")] = 0,
+    success_threshold: SuccessOpt = DEFAULT_SUCCESS_THRESHOLD,
+    task_key: TaskKeyOpt = None,
+) -> None:
+    """Compare two rollout files of the same tasks: per metric, difference, 95% CI, p-value, verdict."""
+    from rollcraft.evaluate import evaluate_files, render_html
+
+    options = ReadOptions(success_threshold=success_threshold, task_key=task_key)
+    result = evaluate_files(
+        baseline, candidate, options=options, k=k, bootstrap_samples=samples, permutations=samples, seed=seed
+    )
+    if json_path == "-":
+        write_json("-", result.to_dict())
+    else:
+        _print_comparison(result)
+        if json_path:
+            write_json(json_path, result.to_dict())
+    if html_path:
+        _write_text(html_path, render_html(result))
+    if fail_on_regression and result.regressions:
+        err.print(f"regressed: {', '.join(result.regressions)}")
+        raise typer.Exit(1)
+
+
+def _write_text(path: str, text: str) -> None:
+    from rollcraft._io import atomic_writer
+
+    with atomic_writer(path) as handle:
+        handle.write(text.encode())
+
+
+_COLORS = {"improved": "green", "regressed": "red"}
+
+
+def _print_comparison(result: Comparison) -> None:
+    grid = table(
+        f"Baseline vs candidate: {result.paired_tasks} paired tasks",
+        ["group", "metric", "baseline", "candidate", "difference", "95% CI", "p", "verdict", "tasks"],
+    )
+    groups = [("overall", result.overall), *result.by_task_type.items()]
+    for i, (group, metrics) in enumerate(groups):
+        for j, (metric, r) in enumerate(metrics.items()):
+            color = _COLORS.get(r.verdict, "dim")
+            name = f"pass@{r.k}" if r.k is not None else metric
+            grid.add_row(
+                group, name, f"{r.baseline:.3f}", f"{r.candidate:.3f}",
+                f"{r.difference:+.3f}", f"[{r.ci95[0]:+.3f}, {r.ci95[1]:+.3f}]", f"{r.p_value:.3g}",
+                f"[{color}]{r.verdict}[/]", str(r.n_tasks), end_section=i == 0 and j == len(metrics) - 1,
+            )  # fmt: skip
+    out.print(grid)
+    for name, keys in (("baseline", result.only_in_baseline), ("candidate", result.only_in_candidate)):
+        if keys:
+            shown = ", ".join(keys[:5]) + (", ..." if len(keys) > 5 else "")
+            out.print(f"{len(keys)} task(s) only in the {name} file (not compared): {shown}")
+
+
+# ---------------------------------------------------------------- demo
+
+_DEMO_DIR = Path("demo-run")
+
+
+def demo_command(
+    output: Annotated[
+        Path, typer.Option("-o", "--output", help="Folder for every file it writes.")
+    ] = _DEMO_DIR,
+    size: Annotated[
+        str, typer.Option("--size", help="full (the documented run) or small (the test's).")
+    ] = "full",
+    seed: Annotated[int, typer.Option("--seed", help="Seed of everything.")] = 0,
+    dpo: Annotated[bool, typer.Option("--dpo/--no-dpo", help="Also train and judge DPO candidates.")] = True,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Reuse a non-empty output folder.")] = False,
+) -> None:
+    """The closed loop on CPU: collect -> filter -> SFT/DPO -> train -> collect held-out -> evaluate."""
+    from rollcraft.demo import run_demo
+
+    report = run_demo(output, size=size, seed=seed, dpo=dpo, overwrite=overwrite, log=err.print)
+    out.print(report.summary())
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``train sft|dpo``, ``evaluate`` and ``demo`` to the ``rollcraft`` app."""
+    train_app = typer.Typer(help="Train a model on SFT or DPO data with TRL (needs rollcraft\\[train]).")
+    train_app.command("sft")(sft_command)
+    train_app.command("dpo")(dpo_command)
+    app.add_typer(train_app, name="train", no_args_is_help=True)
+    app.command("evaluate")(evaluate_command)
+    app.command("demo")(demo_command)
