@@ -10,6 +10,7 @@ import rollcraft
 
 def test_all_is_pinned() -> None:
     assert sorted(rollcraft.__all__) == [
+        "Comparison",
         "ConfigError",
         "Conversation",
         "DEFAULT_DROP_FLAGS",
@@ -33,6 +34,7 @@ def test_all_is_pinned() -> None:
         "ReadReport",
         "RollcraftError",
         "Rollout",
+        "Score",
         "SftReport",
         "Strata",
         "TaskStats",
@@ -43,8 +45,10 @@ def test_all_is_pinned() -> None:
         "atomic_writer",
         "balance",
         "build_steps",
+        "compare",
         "diff_versions",
         "dpo_rows",
+        "evaluate_files",
         "expand_inputs",
         "filter_paths",
         "inspect_paths",

@@ -15,6 +15,7 @@ from rollcraft._normalize import FLAGS
 from rollcraft._read import QUARANTINE_REASONS, ReadOptions, ReadReport, parse_line, read_rollouts
 from rollcraft._records import Conversation, Message, Quarantined, Rollout, Tool
 from rollcraft.curate import Decision, Strata, apply_review, balance, read_decisions, sample_for_review
+from rollcraft.evaluate import Comparison, Score, compare, evaluate_files
 from rollcraft.filters import (
     DEFAULT_DROP_FLAGS,
     Drop,
@@ -36,6 +37,7 @@ __all__ = [
     "DEFAULT_DROP_FLAGS",
     "FLAGS",
     "QUARANTINE_REASONS",
+    "Comparison",
     "ConfigError",
     "Conversation",
     "Decision",
@@ -56,6 +58,7 @@ __all__ = [
     "ReadReport",
     "RollcraftError",
     "Rollout",
+    "Score",
     "SftReport",
     "Strata",
     "TaskStats",
@@ -66,8 +69,10 @@ __all__ = [
     "atomic_writer",
     "balance",
     "build_steps",
+    "compare",
     "diff_versions",
     "dpo_rows",
+    "evaluate_files",
     "expand_inputs",
     "filter_paths",
     "inspect_paths",
