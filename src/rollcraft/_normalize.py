@@ -78,7 +78,14 @@ def content_text(content: Any, flags: set[str]) -> str:
     if isinstance(content, str):
         return content
     if isinstance(content, list):
-        return "\n".join(_part_text(part, flags) for part in content)
+        if len(content) == 1:
+            part = content[0]
+            if type(part) is dict and part.get("type") in _TEXT_PARTS:
+                text = part.get("text")
+                if type(text) is str:
+                    return text
+            return _part_text(part, flags)
+        return "\n".join([_part_text(part, flags) for part in content])
     if isinstance(content, dict):
         return _part_text(content, flags)
     return str(content)
@@ -124,8 +131,37 @@ class _Builder:
     made_ids: int = 0
 
     def feed(self, items: Iterable[Any]) -> None:
+        # The dispatch of :meth:`_item`, inlined for the common item kinds (the hot path).
+        flags = self.flags
         for item in items:
-            self._item(item)
+            if type(item) is not dict:
+                self._item(item)
+                continue
+            kind = item.get("type")
+            if kind == "function_call":
+                turn = self.turn
+                if turn is None:
+                    turn = self.turn = _Turn()
+                self._add_call(
+                    turn, item.get("call_id") or item.get("id"), item.get("name"), item.get("arguments")
+                )
+            elif kind == "function_call_output":
+                self._function_output(item.get("call_id"), item.get("output"))
+            elif kind == "message" or (kind is None and isinstance(item.get("role"), str)):
+                role = item.get("role")
+                content = item.get("content")
+                text = content if type(content) is str else content_text(content, flags)
+                if role == "assistant":
+                    self._assistant(item, text)
+                elif role == "tool":
+                    self._function_output(item.get("tool_call_id"), text)
+                else:
+                    if self.turn is not None:
+                        self.close_turn()
+                    name = "system" if role == "developer" else (role if isinstance(role, str) else "user")
+                    self.messages.append({"role": name, "content": text})
+            else:
+                self._item(item)
 
     def _item(self, item: Any) -> None:
         if not isinstance(item, dict):
@@ -158,7 +194,9 @@ class _Builder:
             self.messages.append({"role": name, "content": text})
 
     def _assistant(self, item: dict[str, Any], text: str) -> None:
-        turn = self._open_turn()
+        turn = self.turn
+        if turn is None:
+            turn = self.turn = _Turn()
         if text:
             turn.texts.append(text)
         reasoning = item.get("reasoning_content") or item.get("reasoning")
@@ -187,7 +225,8 @@ class _Builder:
         self.seen_calls.add(call_id)
 
     def _function_output(self, call_id: Any, output: Any) -> None:
-        self.close_turn()
+        if self.turn is not None:
+            self.close_turn()
         text = output if isinstance(output, str) else content_text(output, self.flags)
         key = call_id if isinstance(call_id, str) else ""
         if key in self.open_calls:

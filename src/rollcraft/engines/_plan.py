@@ -7,6 +7,8 @@ SFT rows (and, when asked, the kept and the rejected lines) and collects DPO can
 
 from __future__ import annotations
 
+import contextlib
+import gc
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -21,7 +23,27 @@ from rollcraft.formats import SftReport, sft_row, sft_skip_reason
 from rollcraft.formats.dpo import Candidate
 from rollcraft.pipeline import LoadedConfig
 
-__all__ = ["Pass", "PassResult", "Plan"]
+__all__ = ["Pass", "PassResult", "Plan", "few_collections"]
+
+
+@contextlib.contextmanager
+def few_collections(threshold: int = 100_000) -> Iterator[None]:
+    """Run the hot path with the cyclic garbage collector mostly out of the way (output unchanged).
+
+    Decoding one long line allocates thousands of containers that stay alive until the line is
+    done, so the default threshold (700) runs a young collection every few lines and, now and
+    then, a full one over every imported module's objects: about 15-20% of a pass. What the pass
+    makes is acyclic and freed by reference counting; the imports' objects are frozen (never
+    scanned) and young collections run every ``threshold`` net allocations instead.
+    """
+    old = gc.get_threshold()
+    gc.freeze()
+    gc.set_threshold(max(threshold, old[0]), old[1], old[2])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*old)
+        gc.unfreeze()
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,7 +195,9 @@ class Pass:
         if self.sinks.rejects is not None:
             record = orjson.Fragment(rollout.raw)
             self.sinks.rejects.write(
-                orjson.dumps({"dropped_by": by, "reason": reason, "rollout": record}) + b"\n"
+                orjson.dumps(
+                    {"dropped_by": by, "reason": reason, "rollout": record}, option=orjson.OPT_APPEND_NEWLINE
+                )
             )
 
     def _keep(self, rollout: Rollout) -> None:
@@ -196,7 +220,7 @@ class Pass:
         report.rows += 1
         if self.sinks.sft is not None:
             row = sft_row(rollout, self.sft.format, arguments=self.sft.arguments)
-            self.sinks.sft.write(orjson.dumps(row) + b"\n")
+            self.sinks.sft.write(orjson.dumps(row, option=orjson.OPT_APPEND_NEWLINE))
         if self.sinks.sft_ids is not None:
             self.sinks.sft_ids.write(rollout.rollout_id.encode() + b"\n")
 

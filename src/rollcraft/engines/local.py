@@ -14,6 +14,7 @@ import multiprocessing
 import os
 import random
 import shutil
+import signal
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -21,9 +22,9 @@ from pathlib import Path
 from typing import IO, Any
 
 from rollcraft._io import RawLine, iter_lines
-from rollcraft._read import ReadReport, parse_line, read_rollouts
+from rollcraft._read import ReadReport, parse_lines, read_rollouts
 from rollcraft._records import Quarantined, Rollout
-from rollcraft.engines._plan import Pass, PassResult, Plan, Sinks
+from rollcraft.engines._plan import Pass, PassResult, Plan, Sinks, few_collections
 from rollcraft.filters import TaskStats, relabel, rereadable
 from rollcraft.formats import DpoReport
 from rollcraft.formats.dpo import PairCollector
@@ -83,7 +84,7 @@ def execute(
     engine's process pool, used when ``workers > 1``); the Ray engine passes its own.
     """
     config = loaded.config
-    with rereadable(inputs, needed=_needs_prepass(loaded)) as sources:
+    with few_collections(), rereadable(inputs, needed=_needs_prepass(loaded)) as sources:
         plan = _plan(loaded, sources, inputs)
         balance_info: dict[str, Any] = {}
         passes = 1 + (plan.task_stats is not None)
@@ -193,12 +194,11 @@ def _write_dpo(loaded: LoadedConfig, folder: Path, collector: PairCollector | No
     dpo = loaded.config.dpo
     if dpo is None or collector is None:
         return None
-    import orjson
 
     with open(folder / dpo.file, "wb") as rows, open(folder / "dpo_ids.txt", "wb") as ids:
-        for line in collector.rows():
+        for row, line in collector.pairs():
             rows.write(line)
-            ids.write(_pair_id(orjson.loads(line), dpo.format).encode() + b"\n")
+            ids.write(_pair_id(row, dpo.format).encode() + b"\n")
     return collector.report
 
 
@@ -281,7 +281,11 @@ def _ranges(source: str, size: int) -> list[tuple[int, int]]:
 
 
 def _shard_lines(shard: Shard, options: Any) -> Iterator[Rollout | Quarantined]:
-    with open(shard.source, "rb") as handle:
+    return parse_lines(_shard_raw_lines(shard), options)
+
+
+def _shard_raw_lines(shard: Shard) -> Iterator[RawLine]:
+    with open(shard.source, "rb", buffering=1 << 20) as handle:
         handle.seek(shard.start)
         position, number = shard.start, 0
         while position < shard.end:
@@ -289,7 +293,7 @@ def _shard_lines(shard: Shard, options: Any) -> Iterator[Rollout | Quarantined]:
             if not line:
                 break
             number += 1
-            yield parse_line(RawLine(shard.source, number, position, line.rstrip(b"\r\n")), options)
+            yield RawLine(shard.source, number, position, line.rstrip(b"\r\n"))
             position += len(line)
 
 
@@ -299,6 +303,12 @@ _WORKER_PLAN: Plan | None = None
 def _init_worker(plan: Plan) -> None:
     global _WORKER_PLAN
     _WORKER_PLAN = plan
+    # The parent's cleanup handlers (rollcraft._signals) are inherited through fork: a worker
+    # must not delete the parent's temporaries, and Pool.terminate's SIGTERM must end it at once
+    # (a Python-level handler could leave it waiting on the task queue's lock). The parent
+    # handles Ctrl-C and terminates the pool.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _run_shard(args: tuple[Shard, str]) -> tuple[int, PassResult]:
@@ -331,12 +341,19 @@ def _sharded(
     context = multiprocessing.get_context("fork")
     results: dict[int, PassResult] = {}
     try:
-        with context.Pool(workers, initializer=_init_worker, initargs=(plan,)) as pool:
+        pool = context.Pool(workers, initializer=_init_worker, initargs=(plan,))
+        try:
             for index, result in pool.imap(_run_shard, [(s, str(parts)) for s in shards]):
                 results[index] = result
                 _append_parts(parts / f"{index:06d}", sinks)
                 if progress is not None:
                     progress(shards[index].end - shards[index].start)
+            pool.close()  # workers take their end-of-work sentinel and exit on their own
+        except BaseException:
+            pool.terminate()
+            raise
+        finally:
+            pool.join()
     finally:
         shutil.rmtree(parts, ignore_errors=True)
     return _merge(shards, results)

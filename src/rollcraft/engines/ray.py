@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from rollcraft._errors import DependencyError
-from rollcraft.engines._plan import Pass, PassResult, Plan, Sinks
+from rollcraft.engines._plan import Pass, PassResult, Plan, Sinks, few_collections
 from rollcraft.engines.local import Outcome, Shard, _merge, _shard_lines, execute, split_shards
 from rollcraft.pipeline import LoadedConfig
 
@@ -113,6 +113,7 @@ class _ShardTask:
             "rejects": config.write_rejects,
         }
         sinks = Sinks(*(buffers[k] if wanted[k] else None for k in _KINDS))
-        result = Pass(self.plan, sinks).run(_shard_lines(shard, self.plan.read_options))
+        with few_collections():
+            result = Pass(self.plan, sinks).run(_shard_lines(shard, self.plan.read_options))
         out: dict[str, Any] = {kind: buffers[kind].getvalue() for kind in _KINDS}
         return out | {"index": shard.index, "result": pickle.dumps(result)}

@@ -18,9 +18,8 @@ from typing import IO, Any, Literal
 
 import orjson
 
-from rollcraft._io import RawLine
-from rollcraft._read import ReadOptions, parse_line
-from rollcraft._records import Message, Rollout
+from rollcraft._read import ReadOptions, conversation_of_line
+from rollcraft._records import Conversation, Message, Rollout, Tool
 from rollcraft.formats._dialects import (
     ArgumentsMode,
     Dialect,
@@ -135,8 +134,10 @@ class LineStore:
             handle = self._handle(self._spool_path or "")
         else:
             handle = self._handle(source)
-        handle.seek(offset)
-        return handle.readline().rstrip(b"\r\n")
+        if not hasattr(os, "pread"):  # pragma: no cover (Windows)
+            handle.seek(offset)
+            return handle.readline().rstrip(b"\r\n")
+        return _line_at(handle.fileno(), offset).rstrip(b"\r\n")
 
     def _is_seekable(self, source: str) -> bool:
         known = self._seekable.get(source)
@@ -163,6 +164,29 @@ class LineStore:
         if self._spool_path:
             with contextlib.suppress(OSError):
                 os.unlink(self._spool_path)
+
+
+def _line_at(fd: int, offset: int) -> bytes:
+    """The line starting at ``offset`` (with its newline): positioned reads of growing size.
+
+    ``seek`` + ``readline`` goes through the 8 KiB buffer and costs more than the line's decode.
+    """
+    size = 1 << 16
+    chunk = os.pread(fd, size, offset)
+    end = chunk.find(b"\n")
+    if end >= 0:
+        return chunk[: end + 1]
+    parts = [chunk]
+    while len(chunk) == size:
+        offset += size
+        size = min(size * 2, 1 << 24)
+        chunk = os.pread(fd, size, offset)
+        end = chunk.find(b"\n")
+        if end >= 0:
+            parts.append(chunk[: end + 1])
+            break
+        parts.append(chunk)
+    return b"".join(parts)
 
 
 def _plain_file(source: str) -> bool:
@@ -244,6 +268,11 @@ class PairCollector:
 
     def rows(self) -> Iterator[bytes]:
         """Plan the pairs, read their lines back and yield the encoded rows (then clean up)."""
+        for _, line in self.pairs():
+            yield line
+
+    def pairs(self) -> Iterator[tuple[dict[str, Any], bytes]]:
+        """Like :meth:`rows`, each encoded row with the row itself."""
         try:
             planned = plan_pairs(self.groups, self.options, self.report)
             yield from _second_pass(planned, self.store, self.options, self.read_options, self.report)
@@ -276,31 +305,35 @@ def _second_pass(
     options: DpoOptions,
     read_options: ReadOptions,
     report: DpoReport,
-) -> Iterator[bytes]:
-    cache: dict[tuple[str, int], Rollout] = {}
+) -> Iterator[tuple[dict[str, Any], bytes]]:
+    cache: dict[tuple[str, int], Conversation] = {}
     for index, pair in enumerate(planned):
         chosen = _load(pair.chosen, store, read_options, cache)
         rejected = _load(pair.rejected, store, read_options, cache)
         if index + 1 == len(planned) or planned[index + 1].task_key != pair.task_key:
             cache.clear()
-        row, reason = build_pair(pair.task_key, chosen, rejected, options)
+        row, reason = _pair_row(pair.task_key, chosen, rejected, pair.chosen, pair.rejected, options)
         if row is None:
             report.skipped_pairs[reason] += 1
             continue
         report.pairs += 1
-        yield orjson.dumps(row) + b"\n"
+        yield row, orjson.dumps(row, option=orjson.OPT_APPEND_NEWLINE)
 
 
 def _load(
-    candidate: Candidate, store: LineStore, read_options: ReadOptions, cache: dict[tuple[str, int], Rollout]
-) -> Rollout:
+    candidate: Candidate,
+    store: LineStore,
+    read_options: ReadOptions,
+    cache: dict[tuple[str, int], Conversation],
+) -> Conversation:
+    """The conversation of a candidate's line (read back; the first pass has every other fact)."""
     found = cache.get(candidate.locator)
     if found is None:
-        raw = RawLine(candidate.locator[0], 0, candidate.locator[1], store.fetch(candidate.locator))
-        item = parse_line(raw, read_options)
-        if not isinstance(item, Rollout):  # the same bytes parsed once already
-            raise RuntimeError(f"line of rollout {candidate.rollout_id} could not be read back")
-        found = cache[candidate.locator] = item
+        try:
+            found = conversation_of_line(store.fetch(candidate.locator), read_options)
+        except ValueError:  # the same bytes parsed once already
+            raise RuntimeError(f"line of rollout {candidate.rollout_id} could not be read back") from None
+        cache[candidate.locator] = found
     return found
 
 
@@ -308,9 +341,27 @@ def build_pair(
     task_key: str, chosen: Rollout, rejected: Rollout, options: DpoOptions
 ) -> tuple[dict[str, Any] | None, str]:
     """One pair's row in the dialect, or ``(None, reason)`` when it carries no preference."""
-    prompt = chosen.conversation.prompt
-    good, bad = chosen.conversation.completion, rejected.conversation.completion
-    if strip_call_ids(good) == strip_call_ids(bad):
+    return _pair_row(
+        task_key,
+        chosen.conversation,
+        rejected.conversation,
+        Candidate(chosen.reward, chosen.rollout_id, (chosen.source, chosen.offset)),
+        Candidate(rejected.reward, rejected.rollout_id, (rejected.source, rejected.offset)),
+        options,
+    )
+
+
+def _pair_row(
+    task_key: str,
+    chosen: Conversation,
+    rejected: Conversation,
+    chosen_facts: Candidate,
+    rejected_facts: Candidate,
+    options: DpoOptions,
+) -> tuple[dict[str, Any] | None, str]:
+    prompt = chosen.prompt
+    good, bad = chosen.completion, rejected.completion
+    if _same_messages(good, bad):
         return None, "identical_sides"
     if options.completion_mode == "first-divergence":
         split = _divergence(good, bad)
@@ -318,7 +369,22 @@ def build_pair(
             return None, "no_assistant_divergence"
         prompt = [*prompt, *good[:split]]
         good, bad = good[split : split + 1], bad[split : split + 1]
-    return _encode_pair(task_key, prompt, good, bad, chosen, rejected, options), ""
+    return _encode_pair(task_key, prompt, good, bad, chosen.tools, chosen_facts, rejected_facts, options), ""
+
+
+def _same_messages(good: list[Message], bad: list[Message]) -> bool:
+    """``strip_call_ids(good) == strip_call_ids(bad)``, answered cheaply when the texts differ.
+
+    Canonical bytes keep every key but the call ids, so a different length, role or text content
+    already makes them differ.
+    """
+    if len(good) != len(bad):
+        return False
+    for a, b in zip(good, bad, strict=True):
+        text_a, text_b = a["content"], b["content"]
+        if type(text_a) is str and type(text_b) is str and (text_a != text_b or a["role"] != b["role"]):
+            return False
+    return strip_call_ids(good) == strip_call_ids(bad)
 
 
 def _divergence(good: list[Message], bad: list[Message]) -> int | None:
@@ -334,18 +400,19 @@ def _encode_pair(
     prompt: list[Message],
     good: list[Message],
     bad: list[Message],
-    chosen: Rollout,
-    rejected: Rollout,
+    tools: list[Tool],
+    chosen: Candidate,
+    rejected: Candidate,
     options: DpoOptions,
 ) -> dict[str, Any]:
     dialect, arguments = options.dialect, options.arguments
     context = encode_messages(prompt, dialect, arguments=arguments)
     win = encode_messages(good, dialect, arguments=arguments)
     lose = encode_messages(bad, dialect, arguments=arguments)
-    tools = encode_tools(chosen.conversation.tools, dialect)
+    encoded_tools = encode_tools(tools, dialect)
     if dialect == "openai":
         return {
-            "input": {"messages": context, "tools": tools},
+            "input": {"messages": context, "tools": encoded_tools},
             "preferred_output": win,
             "non_preferred_output": lose,
         }
@@ -358,7 +425,7 @@ def _encode_pair(
         "prompt": context,
         "chosen": win,
         "rejected": lose,
-        "tools": tools,
+        "tools": encoded_tools,
         "quality_difference": round(chosen.reward - rejected.reward, 12),
         "task_key": task_key,
         "chosen_reward": chosen.reward,

@@ -98,4 +98,4 @@ def sft_rows(
             counts.skipped[reason] += 1
             continue
         counts.rows += 1
-        yield orjson.dumps(sft_row(rollout, dialect, arguments=arguments)) + b"\n"
+        yield orjson.dumps(sft_row(rollout, dialect, arguments=arguments), option=orjson.OPT_APPEND_NEWLINE)
