@@ -51,6 +51,14 @@ def test_redact_secrets_in_sft(tmp_path: Path) -> None:
     assert "google_api_key" in result.stdout
 
 
+def test_redacted_secrets_stay_out_of_dpo_pairs(tmp_path: Path) -> None:
+    out = tmp_path / "dpo.jsonl"
+    result = rollcraft("dpo", str(EXAMPLES_DIR), "-o", str(out), "--redact-secrets", "--pairing", "all")
+    assert result.returncode == 0, result.stderr
+    text = out.read_text()
+    assert "AIza" not in text and "jane.roe@example.org" not in text and "<REDACTED:" in text
+
+
 def test_dpo_drop_mode_counts_the_dropped(tmp_path: Path) -> None:
     out = tmp_path / "dpo.jsonl"
     result = rollcraft("dpo", str(EXAMPLES_DIR), "-o", str(out), "--redact-secrets", "--on-secret", "drop")

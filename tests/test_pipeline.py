@@ -139,3 +139,7 @@ def test_the_readme_example_pipeline(tmp_path: Path) -> None:
     assert counts["read"] == {"lines": 78, "rollouts": 72, "quarantined": {"no_result": 6}}
     assert counts["sft"]["rows"] > 0 and counts["dpo"]["pairs"] > 0
     assert result.validation_errors == 0
+    assert counts["redaction"]["kinds"] == {"email": 9, "google_api_key": 2}
+    for name in ("sft.jsonl", "dpo.jsonl"):  # the DPO read-back must see the redacted lines too
+        text = (result.folder / name).read_text()
+        assert "AIza" not in text and "jane.roe@example.org" not in text

@@ -72,6 +72,9 @@ class Rollout:
     n_tool_calls: int
     n_chars: int
     record: dict[str, Any] = field(repr=False, compare=False, default_factory=dict)
+    #: True when ``raw`` is no longer the input line (e.g. secrets were redacted): whoever needs
+    #: the line again must keep ``raw``, not re-read the input file.
+    rewritten: bool = field(default=False, compare=False)
 
     @property
     def uses_tools(self) -> bool:

@@ -17,6 +17,7 @@ keyword plugins fire on hashes, UUIDs and code, which rollouts are full of.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from collections import Counter
@@ -530,7 +531,7 @@ class RedactSecrets:
         reparsed = parse_line(RawLine(rollout.source, rollout.line, rollout.offset, line), self.options)
         if isinstance(reparsed, Quarantined):
             return RedactionResult(None, counts, f"redacted record unreadable: {reparsed.reason}")
-        return RedactionResult(reparsed, counts)
+        return RedactionResult(dataclasses.replace(reparsed, rewritten=True), counts)
 
 
 def _drop_reason(counts: Counter[str]) -> str:

@@ -241,7 +241,17 @@ def _plain(source: str) -> bool:
 
 
 def _shardable(loaded: LoadedConfig, sources: list[str]) -> bool:
-    return not loaded.filters.dedupe and all(_plain(s) for s in sources)
+    """Whether the main pass may run over shards in other processes.
+
+    Not with ``dedupe`` (its "first seen" spans the whole input), not for compressed files or
+    stdin (no byte ranges), and not when redaction rewrites lines that DPO must read back (the
+    redacted lines are spooled by the one process that saw them).
+    """
+    config = loaded.config
+    rewrites_for_dpo = (
+        config.dpo is not None and config.redact is not None and config.redact.on_secret == "replace"
+    )
+    return not loaded.filters.dedupe and not rewrites_for_dpo and all(_plain(s) for s in sources)
 
 
 @dataclass(frozen=True, slots=True)

@@ -119,7 +119,7 @@ class LineStore:
         self._handles: dict[str, IO[bytes]] = {}
 
     def remember(self, rollout: Rollout) -> tuple[str, int]:
-        if self._is_seekable(rollout.source):
+        if not rollout.rewritten and self._is_seekable(rollout.source):
             return (rollout.source, rollout.offset)
         spool = self._open_spool()
         position = spool.tell()
