@@ -136,7 +136,11 @@ def test_the_readme_example_pipeline(tmp_path: Path) -> None:
     )
     result = run_pipeline(_config(tmp_path, body))
     counts = result.manifest["counts"]
+    first = counts["read"].pop("first_quarantined")
     assert counts["read"] == {"lines": 78, "rollouts": 72, "quarantined": {"no_result": 6}}
+    assert [(Path(q["source"]).name, q["line"], q["reason"]) for q in first] == [
+        ("tool_agents_materialized_inputs.jsonl", n, "no_result") for n in range(1, 7)
+    ]
     assert counts["sft"]["rows"] > 0 and counts["dpo"]["pairs"] > 0
     assert result.validation_errors == 0
     assert counts["redaction"]["kinds"] == {"email": 9, "google_api_key": 2}

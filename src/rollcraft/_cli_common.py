@@ -22,7 +22,9 @@ __all__ = [
     "ShapeOpt",
     "SuccessOpt",
     "TaskKeyOpt",
+    "print_read",
     "progress",
+    "quarantine_lines",
     "read_options",
     "read_summary_line",
     "write_json",
@@ -72,6 +74,24 @@ def read_summary_line(report: ReadReport) -> str:
     tail = f" ({parts})" if parts else ""
     check = "" if report.balanced else "  [bold red]COUNTS DO NOT ADD UP[/]"
     return f"Read {report.lines} lines: {report.rollouts} rollouts + {quarantined} quarantined{tail}{check}"
+
+
+def quarantine_lines(report: ReadReport, *, limit: int = 5) -> list[str]:
+    """The first quarantined lines as ``file:line: reason (detail)``, for the terminal."""
+    shown = [
+        f"  {q.source}:{q.line}: {q.reason} ({q.detail[:100]})" for q in report.quarantine_examples[:limit]
+    ]
+    total = sum(report.quarantined.values())
+    if total > len(shown):
+        shown.append(f"  ... and {total - len(shown)} more (--json / --report list up to 20)")
+    return shown
+
+
+def print_read(report: ReadReport) -> None:
+    """The read summary line, then where the first quarantined lines are."""
+    out.print(read_summary_line(report))
+    for line in quarantine_lines(report):
+        out.print(line, markup=False)
 
 
 def write_json(path: str | Path, data: Any) -> None:

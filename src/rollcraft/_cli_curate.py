@@ -21,6 +21,7 @@ from rollcraft._cli_common import (
     SuccessOpt,
     TaskKeyOpt,
     progress,
+    quarantine_lines,
     read_options,
     read_summary_line,
     table,
@@ -285,6 +286,8 @@ def _print_filter_report(report: FilterReport, console: Console) -> None:
     if quarantined:
         reasons = ", ".join(f"{r} {n}" for r, n in sorted(report.read.quarantined.items()))
         console.print(f"Quarantined {quarantined} lines, not counted above ({reasons})")
+        for line in quarantine_lines(report.read):
+            console.print(line, markup=False)
     result = table("Drops per filter", ["filter", "dropped (first match)", "alone", "example reason"])
     result.columns[3].justify = "left"
     for step in report.steps:

@@ -13,8 +13,8 @@ from rollcraft._cli_common import (
     ShapeOpt,
     SuccessOpt,
     TaskKeyOpt,
+    print_read,
     read_options,
-    read_summary_line,
     table,
 )
 from rollcraft._console import out
@@ -45,7 +45,7 @@ def inspect_command(
     out.print(_detail_table("Quarantined lines", data["quarantined"]))
     out.print(_detail_table("Task types", data["task_types"]))
     out.print(_detail_table("Flags", data["flags"]))
-    out.print(read_summary_line(report.total.read))
+    print_read(report.total.read)
 
 
 def _fmt(value: Any) -> str:

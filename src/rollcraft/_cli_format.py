@@ -11,8 +11,8 @@ from rollcraft._cli_common import (
     ShapeOpt,
     SuccessOpt,
     TaskKeyOpt,
+    print_read,
     read_options,
-    read_summary_line,
     table,
     write_json,
 )
@@ -55,7 +55,7 @@ def _arguments(value: str | None, dialect: Dialect) -> ArgumentsMode:
 
 
 def _print_filtering(report: FilterReport, redaction: Any) -> None:
-    out.print(read_summary_line(report.read))
+    print_read(report.read)
     out.print(report.summary_line() + " after filters")
     dropped = {f"{name}": n for name, n in report.dropped.items() if n}
     if dropped:

@@ -70,6 +70,8 @@ def _print_run(manifest: dict[str, Any], folder: Path) -> None:
         f"Read {read['lines']} lines: {read['rollouts']} rollouts + {quarantined} quarantined"
         + (f" ({detail})" if detail else "")
     )
+    for q in read.get("first_quarantined", [])[:5]:
+        out.print(f"  {q['source']}:{q['line']}: {q['reason']} ({q['detail'][:100]})", markup=False)
     share = 100.0 * filt["kept"] / read["rollouts"] if read["rollouts"] else 0.0
     out.print(f"Kept {filt['kept']}/{read['rollouts']} rollouts ({share:.1f}%)")
     steps = table("Filters (config order)", ["filter", "dropped first", "alone would drop"])

@@ -51,7 +51,7 @@ class Outcome:
         result = self.result
         filtered = result.filter.to_dict()
         read = {k: filtered.pop(k) for k in ("lines", "rollouts", "quarantined")}
-        filtered.pop("quarantine_examples", None)
+        read["first_quarantined"] = filtered.pop("quarantine_examples", [])
         counts: dict[str, Any] = {"read": read, "filter": filtered}
         if result.redaction:
             counts["redaction"] = result.redaction
