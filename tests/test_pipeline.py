@@ -147,3 +147,14 @@ def test_the_readme_example_pipeline(tmp_path: Path) -> None:
     for name in ("sft.jsonl", "dpo.jsonl"):  # the DPO read-back must see the redacted lines too
         text = (result.folder / name).read_text()
         assert "AIza" not in text and "jane.roe@example.org" not in text
+
+
+def test_redaction_drop_mode_counts_what_it_dropped(tmp_path: Path) -> None:
+    config = _config(
+        tmp_path,
+        f"inputs: [{ROOT / 'examples' / 'rollouts'}]\noutput_dir: out\n"
+        "redact: {on_secret: drop}\nsft: {}\n",
+    )
+    counts = run_pipeline(config).manifest["counts"]
+    assert counts["redaction"]["dropped"] == 11 == counts["filter"]["steps"][0]["dropped"]
+    assert counts["redaction"]["kinds"] == {"email": 9, "google_api_key": 2}

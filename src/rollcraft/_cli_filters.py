@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from typing import Annotated, Any, TypeVar
 
 import typer
 
 from rollcraft import _cli_curate as c
 from rollcraft._read import ReadOptions
-from rollcraft._records import Quarantined, Rollout
+from rollcraft._records import Rollout
 from rollcraft.filters import Drop, FilterReport, filter_paths
 
 __all__ = [
@@ -137,34 +137,9 @@ def judged_rollouts(
     if redaction is not None:
         redaction.options = options
         if redaction.on_secret == "drop":
-            first.append(_RedactDrop(redaction))
+            first.append(redaction.drop_step())
         else:
-            transform = _replacer(redaction)
+            transform = redaction.redact_items
     return filter_paths(
         paths, filters, options=options, report=report, first_steps=first, transform=transform
     )
-
-
-class _RedactDrop:
-    """Drop mode as a filter step: counts kinds once per rollout, drops when a secret is found."""
-
-    name = "redact_secrets"
-
-    def __init__(self, redaction: Any) -> None:
-        self.redaction = redaction
-
-    def check(self, rollout: Rollout) -> str | None:
-        result = self.redaction.apply(rollout)
-        return result.dropped  # type: ignore[no-any-return]
-
-
-def _replacer(redaction: Any) -> Callable[[Iterable[Rollout | Quarantined]], Iterator[Rollout | Quarantined]]:
-    def apply(items: Iterable[Rollout | Quarantined]) -> Iterator[Rollout | Quarantined]:
-        for item in items:
-            if isinstance(item, Rollout):
-                result = redaction.apply(item)
-                yield result.rollout if result.rollout is not None else item
-            else:
-                yield item
-
-    return apply

@@ -21,7 +21,7 @@ import dataclasses
 import math
 import re
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar, Literal
@@ -522,6 +522,19 @@ class RedactSecrets:
         _, counts = self.redactor.redact_line(rollout.raw)
         return _drop_reason(counts) if counts else None
 
+    def drop_step(self) -> DropSecrets:
+        """Drop mode as a filter step that also counts the hits in :attr:`report`."""
+        return DropSecrets(self)
+
+    def redact_items(self, items: Iterable[Rollout | Quarantined]) -> Iterator[Rollout | Quarantined]:
+        """Replace mode over a stream: each rollout redacted (or kept as it was when unreadable)."""
+        for item in items:
+            if isinstance(item, Rollout):
+                result = self.apply(item)
+                yield result.rollout if result.rollout is not None else item
+            else:
+                yield item
+
     def _result(self, rollout: Rollout) -> RedactionResult:
         line, counts = self.redactor.redact_line(rollout.raw)
         if not counts:
@@ -532,6 +545,25 @@ class RedactSecrets:
         if isinstance(reparsed, Quarantined):
             return RedactionResult(None, counts, f"redacted record unreadable: {reparsed.reason}")
         return RedactionResult(dataclasses.replace(reparsed, rewritten=True), counts)
+
+
+@dataclass(frozen=True, slots=True)
+class DropSecrets:
+    """A filter step (``redact_secrets``) that drops rollouts holding a secret and counts every hit.
+
+    A filter step sees each rollout once, so the counts in ``report`` are right (the plain
+    :meth:`RedactSecrets.check` does not count).
+    """
+
+    secrets: RedactSecrets
+    name: ClassVar[str] = "redact_secrets"
+
+    @property
+    def report(self) -> RedactionReport:
+        return self.secrets.report
+
+    def check(self, rollout: Rollout) -> str | None:
+        return self.secrets.apply(rollout).dropped
 
 
 def _drop_reason(counts: Counter[str]) -> str:

@@ -66,7 +66,7 @@ class Plan:
         steps = build_steps(self.filters, task_stats=self.task_stats)
         redact = self.loaded.config.redact
         if redact is not None and redact.on_secret == "drop":
-            steps.insert(0, self.redaction_step())
+            steps.insert(0, self.redaction_step().drop_step())
         return steps
 
     def redaction_step(self) -> Any:
@@ -152,7 +152,7 @@ class Pass:
     def run(self, items: Iterable[Rollout | Quarantined]) -> PassResult:
         """Push every item through; return the counts (and DPO candidates / categories)."""
         steps = self.plan.steps()
-        source = self._redacted(items) if self._redactor is not None else items
+        source = self._redactor.redact_items(items) if self._redactor is not None else items
         for rollout, drop in judge(source, steps, self.result.filter):
             if drop is not None:
                 self._reject(rollout, drop.by, drop.reason)
@@ -160,14 +160,6 @@ class Pass:
                 self._keep(rollout)
         self._finish_redaction(steps)
         return self.result
-
-    def _redacted(self, items: Iterable[Rollout | Quarantined]) -> Iterator[Rollout | Quarantined]:
-        for item in items:
-            if isinstance(item, Rollout):
-                outcome = self._redactor.apply(item)
-                yield outcome.rollout if outcome.rollout is not None else item
-            else:
-                yield item
 
     def _finish_redaction(self, steps: list[Filter]) -> None:
         step = self._redactor or next((s for s in steps if s.name == "redact_secrets"), None)
