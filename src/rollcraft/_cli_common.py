@@ -18,6 +18,7 @@ from rollcraft._normalize import ReasoningMode
 from rollcraft._read import ReadOptions, ReadReport, Shape
 
 __all__ = [
+    "PathsArg",
     "ReasoningOpt",
     "ShapeOpt",
     "SuccessOpt",
@@ -30,6 +31,7 @@ __all__ = [
     "write_json",
 ]
 
+PathsArg = Annotated[list[str], typer.Argument(help="Rollout files, folders, globs, or - for stdin.")]
 ShapeOpt = Annotated[
     str, typer.Option("--shape", help="Record shape: auto (per record), nemo-gym, tutorial or chat.")
 ]

@@ -16,6 +16,7 @@ import typer
 from rich.console import Console
 
 from rollcraft._cli_common import (
+    PathsArg,
     ReasoningOpt,
     ShapeOpt,
     SuccessOpt,
@@ -65,7 +66,6 @@ __all__ = [
     "write_lines",
 ]
 
-PathsArg = Annotated[list[str], typer.Argument(help="Rollout files, folders, globs, or - for stdin.")]
 OutOpt = Annotated[str | None, typer.Option("--output", "-o", help="Output JSONL (- for stdout).")]
 ReportOpt = Annotated[str | None, typer.Option("--report", help="Write the report as JSON here.")]
 RejectsOpt = Annotated[

@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from rollcraft._cli_common import (
+    PathsArg,
     ReasoningOpt,
     ShapeOpt,
     SuccessOpt,
@@ -22,8 +23,6 @@ from rollcraft._inspect import inspect_paths
 from rollcraft._read import DEFAULT_SUCCESS_THRESHOLD
 
 __all__ = ["register"]
-
-PathsArg = Annotated[list[str], typer.Argument(help="Rollout files, folders, globs, or - for stdin.")]
 
 
 def inspect_command(

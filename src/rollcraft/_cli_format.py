@@ -7,6 +7,7 @@ from typing import Annotated, Any, cast
 import typer
 
 from rollcraft._cli_common import (
+    PathsArg,
     ReasoningOpt,
     ShapeOpt,
     SuccessOpt,
@@ -27,7 +28,6 @@ from rollcraft.formats.dpo import CompletionMode, Pairing
 
 __all__ = ["register"]
 
-PathsArg = Annotated[list[str], typer.Argument(help="Rollout files, folders, globs, or - for stdin.")]
 OutOpt = Annotated[str, typer.Option("-o", "--output", help="Output JSONL file (- for stdout).")]
 FormatOpt = Annotated[str, typer.Option("--format", help="Trainer dialect: trl, openai or nemo-rl.")]
 ArgumentsOpt = Annotated[

@@ -16,7 +16,15 @@ from typing import IO, cast
 
 from rollcraft._errors import InputError, OutputError
 
-__all__ = ["RawLine", "atomic_writer", "expand_inputs", "iter_lines", "open_input"]
+__all__ = [
+    "RawLine",
+    "atomic_writer",
+    "expand_inputs",
+    "is_compressed",
+    "is_plain_file",
+    "iter_lines",
+    "open_input",
+]
 
 _JSONL_SUFFIXES = (".jsonl", ".jsonl.gz", ".jsonl.zst", ".jsonl.zstd", ".ndjson", ".ndjson.gz", ".ndjson.zst")
 
@@ -74,6 +82,23 @@ def _expand_one(text: str) -> list[str]:
     raise InputError("no such file or folder", path=text)
 
 
+_GZIP = b"\x1f\x8b"
+_ZSTD = b"\x28\xb5\x2f\xfd"
+
+
+def is_compressed(head: bytes) -> bool:
+    """Whether a file's first bytes are gzip's or zstd's magic number."""
+    return head[:2] == _GZIP or head[:4] == _ZSTD
+
+
+def is_plain_file(source: str) -> bool:
+    """A regular, uncompressed file (one that can be read by byte ranges and offsets)."""
+    if source in ("-", "<stdin>") or not os.path.isfile(source):
+        return False
+    with open(source, "rb") as handle:
+        return not is_compressed(handle.read(4))
+
+
 def open_input(source: str) -> IO[bytes]:
     """Open a file (or ``-``) for binary reading, decompressing ``.gz`` and ``.zst`` by magic bytes."""
     if source == "-":
@@ -89,10 +114,10 @@ def open_input(source: str) -> IO[bytes]:
 def _decompressing(raw: IO[bytes], source: str) -> IO[bytes]:
     buffered = raw if isinstance(raw, io.BufferedReader) else io.BufferedReader(cast(io.RawIOBase, raw))
     head = buffered.peek(4)[:4]
-    if head[:2] == b"\x1f\x8b":
+    if head[:2] == _GZIP:
         gz = gzip.GzipFile(fileobj=buffered, mode="rb")
         return io.BufferedReader(cast(io.RawIOBase, gz), buffer_size=1 << 20)
-    if head == b"\x28\xb5\x2f\xfd":
+    if head == _ZSTD:
         import zstandard
 
         reader = zstandard.ZstdDecompressor().stream_reader(buffered, read_across_frames=True)

@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 import orjson
 
-from rollcraft._io import RawLine, _read_lines, expand_inputs, iter_lines
+from rollcraft._io import RawLine, _read_lines, expand_inputs, is_compressed, iter_lines
 from rollcraft._normalize import ReasoningMode, conversation_from_chat, conversation_from_responses
 from rollcraft._records import Conversation, Quarantined, Rollout
 
@@ -147,7 +147,7 @@ def _open_plain(source: str) -> io.BufferedReader[io.FileIO] | None:
     except OSError:
         return None  # iter_lines raises the usual InputError
     head = handle.peek(4)[:4]
-    if head[:2] == b"\x1f\x8b" or head == b"\x28\xb5\x2f\xfd":
+    if is_compressed(head):
         handle.close()
         return None
     return handle
@@ -432,8 +432,3 @@ def _components(value: Any) -> dict[str, float]:
         for k, v in value.items()
         if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(float(v))
     }
-
-
-def iter_sources(paths: Sequence[str]) -> list[str]:
-    """The files ``paths`` expand to (see :func:`rollcraft._io.expand_inputs`)."""
-    return expand_inputs(paths)

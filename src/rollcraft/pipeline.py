@@ -17,9 +17,8 @@ import re
 import shutil
 import tempfile
 import time
-from collections import Counter
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Literal
@@ -30,7 +29,6 @@ from pydantic import BaseModel, ConfigDict, Field
 from rollcraft._errors import ConfigError, OutputError
 from rollcraft._io import expand_inputs
 from rollcraft._read import DEFAULT_MAX_LINE_BYTES, DEFAULT_SUCCESS_THRESHOLD, ReadOptions
-from rollcraft._records import Quarantined, Rollout
 from rollcraft._yamlconf import load_yaml, validate_model
 from rollcraft.filters import FilterConfig
 from rollcraft.formats import DpoOptions
@@ -298,17 +296,6 @@ class RunResult:
     manifest: dict[str, Any]
     validation_errors: int = 0
     model_folder: Path | None = None
-
-
-@dataclass(slots=True)
-class StageCounts:
-    """The counts of every stage; they add across workers."""
-
-    review_rejected: int = 0
-    review_matched: int = 0
-    balance_dropped: int = 0
-    balance_before: Counter[str] = field(default_factory=Counter)
-    balance_after: Counter[str] = field(default_factory=Counter)
 
 
 def run_pipeline(
@@ -610,8 +597,3 @@ def _ids_diff(a: Path, b: Path) -> dict[str, Any]:
     ia, ib = _ids(a), _ids(b)
     sa, sb = set(ia), set(ib)
     return {"from": len(ia), "to": len(ib), "added": sorted(sb - sa), "removed": sorted(sa - sb)}
-
-
-def iter_kept(items: Iterable[Rollout | Quarantined]) -> Iterator[Rollout]:
-    """The rollouts of ``items`` (quarantined lines left out)."""
-    return (item for item in items if isinstance(item, Rollout))

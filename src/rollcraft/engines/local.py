@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from rollcraft._io import RawLine, iter_lines
+from rollcraft._io import RawLine, is_plain_file
 from rollcraft._read import ReadReport, parse_lines, read_rollouts
 from rollcraft._records import Quarantined, Rollout
 from rollcraft.engines._plan import Pass, PassResult, Plan, Sinks, few_collections
@@ -232,14 +232,6 @@ def _sinks(loaded: LoadedConfig, folder: Path) -> Iterator[Sinks]:
 # Sharding
 
 
-def _plain(source: str) -> bool:
-    if source == "-" or not os.path.isfile(source):
-        return False
-    with open(source, "rb") as handle:
-        head = handle.read(4)
-    return not (head[:2] == b"\x1f\x8b" or head == b"\x28\xb5\x2f\xfd")
-
-
 def _shardable(loaded: LoadedConfig, sources: list[str]) -> bool:
     """Whether the main pass may run over shards in other processes.
 
@@ -251,7 +243,7 @@ def _shardable(loaded: LoadedConfig, sources: list[str]) -> bool:
     rewrites_for_dpo = (
         config.dpo is not None and config.redact is not None and config.redact.on_secret == "replace"
     )
-    return not loaded.filters.dedupe and not rewrites_for_dpo and all(_plain(s) for s in sources)
+    return not loaded.filters.dedupe and not rewrites_for_dpo and all(is_plain_file(s) for s in sources)
 
 
 @dataclass(frozen=True, slots=True)
@@ -400,8 +392,3 @@ def _renumber(item: Quarantined, base: int) -> Quarantined:
     import dataclasses
 
     return dataclasses.replace(item, line=item.line + base)
-
-
-def iter_all_lines(sources: list[str]) -> Iterator[RawLine]:
-    """Every raw line of ``sources`` (used by tests to compare engines)."""
-    return iter_lines(sources)

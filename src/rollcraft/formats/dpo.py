@@ -18,6 +18,7 @@ from typing import IO, Any, Literal
 
 import orjson
 
+from rollcraft._io import is_plain_file
 from rollcraft._read import ReadOptions, conversation_of_line
 from rollcraft._records import Conversation, Message, Rollout, Tool
 from rollcraft.formats._dialects import (
@@ -142,7 +143,7 @@ class LineStore:
     def _is_seekable(self, source: str) -> bool:
         known = self._seekable.get(source)
         if known is None:
-            known = self._seekable[source] = _plain_file(source)
+            known = self._seekable[source] = is_plain_file(source)
         return known
 
     def _open_spool(self) -> IO[bytes]:
@@ -187,14 +188,6 @@ def _line_at(fd: int, offset: int) -> bytes:
             break
         parts.append(chunk)
     return b"".join(parts)
-
-
-def _plain_file(source: str) -> bool:
-    if source == "<stdin>" or not os.path.isfile(source):
-        return False
-    with open(source, "rb") as handle:
-        head = handle.read(4)
-    return not (head[:2] == b"\x1f\x8b" or head == b"\x28\xb5\x2f\xfd")
 
 
 def plan_pairs(
