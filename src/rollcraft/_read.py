@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 import orjson
 
+from rollcraft._fast import fast_conversation, fast_decode, prompt_task_key
 from rollcraft._io import RawLine, _read_lines, expand_inputs, is_compressed, iter_lines
 from rollcraft._normalize import ReasoningMode, conversation_from_chat, conversation_from_responses
 from rollcraft._records import Conversation, Quarantined, Rollout
@@ -61,6 +62,11 @@ class ReadOptions:
     success_threshold: float = DEFAULT_SUCCESS_THRESHOLD
     task_key: str | None = None
     max_line_bytes: int | None = DEFAULT_MAX_LINE_BYTES
+
+    @property
+    def fast(self) -> bool:
+        """Whether NeMo Gym lines of the common shape may take the fast path (:mod:`rollcraft._fast`)."""
+        return self.shape in ("auto", "nemo-gym") and self.task_key is None
 
 
 @dataclass(slots=True)
@@ -163,10 +169,13 @@ def parse_lines(lines: Iterable[RawLine], options: ReadOptions) -> Iterator[Roll
         yield parse_line(raw, options)
 
 
-def parse_line(raw: RawLine, options: ReadOptions, *, rollout_id: str | None = None) -> Rollout | Quarantined:
+def parse_line(
+    raw: RawLine, options: ReadOptions, *, rollout_id: str | None = None, fast: bool = True
+) -> Rollout | Quarantined:
     """One raw line -> a Rollout, or a Quarantined line with its reason code.
 
-    ``rollout_id``: ``rollout_id_of(raw.data)`` when the caller has it already.
+    ``rollout_id``: ``rollout_id_of(raw.data)`` when the caller has it already. ``fast=False``
+    skips the fast path (the result is the same; for tests).
     """
 
     def quarantine(reason: str, detail: str) -> Quarantined:
@@ -177,6 +186,10 @@ def parse_line(raw: RawLine, options: ReadOptions, *, rollout_id: str | None = N
         return quarantine("line_too_long", f"longer than {options.max_line_bytes} bytes")
     if not data or data.isspace():  # the same test as ``not data.strip()``, without copying the line
         return quarantine("empty_line", "empty line")
+    if fast and options.fast:
+        rollout = _fast_rollout(raw, options, rollout_id)
+        if rollout is not None:
+            return rollout
     try:
         record = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
@@ -199,6 +212,11 @@ def conversation_of_line(data: bytes, options: ReadOptions) -> Conversation:
     For reading pair lines back: no rollout id, task key or counts (the first pass has them).
     Raises ``ValueError`` when the line is not a rollout after all.
     """
+    if options.fast:
+        fast = fast_decode(data)
+        found = fast_conversation(fast, options.reasoning, set()) if fast is not None else None
+        if found is not None:
+            return found[0]
     try:
         record = orjson.loads(data)
         if not isinstance(record, dict):
@@ -250,7 +268,59 @@ def _rollout(raw: RawLine, record: dict[str, Any], options: ReadOptions, rollout
     for key in ("mask_sample", "verification_skipped"):
         if record.get(key) is True:
             flags.add(key)
-    return _build(raw, record, shape, reward, conversation, flags, options, rollout_id)
+    agent = _agent(record)
+    index = record.get("_ng_rollout_index")
+    facts = _Facts(
+        task_key=task_key_of(record, conversation, agent, options.task_key),
+        rollout_index=index if isinstance(index, int) and not isinstance(index, bool) else None,
+        reward_components=_components(record.get("reward_components")),
+        success=_success(record, reward, options.success_threshold),
+        task_type=_task_type(record, agent),
+        agent=agent,
+    )
+    return _build(raw, shape, reward, conversation, flags, facts, rollout_id)
+
+
+def _fast_rollout(raw: RawLine, options: ReadOptions, rollout_id: str | None) -> Rollout | None:
+    """The fast path (:mod:`rollcraft._fast`) for a NeMo Gym record of the common shape, or None."""
+    record = fast_decode(raw.data)
+    if record is None:
+        return None
+    flags: set[str] = set()
+    found = fast_conversation(record, options.reasoning, flags)
+    if found is None:
+        return None
+    conversation, tools_json = found
+    if record.mask_sample is True:
+        flags.add("mask_sample")
+    if record.verification_skipped is True:
+        flags.add("verification_skipped")
+    ref = record.agent_ref
+    agent = ref.name if ref is not None and ref.name else None
+    if record.task_id is not None:
+        task_key = f"task_id:{record.task_id}"
+    elif conversation.prompt:
+        task_key = prompt_task_key(agent, conversation.prompt, tools_json)
+    else:
+        task_key = f"index:{agent or ''}:{_scalar(record.ng_task_index)}"
+    success = next(
+        (v for v in (record.success, record.is_correct, record.resolved) if v is not None),
+        record.reward >= options.success_threshold,
+    )
+    metadata = record.metadata
+    if metadata is not None and metadata.task_type:
+        task_type = metadata.task_type
+    else:
+        task_type = record.category or agent or "general"
+    facts = _Facts(
+        task_key=task_key,
+        rollout_index=record.ng_rollout_index,
+        reward_components=_components(record.reward_components),
+        success=success,
+        task_type=task_type,
+        agent=agent,
+    )
+    return _build(raw, "nemo-gym", record.reward, conversation, flags, facts, rollout_id)
 
 
 def _forced_shape(record: dict[str, Any], shape: Shape) -> Shape:
@@ -309,14 +379,25 @@ def _conversation(
     return conversation_from_chat(None, record["messages"], tools, reasoning=mode, flags=flags)
 
 
+@dataclass(frozen=True, slots=True)
+class _Facts:
+    """What a rollout's record says besides its conversation and reward."""
+
+    task_key: str
+    rollout_index: int | None
+    reward_components: dict[str, float]
+    success: bool
+    task_type: str
+    agent: str | None
+
+
 def _build(
     raw: RawLine,
-    record: dict[str, Any],
     shape: Shape,
     reward: float,
     conversation: Conversation,
     flags: set[str],
-    options: ReadOptions,
+    facts: _Facts,
     rollout_id: str | None,
 ) -> Rollout:
     completion = conversation.completion
@@ -329,20 +410,18 @@ def _build(
         calls = message.get("tool_calls")
         if calls:
             n_calls += len(calls)
-    agent = _agent(record)
-    index = record.get("_ng_rollout_index")
     return Rollout(
         source=raw.source,
         line=raw.line,
         offset=raw.offset,
         rollout_id=rollout_id if rollout_id is not None else rollout_id_of(raw.data),
-        task_key=task_key_of(record, conversation, agent, options.task_key),
-        rollout_index=index if isinstance(index, int) and not isinstance(index, bool) else None,
+        task_key=facts.task_key,
+        rollout_index=facts.rollout_index,
         reward=reward,
-        reward_components=_components(record.get("reward_components")),
-        success=_success(record, reward, options.success_threshold),
-        task_type=_task_type(record, agent),
-        agent=agent,
+        reward_components=facts.reward_components,
+        success=facts.success,
+        task_type=facts.task_type,
+        agent=facts.agent,
         shape=shape,
         flags=frozenset(flags),
         conversation=conversation,
@@ -351,7 +430,6 @@ def _build(
         n_assistant_turns=n_assistant,
         n_tool_calls=n_calls,
         n_chars=n_chars,
-        record=record,
     )
 
 

@@ -20,6 +20,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 __all__ = ["Conversation", "Message", "Quarantined", "Rollout", "Tool"]
 
 Message = dict[str, Any]
@@ -71,10 +73,15 @@ class Rollout:
     n_assistant_turns: int
     n_tool_calls: int
     n_chars: int
-    record: dict[str, Any] = field(repr=False, compare=False, default_factory=dict)
     #: True when ``raw`` is no longer the input line (e.g. secrets were redacted): whoever needs
     #: the line again must keep ``raw``, not re-read the input file.
     rewritten: bool = field(default=False, compare=False)
+
+    @property
+    def record(self) -> dict[str, Any]:
+        """The whole JSON record of ``raw``, decoded on each access (the reader keeps only facts)."""
+        value = orjson.loads(self.raw)
+        return value if isinstance(value, dict) else {}
 
     @property
     def uses_tools(self) -> bool:

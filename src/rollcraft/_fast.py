@@ -1,0 +1,258 @@
+"""The fast path of the reader: NeMo Gym records of the common shape, decoded partially.
+
+A msgspec decoder typed for exactly the fields the reader uses skips everything else (usage,
+sampling settings, encrypted reasoning, unknown keys) and builds small structs instead of dicts:
+about twice as fast as decoding the whole line. Anything outside the common shape (a field of an
+unexpected type, an item kind other than message / function_call / function_call_output /
+reasoning, content parts other than text, step snapshots, ...) makes :func:`fast_parse` return
+None, and the general reader (:mod:`rollcraft._read`, on the fully decoded record) handles the
+line: the fast path never decides anything the general path would decide differently
+(``tests/test_fast.py`` compares both on every real line and on crafted odd ones).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Annotated, Final
+
+import msgspec
+import orjson
+
+from rollcraft._normalize import (
+    _TEXT_PARTS,
+    ReasoningMode,
+    _Builder,
+    _finish,
+    _leading_prompt,
+    _Turn,
+    nest_tools,
+)
+from rollcraft._records import Conversation, Tool
+
+__all__ = ["FastRecord", "fast_conversation", "fast_decode", "prompt_task_key", "tools_of"]
+
+
+class _Fallback(Exception):
+    """The record leaves the common shape: the general reader takes the line."""
+
+
+# orjson reads integers outside this range as floats: such records take the general path.
+Int = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]
+
+
+class _Part(msgspec.Struct):
+    text: str
+    type: str | None = None
+
+
+class _Item(msgspec.Struct):
+    type: str | None = None
+    role: str | None = None
+    content: str | list[_Part] | None = None
+    name: str | None = None
+    arguments: str | None = None
+    call_id: str | None = None
+    id: str | None = None
+    output: str | list[_Part] | None = None
+    tool_call_id: str | None = None
+    summary: list[_Part] | None = None
+    encrypted_content: str | None = None
+    # Chat-style fields the general reader would use: only their absence is the common shape.
+    tool_calls: None = None
+    reasoning_content: None = None
+    reasoning: None = None
+
+
+class _Params(msgspec.Struct):
+    input: str | list[_Item] | None = None
+    instructions: str | None = None
+    tools: msgspec.Raw = msgspec.field(default_factory=lambda: msgspec.Raw(b"null"))
+
+
+class _Incomplete(msgspec.Struct):
+    reason: str | None = None
+
+
+class _Response(msgspec.Struct):
+    output: list[_Item] | None = None
+    status: str | None = None
+    incomplete_details: _Incomplete | None = None
+
+
+class _AgentRef(msgspec.Struct):
+    name: str | None = None
+
+
+class _Metadata(msgspec.Struct):
+    task_type: str | None = None
+
+
+class FastRecord(msgspec.Struct):
+    """The fields of a NeMo Gym record the reader uses (names as in the record)."""
+
+    responses_create_params: _Params
+    response: _Response
+    reward: float
+    task_id: str | Int | None = None
+    agent_ref: _AgentRef | None = None
+    metadata: _Metadata | None = None
+    category: str | None = None
+    success: bool | None = None
+    is_correct: bool | None = None
+    resolved: bool | None = None
+    reward_components: dict[str, float] | None = None
+    mask_sample: bool | None = None
+    verification_skipped: bool | None = None
+    ng_rollout_index: Int | None = msgspec.field(default=None, name="_ng_rollout_index")
+    ng_task_index: Int | str | None = msgspec.field(default=None, name="_ng_task_index")
+    ng_failure_class: msgspec.Raw | msgspec.UnsetType = msgspec.field(
+        default=msgspec.UNSET, name="_ng_failure_class"
+    )
+
+
+_DECODER: Final = msgspec.json.Decoder(FastRecord)
+
+
+def fast_decode(data: bytes) -> FastRecord | None:
+    """The record's fields of the common NeMo Gym shape, or None (the general reader decides)."""
+    try:
+        record = _DECODER.decode(data)
+    except (msgspec.DecodeError, RecursionError):
+        return None
+    if record.ng_failure_class is not msgspec.UNSET:
+        return None
+    return record
+
+
+def _text(content: str | list[_Part] | None) -> str:
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    texts = []
+    for part in content:
+        kind = part.type
+        if kind is not None and kind not in _TEXT_PARTS:
+            raise _Fallback
+        texts.append(part.text)
+    return texts[0] if len(texts) == 1 else "\n".join(texts)
+
+
+def _feed(builder: _Builder, items: list[_Item]) -> None:
+    """:meth:`rollcraft._normalize._Builder.feed` for the common item kinds of the fast path."""
+    for item in items:
+        kind = item.type
+        if kind == "function_call":
+            turn = builder.turn
+            if turn is None:
+                turn = builder.turn = _Turn()
+            builder._add_call(turn, item.call_id or item.id, item.name, item.arguments)
+        elif kind == "function_call_output":
+            builder._function_output(item.call_id, _text(item.output))
+        elif kind == "message" or (kind is None and item.role is not None):
+            role = item.role
+            text = _text(item.content)
+            if role == "assistant":
+                turn = builder.turn
+                if turn is None:
+                    turn = builder.turn = _Turn()
+                if text:
+                    turn.texts.append(text)
+            elif role == "tool":
+                builder._function_output(item.tool_call_id, text)
+            else:
+                if builder.turn is not None:
+                    builder.close_turn()
+                name = "system" if role == "developer" else (role if role is not None else "user")
+                builder.messages.append({"role": name, "content": text})
+        elif kind == "reasoning":
+            content = item.content
+            if isinstance(content, str):
+                raise _Fallback
+            texts = [_text([part]) for part in item.summary or ()]
+            texts += [_text([part]) for part in content or ()]
+            text = "\n".join(t for t in texts if t)
+            if not text:
+                builder.flags.add("encrypted_reasoning" if item.encrypted_content else "empty_reasoning")
+                continue
+            builder._open_turn().reasoning.append(text)
+        else:
+            raise _Fallback
+
+
+_TOOLS_CACHE: dict[bytes, tuple[list[Tool], bytes, frozenset[str]]] = {}
+_TOOLS_CACHE_SIZE = 256
+
+
+def tools_of(raw: bytes | msgspec.Raw) -> tuple[list[Tool], bytes, frozenset[str]]:
+    """Nested tools of a raw ``tools`` value, their sorted-keys JSON, and the flags they raise.
+
+    Cached by the raw bytes: every rollout of an environment repeats the same tool list. The
+    lists are shared between rollouts and must not be changed.
+    """
+    key = bytes(raw)
+    hit = _TOOLS_CACHE.get(key)
+    if hit is not None:
+        return hit
+    flags: set[str] = set()
+    try:
+        value = orjson.loads(key)
+    except orjson.JSONDecodeError:  # nested deeper than orjson reads
+        raise _Fallback from None
+    tools = nest_tools(value, flags)
+    entry = (tools, orjson.dumps(tools, option=orjson.OPT_SORT_KEYS), frozenset(flags))
+    if len(_TOOLS_CACHE) >= _TOOLS_CACHE_SIZE:
+        _TOOLS_CACHE.clear()
+    _TOOLS_CACHE[key] = entry
+    return entry
+
+
+def fast_conversation(
+    record: FastRecord, reasoning: ReasoningMode, flags: set[str]
+) -> tuple[Conversation, bytes] | None:
+    """The conversation of a fast record and its tools' sorted JSON, or None (general path)."""
+    try:
+        return _conversation(record, reasoning, flags)
+    except _Fallback:
+        return None
+
+
+def _conversation(
+    record: FastRecord, reasoning: ReasoningMode, flags: set[str]
+) -> tuple[Conversation, bytes]:
+    params = record.responses_create_params
+    response = record.response
+    incomplete = response.incomplete_details
+    if (incomplete is not None and incomplete.reason) or response.status == "incomplete":
+        flags.add("truncated")
+    builder = _Builder(reasoning, flags)
+    if params.instructions:
+        builder.messages.append({"role": "system", "content": params.instructions})
+    prompt_items = params.input
+    if isinstance(prompt_items, str):
+        builder.messages.append({"role": "user", "content": prompt_items})
+    elif prompt_items:
+        _feed(builder, prompt_items)
+        builder.close_turn()
+    split = len(builder.messages)
+    if response.output:
+        _feed(builder, response.output)
+        builder.close_turn()
+    prompt, completion = builder.messages[:split], builder.messages[split:]
+    if not prompt:
+        prompt, completion = _leading_prompt(completion, flags)
+    tools, tools_json, tool_flags = tools_of(params.tools)
+    flags.update(tool_flags)
+    return _finish(Conversation(prompt, completion, tools), builder, flags), tools_json
+
+
+def prompt_task_key(agent: str | None, prompt: list[dict[str, object]], tools_json: bytes) -> str:
+    """``rollcraft._read.task_key_of``'s prompt digest, from the tools' JSON computed once."""
+    digest = hashlib.sha256(b'{"agent":')
+    digest.update(orjson.dumps(agent))
+    digest.update(b',"prompt":')
+    digest.update(orjson.dumps(prompt, option=orjson.OPT_SORT_KEYS))
+    digest.update(b',"tools":')
+    digest.update(tools_json)
+    digest.update(b"}")
+    return f"prompt:{digest.hexdigest()[:16]}"

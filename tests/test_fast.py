@@ -1,0 +1,197 @@
+"""The fast path (rollcraft._fast) decides exactly what the general reader decides, line for line."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import orjson
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from rollcraft import Quarantined, ReadOptions, Rollout
+from rollcraft._fast import fast_decode, prompt_task_key, tools_of
+from rollcraft._io import RawLine
+from rollcraft._read import _fast_rollout, conversation_of_line, parse_line, task_key_of
+from tests.conftest import ROOT, real_files
+from tests.test_fuzz_read import _mutations
+
+MODES = [ReadOptions(), ReadOptions(reasoning="think"), ReadOptions(reasoning="drop", success_threshold=0.5)]
+
+
+def _same(raw: RawLine, options: ReadOptions) -> bool:
+    """Both paths agree on ``raw``; returns whether the fast path took it."""
+    fast = parse_line(raw, options)
+    general = parse_line(raw, options, fast=False)
+    assert type(fast) is type(general)
+    if isinstance(general, Quarantined):
+        assert fast == general
+        return False
+    assert isinstance(fast, Rollout)
+    assert fast == general  # every field but the conversation's identity
+    assert fast.conversation == general.conversation
+    assert fast.reward_components == general.reward_components
+    assert conversation_of_line(raw.data, options) == general.conversation
+    return _fast_rollout(raw, options, None) is not None
+
+
+def _lines(path: Path) -> list[RawLine]:
+    return [RawLine(str(path), n, 0, line) for n, line in enumerate(path.read_bytes().splitlines(), 1)]
+
+
+@pytest.mark.parametrize("options", MODES, ids=["separate", "think", "drop"])
+def test_every_real_line_gets_the_same_result(options: ReadOptions) -> None:
+    taken = rollouts = 0
+    for path in [*real_files(), *sorted((ROOT / "examples" / "rollouts").glob("*.jsonl"))]:
+        for raw in _lines(path):
+            taken += _same(raw, options)
+            rollouts += isinstance(parse_line(raw, options), Rollout)
+    assert rollouts == 405 + 72
+    # The fast path is the common case on real files, not a corner of them.
+    assert taken / rollouts > 0.85, (taken, rollouts)
+
+
+def _record(**changes: object) -> dict[str, object]:
+    record: dict[str, object] = {
+        "responses_create_params": {
+            "input": [{"role": "user", "content": "What is 2+2?"}],
+            "tools": [{"type": "function", "name": "calc", "parameters": {"type": "object"}}],
+        },
+        "response": {
+            "output": [
+                {"type": "reasoning", "summary": [{"type": "summary_text", "text": "add"}]},
+                {"type": "function_call", "name": "calc", "arguments": '{"x": 2}', "call_id": "c1"},
+                {"type": "function_call_output", "call_id": "c1", "output": "4"},
+                {"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "4"}]},
+            ]
+        },
+        "reward": 1,
+        "agent_ref": {"name": "math_agent"},
+    }
+    record.update(changes)
+    return record
+
+
+def _out(*items: object, **response: object) -> dict[str, object]:
+    return _record(response={"output": list(items), **response})
+
+
+def _item(**changes: object) -> dict[str, object]:
+    return {"type": "message", "role": "assistant", "content": "ok", **changes}
+
+
+ODD = {
+    "plain": (_record(), True),
+    "big_task_id": (_record(task_id=2**70), False),
+    "int_task_id": (_record(task_id=7), True),
+    "float_task_id": (_record(task_id=7.5), False),
+    "failure_class_null": (_record(_ng_failure_class=None), False),
+    "bool_reward": (_record(reward=True), False),
+    "string_reward": (_record(reward="1"), False),
+    "components_with_bool": (_record(reward_components={"a": True, "b": 0.5}), False),
+    "components": (_record(reward_components={"a": 1, "b": 0.5}), True),
+    "task_type_number": (_record(metadata={"task_type": 3}), False),
+    "task_type_empty": (_record(metadata={"task_type": ""}, category="cat"), True),
+    "success_string": (_record(success="yes", is_correct=False), False),
+    "resolved": (_record(resolved=False), True),
+    "huge_rollout_index": (_record(_ng_rollout_index=2**64), False),
+    "mask_sample": (_record(mask_sample=True, verification_skipped=False), True),
+    "no_prompt": (_record(responses_create_params={"input": []}, _ng_task_index=3), True),
+    "string_input": (_record(responses_create_params={"input": "hi", "instructions": "be brief"}), True),
+    "step_snapshots": (_out([_item()], [_item(content="done")]), False),
+    "image_part": (_out(_item(content=[{"type": "input_image"}])), False),
+    "refusal_part": (_out(_item(content=[{"type": "refusal", "refusal": "no"}])), False),
+    "unknown_part_type": (_out(_item(content=[{"type": "x", "text": "t"}])), False),
+    "untyped_part": (_out(_item(content=[{"text": "a"}, {"text": "b"}])), True),
+    "chat_tool_calls": (_out(_item(tool_calls=[{"id": "a", "function": {}}])), False),
+    "reasoning_content": (_out(_item(reasoning_content="hmm")), False),
+    "hosted_call": (_out({"type": "web_search_call"}, _item()), False),
+    "item_not_object": (_out("text", _item()), False),
+    "list_output": (
+        _out({"type": "function_call_output", "call_id": "x", "output": [{"text": "a"}]}),
+        True,
+    ),
+    "reasoning_string_content": (_out({"type": "reasoning", "content": "x"}), False),
+    "encrypted": (_out({"type": "reasoning", "encrypted_content": "e"}, _item()), True),
+    "truncated": (_out(_item(), incomplete_details={"reason": "max_tokens"}), True),
+    "incomplete_not_object": (_out(_item(), incomplete_details="x"), False),
+    "status_incomplete": (_out(_item(), status="incomplete"), True),
+    "response_null": (_record(response=None), False),
+    "developer_and_tool_roles": (
+        _record(
+            response={
+                "output": [
+                    {"role": "developer", "content": "d"},
+                    {"type": "function_call", "name": "f", "arguments": "{bad", "id": "i1"},
+                    {"role": "tool", "tool_call_id": "i1", "content": "r"},
+                    {"type": "message", "content": "no role"},
+                    _item(),
+                ]
+            }
+        ),
+        True,
+    ),
+    "hosted_tool": (_record(responses_create_params={"input": "q", "tools": [{"type": "web_search"}]}), True),
+    "deep_tools": (_record(responses_create_params={"input": "q", "tools": [[[[[[]]]]]] * 1}), True),
+    "prompt_in_output": (
+        _record(
+            responses_create_params={"input": []},
+            response={"output": [{"role": "user", "content": "q"}, _item()]},
+        ),
+        True,
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(ODD))
+def test_odd_records_take_the_path_they_should_and_agree(name: str) -> None:
+    record, fast = ODD[name]
+    raw = RawLine("odd.jsonl", 1, 0, json.dumps(record).encode())  # big integers too
+    for options in MODES:
+        assert _same(raw, options) is fast
+
+
+def test_deeply_nested_tools_fall_back_to_the_general_reader() -> None:
+    tools = b"[" * 2000 + b"]" * 2000
+    line = b'{"responses_create_params":{"input":"q","tools":%s},"response":{"output":[]},"reward":1}' % tools
+    raw = RawLine("deep.jsonl", 1, 0, line)
+    assert _same(raw, ReadOptions()) is False
+    assert isinstance(parse_line(raw, ReadOptions()), Quarantined)
+
+
+def test_duplicate_keys_keep_the_last_value_on_both_paths() -> None:
+    line = orjson.dumps(_record())[:-1] + b',"reward":0.25}'
+    raw = RawLine("dup.jsonl", 1, 0, line)
+    assert _same(raw, ReadOptions())
+    rollout = parse_line(raw, ReadOptions())
+    assert isinstance(rollout, Rollout) and rollout.reward == 0.25
+
+
+def test_prompt_task_key_is_the_general_rules_digest() -> None:
+    raw = orjson.dumps(_record())
+    rollout = parse_line(RawLine("x", 1, 0, raw), ReadOptions())
+    assert isinstance(rollout, Rollout)
+    record = fast_decode(raw)
+    assert record is not None
+    tools, tools_json, _ = tools_of(record.responses_create_params.tools)
+    expected = task_key_of(orjson.loads(raw), rollout.conversation, "math_agent", None)
+    assert prompt_task_key("math_agent", rollout.conversation.prompt, tools_json) == expected
+    assert tools == rollout.conversation.tools
+
+
+def test_forced_shapes_and_task_key_fields_skip_the_fast_path() -> None:
+    assert ReadOptions().fast and ReadOptions(shape="nemo-gym").fast
+    assert not ReadOptions(shape="tutorial").fast
+    assert not ReadOptions(task_key="metadata.id").fast
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(min_value=0, max_value=10**6))
+def test_mutated_real_records_agree(seed: int) -> None:
+    rng = random.Random(seed)
+    path: Path = rng.choice(real_files())
+    line = rng.choice(path.read_bytes().splitlines())
+    mutated = orjson.dumps(_mutations(orjson.loads(line), rng))
+    _same(RawLine("mutated.jsonl", 1, 0, mutated), ReadOptions())
