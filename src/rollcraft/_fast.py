@@ -12,11 +12,11 @@ line: the fast path never decides anything the general path would decide differe
 
 from __future__ import annotations
 
-import hashlib
 from typing import Annotated, Final
 
 import msgspec
 import orjson
+from xxhash import xxh3_64_hexdigest
 
 from rollcraft._normalize import (
     _TEXT_PARTS,
@@ -97,9 +97,10 @@ class FastRecord(msgspec.Struct):
     agent_ref: _AgentRef | None = None
     metadata: _Metadata | None = None
     category: str | None = None
-    success: bool | None = None
-    is_correct: bool | None = None
-    resolved: bool | None = None
+    # Only booleans count; other values are read (and ignored) so such records stay on this path.
+    success: bool | float | str | None = None
+    is_correct: bool | float | str | None = None
+    resolved: bool | float | str | None = None
     reward_components: dict[str, float] | None = None
     mask_sample: bool | None = None
     verification_skipped: bool | None = None
@@ -248,11 +249,15 @@ def _conversation(
 
 def prompt_task_key(agent: str | None, prompt: list[dict[str, object]], tools_json: bytes) -> str:
     """``rollcraft._read.task_key_of``'s prompt digest, from the tools' JSON computed once."""
-    digest = hashlib.sha256(b'{"agent":')
-    digest.update(orjson.dumps(agent))
-    digest.update(b',"prompt":')
-    digest.update(orjson.dumps(prompt, option=orjson.OPT_SORT_KEYS))
-    digest.update(b',"tools":')
-    digest.update(tools_json)
-    digest.update(b"}")
-    return f"prompt:{digest.hexdigest()[:16]}"
+    payload = b"".join(
+        (
+            b'{"agent":',
+            orjson.dumps(agent),
+            b',"prompt":',
+            orjson.dumps(prompt, option=orjson.OPT_SORT_KEYS),
+            b',"tools":',
+            tools_json,
+            b"}",
+        )
+    )
+    return f"prompt:{xxh3_64_hexdigest(payload)}"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import io
 import math
 from collections import Counter
@@ -11,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import orjson
+from xxhash import xxh3_64_hexdigest
 
 from rollcraft._fast import fast_conversation, fast_decode, prompt_task_key
 from rollcraft._io import RawLine, _read_lines, expand_inputs, is_compressed, iter_lines
@@ -304,7 +304,7 @@ def _fast_rollout(raw: RawLine, options: ReadOptions, rollout_id: str | None) ->
     else:
         task_key = f"index:{agent or ''}:{_scalar(record.ng_task_index)}"
     success = next(
-        (v for v in (record.success, record.is_correct, record.resolved) if v is not None),
+        (v for v in (record.success, record.is_correct, record.resolved) if isinstance(v, bool)),
         record.reward >= options.success_threshold,
     )
     metadata = record.metadata
@@ -434,13 +434,16 @@ def _build(
 
 
 def rollout_id_of(line: bytes) -> str:
-    """A rollout's stable id: the first 16 hex digits of the sha256 of its original line.
+    """A rollout's stable id: the 64-bit XXH3 of its original line, as 16 hex digits.
+
+    XXH3 (not a cryptographic hash: ids only need to be stable and, at 64 bits, to collide as
+    rarely as any 16-hex-digit id) runs at memory speed; sha256 cost 40% of the decode itself.
 
     The line is hashed without surrounding whitespace; it is copied only when it has some.
     """
     if line[:1].isspace() or line[-1:].isspace():
         line = line.strip()
-    return hashlib.sha256(line).hexdigest()[:16]
+    return xxh3_64_hexdigest(line)
 
 
 def task_key_of(
@@ -448,7 +451,7 @@ def task_key_of(
 ) -> str:
     """The stable key of a record's task (the same in every run, process and file).
 
-    ``field_name`` when given (dots reach into objects); else ``task_id``; else a sha256 of the
+    ``field_name`` when given (dots reach into objects); else ``task_id``; else an XXH3-64 of the
     prompt (instructions, input items, tools; not sampling settings or seeds) with the agent
     name; else the agent name with ``_ng_task_index``.
     """
@@ -461,8 +464,7 @@ def task_key_of(
         return f"task_id:{_scalar(record['task_id'])}"
     if conversation.prompt:
         payload = {"agent": agent, "prompt": conversation.prompt, "tools": conversation.tools}
-        digest = hashlib.sha256(orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)).hexdigest()[:16]
-        return f"prompt:{digest}"
+        return f"prompt:{xxh3_64_hexdigest(orjson.dumps(payload, option=orjson.OPT_SORT_KEYS))}"
     return f"index:{agent or ''}:{_scalar(record.get('_ng_task_index'))}"
 
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
-import hashlib
 import os
 import shutil
 import sys
@@ -37,6 +36,7 @@ import orjson
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 from pydantic_core.core_schema import ValidationInfo
+from xxhash import xxh3_128_digest
 
 from rollcraft._errors import ConfigError, DependencyError
 from rollcraft._normalize import FLAGS
@@ -232,7 +232,7 @@ class Dedupe:
 
 
 def conversation_key(conversation: Conversation) -> bytes:
-    """The dedupe key: a sha256 of the canonical JSON of prompt, completion and tools, ids set aside.
+    """The dedupe key: an XXH3-128 of the canonical JSON of prompt, completion and tools, ids set aside.
 
     >>> from rollcraft import Conversation
     >>> a = Conversation([{"role": "user", "content": "hi"}], [])
@@ -244,7 +244,7 @@ def conversation_key(conversation: Conversation) -> bytes:
         "completion": [_without_ids(m) for m in conversation.completion],
         "tools": conversation.tools,
     }
-    return hashlib.sha256(orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)).digest()[:16]
+    return xxh3_128_digest(orjson.dumps(payload, option=orjson.OPT_SORT_KEYS))
 
 
 def _without_ids(message: Message) -> Message:
