@@ -14,6 +14,7 @@ from importlib import import_module
 import typer
 from rich.markup import escape
 
+from rollcraft._alloc import tune_allocator
 from rollcraft._console import err
 from rollcraft._errors import RollcraftError
 
@@ -71,6 +72,7 @@ def main() -> None:
     """Entry point of the console script: user mistakes print one clear line, exit status 2."""
     from rollcraft._signals import install_cleanup_handlers
 
+    tune_allocator()
     install_cleanup_handlers()
     try:
         code = app(standalone_mode=False)

@@ -16,6 +16,7 @@ from typing import IO, Any
 
 import orjson
 
+from rollcraft._alloc import tune_allocator
 from rollcraft._read import ReadOptions
 from rollcraft._records import Quarantined, Rollout
 from rollcraft.filters import Filter, FilterConfig, FilterReport, TaskStats, build_steps, judge
@@ -36,6 +37,7 @@ def few_collections(threshold: int = 100_000) -> Iterator[None]:
     makes is acyclic and freed by reference counting; the imports' objects are frozen (never
     scanned) and young collections run every ``threshold`` net allocations instead.
     """
+    tune_allocator()
     old = gc.get_threshold()
     gc.freeze()
     gc.set_threshold(max(threshold, old[0]), old[1], old[2])

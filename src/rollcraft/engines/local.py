@@ -9,13 +9,13 @@ the same for any number of workers. Compressed files, stdin, and runs with ``ded
 from __future__ import annotations
 
 import contextlib
+import io
 import itertools
 import multiprocessing
 import os
 import random
-import shutil
 import signal
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,12 +27,13 @@ from rollcraft._records import Quarantined, Rollout
 from rollcraft.engines._plan import Pass, PassResult, Plan, Sinks, few_collections
 from rollcraft.filters import TaskStats, relabel, rereadable
 from rollcraft.formats import DpoReport
-from rollcraft.formats.dpo import PairCollector
+from rollcraft.formats.dpo import PairCollector, PlannedPair
 from rollcraft.pipeline import LoadedConfig
 
 __all__ = ["Outcome", "execute", "split_shards"]
 
 _MIN_SHARD = 8 << 20
+_MAX_SHARD = 32 << 20
 
 
 @dataclass(slots=True)
@@ -106,7 +107,7 @@ def execute(
             else:
                 items = relabel(_read(plan, sources, progress), sources, inputs)
                 result = Pass(plan, sinks, collector=collector).run(items)
-        dpo_report = _write_dpo(loaded, folder, collector)
+        dpo_report = _write_dpo(loaded, folder, collector, use)
     name = engine if runner is not None and shardable else "local"
     return Outcome(result, dpo_report, use, passes, balance_info, name)
 
@@ -190,16 +191,79 @@ def _feed(collector: PairCollector, result: PassResult) -> None:
     result.candidates.clear()
 
 
-def _write_dpo(loaded: LoadedConfig, folder: Path, collector: PairCollector | None) -> DpoReport | None:
+def _write_dpo(
+    loaded: LoadedConfig, folder: Path, collector: PairCollector | None, workers: int = 1
+) -> DpoReport | None:
     dpo = loaded.config.dpo
     if dpo is None or collector is None:
         return None
-
     with open(folder / dpo.file, "wb") as rows, open(folder / "dpo_ids.txt", "wb") as ids:
-        for row, line in collector.pairs():
-            rows.write(line)
-            ids.write(_pair_id(row, dpo.format).encode() + b"\n")
+        if workers > 1 and not collector.store.spooled:
+            for chunk_rows, chunk_ids in _parallel_pairs(collector, dpo.format, workers):
+                rows.write(chunk_rows)
+                ids.write(chunk_ids)
+        else:
+            for row, line in collector.pairs():
+                rows.write(line)
+                ids.write(_pair_id(row, dpo.format).encode() + b"\n")
     return collector.report
+
+
+_DPO_JOB: tuple[PairCollector, list[PlannedPair], str] | None = None
+
+
+def _parallel_pairs(collector: PairCollector, dialect: str, workers: int) -> Iterator[tuple[bytes, bytes]]:
+    """The pairs' rows and ids, read back and encoded by ``workers`` processes, in plan order.
+
+    The plan is cut at task boundaries into chunks; forked workers inherit the plan and the line
+    store, and return each chunk's encoded rows; the parent writes them in order.
+    """
+    global _DPO_JOB
+    planned = collector.plan()
+    _DPO_JOB = (collector, planned, dialect)
+    context = multiprocessing.get_context("fork")
+    try:
+        pool = context.Pool(workers, initializer=_init_worker, initargs=(None,))
+        try:
+            for rows, ids, pairs, skipped in pool.imap(_encode_chunk, _task_chunks(planned, workers)):
+                collector.report.pairs += pairs
+                collector.report.skipped_pairs.update(skipped)
+                yield rows, ids
+            pool.close()
+        except BaseException:
+            pool.terminate()
+            raise
+        finally:
+            pool.join()
+    finally:
+        _DPO_JOB = None
+        collector.store.close()
+
+
+def _task_chunks(planned: list[PlannedPair], workers: int) -> list[tuple[int, int]]:
+    """``(start, end)`` slices of the plan, about ``16 * workers`` of them, never splitting a task."""
+    size = max(8, len(planned) // (16 * workers))
+    chunks: list[tuple[int, int]] = []
+    start = 0
+    while start < len(planned):
+        end = min(start + size, len(planned))
+        while end < len(planned) and planned[end].task_key == planned[end - 1].task_key:
+            end += 1
+        chunks.append((start, end))
+        start = end
+    return chunks
+
+
+def _encode_chunk(bounds: tuple[int, int]) -> tuple[bytes, bytes, int, Counter[str]]:
+    assert _DPO_JOB is not None
+    collector, planned, dialect = _DPO_JOB
+    report = DpoReport()
+    rows: list[bytes] = []
+    ids: list[bytes] = []
+    for row, line in collector.encode(planned[bounds[0] : bounds[1]], report):
+        rows.append(line)
+        ids.append(_pair_id(row, dialect).encode() + b"\n")
+    return b"".join(rows), b"".join(ids), report.pairs, report.skipped_pairs
 
 
 def _pair_id(row: dict[str, Any], dialect: str) -> str:
@@ -257,9 +321,9 @@ class Shard:
 
 
 def split_shards(sources: list[str], workers: int) -> list[Shard]:
-    """Cut files into about ``4 * workers`` shards (none under 8 MiB) at line boundaries."""
+    """Cut files at line boundaries into at least ``4 * workers`` shards of 8 to 32 MiB."""
     total = sum(os.path.getsize(s) for s in sources)
-    size = max(_MIN_SHARD, total // max(1, 4 * workers))
+    size = min(_MAX_SHARD, max(_MIN_SHARD, total // max(1, 4 * workers)))
     shards: list[Shard] = []
     for source in sources:
         for start, end in _ranges(source, size):
@@ -302,7 +366,7 @@ def _shard_raw_lines(shard: Shard) -> Iterator[RawLine]:
 _WORKER_PLAN: Plan | None = None
 
 
-def _init_worker(plan: Plan) -> None:
+def _init_worker(plan: Plan | None) -> None:
     global _WORKER_PLAN
     _WORKER_PLAN = plan
     # The parent's cleanup handlers (rollcraft._signals) are inherited through fork: a worker
@@ -313,66 +377,56 @@ def _init_worker(plan: Plan) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def _run_shard(args: tuple[Shard, str]) -> tuple[int, PassResult]:
-    shard, parts = args
+#: What a shard's pass wrote, per sink (sft, sft_ids, kept, rejects); None where not wanted.
+ShardOutput = tuple[bytes | None, bytes | None, bytes | None, bytes | None]
+
+
+def _run_shard(shard: Shard) -> tuple[int, PassResult, ShardOutput]:
+    """One shard's pass; its output comes back in memory (a shard is at most 32 MiB of input).
+
+    Returning the bytes through the pool's pipe costs less than part files on disk that the
+    parent reads back and copies: the output is written to disk once, by the parent, in order.
+    """
     plan = _WORKER_PLAN
     assert plan is not None
-    base = Path(parts) / f"{shard.index:06d}"
     config = plan.loaded.config
-    with contextlib.ExitStack() as stack:
 
-        def part(kind: str, wanted: bool) -> IO[bytes] | None:
-            return stack.enter_context(open(f"{base}.{kind}", "wb", buffering=1 << 20)) if wanted else None
+    def buffer(wanted: bool) -> io.BytesIO | None:
+        return io.BytesIO() if wanted else None
 
-        sinks = Sinks(
-            part("sft", config.sft is not None),
-            part("ids", config.sft is not None),
-            part("kept", config.write_filtered),
-            part("rejects", config.write_rejects),
-        )
-        result = Pass(plan, sinks).run(_shard_lines(shard, plan.read_options))
-    return shard.index, result
+    buffers = (
+        buffer(config.sft is not None),
+        buffer(config.sft is not None),
+        buffer(config.write_filtered),
+        buffer(config.write_rejects),
+    )
+    result = Pass(plan, Sinks(*buffers)).run(_shard_lines(shard, plan.read_options))
+    output = tuple(b.getvalue() if b is not None else None for b in buffers)
+    return shard.index, result, output  # type: ignore[return-value]
 
 
 def _sharded(
     plan: Plan, sources: list[str], folder: Path, sinks: Sinks, workers: int, progress: Any
 ) -> PassResult:
     shards = split_shards(sources, workers)
-    parts = folder / ".parts"
-    parts.mkdir()
     context = multiprocessing.get_context("fork")
     results: dict[int, PassResult] = {}
+    pool = context.Pool(workers, initializer=_init_worker, initargs=(plan,))
     try:
-        pool = context.Pool(workers, initializer=_init_worker, initargs=(plan,))
-        try:
-            for index, result in pool.imap(_run_shard, [(s, str(parts)) for s in shards]):
-                results[index] = result
-                _append_parts(parts / f"{index:06d}", sinks)
-                if progress is not None:
-                    progress(shards[index].end - shards[index].start)
-            pool.close()  # workers take their end-of-work sentinel and exit on their own
-        except BaseException:
-            pool.terminate()
-            raise
-        finally:
-            pool.join()
+        for index, result, output in pool.imap(_run_shard, shards):
+            results[index] = result
+            for sink, data in zip((sinks.sft, sinks.sft_ids, sinks.kept, sinks.rejects), output, strict=True):
+                if sink is not None and data:
+                    sink.write(data)
+            if progress is not None:
+                progress(shards[index].end - shards[index].start)
+        pool.close()  # workers take their end-of-work sentinel and exit on their own
+    except BaseException:
+        pool.terminate()
+        raise
     finally:
-        shutil.rmtree(parts, ignore_errors=True)
+        pool.join()
     return _merge(shards, results)
-
-
-def _append_parts(base: Path, sinks: Sinks) -> None:
-    for kind, sink in (
-        ("sft", sinks.sft),
-        ("ids", sinks.sft_ids),
-        ("kept", sinks.kept),
-        ("rejects", sinks.rejects),
-    ):
-        path = Path(f"{base}.{kind}")
-        if sink is not None and path.exists():
-            with open(path, "rb") as handle:
-                shutil.copyfileobj(handle, sink, 1 << 20)
-            path.unlink()
 
 
 def _merge(shards: list[Shard], results: dict[int, PassResult]) -> PassResult:

@@ -127,6 +127,11 @@ class LineStore:
         spool.write(rollout.raw + b"\n")
         return ("", position)
 
+    @property
+    def spooled(self) -> bool:
+        """Whether some lines sit in the spool (which only this process may read)."""
+        return self._spool is not None
+
     def fetch(self, locator: tuple[str, int]) -> bytes:
         source, offset = locator
         if source == "":
@@ -267,10 +272,21 @@ class PairCollector:
     def pairs(self) -> Iterator[tuple[dict[str, Any], bytes]]:
         """Like :meth:`rows`, each encoded row with the row itself."""
         try:
-            planned = plan_pairs(self.groups, self.options, self.report)
-            yield from _second_pass(planned, self.store, self.options, self.read_options, self.report)
+            yield from self.encode(self.plan(), self.report)
         finally:
             self.store.close()
+
+    def plan(self) -> list[PlannedPair]:
+        """Choose the pairs (and count the tasks in :attr:`report`); nothing is read back yet."""
+        return plan_pairs(self.groups, self.options, self.report)
+
+    def encode(self, planned: list[PlannedPair], report: DpoReport) -> Iterator[tuple[dict[str, Any], bytes]]:
+        """Read back the lines of ``planned`` and encode their rows (pairs counted in ``report``).
+
+        Any slice of the plan that starts and ends at task boundaries may be encoded on its own
+        (in another process, too): the rows are the same as those of the whole plan.
+        """
+        return _second_pass(planned, self.store, self.options, self.read_options, report)
 
 
 def dpo_rows(
