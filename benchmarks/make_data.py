@@ -30,7 +30,8 @@ from rollcraft._io import RawLine, expand_inputs, iter_lines
 from rollcraft._read import ReadOptions, parse_line
 from rollcraft._records import Rollout
 
-REAL_DIR = Path("/work/shared/data/nemo-gym-rollouts")
+#: The shared real files, beside the repository (``../shared/data/nemo-gym-rollouts``).
+REAL_DIR = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "nemo-gym-rollouts"
 REWARDS = (0.0, 0.0, 0.25, 0.5, 0.75, 1.0, 1.0)
 
 
@@ -42,16 +43,19 @@ class Templates:
     odd: list[bytes]
 
 
-def load_templates(real: Path = REAL_DIR) -> Templates:
-    """Every real line: rollouts decoded, everything else kept as bytes."""
+def load_templates(real: Path | list[Path] = REAL_DIR) -> Templates:
+    """Every line of ``real`` (files, folders): rollouts decoded, everything else kept as bytes."""
     rollouts: list[dict[str, Any]] = []
     odd: list[bytes] = []
-    for raw in iter_lines(expand_inputs([str(real)])):
+    sources = [str(p) for p in (real if isinstance(real, list) else [real])]
+    for raw in iter_lines(expand_inputs(sources)):
         item = parse_line(raw, ReadOptions())
         if isinstance(item, Rollout) and item.shape == "nemo-gym":
             rollouts.append(item.record)
         elif raw.data.strip():
             odd.append(raw.data)
+    if not rollouts:
+        raise SystemExit(f"no NeMo Gym rollouts found in {', '.join(sources)}")
     return Templates(rollouts, odd)
 
 
@@ -124,11 +128,16 @@ def _lines(templates: Templates, tasks: int, rollouts: int, seed: int) -> Iterat
             yield orjson.dumps(make_record(templates, task, repeat))
 
 
-def build(path: Path, size: int, *, rollouts: int = 4, seed: int = 0) -> Path:
-    """Write about ``size`` bytes of NeMo Gym rollouts to ``path`` (kept when it exists)."""
+def build(
+    path: Path, size: int, *, rollouts: int = 4, seed: int = 0, source: list[Path] | None = None
+) -> Path:
+    """Write about ``size`` bytes of NeMo Gym rollouts to ``path`` (kept when it exists).
+
+    ``source``: the rollout files or folders to use as templates (default: the shared real files).
+    """
     if path.exists():
         return path
-    templates = load_templates()
+    templates = load_templates(source or REAL_DIR)
     mean = sum(len(orjson.dumps(r)) for r in templates.rollouts) / len(templates.rollouts)
     tasks = max(1, round(size / (mean * rollouts)))
     path.parent.mkdir(parents=True, exist_ok=True)

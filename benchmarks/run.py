@@ -18,6 +18,7 @@ largest ``VmHWM`` of the process or any of its children (``benchmarks/rss.py``).
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import shutil
 import statistics
@@ -126,10 +127,19 @@ def clean() -> None:
         shutil.rmtree(path, ignore_errors=True)
 
 
-def measure(size: int, modes: list[str], repeat: int, warmup: bool = True) -> Results:
-    """Build the inputs and run every mode ``repeat`` times, interleaved."""
+def measure(
+    size: int, modes: list[str], repeat: int, warmup: bool = True, source: list[Path] | None = None
+) -> Results:
+    """Build the inputs and run every mode ``repeat`` times, interleaved.
+
+    ``source``: other NeMo Gym rollout files or folders to build the input from (the default is
+    the shared real files); their input files are named by a digest of the source paths.
+    """
     label = f"{size / 1e6:g}MB"
-    data = build(DATA / f"rollouts-{label}.jsonl", size)
+    if source:
+        digest = hashlib.sha256("\0".join(str(p.resolve()) for p in source).encode()).hexdigest()[:8]
+        label = f"{label}-{digest}"
+    data = build(DATA / f"rollouts-{label}.jsonl", size, source=source)
     flat = DATA / f"rollouts-{label}.flat.jsonl"
     if "b" in modes:
         build_flat(data, flat)
@@ -199,13 +209,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--modes", default=",".join(MODES), help=f"subset of {','.join(MODES)},v")
     parser.add_argument("--no-warmup", action="store_true", help="skip the untimed first run of each mode")
     parser.add_argument("--validate", action="store_true", help="also time mode v (validation on)")
+    parser.add_argument(
+        "--source",
+        action="append",
+        type=Path,
+        help="NeMo Gym rollout files or folders to build the inputs from (repeatable; default: the "
+        "shared real files, ../shared/data/nemo-gym-rollouts)",
+    )
     args = parser.parse_args(argv)
     modes = [m for m in args.modes.split(",") if m] + (["v"] if args.validate else [])
     print(f"machine: {os.cpu_count()} CPUs, {cpu_model()}; python {sys.version.split()[0]}")
     print(f"date: {time.strftime('%Y-%m-%d %H:%M %Z')}")
     for text in args.sizes.split(","):
         print(f"\n## {text}")
-        results = measure(parse_size(text), modes, args.repeat, warmup=not args.no_warmup)
+        results = measure(parse_size(text), modes, args.repeat, warmup=not args.no_warmup, source=args.source)
         print(report(results))
 
 

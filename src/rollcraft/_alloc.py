@@ -28,7 +28,7 @@ def tune_allocator() -> None:
 
         libc = ctypes.CDLL("libc.so.6")
         libc.mallopt(_M_MMAP_THRESHOLD, 32 << 20)
-        libc.mallopt(_M_TRIM_THRESHOLD, 64 << 20)
-        libc.mallopt(_M_TOP_PAD, 16 << 20)
+        libc.mallopt(_M_TRIM_THRESHOLD, 16 << 20)
+        libc.mallopt(_M_TOP_PAD, 4 << 20)
     except (OSError, AttributeError):  # not glibc (musl, ...): keep the defaults
         return

@@ -33,7 +33,7 @@ from rollcraft.pipeline import LoadedConfig
 __all__ = ["Outcome", "execute", "split_shards"]
 
 _MIN_SHARD = 8 << 20
-_MAX_SHARD = 32 << 20
+_MAX_SHARD = 16 << 20
 
 
 @dataclass(slots=True)
@@ -321,7 +321,7 @@ class Shard:
 
 
 def split_shards(sources: list[str], workers: int) -> list[Shard]:
-    """Cut files at line boundaries into at least ``4 * workers`` shards of 8 to 32 MiB."""
+    """Cut files at line boundaries into at least ``4 * workers`` shards of 8 to 16 MiB."""
     total = sum(os.path.getsize(s) for s in sources)
     size = min(_MAX_SHARD, max(_MIN_SHARD, total // max(1, 4 * workers)))
     shards: list[Shard] = []
@@ -382,7 +382,7 @@ ShardOutput = tuple[bytes | None, bytes | None, bytes | None, bytes | None]
 
 
 def _run_shard(shard: Shard) -> tuple[int, PassResult, ShardOutput]:
-    """One shard's pass; its output comes back in memory (a shard is at most 32 MiB of input).
+    """One shard's pass; its output comes back in memory (a shard is at most 16 MiB of input).
 
     Returning the bytes through the pool's pipe costs less than part files on disk that the
     parent reads back and copies: the output is written to disk once, by the parent, in order.
