@@ -13,7 +13,7 @@ import pytest
 
 from rollcraft import ConfigError, OutputError
 from rollcraft.engines import local
-from rollcraft.pipeline import diff_versions, list_versions, load_pipeline_config, run_pipeline
+from rollcraft.pipeline import DIGEST_CACHE, diff_versions, list_versions, load_pipeline_config, run_pipeline
 from tests.conftest import REAL_DIR, ROOT
 
 
@@ -66,7 +66,7 @@ def test_a_version_is_never_overwritten(tmp_path: Path) -> None:
         run_pipeline(config, version="keep")
     assert _sha(tmp_path / "out" / "keep" / "sft.jsonl") == before
     assert run_pipeline(config).folder.name == "v1"
-    assert not [p for p in (tmp_path / "out").iterdir() if p.name.startswith(".")]
+    assert not [p for p in (tmp_path / "out").iterdir() if p.name.startswith(".") and p.name != DIGEST_CACHE]
 
 
 @pytest.mark.parametrize(
@@ -158,3 +158,31 @@ def test_redaction_drop_mode_counts_what_it_dropped(tmp_path: Path) -> None:
     counts = run_pipeline(config).manifest["counts"]
     assert counts["redaction"]["dropped"] == 11 == counts["filter"]["steps"][0]["dropped"]
     assert counts["redaction"]["kinds"] == {"email": 9, "google_api_key": 2}
+
+
+def test_input_digests_are_cached_and_follow_changed_files(tmp_path: Path) -> None:
+    data = tmp_path / "in.jsonl"
+    data.write_bytes((ROOT / "examples" / "rollouts" / "chat_agents_rollouts.jsonl").read_bytes())
+    config = _config(tmp_path, 'inputs: ["in.jsonl"]\noutput_dir: out\nsft: {format: trl}\n')
+
+    def input_sha(version: str) -> str:
+        manifest = json.loads((tmp_path / "out" / version / "manifest.json").read_text())
+        return str(manifest["inputs"][0]["sha256"])
+
+    run_pipeline(config)
+    cache = tmp_path / "out" / ".rollcraft-input-digests.json"
+    assert input_sha("v1") == _sha(data) and str(data.resolve()) in json.loads(cache.read_text())
+    # The cache is what a second run reads: a planted digest for the unchanged file comes back.
+    planted = json.loads(cache.read_text())
+    planted[str(data.resolve())][1] = "0" * 64
+    cache.write_text(json.dumps(planted))
+    run_pipeline(config)
+    assert input_sha("v2") == "0" * 64
+    # A changed file (new size and mtime) is hashed again; a broken cache is ignored.
+    data.write_bytes(data.read_bytes() + data.read_bytes().splitlines(keepends=True)[0])
+    run_pipeline(config)
+    assert input_sha("v3") == _sha(data)
+    cache.write_text("{not json")
+    run_pipeline(config)
+    assert input_sha("v4") == _sha(data)
+    assert [v["version"] for v in list_versions(tmp_path / "out")] == ["v1", "v2", "v3", "v4"]

@@ -12,7 +12,7 @@ import gc
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import Any, Protocol
 
 import orjson
 
@@ -120,14 +120,20 @@ def _add_redaction(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
     return {k: a.get(k, 0) + b.get(k, 0) for k in keys} | {"kinds": dict(sorted(kinds.items()))}
 
 
+class Writer(Protocol):
+    """What a pass writes to: a binary file, a ``BytesIO``, a :class:`rollcraft._digest.DigestWriter`."""
+
+    def write(self, data: bytes, /) -> int: ...
+
+
 @dataclass(slots=True)
 class Sinks:
     """Where a pass writes; any may be None."""
 
-    sft: IO[bytes] | None = None
-    sft_ids: IO[bytes] | None = None
-    kept: IO[bytes] | None = None
-    rejects: IO[bytes] | None = None
+    sft: Writer | None = None
+    sft_ids: Writer | None = None
+    kept: Writer | None = None
+    rejects: Writer | None = None
 
 
 class Pass:

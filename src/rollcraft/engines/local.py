@@ -19,8 +19,9 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
+from rollcraft._digest import DigestWriter
 from rollcraft._io import RawLine, is_plain_file
 from rollcraft._read import ReadReport, parse_lines, read_rollouts
 from rollcraft._records import Quarantined, Rollout
@@ -31,6 +32,9 @@ from rollcraft.formats.dpo import PairCollector, PlannedPair
 from rollcraft.pipeline import LoadedConfig
 
 __all__ = ["Outcome", "execute", "split_shards"]
+
+#: Output file name -> (bytes, sha256).
+Digests = dict[str, tuple[int, str]]
 
 _MIN_SHARD = 8 << 20
 _MAX_SHARD = 16 << 20
@@ -46,6 +50,8 @@ class Outcome:
     passes: int
     balance: dict[str, Any] = field(default_factory=dict)
     engine: str = "local"
+    #: Output file name -> (bytes, sha256), computed while writing.
+    digests: Digests = field(default_factory=dict)
 
     def counts(self) -> dict[str, Any]:
         """The manifest's ``counts``: read, redaction, filter, review, balance, sft, dpo."""
@@ -95,7 +101,8 @@ def execute(
         shardable = _shardable(loaded, sources)
         use = workers if shardable else 1
         collector = _collector(loaded)
-        with _sinks(loaded, folder) as sinks:
+        digests: Digests = {}
+        with _sinks(loaded, folder, digests, background=use == 1 and runner is None) as sinks:
             if runner is not None and shardable:
                 result = runner(plan, sources, folder, sinks, workers, progress)
                 if collector is not None:
@@ -107,9 +114,9 @@ def execute(
             else:
                 items = relabel(_read(plan, sources, progress), sources, inputs)
                 result = Pass(plan, sinks, collector=collector).run(items)
-        dpo_report = _write_dpo(loaded, folder, collector, use)
+        dpo_report = _write_dpo(loaded, folder, collector, digests, use)
     name = engine if runner is not None and shardable else "local"
-    return Outcome(result, dpo_report, use, passes, balance_info, name)
+    return Outcome(result, dpo_report, use, passes, balance_info, name, digests)
 
 
 def _needs_prepass(loaded: LoadedConfig) -> bool:
@@ -191,14 +198,22 @@ def _feed(collector: PairCollector, result: PassResult) -> None:
     result.candidates.clear()
 
 
+def _remember(digests: Digests, name: str, writer: DigestWriter) -> None:
+    digests[name] = (writer.size, writer.sha256)
+
+
 def _write_dpo(
-    loaded: LoadedConfig, folder: Path, collector: PairCollector | None, workers: int = 1
+    loaded: LoadedConfig, folder: Path, collector: PairCollector | None, digests: Digests, workers: int = 1
 ) -> DpoReport | None:
     dpo = loaded.config.dpo
     if dpo is None or collector is None:
         return None
-    with open(folder / dpo.file, "wb") as rows, open(folder / "dpo_ids.txt", "wb") as ids:
-        if workers > 1 and not collector.store.spooled:
+    parallel = workers > 1 and not collector.store.spooled
+    with (
+        DigestWriter(folder / dpo.file, background=not parallel) as rows,
+        DigestWriter(folder / "dpo_ids.txt", background=not parallel) as ids,
+    ):
+        if parallel:
             for chunk_rows, chunk_ids in _parallel_pairs(collector, dpo.format, workers):
                 rows.write(chunk_rows)
                 ids.write(chunk_ids)
@@ -206,6 +221,8 @@ def _write_dpo(
             for row, line in collector.pairs():
                 rows.write(line)
                 ids.write(_pair_id(row, dpo.format).encode() + b"\n")
+    _remember(digests, dpo.file, rows)
+    _remember(digests, "dpo_ids.txt", ids)
     return collector.report
 
 
@@ -277,12 +294,16 @@ def _pair_id(row: dict[str, Any], dialect: str) -> str:
 
 
 @contextlib.contextmanager
-def _sinks(loaded: LoadedConfig, folder: Path) -> Iterator[Sinks]:
+def _sinks(loaded: LoadedConfig, folder: Path, digests: Digests, *, background: bool) -> Iterator[Sinks]:
     config = loaded.config
     with contextlib.ExitStack() as stack:
 
-        def sink(name: str | None) -> IO[bytes] | None:
-            return stack.enter_context(open(folder / name, "wb", buffering=1 << 20)) if name else None
+        def sink(name: str | None) -> DigestWriter | None:
+            if not name:
+                return None
+            writer = DigestWriter(folder / name, background=background)
+            stack.callback(_remember, digests, name, writer)  # runs after the writer is closed
+            return stack.enter_context(writer)
 
         yield Sinks(
             sft=sink(config.sft.file if config.sft else None),
@@ -320,10 +341,10 @@ class Shard:
     end: int
 
 
-def split_shards(sources: list[str], workers: int) -> list[Shard]:
-    """Cut files at line boundaries into at least ``4 * workers`` shards of 8 to 16 MiB."""
+def split_shards(sources: list[str], workers: int, *, max_size: int = _MAX_SHARD) -> list[Shard]:
+    """Cut files at line boundaries into about ``4 * workers`` shards of 8 MiB to ``max_size``."""
     total = sum(os.path.getsize(s) for s in sources)
-    size = min(_MAX_SHARD, max(_MIN_SHARD, total // max(1, 4 * workers)))
+    size = min(max_size, max(_MIN_SHARD, total // max(1, 4 * workers)))
     shards: list[Shard] = []
     for source in sources:
         for start, end in _ranges(source, size):

@@ -67,7 +67,7 @@ def execute_ray(
         cpus = int(ray.cluster_resources().get("CPU", 1))
         total = sum(os.path.getsize(s) for s in sources)
         split = max(wanted, cpus, -(-total // (4 * MAX_SHARD)))
-        return _run_on_ray(plan, split_shards(sources, split), sinks, prog)
+        return _run_on_ray(plan, split_shards(sources, split, max_size=MAX_SHARD), sinks, prog)
 
     return execute(loaded, inputs, folder, workers=workers, progress=progress, runner=runner, engine="ray")
 
