@@ -150,20 +150,28 @@ def build(
 
 
 def flatten_line(data: bytes) -> bytes | None:
-    """The tutorial's flattened shape of one NeMo Gym line (None for lines that are not rollouts)."""
+    """The tutorial's flattened shape of one NeMo Gym line (None for lines that are not rollouts).
+
+    The same record with ``response.output`` (the Responses items) lifted to a top-level
+    ``output``, as the tutorial's code reads it, and everything else kept (request, tools,
+    metadata, reward...), so both pipelines read the same data. Only what the tutorial's code
+    needs to run at all is added: ``success`` and ``task_id`` when missing, and a string ``input``
+    as a one-message list (its ``input + output`` fails on a string).
+    """
     item = parse_line(RawLine("", 0, 0, data), ReadOptions())
-    if not isinstance(item, Rollout):
+    if not isinstance(item, Rollout) or item.shape != "nemo-gym":
         return None
-    conversation = item.conversation
-    flat = {
-        "responses_create_params": {"input": conversation.prompt},
-        "output": conversation.completion,
-        "reward": item.reward,
-        "success": item.success,
-        "task_id": item.task_key,
-        "metadata": {"task_type": item.task_type},
-    }
-    return orjson.dumps(flat)
+    record = orjson.loads(data)
+    output = record.pop("response").get("output")
+    if not isinstance(output, list) or any(isinstance(step, list) for step in output):
+        return None
+    params = record["responses_create_params"]
+    if not isinstance(params.get("input"), list):
+        params["input"] = [{"role": "user", "content": str(params.get("input") or "")}]
+    record["output"] = output
+    record.setdefault("success", item.success)
+    record.setdefault("task_id", item.task_key)
+    return orjson.dumps(record)
 
 
 def build_flat(source: Path, path: Path) -> Path:

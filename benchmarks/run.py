@@ -140,7 +140,7 @@ def measure(
         digest = hashlib.sha256("\0".join(str(p.resolve()) for p in source).encode()).hexdigest()[:8]
         label = f"{label}-{digest}"
     data = build(DATA / f"rollouts-{label}.jsonl", size, source=source)
-    flat = DATA / f"rollouts-{label}.flat.jsonl"
+    flat = DATA / f"rollouts-{label}.tutorial.jsonl"
     if "b" in modes:
         build_flat(data, flat)
     results = Results(data.stat().st_size, flat.stat().st_size if flat.exists() else 0)

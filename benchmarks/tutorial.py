@@ -2,7 +2,7 @@
 
 NeMo Gym's "Offline Training with Rollouts (SFT/DPO)" tutorial: ``json.loads`` every line into
 a list, filter, write the kept rollouts with ``json.dumps``, then build SFT rows and DPO pairs
-from lists held in memory. It reads the flattened shape (top-level ``output`` chat messages,
+from lists held in memory. It reads the flattened shape (top-level ``output`` Responses items,
 ``reward``, ``success``, ``metadata.task_type``, ``responses_create_params.input``).
 
 Run: ``python benchmarks/tutorial.py INPUT OUTPUT_DIR``.
