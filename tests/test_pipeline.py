@@ -186,3 +186,14 @@ def test_input_digests_are_cached_and_follow_changed_files(tmp_path: Path) -> No
     run_pipeline(config)
     assert input_sha("v4") == _sha(data)
     assert [v["version"] for v in list_versions(tmp_path / "out")] == ["v1", "v2", "v3", "v4"]
+
+
+def test_with_workers_the_inputs_are_hashed_in_a_forked_process(tmp_path: Path) -> None:
+    config = _config(tmp_path, REAL)
+    result = run_pipeline(config, workers=2)
+    manifest = json.loads((result.folder / "manifest.json").read_text())
+    assert manifest["counts"]["engine"]["workers"] == 2
+    for entry in manifest["inputs"]:
+        assert entry["sha256"] == _sha(Path(entry["path"]))
+    cached = json.loads((tmp_path / "out" / DIGEST_CACHE).read_text())
+    assert {str(Path(e["path"]).resolve()) for e in manifest["inputs"]} <= set(cached)

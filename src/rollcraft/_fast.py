@@ -112,6 +112,8 @@ class FastRecord(msgspec.Struct):
 
 
 _DECODER: Final = msgspec.json.Decoder(FastRecord)
+_loads = orjson.loads
+_JSONDecodeError = orjson.JSONDecodeError
 
 
 def fast_decode(data: bytes) -> FastRecord | None:
@@ -140,19 +142,50 @@ def _text(content: str | list[_Part] | None) -> str:
 
 
 def _feed(builder: _Builder, items: list[_Item]) -> None:
-    """:meth:`rollcraft._normalize._Builder.feed` for the common item kinds of the fast path."""
+    """:meth:`rollcraft._normalize._Builder.feed` for the common item kinds of the fast path.
+
+    Tool calls and tool outputs are inlined (``_Builder._add_call`` / ``_function_output``, the
+    same rules): they are most of the items.
+    """
+    append = builder.messages.append
+    open_calls = builder.open_calls
+    flags = builder.flags
     for item in items:
         kind = item.type
         if kind == "function_call":
             turn = builder.turn
             if turn is None:
                 turn = builder.turn = _Turn()
-            builder._add_call(turn, item.call_id or item.id, item.name, item.arguments)
+            call_id = item.call_id or item.id
+            if not call_id:
+                builder._add_call(turn, call_id, item.name, item.arguments)  # makes up an id
+                continue
+            arguments = item.arguments
+            if arguments is None:
+                arguments = "{}"
+            else:
+                try:
+                    _loads(arguments)
+                except _JSONDecodeError:
+                    flags.add("invalid_tool_arguments")
+            function = {"name": item.name or "", "arguments": arguments}
+            turn.calls.append({"id": call_id, "type": "function", "function": function})
+            open_calls[call_id] = None
         elif kind == "function_call_output":
-            builder._function_output(item.call_id, _text(item.output))
+            if builder.turn is not None:
+                builder.close_turn()
+            output = item.output
+            text = output if type(output) is str else _text(output)
+            key = item.call_id if item.call_id is not None else ""
+            if key in open_calls:
+                del open_calls[key]
+            else:
+                flags.add("orphan_tool_output")
+            append({"role": "tool", "tool_call_id": key, "content": text})
         elif kind == "message" or (kind is None and item.role is not None):
             role = item.role
-            text = _text(item.content)
+            content = item.content
+            text = content if type(content) is str else _text(content)
             if role == "assistant":
                 turn = builder.turn
                 if turn is None:
@@ -165,7 +198,7 @@ def _feed(builder: _Builder, items: list[_Item]) -> None:
                 if builder.turn is not None:
                     builder.close_turn()
                 name = "system" if role == "developer" else (role if role is not None else "user")
-                builder.messages.append({"role": name, "content": text})
+                append({"role": name, "content": text})
         elif kind == "reasoning":
             content = item.content
             if isinstance(content, str):
@@ -174,7 +207,7 @@ def _feed(builder: _Builder, items: list[_Item]) -> None:
             texts += [_text([part]) for part in content or ()]
             text = "\n".join(t for t in texts if t)
             if not text:
-                builder.flags.add("encrypted_reasoning" if item.encrypted_content else "empty_reasoning")
+                flags.add("encrypted_reasoning" if item.encrypted_content else "empty_reasoning")
                 continue
             builder._open_turn().reasoning.append(text)
         else:

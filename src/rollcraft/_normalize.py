@@ -127,7 +127,6 @@ class _Builder:
     messages: list[Message] = field(default_factory=list)
     turn: _Turn | None = None
     open_calls: dict[str, None] = field(default_factory=dict)
-    seen_calls: set[str] = field(default_factory=set)
     made_ids: int = 0
 
     def feed(self, items: Iterable[Any]) -> None:
@@ -222,7 +221,6 @@ class _Builder:
             {"id": call_id, "type": "function", "function": {"name": str(name or ""), "arguments": args}}
         )
         self.open_calls[call_id] = None
-        self.seen_calls.add(call_id)
 
     def _function_output(self, call_id: Any, output: Any) -> None:
         if self.turn is not None:

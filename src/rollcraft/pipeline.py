@@ -345,7 +345,8 @@ def run_pipeline(
     started = time.time()
     processes = workers or config.workers
     digests = _DigestCache(output_dir / DIGEST_CACHE)
-    hashing = _InputHashes(inputs, digests, background=config.engine == "local" and processes == 1)
+    mode: HashMode = "inline" if config.engine != "local" else ("thread" if processes == 1 else "process")
+    hashing = _InputHashes(inputs, digests, mode=mode)
     try:
         execute = _engine(config.engine)
         outcome = execute(loaded, inputs, staging, workers=processes, progress=progress)
@@ -437,41 +438,91 @@ def _engine(name: str) -> Any:
     return execute
 
 
-class _InputHashes:
-    """The manifest's input entries, hashed in a background thread while the pipeline runs.
+HashMode = Literal["thread", "process", "inline"]
 
-    hashlib releases the GIL while it hashes, so on a machine with a second core the inputs'
-    sha256 costs a single-process run (almost) no time. Only then: a thread running while the
-    local engine forks its worker pool can leave a worker deadlocked on a lock the thread held,
-    and with workers the cores are busy anyway; so ``background=False`` hashes at once.
-    The thread is joined right after the passes, before validation starts anything.
+
+class _InputHashes:
+    """The manifest's input entries, hashed while the pipeline runs.
+
+    One process (``mode="thread"``): a background thread; hashlib releases the GIL while it
+    hashes, so on a machine with a second core the inputs' sha256 costs (almost) no time. With a
+    worker pool (``mode="process"``): a thread running while the pool forks could leave a worker
+    deadlocked on a lock the thread held, so a forked process hashes instead, started before any
+    pool and before any of rollcraft's threads, alongside the workers. ``mode="inline"`` (the Ray
+    driver) hashes at once. Digests cached in the output folder are not computed again.
     """
 
-    def __init__(self, inputs: list[str], cache: _DigestCache, *, background: bool) -> None:
+    def __init__(self, inputs: list[str], cache: _DigestCache, *, mode: HashMode) -> None:
         import threading
 
+        self._inputs = inputs
         self._entries: list[dict[str, Any]] = []
         self._error: BaseException | None = None
         self._cache = cache
-        self._thread = threading.Thread(target=self._work, args=(inputs,), daemon=True)
-        if background and not all(cache.knows(p) for p in inputs):
+        self._thread = threading.Thread(target=self._work, daemon=True)
+        self._child: Any = None
+        missing = [p for p in inputs if not cache.knows(p)]
+        if missing and mode == "thread":
             self._thread.start()
+        elif missing and mode == "process" and hasattr(os, "fork"):
+            self._child = _HashingChild(missing)
         else:
-            self._work(inputs)
+            self._work()
 
-    def _work(self, inputs: list[str]) -> None:
+    def _work(self) -> None:
         try:
-            self._entries = [_input_entry(p, self._cache) for p in inputs]
+            self._entries = [_input_entry(p, self._cache) for p in self._inputs]
         except BaseException as exc:  # re-raised in entries()
             self._error = exc
 
     def entries(self) -> list[dict[str, Any]]:
-        """The entries (waits for the thread); the thread's exception, if any, is raised here."""
+        """The entries (waits for the thread or process); an error, if any, is raised here."""
         if self._thread.is_alive():
             self._thread.join()
+        if self._child is not None:
+            for path, digest in self._child.digests().items():
+                self._cache.store(path, digest)
+            self._child = None
+            self._work()
         if self._error is not None:
             raise self._error
         return self._entries
+
+
+class _HashingChild:
+    """A forked process computing the sha256 of some files; ``digests()`` collects them."""
+
+    def __init__(self, paths: list[str]) -> None:
+        import multiprocessing
+
+        context = multiprocessing.get_context("fork")
+        self._receive, send = context.Pipe(duplex=False)
+        self._process = context.Process(target=_hash_files, args=(paths, send), daemon=True)
+        self._process.start()
+        send.close()
+
+    def digests(self) -> dict[str, str]:
+        """What the child computed (files it could not hash are simply missing: hashed again here)."""
+        try:
+            result = self._receive.recv()
+        except (EOFError, OSError):
+            result = {}
+        self._process.join()
+        self._receive.close()
+        return result if isinstance(result, dict) else {}
+
+
+def _hash_files(paths: list[str], send: Any) -> None:
+    import signal
+
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the parent's temporary-file cleanup
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    digests: dict[str, str] = {}
+    for path in paths:
+        with contextlib.suppress(OSError):
+            digests[path] = sha256_file(path)
+    send.send(digests)
+    send.close()
 
 
 def _check_name(name: str) -> None:
@@ -593,6 +644,13 @@ class _DigestCache:
         self._entries[name] = [facts, digest]
         self._changed = True
         return digest
+
+    def store(self, path: str, digest: str) -> None:
+        """Remember ``digest`` for ``path`` as the file is now."""
+        name, facts = self._key(path)
+        self._entries.pop(name, None)
+        self._entries[name] = [facts, digest]
+        self._changed = True
 
     def save(self) -> None:
         """Write the cache (atomically; the newest entries only). Failing to write is harmless."""
