@@ -21,7 +21,7 @@ class DigestWriter:
 
     Writes are gathered into 4 MiB chunks. With ``background=True`` a thread writes and hashes the
     chunks (both release the GIL), so a single-process run spends neither on its main thread; at
-    most two chunks wait in the queue. Use ``background=False`` in a process that will fork.
+    most one chunk waits in the queue. Use ``background=False`` in a process that will fork.
     An error in the thread (a full disk) is raised by the next ``write`` or by ``close``.
     """
 
@@ -35,7 +35,7 @@ class DigestWriter:
         self._queue: queue.Queue[bytearray | None] | None = None
         self._thread: threading.Thread | None = None
         if background:
-            self._queue = queue.Queue(maxsize=2)
+            self._queue = queue.Queue(maxsize=1)
             self._thread = threading.Thread(target=self._drain, name="rollcraft-writer", daemon=True)
             self._thread.start()
 

@@ -252,11 +252,11 @@ def _summary(manifest: dict[str, Any]) -> dict[str, Any]:
 def sha256_file(path: str | os.PathLike[str]) -> str:
     """The sha256 of a file's bytes, in hex.
 
-    Read in 16 MiB pieces: in a background thread each piece needs the GIL once, and 256 KiB
+    Read in 4 MiB pieces: in a background thread each piece needs the GIL once, and 256 KiB
     pieces (``hashlib.file_digest``) waited for it so often that hashing 1 GB outlasted the run.
     """
     digest = hashlib.sha256()
-    buffer = bytearray(16 << 20)
+    buffer = bytearray(4 << 20)
     view = memoryview(buffer)
     with open(path, "rb", buffering=0) as handle:
         while count := handle.readinto(buffer):
