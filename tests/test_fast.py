@@ -197,3 +197,16 @@ def test_mutated_real_records_agree(seed: int) -> None:
     line = rng.choice(path.read_bytes().splitlines())
     mutated = orjson.dumps(_mutations(orjson.loads(line), rng))
     _same(RawLine("mutated.jsonl", 1, 0, mutated), ReadOptions())
+
+
+def test_shared_tool_lists_have_their_trl_text_made_once() -> None:
+    from rollcraft._fast import shared_tools_text
+    from rollcraft.formats import encode_tools
+
+    rollout = parse_line(RawLine("x", 1, 0, orjson.dumps(_record())), ReadOptions())
+    assert isinstance(rollout, Rollout)
+    tools = rollout.conversation.tools
+    expected = orjson.dumps(tools, option=orjson.OPT_SORT_KEYS).decode()
+    assert shared_tools_text(tools) == expected == encode_tools(tools, "trl")
+    copy = [dict(t) for t in tools]  # an equal list the reader did not make: encoded as usual
+    assert shared_tools_text(copy) is None and encode_tools(copy, "trl") == expected

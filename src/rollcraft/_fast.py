@@ -29,7 +29,14 @@ from rollcraft._normalize import (
 )
 from rollcraft._records import Conversation, Tool
 
-__all__ = ["FastRecord", "fast_conversation", "fast_decode", "prompt_task_key", "tools_of"]
+__all__ = [
+    "FastRecord",
+    "fast_conversation",
+    "fast_decode",
+    "prompt_task_key",
+    "shared_tools_text",
+    "tools_of",
+]
 
 
 class _Fallback(Exception):
@@ -237,8 +244,20 @@ def tools_of(raw: bytes | msgspec.Raw) -> tuple[list[Tool], bytes, frozenset[str
     entry = (tools, orjson.dumps(tools, option=orjson.OPT_SORT_KEYS), frozenset(flags))
     if len(_TOOLS_CACHE) >= _TOOLS_CACHE_SIZE:
         _TOOLS_CACHE.clear()
+        _TOOLS_TEXT.clear()
     _TOOLS_CACHE[key] = entry
+    _TOOLS_TEXT[id(tools)] = (tools, entry[1].decode())
     return entry
+
+
+#: id of a shared tool list -> (the list, its sorted-keys JSON text).
+_TOOLS_TEXT: dict[int, tuple[list[Tool], str]] = {}
+
+
+def shared_tools_text(tools: object) -> str | None:
+    """The sorted-keys JSON text of a tool list :func:`tools_of` made (and shares), else None."""
+    entry = _TOOLS_TEXT.get(id(tools))
+    return entry[1] if entry is not None and entry[0] is tools else None
 
 
 def fast_conversation(

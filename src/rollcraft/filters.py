@@ -598,7 +598,8 @@ class FilterReport:
     examples: dict[str, str] = field(default_factory=dict)
 
     def count(self, drop: Drop | None, alone: Iterable[str] = ()) -> None:
-        self.alone.update(alone)
+        if alone:
+            self.alone.update(alone)
         if drop is None:
             self.kept += 1
             return

@@ -21,6 +21,7 @@ from typing import Any, Literal
 
 import orjson
 
+from rollcraft._fast import shared_tools_text
 from rollcraft._records import Message, Tool
 
 __all__ = [
@@ -100,9 +101,14 @@ def encode_messages(
 
 
 def encode_tools(tools: Sequence[Tool], dialect: Dialect) -> Any:
-    """Tools as ``dialect`` carries them: JSON text for trl, a list for openai and nemo-rl."""
+    """Tools as ``dialect`` carries them: JSON text for trl, a list for openai and nemo-rl.
+
+    A tool list the reader shares between rollouts (:func:`rollcraft._fast.tools_of`) has its
+    text made once.
+    """
     if dialect == "trl":
-        return orjson.dumps(list(tools), option=orjson.OPT_SORT_KEYS).decode()
+        text = shared_tools_text(tools)
+        return text if text is not None else orjson.dumps(list(tools), option=orjson.OPT_SORT_KEYS).decode()
     return list(tools)
 
 
