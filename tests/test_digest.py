@@ -37,3 +37,16 @@ def test_a_full_disk_is_raised_not_lost(background: bool) -> None:
     writer.close()  # then closing again does nothing
     assert writer._file.closed
     assert writer._thread is None or not writer._thread.is_alive()
+
+
+@pytest.mark.parametrize("background", [False, True])
+def test_tell_is_where_the_next_write_lands(tmp_path: Path, background: bool) -> None:
+    path = tmp_path / "rows.jsonl"
+    starts = []
+    with DigestWriter(path, background=background) as writer:
+        for n in range(3000):
+            starts.append(writer.tell())
+            writer.write(b"%d:" % n + b"x" * (n % 5000) + b"\n")
+    data = path.read_bytes()
+    for n, start in enumerate(starts):
+        assert data[start:].startswith(b"%d:" % n)

@@ -197,3 +197,23 @@ def test_with_workers_the_inputs_are_hashed_in_a_forked_process(tmp_path: Path) 
         assert entry["sha256"] == _sha(Path(entry["path"]))
     cached = json.loads((tmp_path / "out" / DIGEST_CACHE).read_text())
     assert {str(Path(e["path"]).resolve()) for e in manifest["inputs"]} <= set(cached)
+
+
+@pytest.mark.parametrize("completion", ["full", "first-divergence"])
+def test_pairs_read_back_from_sft_rows_are_the_pairs_read_back_from_the_input(
+    tmp_path: Path, completion: str
+) -> None:
+    """With trl SFT rows in the same run, pair sides come back from sft.jsonl: same bytes."""
+    common = f"""
+inputs: ["{REAL_DIR}", "{ROOT / "examples" / "rollouts"}"]
+filters: {{max_turns: 400, drop_flagged: none}}
+dpo: {{format: trl, pairing: all, completion: {completion}}}
+validate: {{enabled: false}}
+"""
+    both = run_pipeline(
+        _config(tmp_path, common + "output_dir: both\nsft: {format: trl, min_reward: 0.5}\n", "a.yaml")
+    )
+    alone = run_pipeline(_config(tmp_path, common + "output_dir: alone\n", "b.yaml"))
+    for name in ("dpo.jsonl", "dpo_ids.txt"):
+        assert (both.folder / name).read_bytes() == (alone.folder / name).read_bytes()
+    assert len((both.folder / "dpo.jsonl").read_bytes().splitlines()) > 10

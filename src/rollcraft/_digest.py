@@ -27,7 +27,8 @@ class DigestWriter:
 
     def __init__(self, path: str | os.PathLike[str], *, background: bool = False) -> None:
         self.path = os.fspath(path)
-        self.size = 0
+        self.size = 0  # bytes written to the file (by the thread, when there is one)
+        self._position = 0  # bytes handed to write()
         self._file = open(self.path, "wb")
         self._hash = hashlib.sha256()
         self._buffer = bytearray()
@@ -42,6 +43,7 @@ class DigestWriter:
     def write(self, data: bytes) -> int:
         """Append ``data``; returns its length."""
         self._buffer += data
+        self._position += len(data)
         if len(self._buffer) >= _CHUNK:
             self._hand_off()
         return len(data)
@@ -84,6 +86,10 @@ class DigestWriter:
         if self._error is not None:
             error, self._error = self._error, None
             raise error
+
+    def tell(self) -> int:
+        """Bytes handed to :meth:`write` so far (where the next write starts in the file)."""
+        return self._position
 
     @property
     def sha256(self) -> str:

@@ -203,12 +203,12 @@ class Pass:
     def _keep(self, rollout: Rollout) -> None:
         if self.sinks.kept is not None:
             self.sinks.kept.write(rollout.raw + b"\n")
-        if self.sft is not None:
-            self._sft(rollout)
+        offset = self._sft(rollout) if self.sft is not None else None
         if self.want_dpo:
-            self._dpo(rollout)
+            self._dpo(rollout, offset)
 
-    def _sft(self, rollout: Rollout) -> None:
+    def _sft(self, rollout: Rollout) -> int | None:
+        """Write the rollout's SFT row; returns where it starts when the sink can tell."""
         assert self.sft is not None
         report = self.result.sft
         reason = _sft_selection(rollout, self.sft.min_reward, self.sft.success_only) or sft_skip_reason(
@@ -216,17 +216,22 @@ class Pass:
         )
         if reason is not None:
             report.skipped[reason] += 1
-            return
+            return None
         report.rows += 1
-        if self.sinks.sft is not None:
+        offset = None
+        sink = self.sinks.sft
+        if sink is not None:
             row = sft_row(rollout, self.sft.format, arguments=self.sft.arguments)
-            self.sinks.sft.write(orjson.dumps(row, option=orjson.OPT_APPEND_NEWLINE))
+            tell = getattr(sink, "tell", None)
+            offset = tell() if tell is not None else None
+            sink.write(orjson.dumps(row, option=orjson.OPT_APPEND_NEWLINE))
         if self.sinks.sft_ids is not None:
             self.sinks.sft_ids.write(rollout.rollout_id.encode() + b"\n")
+        return offset
 
-    def _dpo(self, rollout: Rollout) -> None:
+    def _dpo(self, rollout: Rollout, sft_offset: int | None = None) -> None:
         if self.collector is not None:
-            self.collector.add(rollout)
+            self.collector.add(rollout, sft_offset=sft_offset)
             return
         self.result.dpo_rollouts += 1
         reason = sft_skip_reason(rollout)

@@ -112,11 +112,22 @@ def execute(
                 if collector is not None:
                     _feed(collector, result)
             else:
+                if collector is not None and config.sft is not None and _same_trl(loaded):
+                    collector.read_sft_rows(folder / config.sft.file)
                 items = relabel(_read(plan, sources, progress), sources, inputs)
                 result = Pass(plan, sinks, collector=collector).run(items)
         dpo_report = _write_dpo(loaded, folder, collector, digests, use)
     name = engine if runner is not None and shardable else "local"
     return Outcome(result, dpo_report, use, passes, balance_info, name, digests)
+
+
+def _same_trl(loaded: LoadedConfig) -> bool:
+    """Whether SFT rows and DPO pairs are both trl with string arguments (pairs may reuse rows)."""
+    sft, dpo = loaded.config.sft, loaded.config.dpo
+    if sft is None or dpo is None:
+        return False
+    trl = sft.format == dpo.format == "trl"
+    return trl and sft.arguments == "string" and dpo.options().arguments == "string"
 
 
 def _needs_prepass(loaded: LoadedConfig) -> bool:

@@ -249,16 +249,38 @@ class PairCollector:
         self.report = report if report is not None else DpoReport()
         self.store = LineStore()
         self.groups: dict[str, list[Candidate]] = defaultdict(list)
+        self._sft_file: str | None = None
 
-    def add(self, rollout: Rollout) -> None:
-        """Consider one rollout (only facts and where its line is are kept)."""
+    def add(self, rollout: Rollout, *, sft_offset: int | None = None) -> None:
+        """Consider one rollout (only facts and where its line is are kept).
+
+        ``sft_offset``: where the rollout's row starts in the SFT file given to
+        :meth:`read_sft_rows` (its conversation is read back from there).
+        """
         self.report.rollouts += 1
         reason = sft_skip_reason(rollout)
         if reason is not None:
             self.report.excluded[reason] += 1
             return
-        locator = self.store.remember(rollout)
+        if sft_offset is not None and self._sft_file is not None:
+            locator = (_sft_mark(len(rollout.conversation.prompt)), sft_offset)
+        else:
+            locator = self.store.remember(rollout)
         self.groups[rollout.task_key].append(Candidate(rollout.reward, rollout.rollout_id, locator))
+
+    def read_sft_rows(self, path: str | os.PathLike[str]) -> bool:
+        """Read pair conversations back from the trl SFT rows in ``path`` where there are some.
+
+        Only when both sides are trl with string arguments, whose SFT ``messages`` are exactly
+        the encoded messages of a pair's sides: an SFT row (about a third of the raw line) is
+        decoded instead of the raw line decoded and normalized again. Every side is then compared
+        and encoded in that uniform trl form (the same bytes: the mapping is one to one).
+        Returns whether it applies.
+        """
+        if self.options.dialect != "trl" or self.options.arguments != "string":
+            return False
+        self._sft_file = os.fspath(path)
+        return True
 
     def add_candidate(self, task_key: str, candidate: Candidate) -> None:
         """Take a candidate another process collected (its locator must point into a plain file)."""
@@ -286,7 +308,9 @@ class PairCollector:
         Any slice of the plan that starts and ends at task boundaries may be encoded on its own
         (in another process, too): the rows are the same as those of the whole plan.
         """
-        return _second_pass(planned, self.store, self.options, self.read_options, report)
+        return _second_pass(
+            planned, self.store, self.options, self.read_options, report, sft_file=self._sft_file
+        )
 
 
 def dpo_rows(
@@ -314,11 +338,13 @@ def _second_pass(
     options: DpoOptions,
     read_options: ReadOptions,
     report: DpoReport,
+    *,
+    sft_file: str | None = None,
 ) -> Iterator[tuple[dict[str, Any], bytes]]:
     cache: dict[tuple[str, int], Conversation] = {}
     for index, pair in enumerate(planned):
-        chosen = _load(pair.chosen, store, read_options, cache)
-        rejected = _load(pair.rejected, store, read_options, cache)
+        chosen = _load(pair.chosen, store, read_options, cache, sft_file)
+        rejected = _load(pair.rejected, store, read_options, cache, sft_file)
         if index + 1 == len(planned) or planned[index + 1].task_key != pair.task_key:
             cache.clear()
         row, reason = _pair_row(pair.task_key, chosen, rejected, pair.chosen, pair.rejected, options)
@@ -334,16 +360,48 @@ def _load(
     store: LineStore,
     read_options: ReadOptions,
     cache: dict[tuple[str, int], Conversation],
+    sft_file: str | None = None,
 ) -> Conversation:
-    """The conversation of a candidate's line (read back; the first pass has every other fact)."""
+    """The conversation of a candidate's line (read back; the first pass has every other fact).
+
+    With ``sft_file`` (see :meth:`PairCollector.read_sft_rows`) every conversation comes back
+    with trl-encoded messages: from its SFT row where it has one, else encoded here.
+    """
     found = cache.get(candidate.locator)
     if found is None:
+        source, offset = candidate.locator
         try:
-            found = conversation_of_line(store.fetch(candidate.locator), read_options)
+            if sft_file is not None and source.startswith(_SFT_MARK):
+                found = _from_sft_row(store.fetch((sft_file, offset)), int(source[len(_SFT_MARK) :]))
+            else:
+                found = conversation_of_line(store.fetch(candidate.locator), read_options)
+                if sft_file is not None:
+                    prompt, completion = found.prompt, found.completion
+                    found = Conversation(
+                        encode_messages(prompt, "trl"), encode_messages(completion, "trl"), found.tools
+                    )
         except ValueError:  # the same bytes parsed once already
             raise RuntimeError(f"line of rollout {candidate.rollout_id} could not be read back") from None
         cache[candidate.locator] = found
     return found
+
+
+#: Locators into the SFT file carry this prefix and the number of prompt messages.
+_SFT_MARK = "\0sft:"
+_SFT_MARKS: dict[int, str] = {}
+
+
+def _sft_mark(prompt_messages: int) -> str:
+    mark = _SFT_MARKS.get(prompt_messages)
+    if mark is None:
+        mark = _SFT_MARKS[prompt_messages] = f"{_SFT_MARK}{prompt_messages}"
+    return mark
+
+
+def _from_sft_row(line: bytes, prompt_messages: int) -> Conversation:
+    row = orjson.loads(line)
+    messages = row["messages"]
+    return Conversation(messages[:prompt_messages], messages[prompt_messages:], orjson.loads(row["tools"]))
 
 
 def build_pair(
