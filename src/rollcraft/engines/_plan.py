@@ -21,7 +21,7 @@ from rollcraft._read import ReadOptions
 from rollcraft._records import Quarantined, Rollout
 from rollcraft.filters import Filter, FilterConfig, FilterReport, TaskStats, build_steps, judge
 from rollcraft.formats import SftReport, sft_row, sft_skip_reason
-from rollcraft.formats.dpo import Candidate
+from rollcraft.formats.dpo import Candidate, sft_locator
 from rollcraft.pipeline import LoadedConfig
 
 __all__ = ["Pass", "PassResult", "Plan", "few_collections"]
@@ -140,9 +140,18 @@ class Pass:
     """One streaming pass over items (a whole input, or one shard of it)."""
 
     def __init__(
-        self, plan: Plan, sinks: Sinks, *, collector: Any = None, collect_categories: bool = False
+        self,
+        plan: Plan,
+        sinks: Sinks,
+        *,
+        collector: Any = None,
+        collect_categories: bool = False,
+        sft_locators: bool = False,
     ) -> None:
+        """``sft_locators``: without a collector, DPO candidates that got an SFT row point at it
+        (offset in this pass's SFT sink) instead of at the input line."""
         self.plan = plan
+        self.sft_locators = sft_locators
         self.collector = collector
         self.sinks = sinks
         self.result = PassResult()
@@ -238,8 +247,13 @@ class Pass:
         if reason is not None:
             self.result.dpo_excluded[reason] += 1
             return
-        candidate = Candidate(rollout.reward, rollout.rollout_id, (rollout.source, rollout.offset))
-        self.result.candidates.append((rollout.task_key, candidate))
+        if self.sft_locators and sft_offset is not None:
+            locator = sft_locator(len(rollout.conversation.prompt), sft_offset)
+        else:
+            locator = (rollout.source, rollout.offset)
+        self.result.candidates.append(
+            (rollout.task_key, Candidate(rollout.reward, rollout.rollout_id, locator))
+        )
 
 
 def _sft_selection(rollout: Rollout, min_reward: float | None, success_only: bool) -> str | None:

@@ -28,7 +28,7 @@ from rollcraft._records import Quarantined, Rollout
 from rollcraft.engines._plan import Pass, PassResult, Plan, Sinks, few_collections
 from rollcraft.filters import TaskStats, relabel, rereadable
 from rollcraft.formats import DpoReport
-from rollcraft.formats.dpo import PairCollector, PlannedPair
+from rollcraft.formats.dpo import PairCollector, PlannedPair, shift_sft_locator
 from rollcraft.pipeline import LoadedConfig
 
 __all__ = ["Outcome", "execute", "split_shards"]
@@ -108,6 +108,8 @@ def execute(
                 if collector is not None:
                     _feed(collector, result)
             elif use > 1:
+                if collector is not None and config.sft is not None and _same_trl(loaded):
+                    collector.read_sft_rows(folder / config.sft.file)
                 result = _sharded(plan, sources, folder, sinks, use, progress)
                 if collector is not None:
                     _feed(collector, result)
@@ -432,7 +434,10 @@ def _run_shard(shard: Shard) -> tuple[int, PassResult, ShardOutput]:
         buffer(config.write_filtered),
         buffer(config.write_rejects),
     )
-    result = Pass(plan, Sinks(*buffers)).run(_shard_lines(shard, plan.read_options))
+    sft_locators = _same_trl(plan.loaded)
+    result = Pass(plan, Sinks(*buffers), sft_locators=sft_locators).run(
+        _shard_lines(shard, plan.read_options)
+    )
     output = tuple(b.getvalue() if b is not None else None for b in buffers)
     return shard.index, result, output  # type: ignore[return-value]
 
@@ -447,6 +452,10 @@ def _sharded(
     try:
         for index, result, output in pool.imap(_run_shard, shards):
             results[index] = result
+            tell = getattr(sinks.sft, "tell", None)
+            if tell is not None and result.candidates:
+                base = tell()  # this shard's SFT rows start here in the joined file
+                result.candidates = [(key, shift_sft_locator(c, base)) for key, c in result.candidates]
             for sink, data in zip((sinks.sft, sinks.sft_ids, sinks.kept, sinks.rejects), output, strict=True):
                 if sink is not None and data:
                     sink.write(data)

@@ -263,7 +263,7 @@ class PairCollector:
             self.report.excluded[reason] += 1
             return
         if sft_offset is not None and self._sft_file is not None:
-            locator = (_sft_mark(len(rollout.conversation.prompt)), sft_offset)
+            locator = sft_locator(len(rollout.conversation.prompt), sft_offset)
         else:
             locator = self.store.remember(rollout)
         self.groups[rollout.task_key].append(Candidate(rollout.reward, rollout.rollout_id, locator))
@@ -391,11 +391,20 @@ _SFT_MARK = "\0sft:"
 _SFT_MARKS: dict[int, str] = {}
 
 
-def _sft_mark(prompt_messages: int) -> str:
+def sft_locator(prompt_messages: int, offset: int) -> tuple[str, int]:
+    """A candidate's locator pointing at its row in the SFT file (see :meth:`PairCollector.read_sft_rows`)."""
     mark = _SFT_MARKS.get(prompt_messages)
     if mark is None:
         mark = _SFT_MARKS[prompt_messages] = f"{_SFT_MARK}{prompt_messages}"
-    return mark
+    return mark, offset
+
+
+def shift_sft_locator(candidate: Candidate, base: int) -> Candidate:
+    """``candidate`` with an SFT-row locator moved by ``base`` bytes (others unchanged)."""
+    source, offset = candidate.locator
+    if not source.startswith(_SFT_MARK):
+        return candidate
+    return Candidate(candidate.reward, candidate.rollout_id, (source, base + offset))
 
 
 def _from_sft_row(line: bytes, prompt_messages: int) -> Conversation:
