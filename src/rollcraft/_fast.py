@@ -35,6 +35,7 @@ __all__ = [
     "fast_decode",
     "prompt_task_key",
     "shared_tools_text",
+    "tools_from_text",
     "tools_of",
 ]
 
@@ -252,6 +253,23 @@ def tools_of(raw: bytes | msgspec.Raw) -> tuple[list[Tool], bytes, frozenset[str
 
 #: id of a shared tool list -> (the list, its sorted-keys JSON text).
 _TOOLS_TEXT: dict[int, tuple[list[Tool], str]] = {}
+
+
+_TOOLS_BY_TEXT: dict[str, list[Tool]] = {}
+
+
+def tools_from_text(text: str) -> list[Tool]:
+    """The tool list of a trl ``tools`` text (sorted-keys JSON), shared and registered like
+    :func:`tools_of`'s, so encoding it again gives back ``text`` without a dump."""
+    tools = _TOOLS_BY_TEXT.get(text)
+    if tools is None:
+        if len(_TOOLS_BY_TEXT) >= _TOOLS_CACHE_SIZE:
+            for old in _TOOLS_BY_TEXT.values():
+                _TOOLS_TEXT.pop(id(old), None)
+            _TOOLS_BY_TEXT.clear()
+        tools = _TOOLS_BY_TEXT[text] = orjson.loads(text)
+        _TOOLS_TEXT[id(tools)] = (tools, text)
+    return tools
 
 
 def shared_tools_text(tools: object) -> str | None:

@@ -265,17 +265,20 @@ def _rollout(raw: RawLine, record: dict[str, Any], options: ReadOptions, rollout
     reward = _reward(record)
     flags: set[str] = set()
     conversation = _conversation(record, shape, options, flags)
-    for key in ("mask_sample", "verification_skipped"):
-        if record.get(key) is True:
-            flags.add(key)
+    _mark(flags, record.get("mask_sample"), record.get("verification_skipped"))
     agent = _agent(record)
     index = record.get("_ng_rollout_index")
+    metadata = record.get("metadata")
     facts = _Facts(
         task_key=task_key_of(record, conversation, agent, options.task_key),
         rollout_index=index if isinstance(index, int) and not isinstance(index, bool) else None,
         reward_components=_components(record.get("reward_components")),
-        success=_success(record, reward, options.success_threshold),
-        task_type=_task_type(record, agent),
+        success=_success(
+            [record.get(k) for k in ("success", "is_correct", "resolved")], reward, options.success_threshold
+        ),
+        task_type=_task_type(
+            metadata.get("task_type") if isinstance(metadata, dict) else None, record.get("category"), agent
+        ),
         agent=agent,
     )
     return _build(raw, shape, reward, conversation, flags, facts, rollout_id)
@@ -291,33 +294,24 @@ def _fast_rollout(raw: RawLine, options: ReadOptions, rollout_id: str | None) ->
     if found is None:
         return None
     conversation, tools_json = found
-    if record.mask_sample is True:
-        flags.add("mask_sample")
-    if record.verification_skipped is True:
-        flags.add("verification_skipped")
+    _mark(flags, record.mask_sample, record.verification_skipped)
     ref = record.agent_ref
     agent = ref.name if ref is not None and ref.name else None
     if record.task_id is not None:
-        task_key = f"task_id:{record.task_id}"
+        task_key = f"task_id:{_scalar(record.task_id)}"
     elif conversation.prompt:
         task_key = prompt_task_key(agent, conversation.prompt, tools_json)
     else:
-        task_key = f"index:{agent or ''}:{_scalar(record.ng_task_index)}"
-    success = next(
-        (v for v in (record.success, record.is_correct, record.resolved) if isinstance(v, bool)),
-        record.reward >= options.success_threshold,
-    )
+        task_key = _index_key(agent, record.ng_task_index)
     metadata = record.metadata
-    if metadata is not None and metadata.task_type:
-        task_type = metadata.task_type
-    else:
-        task_type = record.category or agent or "general"
     facts = _Facts(
         task_key=task_key,
         rollout_index=record.ng_rollout_index,
         reward_components=_components(record.reward_components),
-        success=success,
-        task_type=task_type,
+        success=_success(
+            [record.success, record.is_correct, record.resolved], record.reward, options.success_threshold
+        ),
+        task_type=_task_type(metadata.task_type if metadata is not None else None, record.category, agent),
         agent=agent,
     )
     return _build(raw, "nemo-gym", record.reward, conversation, flags, facts, rollout_id)
@@ -465,7 +459,19 @@ def task_key_of(
     if conversation.prompt:
         payload = {"agent": agent, "prompt": conversation.prompt, "tools": conversation.tools}
         return f"prompt:{xxh3_64_hexdigest(orjson.dumps(payload, option=orjson.OPT_SORT_KEYS))}"
-    return f"index:{agent or ''}:{_scalar(record.get('_ng_task_index'))}"
+    return _index_key(agent, record.get("_ng_task_index"))
+
+
+def _index_key(agent: str | None, task_index: Any) -> str:
+    return f"index:{agent or ''}:{_scalar(task_index)}"
+
+
+def _mark(flags: set[str], mask_sample: Any, verification_skipped: Any) -> None:
+    """The record-level flags: set only by a literal ``true``."""
+    if mask_sample is True:
+        flags.add("mask_sample")
+    if verification_skipped is True:
+        flags.add("verification_skipped")
 
 
 def _scalar(value: Any) -> str:
@@ -487,18 +493,18 @@ def _agent(record: dict[str, Any]) -> str | None:
     return name if isinstance(name, str) and name else None
 
 
-def _task_type(record: dict[str, Any], agent: str | None) -> str:
-    metadata = record.get("metadata")
-    if isinstance(metadata, dict) and isinstance(metadata.get("task_type"), str) and metadata["task_type"]:
-        return str(metadata["task_type"])
-    if isinstance(record.get("category"), str) and record["category"]:
-        return str(record["category"])
+def _task_type(declared: Any, category: Any, agent: str | None) -> str:
+    """``metadata.task_type``, else ``category`` (non-empty strings only), else the agent, else general."""
+    if isinstance(declared, str) and declared:
+        return declared
+    if isinstance(category, str) and category:
+        return category
     return agent or "general"
 
 
-def _success(record: dict[str, Any], reward: float, threshold: float) -> bool:
-    for key in ("success", "is_correct", "resolved"):
-        value = record.get(key)
+def _success(declared: list[Any], reward: float, threshold: float) -> bool:
+    """The first boolean of ``success``, ``is_correct``, ``resolved``; else ``reward >= threshold``."""
+    for value in declared:
         if isinstance(value, bool):
             return value
     return reward >= threshold

@@ -159,6 +159,7 @@ class Pass:
         self.sft = plan.loaded.config.sft
         self.want_dpo = plan.loaded.config.dpo is not None
         self._redactor = self._replace_redactor()
+        self._sft_tell = getattr(sinks.sft, "tell", None)  # SFT row offsets, when the sink has them
 
     def _replace_redactor(self) -> Any:
         section = self.plan.loaded.config.redact
@@ -231,8 +232,7 @@ class Pass:
         sink = self.sinks.sft
         if sink is not None:
             row = sft_row(rollout, self.sft.format, arguments=self.sft.arguments)
-            tell = getattr(sink, "tell", None)
-            offset = tell() if tell is not None else None
+            offset = self._sft_tell() if self._sft_tell is not None else None
             sink.write(orjson.dumps(row, option=orjson.OPT_APPEND_NEWLINE))
         if self.sinks.sft_ids is not None:
             self.sinks.sft_ids.write(rollout.rollout_id.encode() + b"\n")

@@ -18,6 +18,7 @@ from typing import IO, Any, Literal
 
 import orjson
 
+from rollcraft._fast import tools_from_text
 from rollcraft._io import is_plain_file
 from rollcraft._read import ReadOptions, conversation_of_line
 from rollcraft._records import Conversation, Message, Rollout, Tool
@@ -410,7 +411,7 @@ def shift_sft_locator(candidate: Candidate, base: int) -> Candidate:
 def _from_sft_row(line: bytes, prompt_messages: int) -> Conversation:
     row = orjson.loads(line)
     messages = row["messages"]
-    return Conversation(messages[:prompt_messages], messages[prompt_messages:], orjson.loads(row["tools"]))
+    return Conversation(messages[:prompt_messages], messages[prompt_messages:], tools_from_text(row["tools"]))
 
 
 def build_pair(
