@@ -12,6 +12,7 @@ import pytest
 
 from rollcraft import Rollout, read_rollouts
 from rollcraft.formats import DIALECTS, DpoOptions, DpoReport, dpo_rows
+from rollcraft.formats.dpo import PairCollector
 from tests._chat_check import check_messages, parse_tools
 from tests.conftest import REAL_DIR
 
@@ -184,3 +185,67 @@ def test_real_files_every_dialect(dialect: str) -> None:
             assert row["preferred_output"] != row["non_preferred_output"]
         else:
             assert [len(c["completion"]) for c in row["completions"]] == [1, 1]
+
+
+def _collect_with_sft_rows(
+    paths: list[str], folder: Path, *, every_row: bool = False, **options: Any
+) -> tuple[list[bytes], int]:
+    """trl pairs read back from trl SFT rows (written here as a pipeline writes them), and how
+    many of them were spliced from the rows' bytes. Unless ``every_row``, a quarter of the
+    rollouts get no SFT row (their sides are read back from the input)."""
+    from rollcraft.formats import dpo as dpo_module
+    from rollcraft.formats import sft_row, sft_skip_reason
+
+    collector = PairCollector(DpoOptions(**options))
+    sft_file = folder / "sft.jsonl"
+    assert collector.read_sft_rows(sft_file)
+    with sft_file.open("wb") as handle:
+        for rollout in read_rollouts(paths):
+            if not isinstance(rollout, Rollout):
+                continue
+            offset = None
+            if sft_skip_reason(rollout) is None and (every_row or rollout.line % 4):
+                offset = handle.tell()
+                handle.write(orjson.dumps(sft_row(rollout, "trl"), option=orjson.OPT_APPEND_NEWLINE))
+            collector.add(rollout, sft_offset=offset)
+    spliced = 0
+    original = dpo_module._spliced
+
+    def counting(*args: Any) -> bytes | None:
+        nonlocal spliced
+        line = original(*args)
+        spliced += line is not None
+        return line
+
+    dpo_module._spliced = counting  # counts calls; the real function does the work
+    try:
+        rows = list(collector.rows())
+    finally:
+        dpo_module._spliced = original
+    return rows, spliced
+
+
+@pytest.mark.parametrize("pairing", ["best-worst", "all"])
+def test_pairs_spliced_from_sft_rows_are_the_encoded_pairs(tmp_path: Path, pairing: str) -> None:
+    """Pair rows cut and joined from SFT rows' bytes equal the pairs decoded and encoded again."""
+    paths = [str(REAL_DIR), str(Path(__file__).parent.parent / "examples" / "rollouts")]
+    rows, spliced = _collect_with_sft_rows(paths, tmp_path, pairing=pairing)
+    expected = list(
+        dpo_rows((r for r in read_rollouts(paths) if isinstance(r, Rollout)), DpoOptions(pairing=pairing))
+    )
+    assert rows == expected
+    assert 0 < spliced < len(rows)  # both paths ran: some sides have no SFT row
+
+
+def test_sides_with_the_same_last_message_are_not_spliced(tmp_path: Path) -> None:
+    """Same final answer, other call ids: only the decoded messages can tell (here: identical)."""
+    records = [
+        _record("T", 1.0, "same", call_id="x1", tool=True),
+        _record("T", 0.5, "same", call_id="y2", tool=True),
+        _record("U", 1.0, "yes", call_id="x1", tool=True),
+        _record("U", 0.5, "no", call_id="y2", tool=True),
+    ]
+    path = _write(tmp_path / "t.jsonl", records)
+    rows, spliced = _collect_with_sft_rows([path], tmp_path, every_row=True)
+    assert spliced == 1 and len(rows) == 1 and json.loads(rows[0])["task_key"].startswith("prompt:")
+    assert json.loads(rows[0])["chosen"][-1]["content"] == "yes"

@@ -48,12 +48,12 @@ class _Fallback(Exception):
 Int = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]
 
 
-class _Part(msgspec.Struct):
+class _Part(msgspec.Struct, gc=False):
     text: str
     type: str | None = None
 
 
-class _Item(msgspec.Struct):
+class _Item(msgspec.Struct, gc=False):
     type: str | None = None
     role: str | None = None
     content: str | list[_Part] | None = None
@@ -71,31 +71,31 @@ class _Item(msgspec.Struct):
     reasoning: None = None
 
 
-class _Params(msgspec.Struct):
+class _Params(msgspec.Struct, gc=False):
     input: str | list[_Item] | None = None
     instructions: str | None = None
     tools: msgspec.Raw = msgspec.field(default_factory=lambda: msgspec.Raw(b"null"))
 
 
-class _Incomplete(msgspec.Struct):
+class _Incomplete(msgspec.Struct, gc=False):
     reason: str | None = None
 
 
-class _Response(msgspec.Struct):
+class _Response(msgspec.Struct, gc=False):
     output: list[_Item] | None = None
     status: str | None = None
     incomplete_details: _Incomplete | None = None
 
 
-class _AgentRef(msgspec.Struct):
+class _AgentRef(msgspec.Struct, gc=False):
     name: str | None = None
 
 
-class _Metadata(msgspec.Struct):
+class _Metadata(msgspec.Struct, gc=False):
     task_type: str | None = None
 
 
-class FastRecord(msgspec.Struct):
+class FastRecord(msgspec.Struct, gc=False):
     """The fields of a NeMo Gym record the reader uses (names as in the record)."""
 
     responses_create_params: _Params

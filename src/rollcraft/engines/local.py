@@ -227,22 +227,22 @@ def _write_dpo(
         DigestWriter(folder / "dpo_ids.txt", background=not parallel) as ids,
     ):
         if parallel:
-            for chunk_rows, chunk_ids in _parallel_pairs(collector, dpo.format, workers):
+            for chunk_rows, chunk_ids in _parallel_pairs(collector, workers):
                 rows.write(chunk_rows)
                 ids.write(chunk_ids)
         else:
-            for row, line in collector.pairs():
+            for pair, line in collector.pairs():
                 rows.write(line)
-                ids.write(_pair_id(row, dpo.format).encode() + b"\n")
+                ids.write(pair.encode() + b"\n")
     _remember(digests, dpo.file, rows)
     _remember(digests, "dpo_ids.txt", ids)
     return collector.report
 
 
-_DPO_JOB: tuple[PairCollector, list[PlannedPair], str] | None = None
+_DPO_JOB: tuple[PairCollector, list[PlannedPair]] | None = None
 
 
-def _parallel_pairs(collector: PairCollector, dialect: str, workers: int) -> Iterator[tuple[bytes, bytes]]:
+def _parallel_pairs(collector: PairCollector, workers: int) -> Iterator[tuple[bytes, bytes]]:
     """The pairs' rows and ids, read back and encoded by ``workers`` processes, in plan order.
 
     The plan is cut at task boundaries into chunks; forked workers inherit the plan and the line
@@ -250,7 +250,7 @@ def _parallel_pairs(collector: PairCollector, dialect: str, workers: int) -> Ite
     """
     global _DPO_JOB
     planned = collector.plan()
-    _DPO_JOB = (collector, planned, dialect)
+    _DPO_JOB = (collector, planned)
     context = multiprocessing.get_context("fork")
     try:
         pool = context.Pool(workers, initializer=_init_worker, initargs=(None,))
@@ -286,24 +286,14 @@ def _task_chunks(planned: list[PlannedPair], workers: int) -> list[tuple[int, in
 
 def _encode_chunk(bounds: tuple[int, int]) -> tuple[bytes, bytes, int, Counter[str]]:
     assert _DPO_JOB is not None
-    collector, planned, dialect = _DPO_JOB
+    collector, planned = _DPO_JOB
     report = DpoReport()
     rows: list[bytes] = []
     ids: list[bytes] = []
-    for row, line in collector.encode(planned[bounds[0] : bounds[1]], report):
+    for pair, line in collector.encode(planned[bounds[0] : bounds[1]], report):
         rows.append(line)
-        ids.append(_pair_id(row, dialect).encode() + b"\n")
+        ids.append(pair.encode() + b"\n")
     return b"".join(rows), b"".join(ids), report.pairs, report.skipped_pairs
-
-
-def _pair_id(row: dict[str, Any], dialect: str) -> str:
-    if dialect == "trl":
-        return f"{row['chosen_id']}:{row['rejected_id']}"
-    import hashlib
-
-    import orjson
-
-    return hashlib.sha256(orjson.dumps(row, option=orjson.OPT_SORT_KEYS)).hexdigest()[:16]
 
 
 @contextlib.contextmanager

@@ -9,6 +9,7 @@ to a temporary file during the first pass).
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import tempfile
 from collections import Counter, defaultdict
@@ -42,6 +43,7 @@ __all__ = [
     "Pairing",
     "PlannedPair",
     "dpo_rows",
+    "pair_id",
     "plan_pairs",
 ]
 
@@ -292,8 +294,8 @@ class PairCollector:
         for _, line in self.pairs():
             yield line
 
-    def pairs(self) -> Iterator[tuple[dict[str, Any], bytes]]:
-        """Like :meth:`rows`, each encoded row with the row itself."""
+    def pairs(self) -> Iterator[tuple[str, bytes]]:
+        """Like :meth:`rows`, each encoded row with its pair id (:func:`pair_id`)."""
         try:
             yield from self.encode(self.plan(), self.report)
         finally:
@@ -303,7 +305,7 @@ class PairCollector:
         """Choose the pairs (and count the tasks in :attr:`report`); nothing is read back yet."""
         return plan_pairs(self.groups, self.options, self.report)
 
-    def encode(self, planned: list[PlannedPair], report: DpoReport) -> Iterator[tuple[dict[str, Any], bytes]]:
+    def encode(self, planned: list[PlannedPair], report: DpoReport) -> Iterator[tuple[str, bytes]]:
         """Read back the lines of ``planned`` and encode their rows (pairs counted in ``report``).
 
         Any slice of the plan that starts and ends at task boundaries may be encoded on its own
@@ -341,19 +343,110 @@ def _second_pass(
     report: DpoReport,
     *,
     sft_file: str | None = None,
-) -> Iterator[tuple[dict[str, Any], bytes]]:
+) -> Iterator[tuple[str, bytes]]:
     cache: dict[tuple[str, int], Conversation] = {}
+    lines: dict[tuple[str, int], bytes] = {}
+    splice = sft_file is not None and options.dialect == "trl" and options.completion_mode == "full"
     for index, pair in enumerate(planned):
-        chosen = _load(pair.chosen, store, read_options, cache, sft_file)
-        rejected = _load(pair.rejected, store, read_options, cache, sft_file)
+        spliced = _spliced(pair, store, sft_file, lines) if splice and sft_file is not None else None
+        if spliced is None:
+            chosen = _load(pair.chosen, store, read_options, cache, sft_file)
+            rejected = _load(pair.rejected, store, read_options, cache, sft_file)
         if index + 1 == len(planned) or planned[index + 1].task_key != pair.task_key:
             cache.clear()
+            lines.clear()
+        if spliced is not None:
+            report.pairs += 1
+            yield f"{pair.chosen.rollout_id}:{pair.rejected.rollout_id}", spliced
+            continue
         row, reason = _pair_row(pair.task_key, chosen, rejected, pair.chosen, pair.rejected, options)
         if row is None:
             report.skipped_pairs[reason] += 1
             continue
         report.pairs += 1
-        yield row, orjson.dumps(row, option=orjson.OPT_APPEND_NEWLINE)
+        yield pair_id(row, options.dialect), orjson.dumps(row, option=orjson.OPT_APPEND_NEWLINE)
+
+
+def pair_id(row: dict[str, Any], dialect: Dialect) -> str:
+    """A pair's id in ``dpo_ids.txt``: ``chosen_id:rejected_id`` for trl, else 16 hex digits of the
+    sha256 of the row's sorted-keys JSON (the other dialects' rows carry no ids)."""
+    if dialect == "trl":
+        return f"{row['chosen_id']}:{row['rejected_id']}"
+    return hashlib.sha256(orjson.dumps(row, option=orjson.OPT_SORT_KEYS)).hexdigest()[:16]
+
+
+def _spliced(
+    pair: PlannedPair, store: LineStore, sft_file: str, lines: dict[tuple[str, int], bytes]
+) -> bytes | None:
+    """The trl row of a pair whose sides both have SFT rows, spliced from the rows' bytes.
+
+    The same bytes as decoding both rows and encoding the pair: the rows' message lists are the
+    trl encoding of the sides (the mapping is one to one) and orjson writes no whitespace. None
+    (the general path decides) when a side has no SFT row, or when the sides end with the same
+    message: they might be identical but for their call ids, which needs the decoded messages.
+    (The last message is a final answer: no tool calls, so no call ids, in its bytes.)
+    """
+    chosen, rejected = pair.chosen, pair.rejected
+    good = _row_parts(chosen, store, sft_file, lines)
+    bad = _row_parts(rejected, store, sft_file, lines)
+    if good is None or bad is None or good[3] == bad[3]:
+        return None
+    tail = orjson.dumps(
+        {
+            "quality_difference": round(chosen.reward - rejected.reward, 12),
+            "task_key": pair.task_key,
+            "chosen_reward": chosen.reward,
+            "rejected_reward": rejected.reward,
+            "chosen_id": chosen.rollout_id,
+            "rejected_id": rejected.rollout_id,
+        },
+        option=orjson.OPT_APPEND_NEWLINE,
+    )
+    prompt, win, tools = good[0], good[1], good[2]
+    parts = (b'{"prompt":[', prompt, b'],"chosen":[', win, b'],"rejected":[', bad[1], b'],"tools":', tools)
+    return b"".join((*parts, b",", memoryview(tail)[1:]))
+
+
+_MESSAGES_HEAD = b'{"messages":['
+_MESSAGE_START = b',{"role":'
+_TOOLS_KEY = b'],"tools":'
+_REWARD_KEY = b',"reward":'
+
+_Parts = tuple[memoryview, memoryview, memoryview, memoryview]
+
+
+def _row_parts(
+    candidate: Candidate, store: LineStore, sft_file: str, lines: dict[tuple[str, int], bytes]
+) -> _Parts | None:
+    """A candidate's trl SFT row cut into its prompt messages, completion messages, tools JSON
+    and last message, or None (no SFT row, or not laid out as expected).
+
+    The row is orjson's JSON: no whitespace outside strings, and every quote inside a string is
+    escaped. So ``,{"role":`` starts a message (tool calls have no role), the last
+    ``],"tools":`` ends the messages and the last ``,"reward":`` ends the tools' string.
+    """
+    source, offset = candidate.locator
+    if not source.startswith(_SFT_MARK):
+        return None
+    row = lines.get(candidate.locator)
+    if row is None:
+        row = lines[candidate.locator] = store.fetch((sft_file, offset))
+    if not row.startswith(_MESSAGES_HEAD):
+        return None
+    head = start = len(_MESSAGES_HEAD)
+    try:
+        for _ in range(int(source[len(_SFT_MARK) :])):
+            start = row.index(_MESSAGE_START, start) + 1
+        end = row.rindex(_TOOLS_KEY, start)
+        tools = end + len(_TOOLS_KEY)
+        tools_end = row.rindex(_REWARD_KEY, tools)
+    except ValueError:
+        return None
+    if start == end:  # no completion messages
+        return None
+    last = row.rfind(_MESSAGE_START, start, end) + 1 or start
+    view = memoryview(row)
+    return view[head : max(head, start - 1)], view[start:end], view[tools:tools_end], view[last:end]
 
 
 def _load(
