@@ -7,7 +7,7 @@ import math
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import orjson
 from xxhash import xxh3_64_hexdigest
@@ -373,9 +373,8 @@ def _conversation(
     return conversation_from_chat(None, record["messages"], tools, reasoning=mode, flags=flags)
 
 
-@dataclass(frozen=True, slots=True)
-class _Facts:
-    """What a rollout's record says besides its conversation and reward."""
+class _Facts(NamedTuple):
+    """What a rollout's record says besides its conversation and reward (a tuple: made per line)."""
 
     task_key: str
     rollout_index: int | None
@@ -404,26 +403,26 @@ def _build(
         calls = message.get("tool_calls")
         if calls:
             n_calls += len(calls)
-    return Rollout(
-        source=raw.source,
-        line=raw.line,
-        offset=raw.offset,
-        rollout_id=rollout_id if rollout_id is not None else rollout_id_of(raw.data),
-        task_key=facts.task_key,
-        rollout_index=facts.rollout_index,
-        reward=reward,
-        reward_components=facts.reward_components,
-        success=facts.success,
-        task_type=facts.task_type,
-        agent=facts.agent,
-        shape=shape,
-        flags=frozenset(flags),
-        conversation=conversation,
-        raw=raw.data,
-        n_messages=len(conversation.prompt) + len(completion),
-        n_assistant_turns=n_assistant,
-        n_tool_calls=n_calls,
-        n_chars=n_chars,
+    return Rollout(  # positional, in field order: a third faster than keywords, once per line
+        raw.source,  # source
+        raw.line,  # line
+        raw.offset,  # offset
+        rollout_id if rollout_id is not None else rollout_id_of(raw.data),  # rollout_id
+        facts.task_key,
+        facts.rollout_index,
+        reward,
+        facts.reward_components,
+        facts.success,
+        facts.task_type,
+        facts.agent,
+        shape,
+        frozenset(flags),  # flags
+        conversation,
+        raw.data,  # raw
+        len(conversation.prompt) + len(completion),  # n_messages
+        n_assistant,  # n_assistant_turns
+        n_calls,  # n_tool_calls
+        n_chars,
     )
 
 
