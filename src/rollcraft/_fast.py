@@ -19,6 +19,7 @@ import orjson
 from xxhash import xxh3_64_hexdigest
 
 from rollcraft._normalize import (
+    _PLACEHOLDERS,
     _TEXT_PARTS,
     ReasoningMode,
     _Builder,
@@ -49,8 +50,10 @@ Int = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]
 
 
 class _Part(msgspec.Struct, gc=False):
-    text: str
+    # UNSET: no "text" key (an untyped part without one is an unknown part, as on the general path).
+    text: str | msgspec.UnsetType | None = msgspec.UNSET
     type: str | None = None
+    refusal: str | None = None
 
 
 class _Item(msgspec.Struct, gc=False):
@@ -135,17 +138,27 @@ def fast_decode(data: bytes) -> FastRecord | None:
     return record
 
 
-def _text(content: str | list[_Part] | None) -> str:
+def _text(content: str | list[_Part] | None, flags: set[str]) -> str:
+    """``rollcraft._normalize.content_text`` for the parts the fast path decodes."""
     if content is None:
         return ""
     if isinstance(content, str):
         return content
     texts = []
     for part in content:
-        kind = part.type
-        if kind is not None and kind not in _TEXT_PARTS:
-            raise _Fallback
-        texts.append(part.text)
+        kind, text = part.type, part.text
+        if kind in _TEXT_PARTS or (kind is None and text is not msgspec.UNSET):
+            texts.append(text if type(text) is str else "")
+        elif kind == "refusal":
+            flags.add("refusal")
+            texts.append(part.refusal or "")
+        elif kind in _PLACEHOLDERS:
+            placeholder, flag = _PLACEHOLDERS[kind]
+            flags.add(flag)
+            texts.append(placeholder)
+        else:
+            flags.add("unknown_item")
+            texts.append("")
     return texts[0] if len(texts) == 1 else "\n".join(texts)
 
 
@@ -183,7 +196,7 @@ def _feed(builder: _Builder, items: list[_Item]) -> None:
             if builder.turn is not None:
                 builder.close_turn()
             output = item.output
-            text = output if type(output) is str else _text(output)
+            text = output if type(output) is str else _text(output, flags)
             key = item.call_id if item.call_id is not None else ""
             if key in open_calls:
                 del open_calls[key]
@@ -193,7 +206,7 @@ def _feed(builder: _Builder, items: list[_Item]) -> None:
         elif kind == "message" or (kind is None and item.role is not None):
             role = item.role
             content = item.content
-            text = content if type(content) is str else _text(content)
+            text = content if type(content) is str else _text(content, flags)
             if role == "assistant":
                 turn = builder.turn
                 if turn is None:
@@ -211,8 +224,8 @@ def _feed(builder: _Builder, items: list[_Item]) -> None:
             content = item.content
             if isinstance(content, str):
                 raise _Fallback
-            texts = [_text([part]) for part in item.summary or ()]
-            texts += [_text([part]) for part in content or ()]
+            texts = [_text([part], flags) for part in item.summary or ()]
+            texts += [_text([part], flags) for part in content or ()]
             text = "\n".join(t for t in texts if t)
             if not text:
                 flags.add("encrypted_reasoning" if item.encrypted_content else "empty_reasoning")
