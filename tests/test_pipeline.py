@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -217,3 +219,37 @@ validate: {{enabled: false}}
     for name in ("dpo.jsonl", "dpo_ids.txt"):
         assert (both.folder / name).read_bytes() == (alone.folder / name).read_bytes()
     assert len((both.folder / "dpo.jsonl").read_bytes().splitlines()) > 10
+
+
+@pytest.mark.parametrize("completion", ["full", "first-divergence"])
+def test_pairs_without_sft_rows_are_read_back_from_a_scratch_file_of_their_rows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, completion: str
+) -> None:
+    """A run writing trl pairs and no SFT rows keeps its candidates' rows in a scratch file and
+    reads pairs back from it: the same bytes as reading the input lines back (what workers do),
+    and the scratch file is gone afterwards."""
+    monkeypatch.setattr(local, "_MIN_SHARD", 64 << 10)
+    body = f"""
+inputs: ["{REAL_DIR}", "{ROOT / "examples" / "rollouts"}"]
+filters: {{max_turns: 400, drop_flagged: none}}
+dpo: {{format: trl, pairing: all, completion: {completion}}}
+validate: {{enabled: false}}
+"""
+    scratch: list[bool] = []
+    sides = local._sides
+
+    @contextlib.contextmanager
+    def watched(*args: Any) -> Iterator[Any]:
+        with sides(*args) as writer:
+            scratch.append(writer is not None)
+            yield writer
+
+    monkeypatch.setattr(local, "_sides", watched)  # records whether the real scratch file was used
+    one = run_pipeline(_config(tmp_path, body + "output_dir: one\n", "a.yaml"), workers=1).folder
+    two = run_pipeline(_config(tmp_path, body + "output_dir: two\n", "b.yaml"), workers=2).folder
+    assert scratch == [True]  # the single process used it; the workers read input lines back
+    for name in ("dpo.jsonl", "dpo_ids.txt"):
+        assert (one / name).read_bytes() == (two / name).read_bytes(), name
+    assert len((one / "dpo.jsonl").read_bytes().splitlines()) > 10
+    assert sorted(p.name for p in one.iterdir()) == ["dpo.jsonl", "dpo_ids.txt", "manifest.json"]
+    assert not list(one.parent.glob("**/" + local._SIDES))

@@ -25,12 +25,16 @@ class DigestWriter:
     An error in the thread (a full disk) is raised by the next ``write`` or by ``close``.
     """
 
-    def __init__(self, path: str | os.PathLike[str], *, background: bool = False) -> None:
+    def __init__(
+        self, path: str | os.PathLike[str], *, background: bool = False, digest: bool = True
+    ) -> None:
+        """``digest=False``: a scratch file nobody needs the sha256 of (no hashing)."""
         self.path = os.fspath(path)
         self.size = 0  # bytes written to the file (by the thread, when there is one)
         self._position = 0  # bytes handed to write()
         self._file = open(self.path, "wb")
         self._hash = hashlib.sha256()
+        self._digest = digest
         self._buffer = bytearray()
         self._error: BaseException | None = None
         self._queue: queue.Queue[bytearray | None] | None = None
@@ -59,7 +63,8 @@ class DigestWriter:
 
     def _consume(self, chunk: bytearray) -> None:
         self._file.write(chunk)
-        self._hash.update(chunk)
+        if self._digest:
+            self._hash.update(chunk)
         self.size += len(chunk)
 
     def _drain(self) -> None:

@@ -126,6 +126,12 @@ class Writer(Protocol):
     def write(self, data: bytes, /) -> int: ...
 
 
+class TellingWriter(Writer, Protocol):
+    """A :class:`Writer` that says where the next write starts."""
+
+    def tell(self) -> int: ...
+
+
 @dataclass(slots=True)
 class Sinks:
     """Where a pass writes; any may be None."""
@@ -134,6 +140,9 @@ class Sinks:
     sft_ids: Writer | None = None
     kept: Writer | None = None
     rejects: Writer | None = None
+    #: Scratch file of the DPO candidates' trl rows, where pairs are read back from (runs that
+    #: write pairs but no SFT rows: see ``PairCollector.read_sft_rows``).
+    sides: TellingWriter | None = None
 
 
 class Pass:
@@ -240,6 +249,10 @@ class Pass:
 
     def _dpo(self, rollout: Rollout, sft_offset: int | None = None) -> None:
         if self.collector is not None:
+            sides = self.sinks.sides
+            if sides is not None and sft_offset is None and sft_skip_reason(rollout) is None:
+                sft_offset = sides.tell()
+                sides.write(orjson.dumps(sft_row(rollout, "trl"), option=orjson.OPT_APPEND_NEWLINE))
             self.collector.add(rollout, sft_offset=sft_offset)
             return
         self.result.dpo_rollouts += 1
