@@ -138,12 +138,20 @@ def fast_decode(data: bytes) -> FastRecord | None:
     return record
 
 
+_TEXT_OR_UNTYPED = _TEXT_PARTS | {None}
+
+
 def _text(content: str | list[_Part] | None, flags: set[str]) -> str:
     """``rollcraft._normalize.content_text`` for the parts the fast path decodes."""
     if content is None:
         return ""
     if isinstance(content, str):
         return content
+    if len(content) == 1:  # the common case: one text part
+        part = content[0]
+        text = part.text
+        if type(text) is str and part.type in _TEXT_OR_UNTYPED:
+            return text
     texts = []
     for part in content:
         kind, text = part.type, part.text
