@@ -205,7 +205,9 @@ def test_with_workers_the_inputs_are_hashed_in_a_forked_process(tmp_path: Path) 
 def test_pairs_read_back_from_sft_rows_are_the_pairs_read_back_from_the_input(
     tmp_path: Path, completion: str
 ) -> None:
-    """With trl SFT rows in the same run, pair sides come back from sft.jsonl: same bytes."""
+    """With trl SFT rows in the same run, pair sides come back from sft.jsonl (and from side
+    rows where SFT's min_reward left a candidate without an SFT row): the same bytes as a run
+    that writes no SFT rows (side rows only; those equal the input read back, see below)."""
     common = f"""
 inputs: ["{REAL_DIR}", "{ROOT / "examples" / "rollouts"}"]
 filters: {{max_turns: 400, drop_flagged: none}}
@@ -225,9 +227,9 @@ validate: {{enabled: false}}
 def test_pairs_without_sft_rows_are_read_back_from_a_scratch_file_of_their_rows(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, completion: str
 ) -> None:
-    """A run writing trl pairs and no SFT rows keeps its candidates' rows in a scratch file and
-    reads pairs back from it: the same bytes as reading the input lines back (what workers do),
-    and the scratch file is gone afterwards."""
+    """A run writing trl pairs and no SFT rows keeps its candidates' rows in a scratch file (side
+    rows) and reads pairs back from it: the same bytes as reading the input lines back (what
+    workers do), and the scratch file is gone afterwards."""
     monkeypatch.setattr(local, "_MIN_SHARD", 64 << 10)
     body = f"""
 inputs: ["{REAL_DIR}", "{ROOT / "examples" / "rollouts"}"]

@@ -140,8 +140,8 @@ class Sinks:
     sft_ids: Writer | None = None
     kept: Writer | None = None
     rejects: Writer | None = None
-    #: Scratch file of the DPO candidates' trl rows, where pairs are read back from (runs that
-    #: write pairs but no SFT rows: see ``PairCollector.read_sft_rows``).
+    #: Scratch file of the trl rows of the DPO candidates that get no SFT row, where pairs are
+    #: read back from (see ``PairCollector.keep_sides``).
     sides: TellingWriter | None = None
 
 
@@ -249,11 +249,13 @@ class Pass:
 
     def _dpo(self, rollout: Rollout, sft_offset: int | None = None) -> None:
         if self.collector is not None:
-            sides = self.sinks.sides
+            if not self.collector.reads_sft_rows:
+                sft_offset = None  # an SFT row of another dialect: no use to the pairs
+            sides, side_offset = self.sinks.sides, None
             if sides is not None and sft_offset is None and sft_skip_reason(rollout) is None:
-                sft_offset = sides.tell()
+                side_offset = sides.tell()
                 sides.write(orjson.dumps(sft_row(rollout, "trl"), option=orjson.OPT_APPEND_NEWLINE))
-            self.collector.add(rollout, sft_offset=sft_offset)
+            self.collector.add(rollout, sft_offset=sft_offset, side_offset=side_offset)
             return
         self.result.dpo_rollouts += 1
         reason = sft_skip_reason(rollout)

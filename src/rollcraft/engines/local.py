@@ -131,7 +131,7 @@ def execute(
     return Outcome(result, dpo_report, use, passes, balance_info, name, digests)
 
 
-#: Scratch file in the output folder: the DPO candidates' trl rows of a run that writes no SFT rows.
+#: Scratch file in the output folder: the trl rows of the DPO candidates that get no SFT row.
 _SIDES = ".dpo-sides.jsonl"
 
 
@@ -139,18 +139,16 @@ _SIDES = ".dpo-sides.jsonl"
 def _sides(
     loaded: LoadedConfig, folder: Path, collector: PairCollector | None
 ) -> Iterator[DigestWriter | None]:
-    """Where a run that writes trl pairs (string arguments) and no SFT rows keeps its candidates'
-    rows: the pairs are then spliced from them instead of re-reading and re-normalizing input
-    lines (:meth:`PairCollector.read_sft_rows`). About a third of the input's size, on disk in
-    the output folder until the pairs are written. None for other runs."""
-    dpo = loaded.config.dpo
-    wanted = collector is not None and loaded.config.sft is None and dpo is not None
-    if not wanted or dpo is None or dpo.format != "trl" or dpo.options().arguments != "string":
+    """Where a single-process run writing trl pairs (string arguments) keeps the trl rows of the
+    candidates that get no SFT row (all of them when it writes no SFT rows): the pairs are then
+    spliced from rows instead of re-reading and re-normalizing input lines
+    (:meth:`PairCollector.keep_sides`). On disk in the output folder until the pairs are
+    written: at most about a third of the input's size. None for other runs."""
+    if collector is None or not collector.reads_rows:
         yield None
         return
-    assert collector is not None
     with DigestWriter(folder / _SIDES, background=True, digest=False) as writer:
-        collector.read_sft_rows(writer.path)
+        collector.keep_sides(writer.path)
         yield writer
 
 

@@ -253,12 +253,14 @@ class PairCollector:
         self.store = LineStore()
         self.groups: dict[str, list[Candidate]] = defaultdict(list)
         self._sft_file: str | None = None
+        self._sides_file: str | None = None
 
-    def add(self, rollout: Rollout, *, sft_offset: int | None = None) -> None:
+    def add(self, rollout: Rollout, *, sft_offset: int | None = None, side_offset: int | None = None) -> None:
         """Consider one rollout (only facts and where its line is are kept).
 
         ``sft_offset``: where the rollout's row starts in the SFT file given to
-        :meth:`read_sft_rows` (its conversation is read back from there).
+        :meth:`read_sft_rows`; ``side_offset``: where its trl row starts in the file given to
+        :meth:`keep_sides` (its conversation is read back from there).
         """
         self.report.rollouts += 1
         reason = sft_skip_reason(rollout)
@@ -267,6 +269,8 @@ class PairCollector:
             return
         if sft_offset is not None and self._sft_file is not None:
             locator = sft_locator(len(rollout.conversation.prompt), sft_offset)
+        elif side_offset is not None and self._sides_file is not None:
+            locator = _locator(_SIDE_MARK, len(rollout.conversation.prompt), side_offset)
         else:
             locator = self.store.remember(rollout)
         self.groups[rollout.task_key].append(Candidate(rollout.reward, rollout.rollout_id, locator))
@@ -280,10 +284,29 @@ class PairCollector:
         and encoded in that uniform trl form (the same bytes: the mapping is one to one).
         Returns whether it applies.
         """
-        if self.options.dialect != "trl" or self.options.arguments != "string":
+        if not self.reads_rows:
             return False
         self._sft_file = os.fspath(path)
         return True
+
+    def keep_sides(self, path: str | os.PathLike[str]) -> bool:
+        """Read pair conversations back from ``path``, where the pass writes the trl rows
+        (``sft_row(rollout, "trl")``) of the candidates that get no SFT row: like
+        :meth:`read_sft_rows`, for the other candidates. Returns whether it applies."""
+        if not self.reads_rows:
+            return False
+        self._sides_file = os.fspath(path)
+        return True
+
+    @property
+    def reads_sft_rows(self) -> bool:
+        """Whether :meth:`read_sft_rows` applied."""
+        return self._sft_file is not None
+
+    @property
+    def reads_rows(self) -> bool:
+        """Whether pairs may be read back from trl rows (trl pairs with string arguments)."""
+        return self.options.dialect == "trl" and self.options.arguments == "string"
 
     def add_candidate(self, task_key: str, candidate: Candidate) -> None:
         """Take a candidate another process collected (its locator must point into a plain file)."""
@@ -311,9 +334,10 @@ class PairCollector:
         Any slice of the plan that starts and ends at task boundaries may be encoded on its own
         (in another process, too): the rows are the same as those of the whole plan.
         """
-        return _second_pass(
-            planned, self.store, self.options, self.read_options, report, sft_file=self._sft_file
-        )
+        rows = None
+        if self._sft_file is not None or self._sides_file is not None:
+            rows = _Rows(self._sft_file, self._sides_file)
+        return _second_pass(planned, self.store, self.options, self.read_options, report, rows=rows)
 
 
 def dpo_rows(
@@ -342,16 +366,16 @@ def _second_pass(
     read_options: ReadOptions,
     report: DpoReport,
     *,
-    sft_file: str | None = None,
+    rows: _Rows | None = None,
 ) -> Iterator[tuple[str, bytes]]:
     cache: dict[tuple[str, int], Conversation] = {}
     lines: dict[tuple[str, int], bytes] = {}
-    splice = sft_file is not None and options.dialect == "trl" and options.completion_mode == "full"
+    splice = rows is not None and options.dialect == "trl" and options.completion_mode == "full"
     for index, pair in enumerate(planned):
-        spliced = _spliced(pair, store, sft_file, lines) if splice and sft_file is not None else None
+        spliced = _spliced(pair, store, rows, lines) if splice and rows is not None else None
         if spliced is None:
-            chosen = _load(pair.chosen, store, read_options, cache, sft_file)
-            rejected = _load(pair.rejected, store, read_options, cache, sft_file)
+            chosen = _load(pair.chosen, store, read_options, cache, rows)
+            rejected = _load(pair.rejected, store, read_options, cache, rows)
         if index + 1 == len(planned) or planned[index + 1].task_key != pair.task_key:
             cache.clear()
             lines.clear()
@@ -376,9 +400,10 @@ def pair_id(row: dict[str, Any], dialect: Dialect) -> str:
 
 
 def _spliced(
-    pair: PlannedPair, store: LineStore, sft_file: str, lines: dict[tuple[str, int], bytes]
+    pair: PlannedPair, store: LineStore, rows: _Rows, lines: dict[tuple[str, int], bytes]
 ) -> bytes | None:
-    """The trl row of a pair whose sides both have SFT rows, spliced from the rows' bytes.
+    """The trl row of a pair whose sides both have trl rows (SFT or side rows), spliced from
+    the rows' bytes.
 
     The same bytes as decoding both rows and encoding the pair: the rows' message lists are the
     trl encoding of the sides (the mapping is one to one) and orjson writes no whitespace. None
@@ -387,8 +412,8 @@ def _spliced(
     (The last message is a final answer: no tool calls, so no call ids, in its bytes.)
     """
     chosen, rejected = pair.chosen, pair.rejected
-    good = _row_parts(chosen, store, sft_file, lines)
-    bad = _row_parts(rejected, store, sft_file, lines)
+    good = _row_parts(chosen, store, rows, lines)
+    bad = _row_parts(rejected, store, rows, lines)
     if good is None or bad is None or good[3] == bad[3]:
         return None
     tail = orjson.dumps(
@@ -416,7 +441,7 @@ _Parts = tuple[memoryview, memoryview, memoryview, memoryview]
 
 
 def _row_parts(
-    candidate: Candidate, store: LineStore, sft_file: str, lines: dict[tuple[str, int], bytes]
+    candidate: Candidate, store: LineStore, rows: _Rows, lines: dict[tuple[str, int], bytes]
 ) -> _Parts | None:
     """A candidate's trl SFT row cut into its prompt messages, completion messages, tools JSON
     and last message, or None (no SFT row, or not laid out as expected).
@@ -425,17 +450,18 @@ def _row_parts(
     escaped. So ``,{"role":`` starts a message (tool calls have no role), the last
     ``],"tools":`` ends the messages and the last ``,"reward":`` ends the tools' string.
     """
-    source, offset = candidate.locator
-    if not source.startswith(_SFT_MARK):
+    where = rows.find(candidate.locator)
+    if where is None:
         return None
+    path, offset, prompt_messages = where
     row = lines.get(candidate.locator)
     if row is None:
-        row = lines[candidate.locator] = store.fetch((sft_file, offset))
+        row = lines[candidate.locator] = store.fetch((path, offset))
     if not row.startswith(_MESSAGES_HEAD):
         return None
     head = start = len(_MESSAGES_HEAD)
     try:
-        for _ in range(int(source[len(_SFT_MARK) :])):
+        for _ in range(prompt_messages):
             start = row.index(_MESSAGE_START, start) + 1
         end = row.rindex(_TOOLS_KEY, start)
         tools = end + len(_TOOLS_KEY)
@@ -454,22 +480,22 @@ def _load(
     store: LineStore,
     read_options: ReadOptions,
     cache: dict[tuple[str, int], Conversation],
-    sft_file: str | None = None,
+    rows: _Rows | None = None,
 ) -> Conversation:
     """The conversation of a candidate's line (read back; the first pass has every other fact).
 
-    With ``sft_file`` (see :meth:`PairCollector.read_sft_rows`) every conversation comes back
-    with trl-encoded messages: from its SFT row where it has one, else encoded here.
+    With ``rows`` (see :meth:`PairCollector.read_sft_rows`) every conversation comes back with
+    trl-encoded messages: from its trl row where it has one, else encoded here.
     """
     found = cache.get(candidate.locator)
     if found is None:
-        source, offset = candidate.locator
+        where = rows.find(candidate.locator) if rows is not None else None
         try:
-            if sft_file is not None and source.startswith(_SFT_MARK):
-                found = _from_sft_row(store.fetch((sft_file, offset)), int(source[len(_SFT_MARK) :]))
+            if where is not None:
+                found = _from_sft_row(store.fetch(where[:2]), where[2])
             else:
                 found = conversation_of_line(store.fetch(candidate.locator), read_options)
-                if sft_file is not None:
+                if rows is not None:
                     prompt, completion = found.prompt, found.completion
                     found = Conversation(
                         encode_messages(prompt, "trl"), encode_messages(completion, "trl"), found.tools
@@ -480,17 +506,40 @@ def _load(
     return found
 
 
-#: Locators into the SFT file carry this prefix and the number of prompt messages.
+#: Locators into the SFT file (or into the side rows) carry this prefix and the number of prompt
+#: messages.
 _SFT_MARK = "\0sft:"
-_SFT_MARKS: dict[int, str] = {}
+_SIDE_MARK = "\0side:"
+_MARKS: dict[tuple[str, int], str] = {}
 
 
 def sft_locator(prompt_messages: int, offset: int) -> tuple[str, int]:
     """A candidate's locator pointing at its row in the SFT file (see :meth:`PairCollector.read_sft_rows`)."""
-    mark = _SFT_MARKS.get(prompt_messages)
+    return _locator(_SFT_MARK, prompt_messages, offset)
+
+
+def _locator(kind: str, prompt_messages: int, offset: int) -> tuple[str, int]:
+    mark = _MARKS.get((kind, prompt_messages))
     if mark is None:
-        mark = _SFT_MARKS[prompt_messages] = f"{_SFT_MARK}{prompt_messages}"
+        mark = _MARKS[kind, prompt_messages] = f"{kind}{prompt_messages}"
     return mark, offset
+
+
+@dataclass(frozen=True, slots=True)
+class _Rows:
+    """Where trl rows of candidates are: the SFT file and the side rows (either may be None)."""
+
+    sft: str | None
+    sides: str | None
+
+    def find(self, locator: tuple[str, int]) -> tuple[str, int, int] | None:
+        """``(path, offset, prompt messages)`` of a locator into one of the files, else None."""
+        source, offset = locator
+        if source.startswith(_SFT_MARK) and self.sft is not None:
+            return self.sft, offset, int(source[len(_SFT_MARK) :])
+        if source.startswith(_SIDE_MARK) and self.sides is not None:
+            return self.sides, offset, int(source[len(_SIDE_MARK) :])
+        return None
 
 
 def shift_sft_locator(candidate: Candidate, base: int) -> Candidate:
