@@ -206,10 +206,11 @@ def report(results: Results) -> str:
         lines.append(f"| {mode} | {secs:.2f} | {size / secs:.0f} | {rss:.0f} | {total:.0f} |")
     lines += ["", *ratios(results, results.median)]
     fastest = [line.split(" (target")[0].removeprefix("- ") for line in ratios(results, results.fastest)]
+    if fastest:
+        lines += ["", "Each mode's fastest round instead of its median (interference only slows a run down):"]
+        lines.append("; ".join(fastest))
     lines += [
         "",
-        "Each mode's fastest round instead of its median (interference only slows a run down):",
-        "; ".join(fastest),
         f"CPU time taken by the VM's host (steal) during the timed rounds: {results.steal:.1f} s "
         f"in {results.wall:.0f} s",
     ]

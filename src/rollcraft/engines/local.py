@@ -1,8 +1,8 @@
 """The local engine: one streaming process, or ``workers`` processes over byte ranges of the inputs.
 
 Plain files are split at line boundaries into shards; each worker runs the same :class:`Pass`
-over its shards and writes part files, which are joined in input order, so the output bytes are
-the same for any number of workers. Compressed files, stdin, and runs with ``dedupe`` (whose
+over its shards and returns their output through the pool's pipe, which the parent writes in
+input order, so the output bytes are the same for any number of workers. Compressed files, stdin, and runs with ``dedupe`` (whose
 "first seen" spans the whole input) stream in one process.
 """
 
