@@ -2,8 +2,8 @@
 
 Plain files are split at line boundaries into shards; each worker runs the same :class:`Pass`
 over its shards and returns their output through the pool's pipe, which the parent writes in
-input order, so the output bytes are the same for any number of workers. Compressed files, stdin, and runs with ``dedupe`` (whose
-"first seen" spans the whole input) stream in one process.
+input order, so the output bytes are the same for any number of workers. Compressed files,
+stdin, and runs with ``dedupe`` (whose "first seen" spans the whole input) stream in one process.
 """
 
 from __future__ import annotations
