@@ -73,3 +73,29 @@ def test_cli_start_does_not_import_heavy_libraries() -> None:
     code = f"import sys, rollcraft.cli; print(sorted(m for m in {heavy} if m in sys.modules))"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+def test_exported_names_are_imported_on_first_use() -> None:
+    """``rollcraft`` imports its modules lazily: its table names the modules of the names that
+    the type checker's imports (``if TYPE_CHECKING:``) take from them, and nothing else."""
+    import ast
+    from pathlib import Path
+
+    tree = ast.parse(Path(rollcraft.__file__).read_text())
+    guard = next(n for n in tree.body if isinstance(n, ast.If) and ast.unparse(n.test) == "TYPE_CHECKING")
+    imported = {
+        node.module: tuple(alias.name for alias in node.names)
+        for node in guard.body
+        if isinstance(node, ast.ImportFrom)
+    }
+    assert imported == rollcraft._EXPORTS
+    assert sorted(n for names in imported.values() for n in names) == sorted(
+        set(rollcraft.__all__) - {"__version__"}
+    )
+    code = (
+        "import sys, rollcraft; before = 'rollcraft.validate' in sys.modules; rollcraft.validate_file;"
+        "print(before, 'rollcraft.validate' in sys.modules)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.split() == ["False", "True"]
+    assert "validate_file" in dir(rollcraft)

@@ -8,28 +8,114 @@ The command line (``rollcraft --help``) is a thin layer over this API::
 
 from __future__ import annotations
 
-from rollcraft._errors import ConfigError, DependencyError, InputError, OutputError, RollcraftError
-from rollcraft._inspect import FileSummary, InspectReport, inspect_paths
-from rollcraft._io import atomic_writer, expand_inputs
-from rollcraft._normalize import FLAGS
-from rollcraft._read import QUARANTINE_REASONS, ReadOptions, ReadReport, parse_line, read_rollouts
-from rollcraft._records import Conversation, Message, Quarantined, Rollout, Tool
-from rollcraft.curate import Decision, Strata, apply_review, balance, read_decisions, sample_for_review
-from rollcraft.evaluate import Comparison, Score, compare, evaluate_files
-from rollcraft.filters import (
-    DEFAULT_DROP_FLAGS,
-    Drop,
-    FilterConfig,
-    FilterReport,
-    TaskStats,
-    build_steps,
-    filter_paths,
-    judge,
-    run_filters,
-)
-from rollcraft.formats import DpoOptions, DpoReport, SftReport, dpo_rows, sft_row, sft_rows
-from rollcraft.pipeline import diff_versions, list_versions, load_pipeline_config, run_pipeline
-from rollcraft.validate import Finding, ValidationReport, validate_file
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+# The names are imported when first used (PEP 562), so the command line starts without importing
+# the modules a command does not need; ``tests/test_api.py`` checks this table against the imports.
+if TYPE_CHECKING:
+    from rollcraft._errors import ConfigError, DependencyError, InputError, OutputError, RollcraftError
+    from rollcraft._inspect import FileSummary, InspectReport, inspect_paths
+    from rollcraft._io import atomic_writer, expand_inputs
+    from rollcraft._normalize import FLAGS
+    from rollcraft._read import QUARANTINE_REASONS, ReadOptions, ReadReport, parse_line, read_rollouts
+    from rollcraft._records import Conversation, Message, Quarantined, Rollout, Tool
+    from rollcraft.curate import Decision, Strata, apply_review, balance, read_decisions, sample_for_review
+    from rollcraft.evaluate import Comparison, Score, compare, evaluate_files
+    from rollcraft.filters import (
+        DEFAULT_DROP_FLAGS,
+        Drop,
+        FilterConfig,
+        FilterReport,
+        TaskStats,
+        build_steps,
+        filter_paths,
+        judge,
+        run_filters,
+    )
+    from rollcraft.formats import DpoOptions, DpoReport, SftReport, dpo_rows, sft_row, sft_rows
+    from rollcraft.pipeline import diff_versions, list_versions, load_pipeline_config, run_pipeline
+    from rollcraft.validate import Finding, ValidationReport, validate_file
+
+_EXPORTS: dict[str, tuple[str, ...]] = {
+    "rollcraft._errors": (
+        "ConfigError",
+        "DependencyError",
+        "InputError",
+        "OutputError",
+        "RollcraftError",
+    ),
+    "rollcraft._inspect": (
+        "FileSummary",
+        "InspectReport",
+        "inspect_paths",
+    ),
+    "rollcraft._io": (
+        "atomic_writer",
+        "expand_inputs",
+    ),
+    "rollcraft._normalize": ("FLAGS",),
+    "rollcraft._read": (
+        "QUARANTINE_REASONS",
+        "ReadOptions",
+        "ReadReport",
+        "parse_line",
+        "read_rollouts",
+    ),
+    "rollcraft._records": (
+        "Conversation",
+        "Message",
+        "Quarantined",
+        "Rollout",
+        "Tool",
+    ),
+    "rollcraft.curate": (
+        "Decision",
+        "Strata",
+        "apply_review",
+        "balance",
+        "read_decisions",
+        "sample_for_review",
+    ),
+    "rollcraft.evaluate": (
+        "Comparison",
+        "Score",
+        "compare",
+        "evaluate_files",
+    ),
+    "rollcraft.filters": (
+        "DEFAULT_DROP_FLAGS",
+        "Drop",
+        "FilterConfig",
+        "FilterReport",
+        "TaskStats",
+        "build_steps",
+        "filter_paths",
+        "judge",
+        "run_filters",
+    ),
+    "rollcraft.formats": (
+        "DpoOptions",
+        "DpoReport",
+        "SftReport",
+        "dpo_rows",
+        "sft_row",
+        "sft_rows",
+    ),
+    "rollcraft.pipeline": (
+        "diff_versions",
+        "list_versions",
+        "load_pipeline_config",
+        "run_pipeline",
+    ),
+    "rollcraft.validate": (
+        "Finding",
+        "ValidationReport",
+        "validate_file",
+    ),
+}
+
+_MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
 
 __version__ = "0.1.0"
 
@@ -89,3 +175,16 @@ __all__ = [
     "sft_rows",
     "validate_file",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _MODULE_OF.get(name)
+    if module is None:
+        raise AttributeError(f"module 'rollcraft' has no attribute {name!r}")
+    value = getattr(import_module(module), name)
+    globals()[name] = value  # the next lookup is a plain attribute
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
