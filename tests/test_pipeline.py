@@ -255,3 +255,16 @@ validate: {{enabled: false}}
     assert len((one / "dpo.jsonl").read_bytes().splitlines()) > 10
     assert sorted(p.name for p in one.iterdir()) == ["dpo.jsonl", "dpo_ids.txt", "manifest.json"]
     assert not list(one.parent.glob("**/" + local._SIDES))
+
+
+def test_the_manifests_versions_are_the_installed_distributions_versions() -> None:
+    from importlib import metadata
+
+    from rollcraft import pipeline
+
+    versions = pipeline._versions_of_dependencies()
+    assert {"rollcraft", "orjson", "msgspec", "xxhash", "pydantic"} <= set(versions)
+    for name, version in versions.items():
+        if name != "python":
+            assert version == metadata.version(name), name
+    assert pipeline._installed_version("no-such-distribution-here") is None
