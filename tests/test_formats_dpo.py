@@ -249,3 +249,19 @@ def test_sides_with_the_same_last_message_are_not_spliced(tmp_path: Path) -> Non
     rows, spliced = _collect_with_sft_rows([path], tmp_path, every_row=True)
     assert spliced == 1 and len(rows) == 1 and json.loads(rows[0])["task_key"].startswith("prompt:")
     assert json.loads(rows[0])["chosen"][-1]["content"] == "yes"
+
+
+def test_splices_most_says_whether_pairs_need_no_decode(tmp_path: Path) -> None:
+    """The local engine forks a pool for pairs only when they must be decoded again."""
+    from rollcraft.formats.dpo import Candidate, PlannedPair, sft_locator
+
+    row = Candidate(1.0, "a", sft_locator(1, 0))
+    line = Candidate(0.0, "b", (str(tmp_path / "in.jsonl"), 0))
+    rows_only = [PlannedPair("t", row, row)] * 10
+    mixed = rows_only[:8] + [PlannedPair("u", row, line)] * 2
+    full, divergence = PairCollector(DpoOptions()), PairCollector(DpoOptions(completion="first-divergence"))
+    assert not full.splices_most(rows_only)  # no rows to read yet
+    for collector in (full, divergence):
+        collector.read_sft_rows(tmp_path / "sft.jsonl")
+    assert full.splices_most(rows_only) and not full.splices_most(mixed)
+    assert not divergence.splices_most(rows_only)

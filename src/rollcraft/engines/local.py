@@ -250,19 +250,25 @@ def _write_dpo(
     dpo = loaded.config.dpo
     if dpo is None or collector is None:
         return None
-    parallel = workers > 1 and not collector.store.spooled
-    with (
-        DigestWriter(folder / dpo.file, background=not parallel) as rows,
-        DigestWriter(folder / "dpo_ids.txt", background=not parallel) as ids,
-    ):
-        if parallel:
-            for chunk_rows, chunk_ids in _parallel_pairs(collector, workers):
-                rows.write(chunk_rows)
-                ids.write(chunk_ids)
-        else:
-            for pair, line in collector.pairs():
-                rows.write(line)
-                ids.write(pair.encode() + b"\n")
+    planned = collector.plan()
+    # A pool pays off when pairs are decoded and normalized again; splicing rows is cheaper than
+    # forking (0.46-0.58 s in the parent against 0.69-0.73 s with 2 workers at 1 GB).
+    parallel = workers > 1 and not collector.store.spooled and not collector.splices_most(planned)
+    try:
+        with (
+            DigestWriter(folder / dpo.file, background=not parallel) as rows,
+            DigestWriter(folder / "dpo_ids.txt", background=not parallel) as ids,
+        ):
+            if parallel:
+                for chunk_rows, chunk_ids in _parallel_pairs(collector, planned, workers):
+                    rows.write(chunk_rows)
+                    ids.write(chunk_ids)
+            else:
+                for pair, line in collector.encode(planned, collector.report):
+                    rows.write(line)
+                    ids.write(pair.encode() + b"\n")
+    finally:
+        collector.store.close()
     _remember(digests, dpo.file, rows)
     _remember(digests, "dpo_ids.txt", ids)
     return collector.report
@@ -271,14 +277,15 @@ def _write_dpo(
 _DPO_JOB: tuple[PairCollector, list[PlannedPair]] | None = None
 
 
-def _parallel_pairs(collector: PairCollector, workers: int) -> Iterator[tuple[bytes, bytes]]:
+def _parallel_pairs(
+    collector: PairCollector, planned: list[PlannedPair], workers: int
+) -> Iterator[tuple[bytes, bytes]]:
     """The pairs' rows and ids, read back and encoded by ``workers`` processes, in plan order.
 
     The plan is cut at task boundaries into chunks; forked workers inherit the plan and the line
     store, and return each chunk's encoded rows; the parent writes them in order.
     """
     global _DPO_JOB
-    planned = collector.plan()
     _DPO_JOB = (collector, planned)
     context = multiprocessing.get_context("fork")
     try:
@@ -296,7 +303,6 @@ def _parallel_pairs(collector: PairCollector, workers: int) -> Iterator[tuple[by
             pool.join()
     finally:
         _DPO_JOB = None
-        collector.store.close()
 
 
 def _task_chunks(planned: list[PlannedPair], workers: int) -> list[tuple[int, int]]:

@@ -308,6 +308,20 @@ class PairCollector:
         """Whether pairs may be read back from trl rows (trl pairs with string arguments)."""
         return self.options.dialect == "trl" and self.options.arguments == "string"
 
+    def splices_most(self, planned: list[PlannedPair]) -> bool:
+        """Whether at least 90% of ``planned`` have both sides in trl rows and can be spliced
+        (trl pairs of full completions), with no decode or normalization."""
+        if self._sft_file is None and self._sides_file is None:
+            return False
+        if self.options.dialect != "trl" or self.options.completion_mode != "full":
+            return False
+        rows = _Rows(self._sft_file, self._sides_file)
+        spliceable = sum(
+            rows.find(p.chosen.locator) is not None and rows.find(p.rejected.locator) is not None
+            for p in planned
+        )
+        return spliceable >= 0.9 * len(planned)
+
     def add_candidate(self, task_key: str, candidate: Candidate) -> None:
         """Take a candidate another process collected (its locator must point into a plain file)."""
         self.groups[task_key].append(candidate)
