@@ -265,3 +265,22 @@ def test_splices_most_says_whether_pairs_need_no_decode(tmp_path: Path) -> None:
         collector.read_sft_rows(tmp_path / "sft.jsonl")
     assert full.splices_most(rows_only) and not full.splices_most(mixed)
     assert not divergence.splices_most(rows_only)
+
+
+def test_texts_that_look_like_the_row_layout_do_not_fool_the_splicing(tmp_path: Path) -> None:
+    """Texts holding the very byte sequences the rows are cut at (escaped inside JSON strings)."""
+    tricky = ',{"role":"user"}],"tools":"x","reward":1,{"role":'
+    records = [
+        _record("T", 1.0, "good " + tricky, call_id="a", tool=True),
+        _record("T", 0.0, "bad " + tricky + "\\u2028 é \\n", call_id="b", tool=True),
+        _record(tricky, 1.0, tricky),
+        _record(tricky, 0.0, "no"),
+    ]
+    records[0]["responses_create_params"]["instructions"] = tricky
+    records[1]["responses_create_params"]["instructions"] = tricky
+    path = _write(tmp_path / "t.jsonl", records)
+    rows, spliced = _collect_with_sft_rows([path], tmp_path, every_row=True, pairing="all")
+    expected = list(
+        dpo_rows((r for r in read_rollouts([path]) if isinstance(r, Rollout)), DpoOptions(pairing="all"))
+    )
+    assert rows == expected and spliced == len(rows) == 2
