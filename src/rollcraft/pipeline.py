@@ -660,15 +660,15 @@ class _DigestCache:
         if entry is not None and entry[0] == facts and isinstance(entry[1], str):
             return entry[1]
         digest = sha256_file(path)
-        self._entries.pop(name, None)
-        self._entries[name] = [facts, digest]
-        self._changed = True
+        self._put(name, facts, digest)
         return digest
 
     def store(self, path: str, digest: str) -> None:
         """Remember ``digest`` for ``path`` as the file is now."""
-        name, facts = self._key(path)
-        self._entries.pop(name, None)
+        self._put(*self._key(path), digest)
+
+    def _put(self, name: str, facts: list[int], digest: str) -> None:
+        self._entries.pop(name, None)  # re-inserted last: the newest entries are the ones kept
         self._entries[name] = [facts, digest]
         self._changed = True
 

@@ -103,20 +103,20 @@ def execute(
         use = workers if shardable else 1
         collector = _collector(loaded)
         digests: Digests = {}
+        local = runner is None or not shardable
+        if local and collector is not None and config.sft is not None and _same_trl(loaded):
+            collector.read_sft_rows(folder / config.sft.file)  # this engine records SFT row offsets
         with _sinks(loaded, folder, digests, background=use == 1 and runner is None) as sinks:
-            if runner is not None and shardable:
+            if not local:
+                assert runner is not None
                 result = runner(plan, sources, folder, sinks, workers, progress)
                 if collector is not None:
                     _feed(collector, result)
             elif use > 1:
-                if collector is not None and config.sft is not None and _same_trl(loaded):
-                    collector.read_sft_rows(folder / config.sft.file)
                 result = _sharded(plan, sources, folder, sinks, use, progress)
                 if collector is not None:
                     _feed(collector, result)
             else:
-                if collector is not None and config.sft is not None and _same_trl(loaded):
-                    collector.read_sft_rows(folder / config.sft.file)
                 items = relabel(_read(plan, sources, progress), sources, inputs)
                 with _sides(loaded, folder, collector) as sides:
                     result = Pass(plan, dataclasses.replace(sinks, sides=sides), collector=collector).run(
@@ -127,7 +127,7 @@ def execute(
         finally:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(folder / _SIDES)
-    name = engine if runner is not None and shardable else "local"
+    name = "local" if local else engine
     return Outcome(result, dpo_report, use, passes, balance_info, name, digests)
 
 

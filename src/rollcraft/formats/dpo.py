@@ -388,8 +388,8 @@ def _second_pass(
     for index, pair in enumerate(planned):
         spliced = _spliced(pair, store, rows, lines) if splice and rows is not None else None
         if spliced is None:
-            chosen = _load(pair.chosen, store, read_options, cache, rows)
-            rejected = _load(pair.rejected, store, read_options, cache, rows)
+            chosen = _load(pair.chosen, store, read_options, cache, rows, lines)
+            rejected = _load(pair.rejected, store, read_options, cache, rows, lines)
         if index + 1 == len(planned) or planned[index + 1].task_key != pair.task_key:
             cache.clear()
             lines.clear()
@@ -426,8 +426,11 @@ def _spliced(
     (The last message is a final answer: no tool calls, so no call ids, in its bytes.)
     """
     chosen, rejected = pair.chosen, pair.rejected
-    good = _row_parts(chosen, store, rows, lines)
-    bad = _row_parts(rejected, store, rows, lines)
+    good_at, bad_at = rows.find(chosen.locator), rows.find(rejected.locator)
+    if good_at is None or bad_at is None:
+        return None
+    good = _row_parts(_row(chosen, good_at, store, lines), good_at[2])
+    bad = _row_parts(_row(rejected, bad_at, store, lines), bad_at[2])
     if good is None or bad is None or good[3] == bad[3]:
         return None
     tail = orjson.dumps(
@@ -454,23 +457,24 @@ _REWARD_KEY = b',"reward":'
 _Parts = tuple[memoryview, memoryview, memoryview, memoryview]
 
 
-def _row_parts(
-    candidate: Candidate, store: LineStore, rows: _Rows, lines: dict[tuple[str, int], bytes]
-) -> _Parts | None:
-    """A candidate's trl SFT row cut into its prompt messages, completion messages, tools JSON
-    and last message, or None (no SFT row, or not laid out as expected).
+def _row(
+    candidate: Candidate, at: tuple[str, int, int], store: LineStore, lines: dict[tuple[str, int], bytes]
+) -> bytes:
+    """A candidate's trl row (``at`` from :meth:`_Rows.find`), read once per task."""
+    row = lines.get(candidate.locator)
+    if row is None:
+        row = lines[candidate.locator] = store.fetch(at[:2])
+    return row
+
+
+def _row_parts(row: bytes, prompt_messages: int) -> _Parts | None:
+    """A trl SFT row cut into its prompt messages, completion messages, tools JSON and last
+    message, or None (not laid out as expected).
 
     The row is orjson's JSON: no whitespace outside strings, and every quote inside a string is
     escaped. So ``,{"role":`` starts a message (tool calls have no role), the last
     ``],"tools":`` ends the messages and the last ``,"reward":`` ends the tools' string.
     """
-    where = rows.find(candidate.locator)
-    if where is None:
-        return None
-    path, offset, prompt_messages = where
-    row = lines.get(candidate.locator)
-    if row is None:
-        row = lines[candidate.locator] = store.fetch((path, offset))
     if not row.startswith(_MESSAGES_HEAD):
         return None
     head = start = len(_MESSAGES_HEAD)
@@ -495,18 +499,21 @@ def _load(
     read_options: ReadOptions,
     cache: dict[tuple[str, int], Conversation],
     rows: _Rows | None = None,
+    lines: dict[tuple[str, int], bytes] | None = None,
 ) -> Conversation:
     """The conversation of a candidate's line (read back; the first pass has every other fact).
 
     With ``rows`` (see :meth:`PairCollector.read_sft_rows`) every conversation comes back with
-    trl-encoded messages: from its trl row where it has one, else encoded here.
+    trl-encoded messages: from its trl row where it has one (``lines``: the rows this task has
+    read already), else encoded here.
     """
     found = cache.get(candidate.locator)
     if found is None:
         where = rows.find(candidate.locator) if rows is not None else None
         try:
             if where is not None:
-                found = _from_sft_row(store.fetch(where[:2]), where[2])
+                row = _row(candidate, where, store, lines if lines is not None else {})
+                found = _from_sft_row(row, where[2])
             else:
                 found = conversation_of_line(store.fetch(candidate.locator), read_options)
                 if rows is not None:
