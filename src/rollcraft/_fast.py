@@ -214,7 +214,17 @@ def _feed(builder: _Builder, items: list[_Item]) -> None:
         elif kind == "message" or (kind is None and item.role is not None):
             role = item.role
             content = item.content
-            text = content if type(content) is str else _text(content, flags)
+            if isinstance(content, str):
+                text = content
+            elif (
+                content
+                and len(content) == 1
+                and type(one := content[0].text) is str
+                and content[0].type in _TEXT_OR_UNTYPED
+            ):
+                text = one  # one text part (the common case), without a call
+            else:
+                text = _text(content, flags)
             if role == "assistant":
                 turn = builder.turn
                 if turn is None:
@@ -232,9 +242,19 @@ def _feed(builder: _Builder, items: list[_Item]) -> None:
             content = item.content
             if isinstance(content, str):
                 raise _Fallback
-            texts = [_text([part], flags) for part in item.summary or ()]
-            texts += [_text([part], flags) for part in content or ()]
-            text = "\n".join(t for t in texts if t)
+            summary = item.summary
+            if (
+                summary
+                and len(summary) == 1
+                and not content
+                and type(one := summary[0].text) is str
+                and summary[0].type in _TEXT_OR_UNTYPED
+            ):
+                text = one  # one summary part (the common case)
+            else:
+                texts = [_text([part], flags) for part in summary or ()]
+                texts += [_text([part], flags) for part in content or ()]
+                text = "\n".join(t for t in texts if t)
             if not text:
                 flags.add("encrypted_reasoning" if item.encrypted_content else "empty_reasoning")
                 continue

@@ -178,32 +178,39 @@ def parse_line(
     skips the fast path (the result is the same; for tests).
     """
 
-    def quarantine(reason: str, detail: str) -> Quarantined:
-        return Quarantined(raw.source, raw.line, raw.offset, reason, detail, raw.data)
-
     data = raw.data
     if options.max_line_bytes is not None and len(data) > options.max_line_bytes:
-        return quarantine("line_too_long", f"longer than {options.max_line_bytes} bytes")
+        return _quarantined(raw, "line_too_long", f"longer than {options.max_line_bytes} bytes")
     if not data or data.isspace():  # the same test as ``not data.strip()``, without copying the line
-        return quarantine("empty_line", "empty line")
+        return _quarantined(raw, "empty_line", "empty line")
     if fast and options.fast:
         rollout = _fast_rollout(raw, options, rollout_id)
         if rollout is not None:
             return rollout
+    return _general_rollout(raw, options, rollout_id)
+
+
+def _quarantined(raw: RawLine, reason: str, detail: str) -> Quarantined:
+    return Quarantined(raw.source, raw.line, raw.offset, reason, detail, raw.data)
+
+
+def _general_rollout(raw: RawLine, options: ReadOptions, rollout_id: str | None) -> Rollout | Quarantined:
+    """The general path: the whole record decoded, every known shape."""
+    data = raw.data
     try:
         record = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
         if "depth limit" in str(exc) or "recursion" in str(exc).lower():
-            return quarantine("too_deeply_nested", str(exc))
-        return quarantine("not_json", str(exc))
+            return _quarantined(raw, "too_deeply_nested", str(exc))
+        return _quarantined(raw, "not_json", str(exc))
     if not isinstance(record, dict):
-        return quarantine("not_object", f"a JSON {type(record).__name__}, not an object")
+        return _quarantined(raw, "not_object", f"a JSON {type(record).__name__}, not an object")
     try:
         return _rollout(raw, record, options, rollout_id)
     except _Quarantine as q:
-        return quarantine(q.reason, q.detail)
+        return _quarantined(raw, q.reason, q.detail)
     except (TypeError, AttributeError, ValueError, KeyError) as exc:
-        return quarantine("malformed_record", f"{type(exc).__name__}: {exc}")
+        return _quarantined(raw, "malformed_record", f"{type(exc).__name__}: {exc}")
 
 
 def conversation_of_line(data: bytes, options: ReadOptions) -> Conversation:
@@ -304,15 +311,16 @@ def _fast_rollout(raw: RawLine, options: ReadOptions, rollout_id: str | None) ->
     else:
         task_key = _index_key(agent, record.ng_task_index)
     metadata = record.metadata
-    facts = _Facts(
-        task_key=task_key,
-        rollout_index=record.ng_rollout_index,
-        reward_components=_components(record.reward_components),
-        success=_success(
-            [record.success, record.is_correct, record.resolved], record.reward, options.success_threshold
+    components = record.reward_components
+    facts = _Facts(  # positional, in field order (once per line)
+        task_key,
+        record.ng_rollout_index,
+        _components(components) if components else {},
+        _success(
+            (record.success, record.is_correct, record.resolved), record.reward, options.success_threshold
         ),
-        task_type=_task_type(metadata.task_type if metadata is not None else None, record.category, agent),
-        agent=agent,
+        _task_type(metadata.task_type if metadata is not None else None, record.category, agent),
+        agent,
     )
     return _build(raw, "nemo-gym", record.reward, conversation, flags, facts, rollout_id)
 
@@ -501,7 +509,7 @@ def _task_type(declared: Any, category: Any, agent: str | None) -> str:
     return agent or "general"
 
 
-def _success(declared: list[Any], reward: float, threshold: float) -> bool:
+def _success(declared: Sequence[Any], reward: float, threshold: float) -> bool:
     """The first boolean of ``success``, ``is_correct``, ``resolved``; else ``reward >= threshold``."""
     for value in declared:
         if isinstance(value, bool):

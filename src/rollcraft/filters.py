@@ -663,10 +663,19 @@ class _Judge:
 
     def __init__(self, steps: Sequence[Filter]) -> None:
         self.pairs = [(s, dataclasses.replace(s) if getattr(s, "stateful", False) else None) for s in steps]  # type: ignore[type-var]
+        self.plain = None if any(twin is not None for _, twin in self.pairs) else list(steps)
 
     def __call__(self, rollout: Rollout) -> tuple[Drop | None, list[str]]:
         first: Drop | None = None
         alone: list[str] = []
+        if self.plain is not None:  # no stateful step: each step's verdict is its own (the usual case)
+            for step in self.plain:
+                own = step.check(rollout)
+                if own is not None:
+                    alone.append(step.name)
+                    if first is None:
+                        first = Drop(step.name, own)
+            return first, alone
         for step, twin in self.pairs:
             own = step.check(rollout) if twin is None or first is None else None
             if (own if twin is None else twin.check(rollout)) is not None:
@@ -691,11 +700,15 @@ def judge(
     """
     run = _Judge(steps)
     report.steps = list(dict.fromkeys([*report.steps, *(s.name for s in steps)]))
+    read = report.read
     for item in items:
-        report.read.count(item)
+        read.count(item)
         if isinstance(item, Rollout):
             drop, alone = run(item)
-            report.count(drop, alone)
+            if drop is None and not alone:
+                report.kept += 1  # FilterReport.count, for the common case
+            else:
+                report.count(drop, alone)
             yield item, drop
 
 

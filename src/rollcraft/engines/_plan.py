@@ -169,6 +169,9 @@ class Pass:
         self.want_dpo = plan.loaded.config.dpo is not None
         self._redactor = self._replace_redactor()
         self._sft_tell = getattr(sinks.sft, "tell", None)  # SFT row offsets, when the sink has them
+        self._curating = bool(
+            plan.reviewed_ids or plan.rejected_ids or collect_categories or plan.selected is not None
+        )
 
     def _replace_redactor(self) -> Any:
         section = self.plan.loaded.config.redact
@@ -183,7 +186,7 @@ class Pass:
         for rollout, drop in judge(source, steps, self.result.filter):
             if drop is not None:
                 self._reject(rollout, drop.by, drop.reason)
-            elif self._passes_curation(rollout):
+            elif not self._curating or self._passes_curation(rollout):
                 self._keep(rollout)
         self._finish_redaction(steps)
         return self.result
