@@ -284,3 +284,21 @@ def test_texts_that_look_like_the_row_layout_do_not_fool_the_splicing(tmp_path: 
         dpo_rows((r for r in read_rollouts([path]) if isinstance(r, Rollout)), DpoOptions(pairing="all"))
     )
     assert rows == expected and spliced == len(rows) == 2
+
+
+@pytest.mark.parametrize("length", [0, 1, 100, (1 << 14) - 1, 1 << 14, (1 << 14) + 1, 3 * (1 << 14), 200_000])
+def test_lines_are_read_back_whole_at_any_length(tmp_path: Path, length: int) -> None:
+    from rollcraft.formats.dpo import LineStore
+
+    body = bytes(48 + i % 70 for i in range(length))  # printable, no newline
+    lines = [b"first", body, body + b"\r", b"x" * 5, body]  # CRLF in the middle, no newline at the end
+    path = tmp_path / "lines.jsonl"
+    path.write_bytes(b"\n".join(lines))
+    store = LineStore()
+    offset = 0
+    try:
+        for line in lines:
+            assert store.fetch((str(path), offset)) == line.rstrip(b"\r")
+            offset += len(line) + 1
+    finally:
+        store.close()
