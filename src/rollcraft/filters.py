@@ -751,8 +751,9 @@ def relabel(
 ) -> Iterator[Rollout | Quarantined]:
     """Name a spooled stdin ``<stdin>`` again (``sources`` from :func:`rereadable`, ``paths`` as given)."""
     spools = {s for s, p in zip(sources, paths, strict=True) if p == "-" and s != "-"}
-    for item in items:
-        yield dataclasses.replace(item, source="<stdin>") if item.source in spools else item
+    if not spools:
+        return iter(items)  # nothing to rename: no generator step per item
+    return (dataclasses.replace(item, source="<stdin>") if item.source in spools else item for item in items)
 
 
 def filter_paths(

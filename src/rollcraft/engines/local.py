@@ -24,7 +24,7 @@ from typing import Any
 
 from rollcraft._digest import DigestWriter
 from rollcraft._io import RawLine, is_plain_file
-from rollcraft._read import ReadReport, parse_lines, read_rollouts
+from rollcraft._read import parse_lines, read_rollouts
 from rollcraft._records import Quarantined, Rollout
 from rollcraft.engines._plan import Pass, PassResult, Plan, Sinks, few_collections
 from rollcraft.filters import TaskStats, relabel, rereadable
@@ -218,11 +218,21 @@ def _draw(members: list[tuple[str, int]], k: int, seed: str) -> list[tuple[str, 
 
 
 def _read(plan: Plan, sources: list[str], progress: Any) -> Iterator[Rollout | Quarantined]:
-    report = ReadReport()
-    for item in read_rollouts(sources, options=plan.read_options, report=report):
+    """The items of ``sources``, telling ``progress`` the bytes read every 4 MiB or so (a progress
+    bar's update costs more than a short line's reading)."""
+    pending = 0
+    for item in read_rollouts(sources, options=plan.read_options):
         if progress is not None:
-            progress(len(item.raw) + 1)
+            pending += len(item.raw) + 1
+            if pending >= _PROGRESS_STEP:
+                progress(pending)
+                pending = 0
         yield item
+    if pending:
+        progress(pending)
+
+
+_PROGRESS_STEP = 4 << 20
 
 
 def _collector(loaded: LoadedConfig) -> PairCollector | None:
