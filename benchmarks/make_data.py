@@ -55,7 +55,7 @@ def load_templates(real: Path | list[Path] = REAL_DIR) -> Templates:
         elif raw.data.strip():
             odd.append(raw.data)
     if not rollouts:
-        raise SystemExit(f"no NeMo Gym rollouts found in {', '.join(sources)}")
+        raise SystemExit(f"error: no NeMo Gym rollouts found in {', '.join(sources)}")
     return Templates(rollouts, odd)
 
 

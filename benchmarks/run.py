@@ -259,11 +259,21 @@ def main(argv: list[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
     modes = [m for m in args.modes.split(",") if m] + (["v"] if args.validate else [])
+    unknown = [m for m in modes if m not in (*MODES, "v")]
+    if unknown or not modes:
+        parser.error(f"--modes: unknown mode {', '.join(unknown)} (choose from {','.join(MODES)},v)")
+    try:
+        sizes = [(text, parse_size(text)) for text in args.sizes.split(",") if text.strip()]
+    except ValueError:
+        parser.error(f"--sizes: {args.sizes!r} is not a list of sizes such as 100MB,1GB")
+    for source in args.source or ():
+        if not source.exists():
+            parser.error(f"--source: {source}: no such file or folder")
     print(f"machine: {os.cpu_count()} CPUs, {cpu_model()}; python {sys.version.split()[0]}")
     print(f"date: {time.strftime('%Y-%m-%d %H:%M %Z')}")
-    for text in args.sizes.split(","):
+    for text, size in sizes:
         print(f"\n## {text}")
-        results = measure(parse_size(text), modes, args.repeat, warmup=not args.no_warmup, source=args.source)
+        results = measure(size, modes, args.repeat, warmup=not args.no_warmup, source=args.source)
         print(report(results))
 
 
