@@ -291,14 +291,14 @@ def test_lines_are_read_back_whole_at_any_length(tmp_path: Path, length: int) ->
     from rollcraft.formats.dpo import LineStore
 
     body = bytes(48 + i % 70 for i in range(length))  # printable, no newline
-    lines = [b"first", body, body + b"\r", b"x" * 5, body]  # CRLF in the middle, no newline at the end
+    lines = [b"first", body, body + b"\r", body + b"\r\r", b"x" * 5, body]  # CRLF; no newline at the end
     path = tmp_path / "lines.jsonl"
     path.write_bytes(b"\n".join(lines))
     store = LineStore()
     offset = 0
     try:
         for line in lines:
-            assert store.fetch((str(path), offset)) == line.rstrip(b"\r")
+            assert store.fetch((str(path), offset)) == line.rstrip(b"\r")  # as the reader cuts it
             offset += len(line) + 1
     finally:
         store.close()

@@ -147,7 +147,7 @@ class LineStore:
             handle.seek(offset)
             return handle.readline().rstrip(b"\r\n")
         line = _line_at(handle.fileno(), offset)
-        return line[:-1] if line.endswith(b"\r") else line
+        return line.rstrip(b"\r") if line.endswith(b"\r") else line  # as the reader cuts CRLF
 
     def _is_seekable(self, source: str) -> bool:
         known = self._seekable.get(source)
