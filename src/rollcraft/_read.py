@@ -165,8 +165,9 @@ def parse_lines(lines: Iterable[RawLine], options: ReadOptions) -> Iterator[Roll
     (Hashing the rollout ids ahead in a thread, where hashlib releases the GIL, was measured
     slower on a 2-core machine: the GIL hand-offs cost more than the hashing.)
     """
+    fast = options.fast
     for raw in lines:
-        yield parse_line(raw, options)
+        yield _parse(raw, options, None, fast)
 
 
 def parse_line(
@@ -177,13 +178,16 @@ def parse_line(
     ``rollout_id``: ``rollout_id_of(raw.data)`` when the caller has it already. ``fast=False``
     skips the fast path (the result is the same; for tests).
     """
+    return _parse(raw, options, rollout_id, fast and options.fast)
 
+
+def _parse(raw: RawLine, options: ReadOptions, rollout_id: str | None, fast: bool) -> Rollout | Quarantined:
     data = raw.data
     if options.max_line_bytes is not None and len(data) > options.max_line_bytes:
         return _quarantined(raw, "line_too_long", f"longer than {options.max_line_bytes} bytes")
     if not data or data.isspace():  # the same test as ``not data.strip()``, without copying the line
         return _quarantined(raw, "empty_line", "empty line")
-    if fast and options.fast:
+    if fast:
         rollout = _fast_rollout(raw, options, rollout_id)
         if rollout is not None:
             return rollout
@@ -301,7 +305,8 @@ def _fast_rollout(raw: RawLine, options: ReadOptions, rollout_id: str | None) ->
     if found is None:
         return None
     conversation, tools_json = found
-    _mark(flags, record.mask_sample, record.verification_skipped)
+    if record.mask_sample or record.verification_skipped:
+        _mark(flags, record.mask_sample, record.verification_skipped)
     ref = record.agent_ref
     agent = ref.name if ref is not None and ref.name else None
     if record.task_id is not None:

@@ -167,6 +167,7 @@ class Pass:
         self.collect_categories = collect_categories
         self.sft = plan.loaded.config.sft
         self.want_dpo = plan.loaded.config.dpo is not None
+        self._selects = self.sft is not None and (self.sft.min_reward is not None or self.sft.success_only)
         self._redactor = self._replace_redactor()
         self._sft_tell = getattr(sinks.sft, "tell", None)  # SFT row offsets, when the sink has them
         self._curating = bool(
@@ -233,9 +234,10 @@ class Pass:
         """Write the rollout's SFT row; returns where it starts when the sink can tell."""
         assert self.sft is not None
         report = self.result.sft
-        reason = _sft_selection(rollout, self.sft.min_reward, self.sft.success_only) or sft_skip_reason(
-            rollout
-        )
+        reason = None
+        if self._selects:
+            reason = _sft_selection(rollout, self.sft.min_reward, self.sft.success_only)
+        reason = reason or sft_skip_reason(rollout)
         if reason is not None:
             report.skipped[reason] += 1
             return None
