@@ -167,6 +167,7 @@ class Pass:
         self.collect_categories = collect_categories
         self.sft = plan.loaded.config.sft
         self.want_dpo = plan.loaded.config.dpo is not None
+        self._pairs_read_sft_rows = False  # set by run(), once the collector knows
         self._selects = self.sft is not None and (self.sft.min_reward is not None or self.sft.success_only)
         self._redactor = self._replace_redactor()
         self._sft_tell = getattr(sinks.sft, "tell", None)  # SFT row offsets, when the sink has them
@@ -183,6 +184,7 @@ class Pass:
     def run(self, items: Iterable[Rollout | Quarantined]) -> PassResult:
         """Push every item through; return the counts (and DPO candidates / categories)."""
         steps = self.plan.steps()
+        self._pairs_read_sft_rows = self.collector is not None and self.collector.reads_sft_rows
         source = self._redactor.redact_items(items) if self._redactor is not None else items
         for rollout, drop in judge(source, steps, self.result.filter):
             if drop is not None:
@@ -254,7 +256,7 @@ class Pass:
 
     def _dpo(self, rollout: Rollout, sft_offset: int | None = None) -> None:
         if self.collector is not None:
-            if not self.collector.reads_sft_rows:
+            if not self._pairs_read_sft_rows:
                 sft_offset = None  # an SFT row of another dialect: no use to the pairs
             sides, side_offset = self.sinks.sides, None
             if sides is not None and sft_offset is None and sft_skip_reason(rollout) is None:
