@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -268,3 +269,44 @@ def test_the_manifests_versions_are_the_installed_distributions_versions() -> No
         if name != "python":
             assert version == metadata.version(name), name
     assert pipeline._installed_version("no-such-distribution-here") is None
+
+
+def test_a_killed_runs_staging_folder_is_swept_by_the_next_run(tmp_path: Path) -> None:
+    from rollcraft.pipeline import _HOST
+
+    config = _config(tmp_path, f"inputs: [{ROOT / 'examples' / 'rollouts'}]\noutput_dir: out\nsft: {{}}\n")
+    out = tmp_path / "out"
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
+    stale = out / f".v1.{_HOST}-{int(dead.stdout)}.abc123.partial"  # a process that has exited
+    live = out / f".v1.{_HOST}-{os.getpid()}.def456.partial"  # this process: a run still going
+    foreign = out / f".v1.otherhost-{int(dead.stdout)}.ghi789.partial"  # another machine's run
+    for folder in (stale, live, foreign):
+        folder.mkdir(parents=True)
+        (folder / "sft.jsonl").write_bytes(b"half\n")
+    run_pipeline(config)
+    assert not stale.exists()
+    assert live.exists() and foreign.exists()
+    assert (out / "v1" / "sft.jsonl").stat().st_size > 0
+    assert sorted(p.name for p in out.glob(".*.partial")) == sorted([live.name, foreign.name])
+
+
+def test_an_interrupted_run_leaves_no_version_and_the_next_run_publishes_v1(tmp_path: Path) -> None:
+    config = _config(tmp_path, f"inputs: [{ROOT / 'examples' / 'rollouts'}]\noutput_dir: out\nsft: {{}}\n")
+    killed = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import os, sys; from rollcraft.pipeline import run_pipeline; "
+            "from rollcraft.engines import local; local.execute = lambda *a, **k: os.kill(os.getpid(), 9); "
+            "run_pipeline(sys.argv[1])",
+            str(config),
+        ],
+        capture_output=True,
+    )
+    assert killed.returncode == -9
+    out = tmp_path / "out"
+    assert not (out / "v1").exists() and len(list(out.glob(".v1.*.partial"))) == 1
+    assert run_pipeline(config).folder == out / "v1"
+    assert list(out.glob(".*.partial")) == []

@@ -361,7 +361,10 @@ def run_pipeline(
         raise ConfigError(f"no version {parent!r} in {output_dir}", key="parent")
     inputs = expand_inputs([loaded.resolve(p) for p in config.inputs])
     output_dir.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{name}.", suffix=".partial", dir=output_dir))
+    _sweep_stale_staging(output_dir)
+    staging = Path(
+        tempfile.mkdtemp(prefix=f".{name}.{_HOST}-{os.getpid()}.", suffix=".partial", dir=output_dir)
+    )
     started = time.time()
     processes = workers or config.workers
     digests = _DigestCache(output_dir / DIGEST_CACHE)
@@ -388,6 +391,33 @@ def run_pipeline(
             raise ConfigError(f"validation found {errors} errors in {final}; not training on it", key="train")
         result.model_folder = train_version(loaded, final, manifest)
     return result
+
+
+#: A staging folder is named ``.NAME.HOST-PID.RANDOM.partial`` (the host name up to its first dot,
+#: made safe), so a later run can tell a dead run's staging folder from a live one's.
+_HOST = re.sub(r"[^A-Za-z0-9_-]", "_", platform.node().split(".")[0]) or "host"
+_STAGING = re.compile(r"^\..+\.(?P<host>[A-Za-z0-9_-]+)-(?P<pid>\d+)\.[^.]+\.partial$")
+
+
+def _sweep_stale_staging(output_dir: Path) -> None:
+    """Remove the staging folders of runs on this host whose process is gone (killed with
+    SIGKILL, or the machine lost power): they were never published and nothing can finish them.
+    Folders of live runs, and of other hosts sharing the folder, are left alone."""
+    for path in output_dir.glob(".*.partial"):
+        match = _STAGING.match(path.name)
+        if match is None or match["host"] != _HOST or _alive(int(match["pid"])):
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # PermissionError: a process of another user has that pid
+        return True
+    return True
 
 
 def train_version(loaded: LoadedConfig, folder: Path, manifest: dict[str, Any]) -> Path:
