@@ -228,18 +228,23 @@ class Pass:
     def _keep(self, rollout: Rollout) -> None:
         if self.sinks.kept is not None:
             self.sinks.kept.write(rollout.raw + b"\n")
-        offset = self._sft(rollout) if self.sft is not None else None
+        if self.sft is None and not self.want_dpo:
+            return
+        unfit = sft_skip_reason(rollout)  # why it can be neither an SFT row nor a pair's side
+        offset = self._sft(rollout, unfit) if self.sft is not None else None
         if self.want_dpo:
-            self._dpo(rollout, offset)
+            self._dpo(rollout, unfit, offset)
 
-    def _sft(self, rollout: Rollout) -> int | None:
-        """Write the rollout's SFT row; returns where it starts when the sink can tell."""
+    def _sft(self, rollout: Rollout, unfit: str | None) -> int | None:
+        """Write the rollout's SFT row; returns where it starts when the sink can tell.
+
+        ``unfit``: ``sft_skip_reason(rollout)``."""
         assert self.sft is not None
         report = self.result.sft
         reason = None
         if self._selects:
             reason = _sft_selection(rollout, self.sft.min_reward, self.sft.success_only)
-        reason = reason or sft_skip_reason(rollout)
+        reason = reason or unfit
         if reason is not None:
             report.skipped[reason] += 1
             return None
@@ -254,20 +259,20 @@ class Pass:
             self.sinks.sft_ids.write(rollout.rollout_id.encode() + b"\n")
         return offset
 
-    def _dpo(self, rollout: Rollout, sft_offset: int | None = None) -> None:
+    def _dpo(self, rollout: Rollout, unfit: str | None, sft_offset: int | None = None) -> None:
+        """Collect the rollout as a DPO candidate (``unfit``: ``sft_skip_reason(rollout)``)."""
         if self.collector is not None:
             if not self._pairs_read_sft_rows:
                 sft_offset = None  # an SFT row of another dialect: no use to the pairs
             sides, side_offset = self.sinks.sides, None
-            if sides is not None and sft_offset is None and sft_skip_reason(rollout) is None:
+            if sides is not None and sft_offset is None and unfit is None:
                 side_offset = sides.tell()
                 sides.write(orjson.dumps(sft_row(rollout, "trl"), option=orjson.OPT_APPEND_NEWLINE))
-            self.collector.add(rollout, sft_offset=sft_offset, side_offset=side_offset)
+            self.collector.add_checked(rollout, unfit, sft_offset=sft_offset, side_offset=side_offset)
             return
         self.result.dpo_rollouts += 1
-        reason = sft_skip_reason(rollout)
-        if reason is not None:
-            self.result.dpo_excluded[reason] += 1
+        if unfit is not None:
+            self.result.dpo_excluded[unfit] += 1
             return
         if self.sft_locators and sft_offset is not None:
             locator = sft_locator(len(rollout.conversation.prompt), sft_offset)

@@ -270,8 +270,18 @@ class PairCollector:
         :meth:`read_sft_rows`; ``side_offset``: where its trl row starts in the file given to
         :meth:`keep_sides` (its conversation is read back from there).
         """
+        self.add_checked(rollout, sft_skip_reason(rollout), sft_offset=sft_offset, side_offset=side_offset)
+
+    def add_checked(
+        self,
+        rollout: Rollout,
+        reason: str | None,
+        *,
+        sft_offset: int | None = None,
+        side_offset: int | None = None,
+    ) -> None:
+        """:meth:`add`, for a caller that has ``reason = sft_skip_reason(rollout)`` already."""
         self.report.rollouts += 1
-        reason = sft_skip_reason(rollout)
         if reason is not None:
             self.report.excluded[reason] += 1
             return
