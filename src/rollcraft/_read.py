@@ -407,8 +407,9 @@ def _build(
     rollout_id: str | None,
 ) -> Rollout:
     completion = conversation.completion
-    n_calls = n_assistant = 0
-    n_chars = sum([len(m["content"]) for m in conversation.prompt])
+    n_calls = n_assistant = n_chars = 0
+    for message in conversation.prompt:
+        n_chars += len(message["content"])
     for message in completion:
         n_chars += len(message["content"])
         if message["role"] == "assistant":
