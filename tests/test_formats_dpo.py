@@ -302,3 +302,20 @@ def test_lines_are_read_back_whole_at_any_length(tmp_path: Path, length: int) ->
             offset += len(line) + 1
     finally:
         store.close()
+
+
+def test_add_checked_is_add_with_the_reason_given(spread: list[str]) -> None:
+    from rollcraft.formats import sft_skip_reason
+
+    plain, checked = PairCollector(DpoOptions()), PairCollector(DpoOptions())
+    for rollout in read_rollouts([*spread, str(REAL_DIR)]):
+        if isinstance(rollout, Rollout):
+            plain.add(rollout)
+            checked.add_checked(rollout, sft_skip_reason(rollout))
+    assert checked.report.excluded and checked.report == plain.report
+    assert checked.groups == plain.groups
+    assert b"".join(dpo_rows_of(checked)) == b"".join(dpo_rows_of(plain))
+
+
+def dpo_rows_of(collector: PairCollector) -> list[bytes]:
+    return [line for _, line in collector.encode(collector.plan(), DpoReport())]

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import datasets
+import orjson
 import pytest
 
 from rollcraft import Rollout, read_rollouts
@@ -137,3 +138,63 @@ def test_load_dataset_round_trip(tmp_path: Path, dialect: str) -> None:
     else:  # messages survive exactly; Arrow's JSON parser may move a float in a tool schema by one ulp
         assert all(a["messages"] == b["messages"] for a, b in zip(original, loaded, strict=True))
         assert len(changed) <= 1
+
+
+def _uniform_one_by_one(messages: list[dict[str, Any]], arguments: str) -> list[dict[str, Any]]:
+    """The trl shape built key by key (what ``encode_messages`` computes in one step)."""
+    return [
+        {
+            "role": m["role"],
+            "content": m["content"],
+            "tool_calls": [
+                {
+                    "id": c["id"],
+                    "type": "function",
+                    "function": {
+                        "name": c["function"]["name"],
+                        "arguments": (
+                            json.loads(c["function"]["arguments"])
+                            if arguments == "object"
+                            else c["function"]["arguments"]
+                        ),
+                    },
+                }
+                for c in m["tool_calls"]
+            ]
+            if m.get("tool_calls")
+            else None,
+            "tool_call_id": m.get("tool_call_id"),
+            "reasoning_content": m.get("reasoning_content"),
+        }
+        for m in messages
+    ]
+
+
+@pytest.mark.parametrize("arguments", ["string", "object"])
+def test_trl_messages_are_built_key_by_key_equal(real_rollouts: list[Rollout], arguments: str) -> None:
+    from rollcraft.formats._dialects import encode_messages
+
+    for rollout in real_rollouts:
+        messages = rollout.conversation.messages
+        encoded = encode_messages(messages, "trl", arguments=arguments)  # type: ignore[arg-type]
+        expected = _uniform_one_by_one(messages, arguments)
+        assert orjson.dumps(encoded) == orjson.dumps(expected)  # same keys, same order, same values
+
+
+def test_trl_messages_of_unusual_shapes() -> None:
+    from rollcraft.formats._dialects import encode_messages
+
+    odd = [
+        {"role": "assistant", "content": "a", "tool_calls": []},  # no calls: null
+        {"role": "user", "content": "b", "extra": 1},  # a key trl does not carry: dropped
+        {"content": "c", "role": "user"},  # other key order: trl order
+        {"role": "assistant", "content": None},  # null content stays null
+    ]
+    assert orjson.dumps(encode_messages(odd, "trl")) == orjson.dumps(
+        [
+            {"role": r, "content": c, "tool_calls": None, "tool_call_id": None, "reasoning_content": None}
+            for r, c in [("assistant", "a"), ("user", "b"), ("user", "c"), ("assistant", None)]
+        ]
+    )
+    with pytest.raises(KeyError):
+        encode_messages([{"role": "user"}], "trl")  # a message without content is a caller's bug
