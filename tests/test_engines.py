@@ -64,6 +64,7 @@ def test_one_and_two_local_workers_write_the_same_bytes(tmp_path: Path, small_sh
     _same(one, two)
     assert json.loads((two / "manifest.json").read_text())["counts"]["engine"]["workers"] == 2
     assert (one / "sft.jsonl").stat().st_size > 0 and (one / "dpo.jsonl").stat().st_size > 0
+    assert sorted(p.name for p in two.iterdir()) == sorted(p.name for p in one.iterdir())  # no parts left
 
 
 @pytest.mark.skipif(not HAVE_RAY, reason="ray is not installed: pip install 'rollcraft[ray]'")
