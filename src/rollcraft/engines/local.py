@@ -3,8 +3,8 @@
 Plain files are split at line boundaries into shards; each worker runs the same :class:`Pass`
 over its shards and writes their output to part files in the output folder, which the parent
 copies into the outputs in input order, so the output bytes are the same for any number of
-workers. Compressed files,
-stdin, and runs with ``dedupe`` (whose "first seen" spans the whole input) stream in one process.
+workers. Compressed files, stdin, and runs with ``dedupe`` (whose "first seen" spans the whole
+input) stream in one process.
 """
 
 from __future__ import annotations
@@ -449,6 +449,7 @@ def _init_worker(plan: Plan | None) -> None:
 
 #: The part files of one shard's output, per sink (their suffixes, in the order of :class:`Sinks`).
 _PARTS = ("sft", "ids", "kept", "rejects")
+_PART_BUFFER = 1 << 20
 
 
 def _run_shard(job: tuple[Shard, str]) -> tuple[int, PassResult]:
@@ -475,9 +476,6 @@ def _run_shard(job: tuple[Shard, str]) -> tuple[int, PassResult]:
             _shard_lines(shard, plan.read_options)
         )
     return shard.index, result
-
-
-_PART_BUFFER = 1 << 20
 
 
 def _part(parts: str, index: int, kind: str) -> str:
