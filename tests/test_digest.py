@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from rollcraft._digest import DigestWriter
+from rollcraft._errors import OutputError
 
 
 @pytest.mark.parametrize("background", [False, True])
@@ -28,11 +29,11 @@ def test_writes_the_bytes_and_their_sha256(tmp_path: Path, background: bool) -> 
 @pytest.mark.parametrize("background", [False, True])
 def test_a_full_disk_is_raised_not_lost(background: bool) -> None:
     writer = DigestWriter("/dev/full", background=background)
-    with pytest.raises(OSError, match="No space"):
+    with pytest.raises(OutputError, match=r"^/dev/full: cannot write \(No space left on device\)$"):
         for _ in range(8):
             writer.write(b"x" * (1 << 20))
         writer.close()
-    with contextlib.suppress(OSError):
+    with contextlib.suppress(OutputError):
         writer.close()  # stops the thread and closes the file even after the error
     writer.close()  # then closing again does nothing
     assert writer._file.closed

@@ -96,6 +96,32 @@ def test_broken_config_on_the_command_line(tmp_path: Path) -> None:
     assert "sft.format (line 3)" in result.stderr
 
 
+@pytest.mark.skipif(sys.platform != "linux", reason="RLIMIT_FSIZE and EFBIG as on Linux")
+@pytest.mark.parametrize("workers", [1, 2])
+def test_an_output_that_cannot_be_written_is_one_line_and_leaves_no_version(
+    tmp_path: Path, workers: int
+) -> None:
+    """Files over RLIMIT_FSIZE fail with EFBIG (Python ignores SIGXFSZ), as a full disk fails."""
+    import resource
+
+    config = _config(tmp_path, REAL)
+
+    def small_files() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (64 << 10, 64 << 10))
+
+    result = subprocess.run(
+        [sys.executable, "-m", "rollcraft.cli", "run", str(config), "--workers", str(workers)],
+        capture_output=True,
+        text=True,
+        preexec_fn=small_files,
+    )
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    assert "cannot write (File too large)" in result.stderr
+    left = {p.name for p in (tmp_path / "out").iterdir()}
+    assert left <= {DIGEST_CACHE}, left  # no version, no staging folder
+
+
 def test_same_config_same_bytes_across_processes(tmp_path: Path) -> None:
     config = _config(tmp_path, REAL)
     for _ in range(2):

@@ -9,6 +9,8 @@ import queue
 import threading
 from types import TracebackType
 
+from rollcraft._io import write_failed
+
 __all__ = ["DigestWriter"]
 
 # Large chunks: the thread needs the GIL only between chunks, and each hand-off can wait a whole
@@ -36,7 +38,10 @@ class DigestWriter:
         self.path = os.fspath(path)
         self.size = 0  # bytes written to the file (by the thread, when there is one)
         self._position = 0  # bytes handed to write()
-        self._file = open(self.path, "wb")
+        try:
+            self._file = open(self.path, "wb")
+        except OSError as exc:
+            raise write_failed(self.path, exc) from None
         self._hash = hashlib.sha256()
         self._digest = digest
         self._buffer = bytearray()
@@ -66,9 +71,12 @@ class DigestWriter:
             self._queue.put(chunk)
 
     def _consume(self, chunk: bytearray) -> None:
-        with memoryview(chunk) as view:
-            for start in range(0, len(view), _WRITE):
-                self._file.write(view[start : start + _WRITE])
+        try:
+            with memoryview(chunk) as view:
+                for start in range(0, len(view), _WRITE):
+                    self._file.write(view[start : start + _WRITE])
+        except OSError as exc:  # a full disk: one line naming the file, not a traceback
+            raise write_failed(self.path, exc) from None
         if self._digest:
             self._hash.update(chunk)
         self.size += len(chunk)
@@ -93,7 +101,10 @@ class DigestWriter:
             if self._queue is not None and self._thread is not None and self._thread.is_alive():
                 self._queue.put(None)
                 self._thread.join()
-            self._file.close()
+            try:
+                self._file.close()
+            except OSError as exc:
+                raise write_failed(self.path, exc) from None
         if self._error is not None:
             error, self._error = self._error, None
             raise error

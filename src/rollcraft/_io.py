@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import glob
 import gzip
 import io
@@ -203,13 +204,27 @@ def atomic_writer(path: str | os.PathLike[str], *, overwrite: bool = True) -> It
         raise OutputError(f"{target}: cannot write ({exc.strerror or exc})") from None
     _register_temp(tmp)
     try:
-        with os.fdopen(fd, "wb", buffering=1 << 20) as handle:
-            yield handle
+        try:
+            with os.fdopen(fd, "wb", buffering=1 << 20) as handle:
+                yield handle
+        except OSError as exc:
+            if exc.errno in NO_ROOM:  # the disk is full, or read-only: not a bug
+                raise write_failed(target, exc) from None
+            raise
         os.replace(tmp, target)
     finally:
         _forget_temp(tmp)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+
+
+#: ``errno`` values that say an output cannot be written: full, over quota, too big, read-only.
+NO_ROOM = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS})
+
+
+def write_failed(path: str | os.PathLike[str], exc: OSError) -> OutputError:
+    """The error to raise when writing ``path`` failed with ``exc``."""
+    return OutputError(f"{os.fspath(path)}: cannot write ({exc.strerror or exc})")
 
 
 _LIVE_TEMPS: set[str] = set()

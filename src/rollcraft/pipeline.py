@@ -28,7 +28,7 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
 from rollcraft._errors import ConfigError, OutputError
-from rollcraft._io import atomic_writer, expand_inputs
+from rollcraft._io import atomic_writer, expand_inputs, write_failed
 from rollcraft._read import DEFAULT_MAX_LINE_BYTES, DEFAULT_SUCCESS_THRESHOLD, ReadOptions
 from rollcraft._yamlconf import load_yaml, validate_model
 from rollcraft.filters import FilterConfig
@@ -360,11 +360,14 @@ def run_pipeline(
     if parent is not None and not (output_dir / parent / MANIFEST).is_file():
         raise ConfigError(f"no version {parent!r} in {output_dir}", key="parent")
     inputs = expand_inputs([loaded.resolve(p) for p in config.inputs])
-    output_dir.mkdir(parents=True, exist_ok=True)
-    _sweep_stale_staging(output_dir)
-    staging = Path(
-        tempfile.mkdtemp(prefix=f".{name}.{_HOST}-{os.getpid()}.", suffix=".partial", dir=output_dir)
-    )
+    try:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        _sweep_stale_staging(output_dir)
+        staging = Path(
+            tempfile.mkdtemp(prefix=f".{name}.{_HOST}-{os.getpid()}.", suffix=".partial", dir=output_dir)
+        )
+    except OSError as exc:  # read-only, full, not ours: one line, not a traceback
+        raise write_failed(output_dir, exc) from None
     started = time.time()
     processes = workers or config.workers
     digests = _DigestCache(output_dir / DIGEST_CACHE)

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from rollcraft._digest import DigestWriter
-from rollcraft._io import RawLine, is_plain_file
+from rollcraft._io import NO_ROOM, RawLine, is_plain_file, write_failed
 from rollcraft._read import parse_lines, read_rollouts
 from rollcraft._records import Quarantined, Rollout
 from rollcraft.engines._plan import Pass, PassResult, Plan, Sinks, few_collections
@@ -464,17 +464,22 @@ def _run_shard(job: tuple[Shard, str]) -> tuple[int, PassResult]:
     assert plan is not None
     config = plan.loaded.config
     wanted = (config.sft is not None, config.sft is not None, config.write_filtered, config.write_rejects)
-    with contextlib.ExitStack() as stack:
-        files = [
-            stack.enter_context(open(_part(parts, shard.index, kind), "wb", buffering=_PART_BUFFER))
-            if want
-            else None
-            for kind, want in zip(_PARTS, wanted, strict=True)
-        ]
-        sinks = Sinks(*files)
-        result = Pass(plan, sinks, sft_locators=_same_trl(plan.loaded)).run(
-            _shard_lines(shard, plan.read_options)
-        )
+    try:
+        with contextlib.ExitStack() as stack:
+            files = [
+                stack.enter_context(open(_part(parts, shard.index, kind), "wb", buffering=_PART_BUFFER))
+                if want
+                else None
+                for kind, want in zip(_PARTS, wanted, strict=True)
+            ]
+            sinks = Sinks(*files)
+            result = Pass(plan, sinks, sft_locators=_same_trl(plan.loaded)).run(
+                _shard_lines(shard, plan.read_options)
+            )
+    except OSError as exc:
+        if exc.errno in NO_ROOM:  # the output folder's disk is full, or read-only
+            raise write_failed(os.path.dirname(parts), exc) from None
+        raise
     return shard.index, result
 
 
