@@ -201,7 +201,7 @@ def atomic_writer(path: str | os.PathLike[str], *, overwrite: bool = True) -> It
         folder.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
     except OSError as exc:
-        raise OutputError(f"{target}: cannot write ({exc.strerror or exc})") from None
+        raise write_failed(target, exc) from None
     _register_temp(tmp)
     try:
         try:

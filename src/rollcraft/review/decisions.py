@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 
-from rollcraft._errors import OutputError
+from rollcraft._io import write_failed
 
 __all__ = ["DECISIONS", "Decision", "DecisionLog", "default_decisions_path"]
 
@@ -87,7 +87,7 @@ class DecisionLog:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
         except OSError as exc:
-            raise OutputError(f"{self.path}: cannot write ({exc.strerror or exc})") from None
+            raise write_failed(self.path, exc) from None
         try:
             if _ends_torn(fd):
                 line = b"\n" + line
