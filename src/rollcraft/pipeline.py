@@ -418,8 +418,8 @@ def _alive(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except OSError:  # PermissionError: a process of another user has that pid
-        return True
+    except PermissionError:  # a process of another user has that pid
+        pass
     return True
 
 
