@@ -12,7 +12,8 @@ Builds realistic inputs from the shared real rollouts (``benchmarks/make_data.py
 * ``v``   (``--validate``) ``c`` with validation on, to show what validation costs.
 
 Every measurement is a fresh process (wall clock, interpreter start included); peak RSS is the
-largest ``VmHWM`` of the process or any of its children (``benchmarks/rss.py``). Medians are printed.
+largest ``VmHWM`` of the process or any of its children, CPU time the user + system time of all
+of them (``benchmarks/rss.py``). Medians are printed.
 """
 
 from __future__ import annotations
@@ -59,6 +60,7 @@ class Sample:
     seconds: float
     rss_mb: float
     total_mb: float
+    cpu_seconds: float = 0.0
 
 
 @dataclass(slots=True)
@@ -77,6 +79,9 @@ class Results:
 
     def fastest(self, mode: str) -> float:
         return min(s.seconds for s in self.samples[mode])
+
+    def cpu(self, mode: str) -> float:
+        return statistics.median(s.cpu_seconds for s in self.samples[mode])
 
     def rss(self, mode: str) -> float:
         return max(s.rss_mb for s in self.samples[mode])
@@ -99,7 +104,7 @@ def timed(commands: list[list[str]]) -> Sample:
     peak, codes = run_measured(commands)
     if any(codes):
         raise SystemExit(f"failed ({codes}): {' '.join(commands[0])}")
-    return Sample(peak.seconds, peak.max_mb, peak.total_mb)
+    return Sample(peak.seconds, peak.max_mb, peak.total_mb, peak.cpu_seconds)
 
 
 def write_config(name: str, data: Path, sections: str, validate: bool = False) -> Path:
@@ -197,14 +202,16 @@ def report(results: Results) -> str:
     lines = [
         f"input: {mb:.0f} MB NeMo Gym shape ({flat_mb:.0f} MB in the tutorial's flattened shape)",
         "",
-        "| run | median s | MB/s | peak RSS MB (largest process) | all processes MB |",
-        "|---|---:|---:|---:|---:|",
+        "| run | median s | MB/s | peak RSS MB (largest process) | all processes MB | CPU s | CPUs busy |",
+        "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for mode, secs in ((m, results.median(m)) for m in results.samples):
         size = flat_mb if mode == "b" else mb * (2 if mode == "e" else 1)
-        rss, total = results.rss(mode), results.total(mode)
-        lines.append(f"| {mode} | {secs:.2f} | {size / secs:.0f} | {rss:.0f} | {total:.0f} |")
-    lines += ["", *ratios(results, results.median)]
+        rss, total, cpu = results.rss(mode), results.total(mode), results.cpu(mode)
+        cells = (secs, size / secs, rss, total, cpu, cpu / secs)
+        digits = (2, 0, 0, 0, 2, 2)
+        lines.append(f"| {mode} | {' | '.join(f'{v:.{n}f}' for v, n in zip(cells, digits, strict=True))} |")
+    lines += ["", *ratios(results, results.median), *cpu_bound(results)]
     fastest = [line.split(" (target")[0].removeprefix("- ") for line in ratios(results, results.fastest)]
     if fastest:
         lines += ["", "Each mode's fastest round instead of its median (interference only slows a run down):"]
@@ -236,6 +243,27 @@ def ratios(results: Results, m: Callable[[str], float]) -> list[str]:
             f"ratio {run_up / floor_up:.2f} (target >= 0.9); share of the gain {share:.2f}"
         )
     return out
+
+
+def cpu_bound(results: Results, cpus: int | None = None) -> list[str]:
+    """What the machine's CPUs allow ``--workers 2``: its CPU time spread over every CPU.
+
+    A run that keeps more than one CPU busy by itself (``c``'s writing thread hashes and writes
+    its outputs beside the main thread) leaves less of the machine to a second worker than a
+    single-threaded decode loop does; this bound says how much, measured.
+    """
+    if not all(k in results.samples for k in "cd"):
+        return []
+    cpus = cpus or os.cpu_count() or 1
+    c, d = results.median("c"), results.median("d")
+    c_cpu, d_cpu = results.cpu("c"), results.cpu("d")
+    if d_cpu <= 0:
+        return []
+    return [
+        f"- CPUs: c kept {c_cpu / c:.2f} busy on average, d {d_cpu / d:.2f} of {cpus}; d's CPU time "
+        f"({d_cpu:.2f} s) on all {cpus} CPUs from start to end would take {d_cpu / cpus:.2f} s, a "
+        f"speed-up over c of at most {c * cpus / d_cpu:.2f}x on this machine"
+    ]
 
 
 def main(argv: list[str] | None = None) -> None:
