@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import pickle
 import sys
 from pathlib import Path
 
@@ -81,3 +82,21 @@ def test_ray_missing_names_the_extra(tmp_path: Path, monkeypatch: pytest.MonkeyP
     monkeypatch.setitem(sys.modules, "ray", None)  # import ray -> ImportError, installed or not
     with pytest.raises(DependencyError, match=r"rollcraft\[ray\]"):
         _run(tmp_path, "ray", extra="engine: ray\n")
+
+
+def test_a_pass_result_pickles_whole_with_its_candidates_as_named_tuples() -> None:
+    from collections import Counter
+
+    from rollcraft.engines._plan import PassResult
+    from rollcraft.formats.dpo import Candidate, sft_locator
+
+    result = PassResult(dpo_excluded=Counter(no_completion=2), dpo_rollouts=5, balance_dropped=1)
+    result.candidates = [
+        ("task:a", Candidate(1.0, "0123456789abcdef", sft_locator(2, 4096))),
+        ("task:a", Candidate(0.0, "fedcba9876543210", ("/data/rollouts.jsonl", 17))),
+    ]
+    result.categories = [("math", ("/data/rollouts.jsonl", 17))]
+    back = pickle.loads(pickle.dumps(result))
+    assert back == result
+    assert all(type(candidate) is Candidate for _, candidate in back.candidates)
+    assert back.candidates[0][1].locator == sft_locator(2, 4096)

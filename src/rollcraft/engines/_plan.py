@@ -113,7 +113,7 @@ class PassResult:
 
     def __getstate__(self) -> dict[str, Any]:
         """Pickled (a worker's result) with its candidates as plain tuples: pickle writes those in C,
-        where each named tuple costs a Python call (3x the time for a shard's tens of thousands)."""
+        where each named tuple costs a Python call (twice the time for a shard's tens of thousands)."""
         state = {name: getattr(self, name) for name in self.__slots__}
         state["candidates"] = [(key, tuple(candidate)) for key, candidate in self.candidates]
         return state
