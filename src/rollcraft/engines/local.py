@@ -114,7 +114,7 @@ def execute(
                 if collector is not None:
                     _feed(collector, result)
             elif use > 1:
-                result = _sharded(plan, sources, folder, sinks, use, progress)
+                result = _sharded(plan, sources, folder, sinks, use, progress, collector)
                 if collector is not None:
                     _feed(collector, result)
             else:
@@ -488,8 +488,20 @@ def _part(parts: str, index: int, kind: str) -> str:
 
 
 def _sharded(
-    plan: Plan, sources: list[str], folder: Path, sinks: Sinks, workers: int, progress: Any
+    plan: Plan,
+    sources: list[str],
+    folder: Path,
+    sinks: Sinks,
+    workers: int,
+    progress: Any,
+    collector: PairCollector | None = None,
 ) -> PassResult:
+    """The main pass over shards of ``sources`` in a pool of ``workers`` processes.
+
+    Each shard's DPO candidates go to ``collector`` as its result arrives (in input order), not
+    after the last: a candidate's task key and pair would otherwise be held once per rollout
+    until the end (33 MB more at 5 GB of input).
+    """
     shards = split_shards(sources, workers)
     parts = folder / ".parts"
     parts.mkdir()
@@ -504,6 +516,10 @@ def _sharded(
                 if tell is not None and result.candidates:
                     base = tell()  # this shard's SFT rows start here in the joined file
                     result.candidates = [(key, shift_sft_locator(c, base)) for key, c in result.candidates]
+                if collector is not None:
+                    for key, candidate in result.candidates:
+                        collector.add_candidate(key, candidate)
+                    result.candidates = []
                 _append_parts(str(parts), index, sinks)
                 if progress is not None:
                     progress(shards[index].end - shards[index].start)
