@@ -7,6 +7,7 @@ only when ``ray`` is not installed (``pip install 'rollcraft[ray]'``).
 from __future__ import annotations
 
 import importlib.util
+import itertools
 import json
 import pickle
 import sys
@@ -100,3 +101,16 @@ def test_a_pass_result_pickles_whole_with_its_candidates_as_named_tuples() -> No
     assert back == result
     assert all(type(candidate) is Candidate for _, candidate in back.candidates)
     assert back.candidates[0][1].locator == sft_locator(2, 4096)
+
+
+def test_pair_chunks_are_bounded_and_keep_each_task_whole() -> None:
+    from rollcraft.formats.dpo import Candidate, PlannedPair
+
+    side = Candidate(1.0, "0123456789abcdef", ("/data/rollouts.jsonl", 0))
+    planned = [PlannedPair(f"task:{i // 3:05d}", side, side) for i in range(10_000)]  # 3 pairs a task
+    chunks = local._task_chunks(planned, workers=2)
+    assert chunks[0][0] == 0 and chunks[-1][1] == len(planned)
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(chunks))  # contiguous, in plan order
+    assert all(end % 3 == 0 or end == len(planned) for _, end in chunks)  # never inside a task
+    assert max(end - start for start, end in chunks) <= local._CHUNK_PAIRS + 2
+    assert len(chunks) >= 16 * 2

@@ -9,6 +9,7 @@ input) stream in one process.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import dataclasses
 import itertools
@@ -293,8 +294,11 @@ def _parallel_pairs(
 ) -> Iterator[tuple[bytes, bytes]]:
     """The pairs' rows and ids, read back and encoded by ``workers`` processes, in plan order.
 
-    The plan is cut at task boundaries into chunks; forked workers inherit the plan and the line
-    store, and return each chunk's encoded rows; the parent writes them in order.
+    The plan is cut at task boundaries into chunks of at most :data:`_CHUNK_PAIRS` pairs;
+    forked workers inherit the plan and the line store, and return each chunk's encoded rows;
+    the parent writes them in order. At most ``2 * workers`` chunks are out at once, so the
+    rows waiting for the parent stay a few MB whatever the input's size (``Pool.imap`` queues
+    every chunk at once and keeps the results the parent has not taken yet).
     """
     global _DPO_JOB
     _DPO_JOB = (collector, planned)
@@ -302,7 +306,14 @@ def _parallel_pairs(
     try:
         pool = context.Pool(workers, initializer=_init_worker, initargs=(None,))
         try:
-            for rows, ids, pairs, skipped in pool.imap(_encode_chunk, _task_chunks(planned, workers)):
+            chunks = iter(_task_chunks(planned, workers))
+            out = collections.deque(
+                pool.apply_async(_encode_chunk, (bounds,)) for bounds in itertools.islice(chunks, 2 * workers)
+            )
+            while out:
+                rows, ids, pairs, skipped = out.popleft().get()
+                for bounds in itertools.islice(chunks, 1):
+                    out.append(pool.apply_async(_encode_chunk, (bounds,)))
                 collector.report.pairs += pairs
                 collector.report.skipped_pairs.update(skipped)
                 yield rows, ids
@@ -316,9 +327,15 @@ def _parallel_pairs(
         _DPO_JOB = None
 
 
+#: The most pairs a worker encodes in one chunk (trl pairs of full trajectories average 15 KB).
+_CHUNK_PAIRS = 256
+
+
 def _task_chunks(planned: list[PlannedPair], workers: int) -> list[tuple[int, int]]:
-    """``(start, end)`` slices of the plan, about ``16 * workers`` of them, never splitting a task."""
-    size = max(8, len(planned) // (16 * workers))
+    """``(start, end)`` slices of the plan, at least ``16 * workers`` of them (unless a slice
+    would hold fewer than 8 pairs) and of at most :data:`_CHUNK_PAIRS` pairs, never splitting a
+    task (a task's pairs may take a chunk past that)."""
+    size = max(8, min(_CHUNK_PAIRS, len(planned) // (16 * workers)))
     chunks: list[tuple[int, int]] = []
     start = 0
     while start < len(planned):
