@@ -288,6 +288,17 @@ def test_roundtrip_comparison_tolerates_null_keys_only_where_harmless(tmp_path: 
     assert "changes from" in sink.items[0].message
 
 
+@pytest.mark.parametrize("name", [SFT, DPO])
+def test_loaded_rows_are_the_rows_iterating_the_dataset_gives(tmp_path: Path, name: str) -> None:
+    datasets = pytest.importorskip("datasets")
+    rows = load(name) * 200  # 1,200 rows: two record batches of the Arrow cache
+    path = write(tmp_path, rows)
+    loaded = v._load_json_dataset(datasets, str(path), str(tmp_path / "cache"))
+    assert loaded.cache_files  # read from the Arrow cache, batch by batch
+    assert list(v._loaded_rows(loaded)) == list(loaded)
+    assert len(list(v._loaded_rows(loaded))) == len(rows)
+
+
 def test_roundtrip_failed(tmp_path: Path) -> None:
     rows: list[Row | str] = list(load(SFT))
     rows[3] = json.dumps(rows[3]).replace('"reward": ', '"reward": 0.25, "reward": ')  # pyarrow refuses
