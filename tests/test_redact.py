@@ -323,3 +323,29 @@ def test_cli_redact_reports_per_kind(tmp_path: Path) -> None:
     assert report["redaction"]["redacted"] == 1
     lines = target.read_bytes().splitlines()
     assert len(lines) == 2 and b"AKIA" not in lines[0] and lines[1] == _rollout(["hi"])
+
+
+@pytest.mark.parametrize("on_secret", ["replace", "drop"])
+def test_a_second_pass_searches_only_the_lines_the_first_found_secrets_in(
+    tmp_path: Path, on_secret: str
+) -> None:
+    source = tmp_path / "in.jsonl"
+    planted = [_rollout(["key AKIAIOSFODNN7EXAMPLE", "x"]), _rollout(["mail bob@corp.io", "y"])]
+    real = [raw for path in real_files()[:20] for raw in path.read_bytes().splitlines()]
+    source.write_bytes(b"\n".join(real + planted) + b"\n")
+    rollouts = [r for r in read_rollouts([str(source)]) if isinstance(r, Rollout)]
+
+    found: set[tuple[str, int]] = set()
+    first = RedactSecrets(on_secret=on_secret, found=found)  # type: ignore[arg-type]
+    expected = [first.apply(r) for r in rollouts]
+    assert found == {(r.source, r.offset) for r, e in zip(rollouts, expected, strict=True) if e.counts}
+    assert len(found) >= 2  # the planted lines, at least
+
+    second = RedactSecrets(on_secret=on_secret, known=frozenset(found))  # type: ignore[arg-type]
+    again = [second.apply(r) for r in rollouts]
+    assert [(e.rollout and e.rollout.raw, e.counts, e.dropped) for e in expected] == [
+        (a.rollout and a.rollout.raw, a.counts, a.dropped) for a in again
+    ]
+    assert second.report.to_dict() == first.report.to_dict()
+    trusting = RedactSecrets(on_secret=on_secret, known=frozenset())  # type: ignore[arg-type]
+    assert trusting.apply(rollouts[-1]).counts == Counter()  # a line outside ``known`` is not searched

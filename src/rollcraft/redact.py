@@ -505,6 +505,11 @@ class RedactSecrets:
     redactor: Redactor = field(default_factory=Redactor)
     options: ReadOptions = field(default_factory=ReadOptions)
     report: RedactionReport = field(default_factory=RedactionReport)
+    #: The lines (file, offset) known to hold secrets, from an earlier pass over the same inputs
+    #: with the same redactor: any other line is clean and is not searched. None: search all.
+    known: frozenset[tuple[str, int]] | None = None
+    #: Collects the lines (file, offset) in which secrets were found, when given.
+    found: set[tuple[str, int]] | None = None
     name: ClassVar[str] = "redact_secrets"
 
     def __post_init__(self) -> None:
@@ -536,9 +541,14 @@ class RedactSecrets:
                 yield item
 
     def _result(self, rollout: Rollout) -> RedactionResult:
+        where = (rollout.source, rollout.offset)
+        if self.known is not None and where not in self.known:
+            return RedactionResult(rollout, Counter())
         line, counts = self.redactor.redact_line(rollout.raw)
         if not counts:
             return RedactionResult(rollout, counts)
+        if self.found is not None:
+            self.found.add(where)
         if self.on_secret == "drop":
             return RedactionResult(None, counts, _drop_reason(counts))
         reparsed = parse_line(RawLine(rollout.source, rollout.line, rollout.offset, line), self.options)

@@ -191,7 +191,8 @@ def _balanced(plan: Plan, sources: list[str], inputs: list[str]) -> tuple[Plan, 
     section = plan.loaded.config.balance
     assert section is not None
     items = relabel(read_rollouts(sources, options=plan.read_options), sources, inputs)
-    result = Pass(plan, Sinks(), collect_categories=True).run(items)
+    first = Pass(plan, Sinks(), collect_categories=True)
+    result = first.run(items)
     groups: dict[str, list[tuple[str, int]]] = defaultdict(list)
     for category, locator in result.categories:
         groups[category].append(locator)
@@ -210,7 +211,13 @@ def _balanced(plan: Plan, sources: list[str], inputs: list[str]) -> tuple[Plan, 
         plan.rejected_ids,
         plan.reviewed_ids,
         frozenset(selected),
+        _known(first.secret_lines, plan),
     ), info
+
+
+def _known(found: set[tuple[str, int]] | None, plan: Plan) -> frozenset[tuple[str, int]] | None:
+    """The lines balance's first pass found secrets in, for the main pass (None: no redaction)."""
+    return frozenset(found) if found is not None and plan.loaded.config.redact is not None else None
 
 
 def _draw(members: list[tuple[str, int]], k: int, seed: str) -> list[tuple[str, int]]:
