@@ -336,3 +336,34 @@ def test_an_interrupted_run_leaves_no_version_and_the_next_run_publishes_v1(tmp_
     assert not (out / "v1").exists() and len(list(out.glob(".v1.*.partial"))) == 1
     assert run_pipeline(config).folder == out / "v1"
     assert list(out.glob(".*.partial")) == []
+
+
+@pytest.mark.parametrize("on_secret", ["replace", "drop"])
+def test_balance_with_redaction_searches_again_only_what_the_first_pass_could_not_clear(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, on_secret: str
+) -> None:
+    monkeypatch.setattr(local, "_MIN_SHARD", 64 << 10)
+    secret = "AKIAIOSFODNN7EXAMPLE"
+    lines = [raw for path in sorted(REAL_DIR.glob("*.jsonl"))[:30] for raw in path.read_bytes().splitlines()]
+    planted = [raw.replace(b'"user"', f'"user", "note": "key {secret}"'.encode(), 1) for raw in lines[:40:4]]
+    data = tmp_path / "in.jsonl"
+    data.write_bytes(b"\n".join(lines + planted) + b"\n")
+    body = f"""
+inputs: ["{data}"]
+filters: {{max_turns: 400}}
+redact: {{on_secret: {on_secret}}}
+balance: {{max_per_category: 1000, by: task_type}}
+sft: {{format: trl}}
+validate: {{enabled: false}}
+write_filtered: true
+"""
+    one = run_pipeline(_config(tmp_path, body + "output_dir: one\n", "a.yaml"), workers=1)
+    two = run_pipeline(_config(tmp_path, body + "output_dir: two\n", "b.yaml"), workers=2)
+    for name in ("sft.jsonl", "sft_ids.txt", "filtered.jsonl"):
+        written = (one.folder / name).read_bytes()
+        assert written == (two.folder / name).read_bytes(), name
+        assert secret.encode() not in written, name
+    assert two.manifest["counts"]["engine"]["workers"] == 2  # the main pass in shards
+    redaction = one.manifest["counts"]["redaction"]
+    assert redaction == two.manifest["counts"]["redaction"]
+    assert redaction["kinds"].get("aws_access_key", 0) >= 1

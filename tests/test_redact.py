@@ -326,26 +326,28 @@ def test_cli_redact_reports_per_kind(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("on_secret", ["replace", "drop"])
-def test_a_second_pass_searches_only_the_lines_the_first_found_secrets_in(
-    tmp_path: Path, on_secret: str
-) -> None:
+def test_a_second_pass_skips_the_lines_the_first_found_clean(tmp_path: Path, on_secret: str) -> None:
     source = tmp_path / "in.jsonl"
     planted = [_rollout(["key AKIAIOSFODNN7EXAMPLE", "x"]), _rollout(["mail bob@corp.io", "y"])]
     real = [raw for path in real_files()[:20] for raw in path.read_bytes().splitlines()]
     source.write_bytes(b"\n".join(real + planted) + b"\n")
     rollouts = [r for r in read_rollouts([str(source)]) if isinstance(r, Rollout)]
 
-    found: set[tuple[str, int]] = set()
-    first = RedactSecrets(on_secret=on_secret, found=found)  # type: ignore[arg-type]
+    clean: set[str] = set()
+    first = RedactSecrets(on_secret=on_secret, record_clean=clean)  # type: ignore[arg-type]
     expected = [first.apply(r) for r in rollouts]
-    assert found == {(r.source, r.offset) for r, e in zip(rollouts, expected, strict=True) if e.counts}
-    assert len(found) >= 2  # the planted lines, at least
+    assert clean == {r.rollout_id for r, e in zip(rollouts, expected, strict=True) if not e.counts}
+    assert rollouts[-1].rollout_id not in clean and rollouts[-2].rollout_id not in clean
 
-    second = RedactSecrets(on_secret=on_secret, known=frozenset(found))  # type: ignore[arg-type]
+    second = RedactSecrets(on_secret=on_secret, clean=frozenset(clean))  # type: ignore[arg-type]
     again = [second.apply(r) for r in rollouts]
     assert [(e.rollout and e.rollout.raw, e.counts, e.dropped) for e in expected] == [
         (a.rollout and a.rollout.raw, a.counts, a.dropped) for a in again
     ]
     assert second.report.to_dict() == first.report.to_dict()
-    trusting = RedactSecrets(on_secret=on_secret, known=frozenset())  # type: ignore[arg-type]
-    assert trusting.apply(rollouts[-1]).counts == Counter()  # a line outside ``known`` is not searched
+
+    # Only a line known by its content hash is skipped: any other line is searched.
+    unknown = RedactSecrets(on_secret=on_secret, clean=frozenset())  # type: ignore[arg-type]
+    assert unknown.apply(rollouts[-1]).counts == Counter({"email": 2})
+    trusted = RedactSecrets(on_secret=on_secret, clean=frozenset({rollouts[-1].rollout_id}))  # type: ignore[arg-type]
+    assert trusted.apply(rollouts[-1]).counts == Counter()

@@ -505,11 +505,12 @@ class RedactSecrets:
     redactor: Redactor = field(default_factory=Redactor)
     options: ReadOptions = field(default_factory=ReadOptions)
     report: RedactionReport = field(default_factory=RedactionReport)
-    #: The lines (file, offset) known to hold secrets, from an earlier pass over the same inputs
-    #: with the same redactor: any other line is clean and is not searched. None: search all.
-    known: frozenset[tuple[str, int]] | None = None
-    #: Collects the lines (file, offset) in which secrets were found, when given.
-    found: set[tuple[str, int]] | None = None
+    #: Ids of lines an earlier pass with the same redactor searched and found clean: a rollout
+    #: whose id is here is passed on unsearched. The id is the 64-bit hash of the line's bytes,
+    #: so a line is skipped only for the same content (an unknown line is searched).
+    clean: frozenset[str] | None = None
+    #: Collects the ids of the lines searched and found clean, when given.
+    record_clean: set[str] | None = None
     name: ClassVar[str] = "redact_secrets"
 
     def __post_init__(self) -> None:
@@ -541,14 +542,13 @@ class RedactSecrets:
                 yield item
 
     def _result(self, rollout: Rollout) -> RedactionResult:
-        where = (rollout.source, rollout.offset)
-        if self.known is not None and where not in self.known:
+        if self.clean is not None and not rollout.rewritten and rollout.rollout_id in self.clean:
             return RedactionResult(rollout, Counter())
         line, counts = self.redactor.redact_line(rollout.raw)
         if not counts:
+            if self.record_clean is not None and not rollout.rewritten:
+                self.record_clean.add(rollout.rollout_id)
             return RedactionResult(rollout, counts)
-        if self.found is not None:
-            self.found.add(where)
         if self.on_secret == "drop":
             return RedactionResult(None, counts, _drop_reason(counts))
         reparsed = parse_line(RawLine(rollout.source, rollout.line, rollout.offset, line), self.options)

@@ -58,26 +58,26 @@ class Plan:
     rejected_ids: frozenset[str] = frozenset()
     reviewed_ids: frozenset[str] = frozenset()
     selected: frozenset[tuple[str, int]] | None = None
-    #: The lines (file, offset) in which an earlier pass over the same inputs found secrets; the
-    #: others are known to be clean and are not searched again. None: search every line.
-    secret_lines: frozenset[tuple[str, int]] | None = None
+    #: The ids (content hashes) of the lines an earlier pass over the same inputs searched for
+    #: secrets and found clean: not searched again. None: search every line.
+    clean_lines: frozenset[str] | None = None
 
     @property
     def filters(self) -> FilterConfig:
         return self.loaded.filters
 
-    def steps(self, found: set[tuple[str, int]] | None = None) -> list[Filter]:
+    def steps(self, clean: set[str] | None = None) -> list[Filter]:
         """Fresh filter steps (stateful ones such as dedupe start empty).
 
-        ``found``: collects the lines in which the drop-mode redaction step finds secrets."""
+        ``clean``: collects the ids of the lines the drop-mode redaction step finds clean."""
         steps = build_steps(self.filters, task_stats=self.task_stats)
         redact = self.loaded.config.redact
         if redact is not None and redact.on_secret == "drop":
-            steps.insert(0, self.redaction_step(found).drop_step())
+            steps.insert(0, self.redaction_step(clean).drop_step())
         return steps
 
-    def redaction_step(self, found: set[tuple[str, int]] | None = None) -> Any:
-        """A fresh redaction step; ``found`` collects the lines (file, offset) that hold secrets."""
+    def redaction_step(self, clean: set[str] | None = None) -> Any:
+        """A fresh redaction step; ``clean`` collects the ids of the lines it finds clean."""
         from rollcraft.redact import Allowlist, Redactor, RedactSecrets, load_allowlist
 
         section = self.loaded.config.redact
@@ -87,8 +87,8 @@ class Plan:
             on_secret=section.on_secret,
             redactor=Redactor(allowlist=allow),
             options=self.read_options,
-            known=self.secret_lines,
-            found=found,
+            clean=self.clean_lines,
+            record_clean=clean,
         )
 
 
@@ -192,9 +192,9 @@ class Pass:
         self.want_dpo = plan.loaded.config.dpo is not None
         self._pairs_read_sft_rows = False  # set by run(), once the collector knows
         self._selects = self.sft is not None and (self.sft.min_reward is not None or self.sft.success_only)
-        #: With ``collect_categories`` (balance's first pass): the lines that hold secrets, so the
-        #: main pass searches only those again (redaction is most of such a run's time).
-        self.secret_lines: set[tuple[str, int]] | None = set() if collect_categories else None
+        #: With ``collect_categories`` (balance's first pass): the ids of the lines redaction found
+        #: clean, so the main pass does not search them again (redaction is most of such a run).
+        self.clean_lines: set[str] | None = set() if collect_categories else None
         self._redactor = self._replace_redactor()
         self._sft_tell = getattr(sinks.sft, "tell", None)  # SFT row offsets, when the sink has them
         self._curating = bool(
@@ -205,11 +205,11 @@ class Pass:
         section = self.plan.loaded.config.redact
         if section is None or section.on_secret != "replace":
             return None
-        return self.plan.redaction_step(self.secret_lines)
+        return self.plan.redaction_step(self.clean_lines)
 
     def run(self, items: Iterable[Rollout | Quarantined]) -> PassResult:
         """Push every item through; return the counts (and DPO candidates / categories)."""
-        steps = self.plan.steps(self.secret_lines)
+        steps = self.plan.steps(self.clean_lines)
         self._pairs_read_sft_rows = self.collector is not None and self.collector.reads_sft_rows
         source = self._redactor.redact_items(items) if self._redactor is not None else items
         for rollout, drop in judge(source, steps, self.result.filter):

@@ -211,13 +211,14 @@ def _balanced(plan: Plan, sources: list[str], inputs: list[str]) -> tuple[Plan, 
         plan.rejected_ids,
         plan.reviewed_ids,
         frozenset(selected),
-        _known(first.secret_lines, plan),
+        _known(first.clean_lines, plan),
     ), info
 
 
-def _known(found: set[tuple[str, int]] | None, plan: Plan) -> frozenset[tuple[str, int]] | None:
-    """The lines balance's first pass found secrets in, for the main pass (None: no redaction)."""
-    return frozenset(found) if found is not None and plan.loaded.config.redact is not None else None
+def _known(clean: set[str] | None, plan: Plan) -> frozenset[str] | None:
+    """The ids of the lines balance's first pass found clean, for the main pass (None: no
+    redaction)."""
+    return frozenset(clean) if clean is not None and plan.loaded.config.redact is not None else None
 
 
 def _draw(members: list[tuple[str, int]], k: int, seed: str) -> list[tuple[str, int]]:
