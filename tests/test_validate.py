@@ -299,6 +299,18 @@ def test_loaded_rows_are_the_rows_iterating_the_dataset_gives(tmp_path: Path, na
     assert len(list(v._loaded_rows(loaded))) == len(rows)
 
 
+def test_loaded_rows_iterate_a_dataset_whose_cache_is_not_an_arrow_stream(tmp_path: Path) -> None:
+    pytest.importorskip("pyarrow")
+    path = write(tmp_path, load(SFT))
+
+    class Loaded(list[Row]):
+        cache_files = ({"filename": str(path)},)  # JSON lines, not Arrow
+        features = "any"
+
+    rows = Loaded(load(SFT))
+    assert list(v._loaded_rows(rows)) == load(SFT)
+
+
 def test_roundtrip_failed(tmp_path: Path) -> None:
     rows: list[Row | str] = list(load(SFT))
     rows[3] = json.dumps(rows[3]).replace('"reward": ', '"reward": 0.25, "reward": ')  # pyarrow refuses

@@ -1179,17 +1179,23 @@ def _loaded_rows(dataset: Any) -> Iterator[Any]:
     memory, or with an indices mapping) is iterated as it is.
     """
     files = [entry["filename"] for entry in getattr(dataset, "cache_files", None) or ()]
-    if not files or getattr(dataset, "_indices", None) is not None:
+    features = getattr(dataset, "features", None)
+    if not files or features is None or getattr(dataset, "_indices", None) is not None:
         yield from dataset
         return
     import pyarrow as pa
 
-    decode = dataset.features.decode_example
+    try:  # the cache is an Arrow stream (as ``datasets`` writes it); anything else: iterate
+        with pa.OSFile(files[0]) as handle:
+            pa.ipc.open_stream(handle)
+    except pa.ArrowInvalid:
+        yield from dataset
+        return
     for name in files:
         with pa.OSFile(name) as handle:
             for batch in pa.ipc.open_stream(handle):
                 for row in batch.to_pylist():
-                    yield decode(row)
+                    yield features.decode_example(row)
 
 
 # ---------------------------------------------------------------------------------------------
