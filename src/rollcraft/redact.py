@@ -283,6 +283,8 @@ class Redactor:
     allowlist: Allowlist = field(default_factory=Allowlist)
     kinds: frozenset[str] | None = None
     _patterns: tuple[_Pattern, ...] = field(init=False, repr=False, compare=False, default=())
+    #: Every hint :meth:`_plan` looks for, each once: the wanted patterns' and the secret keys'.
+    _hints: tuple[bytes, ...] = field(init=False, repr=False, compare=False, default=())
 
     def __post_init__(self) -> None:
         unknown = sorted((self.kinds or frozenset()) - set(SECRET_KINDS))
@@ -290,6 +292,9 @@ class Redactor:
             raise ConfigError(f"unknown secret kinds: {', '.join(unknown)}", key="redact_secrets.kinds")
         wanted = [p for p in _PATTERNS if self.kinds is None or p.kind in self.kinds]
         object.__setattr__(self, "_patterns", tuple(wanted))
+        keys = _KEY_HINTS if self._keyed else ()
+        hints = dict.fromkeys([*(h for p in wanted for h in p.bhints), *keys])
+        object.__setattr__(self, "_hints", tuple(hints))
 
     def redact_text(self, text: str, *, key: str | None = None) -> tuple[str, Counter[str]]:
         """Replace every secret in ``text`` with its placeholder; count the hits per kind.
@@ -368,11 +373,11 @@ class Redactor:
             return None
         low = raw.lower()
         probe = orjson.dumps(record).lower() if b"\\u" in raw or b"\\/" in raw else low
-        patterns = tuple(p for p in self._patterns if any(h in probe for h in p.bhints))
-        hints = {h for p in patterns for h in p.bhints if h in probe}
-        hints.update(h for h in (_KEY_HINTS if self._keyed else ()) if h in probe)
+        # Each hint searched once (a search of a hint the line lacks reads the whole line).
+        hints = {h for h in self._hints if h in probe}
         if not hints:
             return None
+        patterns = tuple(p for p in self._patterns if any(h in hints for h in p.bhints))
         exact = probe is low or all(low.count(h) == probe.count(h) for h in hints)
         return patterns, tuple(hints), exact
 
