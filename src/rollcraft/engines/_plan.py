@@ -194,7 +194,8 @@ class Pass:
         self._selects = self.sft is not None and (self.sft.min_reward is not None or self.sft.success_only)
         #: With ``collect_categories`` (balance's first pass): the ids of the lines redaction found
         #: clean, so the main pass does not search them again (redaction is most of such a run).
-        self.clean_lines: set[str] | None = set() if collect_categories else None
+        redacts = plan.loaded.config.redact is not None
+        self.clean_lines: set[str] | None = set() if collect_categories and redacts else None
         self._redactor = self._replace_redactor()
         self._sft_tell = getattr(sinks.sft, "tell", None)  # SFT row offsets, when the sink has them
         self._curating = bool(

@@ -116,8 +116,6 @@ def execute(
                     _feed(collector, result)
             elif use > 1:
                 result = _sharded(plan, sources, folder, sinks, use, progress, collector)
-                if collector is not None:
-                    _feed(collector, result)
             else:
                 items = relabel(_read(plan, sources, progress), sources, inputs)
                 with _sides(loaded, folder, collector) as sides:
@@ -211,14 +209,8 @@ def _balanced(plan: Plan, sources: list[str], inputs: list[str]) -> tuple[Plan, 
         plan.rejected_ids,
         plan.reviewed_ids,
         frozenset(selected),
-        _known(first.clean_lines, plan),
+        frozenset(first.clean_lines) if first.clean_lines is not None else None,
     ), info
-
-
-def _known(clean: set[str] | None, plan: Plan) -> frozenset[str] | None:
-    """The ids of the lines balance's first pass found clean, for the main pass (None: no
-    redaction)."""
-    return frozenset(clean) if clean is not None and plan.loaded.config.redact is not None else None
 
 
 def _draw(members: list[tuple[str, int]], k: int, seed: str) -> list[tuple[str, int]]:
@@ -320,8 +312,9 @@ def _parallel_pairs(
             )
             while out:
                 rows, ids, pairs, skipped = out.popleft().get()
-                for bounds in itertools.islice(chunks, 1):
-                    out.append(pool.apply_async(_encode_chunk, (bounds,)))
+                following = next(chunks, None)
+                if following is not None:
+                    out.append(pool.apply_async(_encode_chunk, (following,)))
                 collector.report.pairs += pairs
                 collector.report.skipped_pairs.update(skipped)
                 yield rows, ids
@@ -523,9 +516,9 @@ def _sharded(
 ) -> PassResult:
     """The main pass over shards of ``sources`` in a pool of ``workers`` processes.
 
-    Each shard's DPO candidates go to ``collector`` as its result arrives (in input order), not
-    after the last: a candidate's task key and pair would otherwise be held once per rollout
-    until the end (33 MB more at 5 GB of input).
+    Each shard's result goes to ``collector`` as it arrives (in input order), not after the
+    last: a candidate's task key and pair would otherwise be held once per rollout until the
+    end (33 MB more at 5 GB of input).
     """
     shards = split_shards(sources, workers)
     parts = folder / ".parts"
@@ -542,9 +535,7 @@ def _sharded(
                     base = tell()  # this shard's SFT rows start here in the joined file
                     result.candidates = [(key, shift_sft_locator(c, base)) for key, c in result.candidates]
                 if collector is not None:
-                    for key, candidate in result.candidates:
-                        collector.add_candidate(key, candidate)
-                    result.candidates = []
+                    _feed(collector, result)
                 _append_parts(str(parts), index, sinks)
                 if progress is not None:
                     progress(shards[index].end - shards[index].start)
