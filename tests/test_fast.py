@@ -191,6 +191,23 @@ def test_deeply_nested_tools_fall_back_to_the_general_reader() -> None:
     assert isinstance(parse_line(raw, ReadOptions()), Quarantined)
 
 
+@pytest.mark.parametrize(
+    "bad",
+    [b"\xff\xfe", b"caf\xe9 \xa9\xae", b"\xe2\x82", b"\xed\xa0\x80"],
+    ids=["not-utf8", "latin-1", "truncated", "surrogate"],
+)
+def test_a_line_not_utf8_where_the_fast_path_skips_is_quarantined_on_both(bad: bytes) -> None:
+    # msgspec skips unknown keys without checking their UTF-8; orjson rejects the whole line.
+    line = orjson.dumps(_record(note="NOTE"), option=orjson.OPT_NON_STR_KEYS).replace(b"NOTE", bad)
+    raw = RawLine("bad.jsonl", 4, 0, line)
+    assert _same(raw, ReadOptions()) is False
+    quarantined = parse_line(raw, ReadOptions())
+    assert isinstance(quarantined, Quarantined) and quarantined.reason == "not_json"
+    # Valid UTF-8 there stays on the fast path.
+    ok = RawLine("ok.jsonl", 1, 0, orjson.dumps(_record(note="café ©® ’ 🙂")))
+    assert _same(ok, ReadOptions()) is True
+
+
 def test_duplicate_keys_keep_the_last_value_on_both_paths() -> None:
     line = orjson.dumps(_record())[:-1] + b',"reward":0.25}'
     raw = RawLine("dup.jsonl", 1, 0, line)

@@ -367,3 +367,26 @@ write_filtered: true
     redaction = one.manifest["counts"]["redaction"]
     assert redaction == two.manifest["counts"]["redaction"]
     assert redaction["kinds"].get("aws_access_key", 0) >= 1
+
+
+def test_a_secret_in_a_line_that_is_not_utf8_never_reaches_an_output(tmp_path: Path) -> None:
+    # Redaction decodes each line with orjson; a line it cannot decode must not be written at all.
+    secret = b"AKIAIOSFODNN7EXAMPLE"
+    lines = (REAL_DIR / sorted(p.name for p in REAL_DIR.glob("*.jsonl"))[0]).read_bytes().splitlines()
+    bad = lines[0].replace(b'"user"', b'"user", "note": "\xff key ' + secret + b'"', 1)
+    data = tmp_path / "in.jsonl"
+    data.write_bytes(b"\n".join([bad, *lines[1:]]) + b"\n")
+    body = f"""
+inputs: ["{data}"]
+output_dir: out
+redact: {{on_secret: replace}}
+sft: {{format: trl}}
+validate: {{enabled: false}}
+write_filtered: true
+"""
+    result = run_pipeline(_config(tmp_path, body))
+    for path in result.folder.iterdir():
+        assert secret not in path.read_bytes(), path.name
+    read = result.manifest["counts"]["read"]
+    assert read["quarantined"] == {"not_json": 1}
+    assert read["first_quarantined"][0]["line"] == 1, read["first_quarantined"]
