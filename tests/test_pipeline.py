@@ -390,3 +390,32 @@ write_filtered: true
     read = result.manifest["counts"]["read"]
     assert read["quarantined"] == {"not_json": 1}
     assert read["first_quarantined"][0]["line"] == 1, read["first_quarantined"]
+
+
+@pytest.mark.parametrize("on_secret", ["replace", "drop"])
+def test_no_output_file_holds_a_secret_rejects_included(tmp_path: Path, on_secret: str) -> None:
+    secret = b"AKIAIOSFODNN7EXAMPLE"
+    lines = sorted(REAL_DIR.glob("*.jsonl"))[0].read_bytes().splitlines()
+    planted = lines[0].replace(b'"user"', b'"user", "note": "key ' + secret + b'"', 1)
+    # The same secret behind an escape, in a line redaction cannot decode (a number out of range).
+    hidden = lines[1].replace(b'"user"', b'"user", "note": "key \\u0041KIAIOSFODNN7EXAMPLE"', 1)
+    hidden = hidden[:-1] + b',"zz":1e400}'
+    data = tmp_path / "in.jsonl"
+    data.write_bytes(b"\n".join([planted, hidden, *lines[2:]]) + b"\n")
+    body = f"""
+inputs: ["{data}"]
+output_dir: out
+redact: {{on_secret: {on_secret}}}
+sft: {{format: trl}}
+validate: {{enabled: false}}
+write_filtered: true
+write_rejects: true
+"""
+    result = run_pipeline(_config(tmp_path, body))
+    for path in result.folder.iterdir():
+        assert secret not in path.read_bytes() and b"\\u0041KIA" not in path.read_bytes(), path.name
+    rejects = [json.loads(x) for x in (result.folder / "rejects.jsonl").read_bytes().splitlines()]
+    by_secret = [r for r in rejects if r["dropped_by"] == "redact_secrets"]
+    assert [r["rollout"] is None for r in by_secret] == ([True] if on_secret == "replace" else [False, True])
+    (step,) = [s for s in result.manifest["counts"]["filter"]["steps"] if s["filter"] == "redact_secrets"]
+    assert step["dropped"] == len(by_secret)

@@ -10,9 +10,22 @@ from typing import Any
 
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from rollcraft import Rollout, read_rollouts
-from rollcraft.redact import SECRET_KINDS, Allowlist, Redactor, RedactSecrets, load_allowlist
+from rollcraft.redact import (
+    _JSON_STRING,
+    _PATTERNS,
+    SECRET_KINDS,
+    Allowlist,
+    Redactor,
+    RedactSecrets,
+    _all_tokens,
+    _sub,
+    _token_end,
+    load_allowlist,
+)
 from tests.conftest import real_files
 
 # Each planted secret, the kind it must be reported as, and the exact text that must disappear.
@@ -351,3 +364,126 @@ def test_a_second_pass_skips_the_lines_the_first_found_clean(tmp_path: Path, on_
     assert unknown.apply(rollouts[-1]).counts == Counter({"email": 2})
     trusted = RedactSecrets(on_secret=on_secret, clean=frozenset({rollouts[-1].rollout_id}))  # type: ignore[arg-type]
     assert trusted.apply(rollouts[-1]).counts == Counter()
+
+
+# Pieces that make the patterns with their own match starts (email, URL password, assignment)
+# match, nearly match, overlap and fold oddly (U+0130, U+0131, U+017F, U+212A).
+_PIECES = [
+    "a@b.co",
+    "x.y+z@sub.example.org",
+    "@",
+    "git@h.io",
+    "@property",
+    "ab@openssh.com",
+    "://",
+    "https://u:p@h",
+    "a.b+c://x:y@z",
+    "abcdefghijklmnopq://u:p@h",
+    "1a://u:p@h",
+    "password",
+    "PassWord",
+    "pwd",
+    "api_key",
+    "Api-Key",
+    "secret",
+    "SECRET_KEY",
+    "access_token",
+    "auth-token",
+    "client_secret",
+    "privateToken",
+    "pa\u017f\u017fword",
+    "\u0130",
+    "\u0131",
+    "api_\u212aey",
+    "=",
+    ":",
+    " = ",
+    "'",
+    '"',
+    "\\",
+    "\n",
+    " ",
+    "Zk83jdk2LmQ9x",
+    "hunter2hunter2",
+    "x" * 63,
+    "y" * 64,
+    ".",
+    "-",
+    "_",
+    "+",
+    "%",
+    "\u00e9",
+    "\u2019",
+]
+
+
+@pytest.mark.parametrize("kind", ["email", "url_password", "secret_assignment"])
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(_PIECES), max_size=24))
+def test_matching_only_at_possible_starts_finds_what_sub_finds(kind: str, pieces: list[str]) -> None:
+    (pattern,) = [p for p in _PATTERNS if p.kind == kind]
+    assert pattern.starts is not None
+    text = "".join(pieces)
+
+    def mark(match: Any) -> str:
+        return f"<{match.group(0)}|{match.span()}>"
+
+    assert _sub(pattern, mark, text) == pattern.regex.sub(mark, text)
+
+
+def test_token_ends_found_by_find_are_the_regex_ones() -> None:
+    lines = [line for path in real_files()[:40] for line in path.read_bytes().splitlines()]
+    lines.append(b'{"a": "x\\\\", "b": "y\\"z\\\\\\"w", "c": ""}')
+    for line in lines:
+        for start, end in _all_tokens(line).items():
+            assert _token_end(line, start) == end
+        assert _JSON_STRING.match(line, 0) is None and _token_end(line, 0) == 0
+
+
+def test_dropped_for_a_secret_the_rejects_hold_the_line_redacted(tmp_path: Path) -> None:
+    source = tmp_path / "in.jsonl"
+    source.write_bytes(_rollout(["hello"]) + b"\n" + _rollout(["key AKIAIOSFODNN7EXAMPLE", "x"]) + b"\n")
+    rejects = tmp_path / "rejects.jsonl"
+    command = [
+        sys.executable,
+        "-m",
+        "rollcraft.cli",
+        "filter",
+        str(source),
+        "-o",
+        str(tmp_path / "kept.jsonl"),
+    ]
+    command += ["--redact-secrets", "--on-secret", "drop", "--rejects", str(rejects)]
+    subprocess.run(command, capture_output=True, check=True)
+    (record,) = [orjson.loads(line) for line in rejects.read_bytes().splitlines()]
+    assert record["dropped_by"] == "redact_secrets" and b"AKIAIOSFODNN7EXAMPLE" not in rejects.read_bytes()
+    assert record["rollout"]["metadata"]["note"] == "key <REDACTED:aws_access_key>"
+
+
+def test_a_rollout_redaction_cannot_decode_is_dropped_in_both_modes(tmp_path: Path) -> None:
+    # The fast reader skips an unknown key's number without reading it; orjson, which redaction
+    # needs for a line with escapes, refuses one out of a double's range.
+    line = _rollout(["key \\u0041KIAIOSFODNN7EXAMPLE"])
+    line = line.replace(b"\\\\u0041", b"\\u0041")[:-1] + b',"zz":1e400}'
+    source = tmp_path / "in.jsonl"
+    source.write_bytes(line + b"\n" + _rollout(["hello"]) + b"\n")
+    rollouts = [r for r in read_rollouts([str(source)]) if isinstance(r, Rollout)]
+    assert len(rollouts) == 2 and "AKIA" in rollouts[0].conversation.prompt[0]["content"]
+    for mode in ("replace", "drop"):
+        kept, rejects, report = (tmp_path / f"{name}-{mode}" for name in ("kept", "rejects", "report"))
+        command = [sys.executable, "-m", "rollcraft.cli", "filter", str(source), "-o", str(kept)]
+        command += [
+            "--redact-secrets",
+            "--on-secret",
+            mode,
+            "--rejects",
+            str(rejects),
+            "--report",
+            str(report),
+        ]
+        subprocess.run(command, capture_output=True, check=True)
+        assert kept.read_bytes() == _rollout(["hello"]) + b"\n"
+        counts = orjson.loads(report.read_bytes())
+        assert counts["kept"] == 1 and counts["dropped"] == 1, counts
+        (reject,) = [orjson.loads(x) for x in rejects.read_bytes().splitlines()]
+        assert reject["dropped_by"] == "redact_secrets" and reject["rollout"] is None

@@ -275,9 +275,15 @@ def _write(handle: IO[bytes] | None, data: bytes) -> None:
 
 
 def wrap_reject(rollout: Rollout, drop: Drop) -> bytes:
-    """``{"dropped_by": ..., "reason": ..., "rollout": <the original line>}`` and a newline."""
+    """``{"dropped_by": ..., "reason": ..., "rollout": <the original line>}`` and a newline
+    (for a drop by ``redact_secrets``, the line with its secrets replaced)."""
     head = b'{"dropped_by":' + orjson.dumps(drop.by) + b',"reason":' + orjson.dumps(drop.reason)
-    return head + b',"rollout":' + rollout.raw.strip() + b"}\n"
+    raw = rollout.raw.strip()
+    if drop.by == "redact_secrets":
+        from rollcraft.redact import redacted_reject
+
+        raw = redacted_reject(raw)
+    return head + b',"rollout":' + raw + b"}\n"
 
 
 def _print_filter_report(report: FilterReport, console: Console) -> None:

@@ -140,6 +140,7 @@ def judged_rollouts(
             first.append(redaction.drop_step())
         else:
             transform = redaction.redact_items
+            first.append(redaction.failure_step())
     return filter_paths(
         paths, filters, options=options, report=report, first_steps=first, transform=transform
     )

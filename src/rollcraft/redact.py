@@ -43,6 +43,7 @@ __all__ = [
     "Redactor",
     "load_allowlist",
     "placeholder",
+    "redacted_reject",
 ]
 
 OnSecret = Literal["replace", "drop"]
@@ -87,6 +88,13 @@ def _assigned_secret(value: str) -> bool:
     return _mixed(value) and _entropy(value) >= 3.0
 
 
+#: The positions in a text, in increasing order, where a pattern's match may start: a superset
+#: of the true starts, so that matching at each (see :func:`_sub`) finds what the pattern's own
+#: ``sub`` finds, without running the regex at every position of a long text. None when it
+#: cannot tell for this text.
+Starts = Callable[[str], Iterable[int] | None]
+
+
 @dataclass(frozen=True, slots=True)
 class _Pattern:
     kind: str
@@ -94,6 +102,10 @@ class _Pattern:
     regex: re.Pattern[str]
     group: int = 0
     valid: Validator | None = None
+    #: A case-sensitive search on the line that every hit's line passes: one scan where the hints
+    #: would take one each (a line is searched for the hints only when it passes).
+    gate: re.Pattern[bytes] | None = None
+    starts: Starts | None = None
     bhints: tuple[bytes, ...] = field(init=False, repr=False, default=())
 
     def __post_init__(self) -> None:
@@ -112,6 +124,54 @@ _ASSIGNED = (
     r"([A-Za-z0-9_\-+/=!@#$%^&*~]{8,128})(?![A-Za-z0-9_\-+/=!@#$%^&*~])"
 )
 
+# The characters that make ``str.lower`` and a ``(?i)`` regex disagree on where an ASCII word is:
+# U+0130 lower-cases to two characters; U+0131 and U+017F match "i" and "s" but lower-case to
+# themselves (U+212A, the Kelvin sign, lower-cases to "k", as it matches).
+_FOLDS_ODDLY = ("\u0130", "\u0131", "\u017f")
+
+
+def _word_starts(*roots: str) -> Starts:
+    """Where one of ``roots`` begins (case-insensitive): for a regex whose match begins with one."""
+
+    def starts(text: str) -> list[int] | None:
+        if not text.isascii() and any(c in text for c in _FOLDS_ODDLY):
+            return None
+        lower = text.lower()
+        found: set[int] = set()
+        for root in roots:
+            pos = lower.find(root)
+            while pos != -1:
+                found.add(pos)
+                pos = lower.find(root, pos + 1)
+        return sorted(found)
+
+    return starts
+
+
+_LOCAL_PART_TAIL = re.compile(r"[A-Za-z0-9._%+\-]{1,64}\Z")
+
+
+def _email_starts(text: str) -> Iterator[int]:
+    """For each ``@``, the start of the run of local-part characters before it (at most 64 back):
+    the one place an address through that ``@`` can start, given the lookbehind."""
+    at = text.find("@")
+    while at != -1:
+        local = _LOCAL_PART_TAIL.search(text, max(0, at - 64), at)
+        if local is not None:
+            yield local.start()
+        at = text.find("@", at + 1)
+
+
+def _url_starts(text: str) -> Iterator[int]:
+    """Every place a scheme of 2-16 characters can start before a ``://``."""
+    low = 0
+    sep = text.find("://")
+    while sep != -1:
+        yield from range(max(low, sep - 16), sep - 1)
+        low = sep + 1
+        sep = text.find("://", sep + 3)
+
+
 # Order matters: specific formats first, so a key inside a Bearer header is named by its provider.
 _PATTERNS: tuple[_Pattern, ...] = (
     _Pattern(
@@ -126,6 +186,7 @@ _PATTERNS: tuple[_Pattern, ...] = (
         "aws_access_key",
         ("akia", "asia", "abia", "acca", "agpa", "aida", "aroa", "anpa", "aipa"),
         re.compile(r"\b(?:AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AROA|ANPA|AIPA)[A-Z0-9]{16}\b"),
+        gate=re.compile(rb"A(?:KIA|SIA|BIA|CCA|GPA|IDA|ROA|NPA|IPA)"),
     ),
     _Pattern(
         "aws_secret_key",
@@ -143,6 +204,7 @@ _PATTERNS: tuple[_Pattern, ...] = (
         re.compile(
             _TOKEN_START + r"(?:gh[pousr]_[A-Za-z0-9]{36,255}|github_pat_[A-Za-z0-9_]{40,255})" + _TOKEN_END
         ),
+        gate=re.compile(rb"g(?:h[pousr]_|ithub_pat_)"),
     ),
     _Pattern(
         "anthropic_api_key",
@@ -192,6 +254,7 @@ _PATTERNS: tuple[_Pattern, ...] = (
         ("://",),
         re.compile(r"\b[A-Za-z][A-Za-z0-9+.\-]{1,15}://[^\s:/@\"'\\<>]+:([^\s@/\"'\\<>]+)@[A-Za-z0-9.\-\[]"),
         group=1,
+        starts=_url_starts,
     ),
     _Pattern(
         "secret_assignment",
@@ -199,6 +262,7 @@ _PATTERNS: tuple[_Pattern, ...] = (
         re.compile(_ASSIGNED),
         group=1,
         valid=_assigned_secret,
+        starts=_word_starts("passw", "pwd", "api", "secret", "access", "auth", "client", "private"),
     ),
     _Pattern(
         "email",
@@ -210,6 +274,7 @@ _PATTERNS: tuple[_Pattern, ...] = (
             + _NOT_TLD
             + r"[A-Za-z]{2,24}\b"
         ),
+        starts=_email_starts,
     ),
 )
 
@@ -283,8 +348,13 @@ class Redactor:
     allowlist: Allowlist = field(default_factory=Allowlist)
     kinds: frozenset[str] | None = None
     _patterns: tuple[_Pattern, ...] = field(init=False, repr=False, compare=False, default=())
-    #: Every hint :meth:`_plan` looks for, each once: the wanted patterns' and the secret keys'.
-    _hints: tuple[bytes, ...] = field(init=False, repr=False, compare=False, default=())
+    #: Every hint :meth:`_plan` looks for, each once (the wanted patterns without a gate, and the
+    #: secret keys), shortest first, each with a hint it cannot occur without, searched first.
+    _scan: tuple[tuple[bytes, bytes | None], ...] = field(init=False, repr=False, compare=False, default=())
+    #: The wanted patterns with a gate.
+    _gated: tuple[_Pattern, ...] = field(init=False, repr=False, compare=False, default=())
+    #: The secret keys' hints no wanted pattern has: a token holding one matters only as a key.
+    _key_only: frozenset[bytes] = field(init=False, repr=False, compare=False, default=frozenset())
 
     def __post_init__(self) -> None:
         unknown = sorted((self.kinds or frozenset()) - set(SECRET_KINDS))
@@ -293,8 +363,12 @@ class Redactor:
         wanted = [p for p in _PATTERNS if self.kinds is None or p.kind in self.kinds]
         object.__setattr__(self, "_patterns", tuple(wanted))
         keys = _KEY_HINTS if self._keyed else ()
-        hints = dict.fromkeys([*(h for p in wanted for h in p.bhints), *keys])
-        object.__setattr__(self, "_hints", tuple(hints))
+        ungated = dict.fromkeys([*(h for p in wanted if p.gate is None for h in p.bhints), *keys])
+        hints = sorted(ungated, key=len)
+        scan = [(h, next((q for q in hints if q in h and q != h), _NEEDS.get(h))) for h in hints]
+        object.__setattr__(self, "_scan", tuple((h, q if q in hints else None) for h, q in scan))
+        object.__setattr__(self, "_gated", tuple(p for p in wanted if p.gate is not None))
+        object.__setattr__(self, "_key_only", frozenset(keys) - {h for p in wanted for h in p.bhints})
 
     def redact_text(self, text: str, *, key: str | None = None) -> tuple[str, Counter[str]]:
         """Replace every secret in ``text`` with its placeholder; count the hits per kind.
@@ -335,7 +409,7 @@ class Redactor:
             whole, offset = match.group(0), match.start(0)
             return whole[: start - offset] + placeholder(pattern.kind) + whole[end - offset :]
 
-        return pattern.regex.sub(replace, text)
+        return _sub(pattern, replace, text)
 
     def redact_line(self, raw: bytes) -> tuple[bytes, Counter[str]]:
         """Redact the string values of one JSON line; the line comes back unchanged when clean.
@@ -343,12 +417,23 @@ class Redactor:
         Only the string tokens that held a secret are re-encoded; keys, numbers, spacing and
         every other string keep their exact bytes. A line that is not JSON is returned as is.
         """
+        try:
+            return self._redact_line(raw, checked=False)
+        except _Unreadable:
+            return raw, Counter()
+
+    def _redact_line(self, raw: bytes, *, checked: bool) -> tuple[bytes, Counter[str]]:
+        """:meth:`redact_line`; raises :class:`_Unreadable` when the line cannot be decoded.
+
+        ``checked``: the line is known to be JSON (the reader read it as a rollout), so it is
+        decoded only when escapes may hide a hint.
+        """
         counts: Counter[str] = Counter()
-        plan = self._plan(raw)
+        plan = self._plan(raw, checked)
         if plan is None:
             return raw, counts
         patterns, hints, exact = plan
-        tokens = _hinted_tokens(raw, hints) if exact else _all_tokens(raw)
+        tokens = _hinted_tokens(raw, hints, self._key_only) if exact else _all_tokens(raw)
         pieces: list[bytes] = []
         last = 0
         for start, (end, key) in sorted(_with_keys(raw, tokens, keyed=self._keyed).items()):
@@ -364,20 +449,32 @@ class Redactor:
     def _keyed(self) -> bool:
         return self.kinds is None or "secret_assignment" in self.kinds
 
-    def _plan(self, raw: bytes) -> tuple[tuple[_Pattern, ...], tuple[bytes, ...], bool] | None:
+    def _plan(self, raw: bytes, checked: bool) -> tuple[tuple[_Pattern, ...], tuple[bytes, ...], bool] | None:
         """The patterns and hints that occur in the line, and whether hint positions in the raw
-        bytes are exact (no escape hides one); None when nothing can match (or not JSON)."""
-        try:
-            record = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            return None
+        bytes are exact (no escape hides one); None when nothing can match."""
+        escaped = b"\\u" in raw or b"\\/" in raw
+        if escaped or not checked:
+            try:
+                record = orjson.loads(raw)
+            except orjson.JSONDecodeError:
+                raise _Unreadable from None
         low = raw.lower()
-        probe = orjson.dumps(record).lower() if b"\\u" in raw or b"\\/" in raw else low
+        # The line's text with no escape hiding a character, in its case and lower-cased.
+        text = orjson.dumps(record) if escaped else raw
+        probe = low if text is raw else text.lower()
         # Each hint searched once (a search of a hint the line lacks reads the whole line).
-        hints = {h for h in self._hints if h in probe}
+        hints: set[bytes] = set()
+        for hint, needs in self._scan:
+            if (needs is None or needs in hints) and hint in probe:
+                hints.add(hint)
+        gated = [p for p in self._gated if p.gate is not None and p.gate.search(text)]
+        for pattern in gated:
+            hints.update(pattern.bhints)  # the tokens that may hold a hit
         if not hints:
             return None
-        patterns = tuple(p for p in self._patterns if any(h in hints for h in p.bhints))
+        patterns = tuple(
+            p for p in self._patterns if p in gated or (p.gate is None and any(h in hints for h in p.bhints))
+        )
         exact = probe is low or all(low.count(h) == probe.count(h) for h in hints)
         return patterns, tuple(hints), exact
 
@@ -391,23 +488,76 @@ class Redactor:
         return orjson.dumps(new)
 
 
+class _Unreadable(Exception):
+    """A line redaction cannot decode, so cannot search."""
+
+
 _KEY_HINTS = (b"passw", b"pwd", b"key", b"secret", b"token")
+# A hint worth searching only where another is: no Slack webhook without "://".
+_NEEDS = {b"hooks.slack.com": b"://"}
 
 
-def _hinted_tokens(raw: bytes, hints: tuple[bytes, ...]) -> dict[int, int]:
+def _sub(pattern: _Pattern, replace: Callable[[re.Match[str]], str], text: str) -> str:
+    """``pattern.regex.sub(replace, text)``, matching only at the pattern's possible starts.
+
+    The same result: every match starts at one of them, and trying them in order, each from the
+    end of the last match, finds the leftmost match each time, as ``sub`` does.
+    """
+    starts = pattern.starts(text) if pattern.starts is not None else None
+    if starts is None:
+        return pattern.regex.sub(replace, text)
+    match_at = pattern.regex.match
+    pieces: list[str] = []
+    last = 0
+    for start in starts:
+        if start < last:
+            continue
+        match = match_at(text, start)
+        if match is not None:
+            pieces += [text[last:start], replace(match)]
+            last = match.end()
+    if not pieces:
+        return text
+    pieces.append(text[last:])
+    return "".join(pieces)
+
+
+def _hinted_tokens(raw: bytes, hints: tuple[bytes, ...], key_only: frozenset[bytes]) -> dict[int, int]:
     """Start -> end of every string token that holds a hint (in valid JSON every hint, being
-    letters and punctuation other than quotes, sits inside a string)."""
+    letters and punctuation other than quotes, sits inside a string); for a ``key_only`` hint,
+    of every key that holds it (a value holding only such hints has nothing to look for)."""
     low = raw.lower()
     tokens: dict[int, int] = {}
     for hint in hints:
+        keys = hint in key_only
         pos = low.find(hint)
         while pos != -1:
             start = _token_start(raw, pos)
-            if start not in tokens:
-                match = _JSON_STRING.match(raw, start)
-                tokens[start] = match.end() if match else start
-            pos = low.find(hint, max(pos + 1, tokens[start]))
+            end = tokens.get(start)
+            if end is None:
+                end = _token_end(raw, start)
+                if not keys or _COLON.match(raw, end):
+                    tokens[start] = end
+            pos = low.find(hint, max(pos + 1, end))
     return tokens
+
+
+def _token_end(raw: bytes, start: int) -> int:
+    """The end of the string token opening at ``start``: after the first quote no backslash escapes.
+
+    (What ``_JSON_STRING.match`` finds in valid JSON, by ``find`` instead of a regex.)
+    """
+    if raw[start : start + 1] != b'"':
+        return start
+    quote = raw.find(b'"', start + 1)
+    while quote != -1:
+        before = quote
+        while raw[before - 1] == 0x5C:  # a backslash
+            before -= 1
+        if (quote - before) % 2 == 0:
+            return quote + 1
+        quote = raw.find(b'"', quote + 1)
+    return start
 
 
 def _token_start(raw: bytes, pos: int) -> int:
@@ -516,6 +666,8 @@ class RedactSecrets:
     clean: frozenset[str] | None = None
     #: Collects the ids of the lines searched and found clean, when given.
     record_clean: set[str] | None = None
+    #: Replace mode: the rollouts it could not redact (id -> why), until :meth:`failure_step` drops them.
+    failed: dict[str, str] = field(default_factory=dict)
     name: ClassVar[str] = "redact_secrets"
 
     def __post_init__(self) -> None:
@@ -530,18 +682,29 @@ class RedactSecrets:
 
     def check(self, rollout: Rollout) -> str | None:
         """The filter-step form (drop mode): the drop reason, or None when the rollout is clean."""
-        _, counts = self.redactor.redact_line(rollout.raw)
+        try:
+            _, counts = self.redactor._redact_line(rollout.raw, checked=True)
+        except _Unreadable:
+            return _UNREADABLE
         return _drop_reason(counts) if counts else None
 
     def drop_step(self) -> DropSecrets:
         """Drop mode as a filter step that also counts the hits in :attr:`report`."""
         return DropSecrets(self)
 
+    def failure_step(self) -> FailedRedactions:
+        """Replace mode's filter step: drops the rollouts :meth:`redact_items` could not redact."""
+        return FailedRedactions(self)
+
     def redact_items(self, items: Iterable[Rollout | Quarantined]) -> Iterator[Rollout | Quarantined]:
-        """Replace mode over a stream: each rollout redacted (or kept as it was when unreadable)."""
+        """Replace mode over a stream: each rollout redacted. One it cannot redact (a line it
+        cannot decode, or a redacted record that is no longer a rollout) is passed on as it was
+        and recorded in :attr:`failed`: :meth:`failure_step`, next, must drop it."""
         for item in items:
             if isinstance(item, Rollout):
                 result = self.apply(item)
+                if result.rollout is None:
+                    self.failed[item.rollout_id] = result.dropped or "could not be redacted"
                 yield result.rollout if result.rollout is not None else item
             else:
                 yield item
@@ -549,7 +712,10 @@ class RedactSecrets:
     def _result(self, rollout: Rollout) -> RedactionResult:
         if self.clean is not None and not rollout.rewritten and rollout.rollout_id in self.clean:
             return RedactionResult(rollout, Counter())
-        line, counts = self.redactor.redact_line(rollout.raw)
+        try:
+            line, counts = self.redactor._redact_line(rollout.raw, checked=True)
+        except _Unreadable:
+            return RedactionResult(None, Counter(), _UNREADABLE)
         if not counts:
             if self.record_clean is not None and not rollout.rewritten:
                 self.record_clean.add(rollout.rollout_id)
@@ -579,6 +745,34 @@ class DropSecrets:
 
     def check(self, rollout: Rollout) -> str | None:
         return self.secrets.apply(rollout).dropped
+
+
+@dataclass(frozen=True, slots=True)
+class FailedRedactions:
+    """A filter step (``redact_secrets``) after replace mode's :meth:`RedactSecrets.redact_items`:
+    drops each rollout it could not redact, so none reaches an output with its secrets."""
+
+    secrets: RedactSecrets
+    name: ClassVar[str] = "redact_secrets"
+
+    @property
+    def report(self) -> RedactionReport:
+        return self.secrets.report
+
+    def check(self, rollout: Rollout) -> str | None:
+        return self.secrets.failed.pop(rollout.rollout_id, None)
+
+
+def redacted_reject(raw: bytes) -> bytes:
+    """What a rejects file holds of a line dropped by ``redact_secrets``: the line with every
+    kind of secret replaced (no allowlist), or ``null`` when it cannot be decoded."""
+    try:
+        return Redactor()._redact_line(raw, checked=False)[0]
+    except _Unreadable:
+        return b"null"
+
+
+_UNREADABLE = "not valid JSON to redaction (cannot be searched)"
 
 
 def _drop_reason(counts: Counter[str]) -> str:

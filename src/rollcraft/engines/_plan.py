@@ -92,6 +92,12 @@ class Plan:
         )
 
 
+def _redacted_reject(raw: bytes) -> bytes:
+    from rollcraft.redact import redacted_reject
+
+    return redacted_reject(raw)
+
+
 @dataclass(slots=True)
 class PassResult:
     """What a pass (or a shard of one) counted and collected; results add up."""
@@ -211,6 +217,8 @@ class Pass:
     def run(self, items: Iterable[Rollout | Quarantined]) -> PassResult:
         """Push every item through; return the counts (and DPO candidates / categories)."""
         steps = self.plan.steps(self.clean_lines)
+        if self._redactor is not None:
+            steps.insert(0, self._redactor.failure_step())
         self._pairs_read_sft_rows = self.collector is not None and self.collector.reads_sft_rows
         source = self._redactor.redact_items(items) if self._redactor is not None else items
         for rollout, drop in judge(source, steps, self.result.filter):
@@ -245,7 +253,7 @@ class Pass:
 
     def _reject(self, rollout: Rollout, by: str, reason: str) -> None:
         if self.sinks.rejects is not None:
-            record = orjson.Fragment(rollout.raw)
+            record = orjson.Fragment(rollout.raw if by != "redact_secrets" else _redacted_reject(rollout.raw))
             self.sinks.rejects.write(
                 orjson.dumps(
                     {"dropped_by": by, "reason": reason, "rollout": record}, option=orjson.OPT_APPEND_NEWLINE
