@@ -419,3 +419,31 @@ write_rejects: true
     assert [r["rollout"] is None for r in by_secret] == ([True] if on_secret == "replace" else [False, True])
     (step,) = [s for s in result.manifest["counts"]["filter"]["steps"] if s["filter"] == "redact_secrets"]
     assert step["dropped"] == len(by_secret)
+
+
+@pytest.mark.parametrize(
+    ("extra", "why"),
+    [
+        ("", None),
+        ("filters: {max_turns: 400, dedupe: true}\n", "filters.dedupe"),
+        ("redact: {on_secret: replace}\n", "redact: replace with DPO"),
+        ("redact: {on_secret: drop}\n", None),
+    ],
+)
+def test_a_run_asked_for_workers_says_why_it_used_one_process(
+    tmp_path: Path, extra: str, why: str | None
+) -> None:
+    body = REAL.replace("filters:\n  max_turns: 400\n", "") + extra
+    two = run_pipeline(_config(tmp_path, body + "output_dir: two\n", "b.yaml"), workers=2).manifest
+    engine = two["counts"]["engine"]
+    assert engine["workers"] == (2 if why is None else 1)
+    assert engine.get("one_process_because", "").startswith(why or "") and (why is None) == (
+        "one_process_because" not in engine
+    )
+    one = run_pipeline(_config(tmp_path, body + "output_dir: one\n", "a.yaml")).manifest
+    assert "one_process_because" not in one["counts"]["engine"]  # one process was asked for
+    if why is not None:
+        config = _config(tmp_path, body + "output_dir: cli\n", "c.yaml")
+        command = [sys.executable, "-m", "rollcraft.cli", "run", str(config), "--workers", "2"]
+        done = subprocess.run(command, capture_output=True, text=True, check=True)
+        assert "the main pass ran in one process: " + why in done.stderr

@@ -10,7 +10,7 @@ import orjson
 import typer
 
 from rollcraft._cli_common import progress, table
-from rollcraft._console import out
+from rollcraft._console import err, out
 
 __all__ = ["register"]
 
@@ -40,6 +40,9 @@ def run_command(
             config, version=version, workers=workers, engine=engine, ray_address=ray_address, progress=advance
         )
     _print_run(result.manifest, result.folder)
+    why = result.manifest["counts"].get("engine", {}).get("one_process_because")
+    if why is not None:
+        err.print(f"[yellow]note[/]: the main pass ran in one process: {why}", markup=True)
     if result.model_folder is not None:
         out.print(
             f"[bold green]Trained[/] {result.model_folder} (data_version.json points at {result.folder.name})"

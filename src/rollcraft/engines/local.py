@@ -55,6 +55,8 @@ class Outcome:
     engine: str = "local"
     #: Output file name -> (bytes, sha256), computed while writing.
     digests: Digests = field(default_factory=dict)
+    #: Why the run streamed in one process although it was asked for more (or for Ray).
+    one_process: str | None = None
 
     def counts(self) -> dict[str, Any]:
         """The manifest's ``counts``: read, redaction, filter, review, balance, sft, dpo."""
@@ -71,6 +73,8 @@ class Outcome:
         if self.dpo is not None:
             counts["dpo"] = self.dpo.to_dict()
         counts["engine"] = {"name": self.engine, "workers": self.workers, "passes": self.passes}
+        if self.one_process is not None:
+            counts["engine"]["one_process_because"] = self.one_process
         return counts
 
 
@@ -101,7 +105,8 @@ def execute(
         if config.balance is not None:
             plan, balance_info = _balanced(plan, sources, inputs)
             passes += 1
-        shardable = _shardable(loaded, sources)
+        why_one = one_process_reason(loaded, sources)
+        shardable = why_one is None
         use = workers if shardable else 1
         collector = _collector(loaded)
         digests: Digests = {}
@@ -128,7 +133,8 @@ def execute(
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(folder / _SIDES)
     name = "local" if local else engine
-    return Outcome(result, dpo_report, use, passes, balance_info, name, digests)
+    asked = workers > 1 or runner is not None
+    return Outcome(result, dpo_report, use, passes, balance_info, name, digests, why_one if asked else None)
 
 
 #: Scratch file in the output folder: the trl rows of the DPO candidates that get no SFT row.
@@ -384,18 +390,21 @@ def _sinks(loaded: LoadedConfig, folder: Path, digests: Digests, *, background: 
 # Sharding
 
 
-def _shardable(loaded: LoadedConfig, sources: list[str]) -> bool:
-    """Whether the main pass may run over shards in other processes.
+def one_process_reason(loaded: LoadedConfig, sources: list[str]) -> str | None:
+    """Why the main pass must stream in one process, or None when it may run over shards.
 
     Not with ``dedupe`` (its "first seen" spans the whole input), not for compressed files or
     stdin (no byte ranges), and not when redaction rewrites lines that DPO must read back (the
     redacted lines are spooled by the one process that saw them).
     """
     config = loaded.config
-    rewrites_for_dpo = (
-        config.dpo is not None and config.redact is not None and config.redact.on_secret == "replace"
-    )
-    return not loaded.filters.dedupe and not rewrites_for_dpo and all(is_plain_file(s) for s in sources)
+    if loaded.filters.dedupe:
+        return "filters.dedupe keeps the first of each duplicate across the whole input"
+    if config.dpo is not None and config.redact is not None and config.redact.on_secret == "replace":
+        return "redact: replace with DPO (DPO reads the redacted lines back from the process that made them)"
+    if not all(is_plain_file(s) for s in sources):
+        return "compressed input or stdin cannot be cut into byte ranges"
+    return None
 
 
 @dataclass(frozen=True, slots=True)
