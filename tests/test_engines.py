@@ -69,14 +69,78 @@ def test_one_and_two_local_workers_write_the_same_bytes(tmp_path: Path, small_sh
     assert sorted(p.name for p in two.iterdir()) == sorted(p.name for p in one.iterdir())  # no parts left
 
 
+SECRET = "AKIAIOSFODNN7EXAMPLE"
+
+
+def _planted(tmp_path: Path) -> str:
+    """The real lines with a secret in each assistant message's text: every rollout with one is
+    rewritten by replace-mode redaction, and its pairs hold the redacted text."""
+    lines = []
+    for path in sorted(REAL_DIR.glob("*.jsonl")):
+        for raw in path.read_bytes().splitlines():
+            record = json.loads(raw)
+            for part in _texts(record):
+                part["text"] = f"key {SECRET} " + part["text"]
+            lines.append(json.dumps(record))
+    data = tmp_path / "planted.jsonl"
+    data.write_text("\n".join(lines) + "\n")
+    return f'inputs: ["{data}"]\nredact: {{on_secret: replace}}\n'
+
+
+def _texts(record: object) -> list[dict[str, str]]:
+    """The text parts of the assistant messages in a NeMo Gym record's output."""
+    response = record.get("response") if isinstance(record, dict) else None
+    output = response.get("output") if isinstance(response, dict) else None
+    items = [i for i in output if isinstance(i, dict)] if isinstance(output, list) else []
+    parts = [
+        p
+        for i in items
+        if i.get("type") == "message" and isinstance(i.get("content"), list)
+        for p in i["content"]
+    ]
+    return [p for p in parts if isinstance(p, dict) and isinstance(p.get("text"), str)]
+
+
+def _redacting(body: str) -> str:
+    """With SFT rows for successes only, the rewritten DPO candidates that fail have no SFT row
+    to be read from: their redacted lines must travel from the shard that made them."""
+    body = body.replace(f'inputs: ["{REAL_DIR}"]\n', "")
+    return body.replace("sft: {format: trl}", "sft: {format: trl, success_only: true}")
+
+
 @pytest.mark.skipif(not HAVE_RAY, reason="ray is not installed: pip install 'rollcraft[ray]'")
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
-def test_ray_writes_the_same_bytes_as_local(tmp_path: Path, small_shards: object) -> None:
-    one = _run(tmp_path, "local", workers=1)
-    on_ray = _run(tmp_path, "ray", extra="engine: ray\n", workers=2)
+@pytest.mark.parametrize("redacting", [False, True], ids=["plain", "redacting"])
+def test_ray_writes_the_same_bytes_as_local(
+    tmp_path: Path, small_shards: object, monkeypatch: pytest.MonkeyPatch, redacting: bool
+) -> None:
+    extra = ""
+    if redacting:
+        monkeypatch.setattr(sys.modules[__name__], "BODY", _redacting(BODY))
+        extra = _planted(tmp_path)
+    one = _run(tmp_path, "local", extra=extra, workers=1)
+    on_ray = _run(tmp_path, "ray", extra=extra + "engine: ray\n", workers=2)
     _same(one, on_ray)
     engine = json.loads((on_ray / "manifest.json").read_text())["counts"]["engine"]
     assert engine["name"] == "ray"
+    assert sorted(p.name for p in on_ray.iterdir()) == sorted(p.name for p in one.iterdir())
+
+
+def test_replace_mode_redaction_with_dpo_runs_in_shards(
+    tmp_path: Path, small_shards: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sys.modules[__name__], "BODY", _redacting(BODY))
+    extra = _planted(tmp_path)
+    one = _run(tmp_path, "one", extra=extra, workers=1)
+    two = _run(tmp_path, "two", extra=extra, workers=2)
+    _same(one, two)
+    counts = json.loads((two / "manifest.json").read_text())["counts"]
+    assert counts["engine"]["workers"] == 2 and counts["redaction"]["redacted"] > 300
+    pairs = (two / "dpo.jsonl").read_text()
+    assert SECRET not in pairs and pairs.count("key <REDACTED:aws_access_key>") > 100
+    rejected = [json.loads(row)["rejected"] for row in pairs.splitlines()]
+    assert any(rejected)  # pairs whose rejected side (no SFT row: a failure) came from the shards
+    assert sorted(p.name for p in two.iterdir()) == sorted(p.name for p in one.iterdir())  # no scratch left
 
 
 def test_ray_missing_names_the_extra(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

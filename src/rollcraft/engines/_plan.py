@@ -172,6 +172,27 @@ class Sinks:
     #: Scratch file of the trl rows of the DPO candidates that get no SFT row, where pairs are
     #: read back from (see ``PairCollector.keep_sides``).
     sides: TellingWriter | None = None
+    #: A shard's redacted lines of the DPO candidates that get no SFT row (replace-mode redaction
+    #: with DPO): their input lines still hold the secrets. Candidates point here with
+    #: :data:`SHARD_LINES`; the parent moves them with :func:`moved_to`.
+    lines: TellingWriter | None = None
+
+
+#: A candidate locator's file name for "this shard's ``Sinks.lines``".
+SHARD_LINES = "\0shard-lines"
+
+
+def moved_to(candidates: list[tuple[str, Candidate]], path: str, base: int) -> list[tuple[str, Candidate]]:
+    """``candidates`` with their :data:`SHARD_LINES` locators moved to ``path``, ``base`` bytes on."""
+    return [
+        (
+            key,
+            c
+            if c.locator[0] != SHARD_LINES
+            else Candidate(c.reward, c.rollout_id, (path, base + c.locator[1])),
+        )
+        for key, c in candidates
+    ]
 
 
 class Pass:
@@ -195,7 +216,7 @@ class Pass:
         self.result = PassResult()
         self.collect_categories = collect_categories
         self.sft = plan.loaded.config.sft
-        self.want_dpo = plan.loaded.config.dpo is not None
+        self.want_dpo = plan.loaded.config.dpo is not None and not collect_categories
         self._pairs_read_sft_rows = False  # set by run(), once the collector knows
         self._selects = self.sft is not None and (self.sft.min_reward is not None or self.sft.success_only)
         #: With ``collect_categories`` (balance's first pass): the ids of the lines redaction found
@@ -311,6 +332,12 @@ class Pass:
             return
         if self.sft_locators and sft_offset is not None:
             locator = sft_locator(len(rollout.conversation.prompt), sft_offset)
+        elif rollout.rewritten:  # its input line is not what the pair must hold
+            lines = self.sinks.lines
+            if lines is None:
+                raise RuntimeError("a redacted DPO candidate in a pass without Sinks.lines")
+            locator = (SHARD_LINES, lines.tell())
+            lines.write(rollout.raw + b"\n")
         else:
             locator = (rollout.source, rollout.offset)
         self.result.candidates.append(

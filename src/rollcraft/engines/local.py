@@ -28,7 +28,7 @@ from rollcraft._digest import DigestWriter
 from rollcraft._io import NO_ROOM, RawLine, is_plain_file, write_failed
 from rollcraft._read import parse_lines, read_rollouts
 from rollcraft._records import Quarantined, Rollout
-from rollcraft.engines._plan import Pass, PassResult, Plan, Sinks, few_collections
+from rollcraft.engines._plan import Pass, PassResult, Plan, Sinks, Writer, few_collections, moved_to
 from rollcraft.filters import TaskStats, relabel, rereadable
 from rollcraft.formats import DpoReport
 from rollcraft.formats.dpo import PairCollector, PlannedPair, shift_sft_locator
@@ -113,7 +113,10 @@ def execute(
         local = runner is None or not shardable
         if local and collector is not None and config.sft is not None and _same_trl(loaded):
             collector.read_sft_rows(folder / config.sft.file)  # this engine records SFT row offsets
-        with _sinks(loaded, folder, digests, background=use == 1 and runner is None) as sinks:
+        sharded = not local or use > 1
+        with _sinks(
+            loaded, folder, digests, background=use == 1 and runner is None, sharded=sharded
+        ) as sinks:
             if not local:
                 assert runner is not None
                 result = runner(plan, sources, folder, sinks, workers, progress)
@@ -130,8 +133,9 @@ def execute(
         try:
             dpo_report = _write_dpo(loaded, folder, collector, digests, use)
         finally:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(folder / _SIDES)
+            for scratch in (_SIDES, LINES_SCRATCH):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(folder / scratch)
     name = "local" if local else engine
     asked = workers > 1 or runner is not None
     return Outcome(result, dpo_report, use, passes, balance_info, name, digests, why_one if asked else None)
@@ -139,6 +143,9 @@ def execute(
 
 #: Scratch file in the output folder: the trl rows of the DPO candidates that get no SFT row.
 _SIDES = ".dpo-sides.jsonl"
+#: Scratch file in the output folder: the shards' redacted lines of the DPO candidates that get
+#: no SFT row (``Sinks.lines``), where the pairs are read back from.
+LINES_SCRATCH = ".dpo-lines.jsonl"
 
 
 @contextlib.contextmanager
@@ -367,7 +374,9 @@ def _encode_chunk(bounds: tuple[int, int]) -> tuple[bytes, bytes, int, Counter[s
 
 
 @contextlib.contextmanager
-def _sinks(loaded: LoadedConfig, folder: Path, digests: Digests, *, background: bool) -> Iterator[Sinks]:
+def _sinks(
+    loaded: LoadedConfig, folder: Path, digests: Digests, *, background: bool, sharded: bool
+) -> Iterator[Sinks]:
     config = loaded.config
     with contextlib.ExitStack() as stack:
 
@@ -378,12 +387,24 @@ def _sinks(loaded: LoadedConfig, folder: Path, digests: Digests, *, background: 
             stack.callback(_remember, digests, name, writer)  # runs after the writer is closed
             return stack.enter_context(writer)
 
+        lines = None
+        if sharded and rewrites_for_dpo(loaded):
+            lines = stack.enter_context(
+                DigestWriter(folder / LINES_SCRATCH, background=background, digest=False)
+            )
         yield Sinks(
             sft=sink(config.sft.file if config.sft else None),
             sft_ids=sink("sft_ids.txt" if config.sft else None),
             kept=sink("filtered.jsonl" if config.write_filtered else None),
             rejects=sink("rejects.jsonl" if config.write_rejects else None),
+            lines=lines,
         )
+
+
+def rewrites_for_dpo(loaded: LoadedConfig) -> bool:
+    """Whether redaction rewrites lines that DPO pairs must hold (replace mode with DPO)."""
+    config = loaded.config
+    return config.dpo is not None and config.redact is not None and config.redact.on_secret == "replace"
 
 
 # ------------------------------------------------------------------------------------------------
@@ -393,15 +414,11 @@ def _sinks(loaded: LoadedConfig, folder: Path, digests: Digests, *, background: 
 def one_process_reason(loaded: LoadedConfig, sources: list[str]) -> str | None:
     """Why the main pass must stream in one process, or None when it may run over shards.
 
-    Not with ``dedupe`` (its "first seen" spans the whole input), not for compressed files or
-    stdin (no byte ranges), and not when redaction rewrites lines that DPO must read back (the
-    redacted lines are spooled by the one process that saw them).
+    Not with ``dedupe`` (its "first seen" spans the whole input), and not for compressed files
+    or stdin (no byte ranges).
     """
-    config = loaded.config
     if loaded.filters.dedupe:
         return "filters.dedupe keeps the first of each duplicate across the whole input"
-    if config.dpo is not None and config.redact is not None and config.redact.on_secret == "replace":
-        return "redact: replace with DPO (DPO reads the redacted lines back from the process that made them)"
     if not all(is_plain_file(s) for s in sources):
         return "compressed input or stdin cannot be cut into byte ranges"
     return None
@@ -475,7 +492,7 @@ def _init_worker(plan: Plan | None) -> None:
 
 
 #: The part files of one shard's output, per sink (their suffixes, in the order of :class:`Sinks`).
-_PARTS = ("sft", "ids", "kept", "rejects")
+_PARTS = ("sft", "ids", "kept", "rejects", "lines")
 _PART_BUFFER = 1 << 20
 
 
@@ -490,16 +507,22 @@ def _run_shard(job: tuple[Shard, str]) -> tuple[int, PassResult]:
     plan = _WORKER_PLAN
     assert plan is not None
     config = plan.loaded.config
-    wanted = (config.sft is not None, config.sft is not None, config.write_filtered, config.write_rejects)
+    wanted = (
+        config.sft is not None,
+        config.sft is not None,
+        config.write_filtered,
+        config.write_rejects,
+        rewrites_for_dpo(plan.loaded),
+    )
     try:
         with contextlib.ExitStack() as stack:
-            files = [
+            sft, ids, kept, rejects, lines = (
                 stack.enter_context(open(_part(parts, shard.index, kind), "wb", buffering=_PART_BUFFER))
                 if want
                 else None
                 for kind, want in zip(_PARTS, wanted, strict=True)
-            ]
-            sinks = Sinks(*files)
+            )
+            sinks = Sinks(sft, ids, kept, rejects, lines=lines)
             result = Pass(plan, sinks, sft_locators=_same_trl(plan.loaded)).run(
                 _shard_lines(shard, plan.read_options)
             )
@@ -543,6 +566,10 @@ def _sharded(
                 if tell is not None and result.candidates:
                     base = tell()  # this shard's SFT rows start here in the joined file
                     result.candidates = [(key, shift_sft_locator(c, base)) for key, c in result.candidates]
+                if sinks.lines is not None:
+                    base = sinks.lines.tell()
+                    _copy_part(_part(str(parts), index, "lines"), sinks.lines)
+                    result.candidates = moved_to(result.candidates, str(folder / LINES_SCRATCH), base)
                 if collector is not None:
                     _feed(collector, result)
                 _append_parts(str(parts), index, sinks)
@@ -561,14 +588,17 @@ def _sharded(
 
 def _append_parts(parts: str, index: int, sinks: Sinks) -> None:
     """Copy one shard's part files into the sinks (in input order), and remove them."""
-    for kind, sink in zip(_PARTS, (sinks.sft, sinks.sft_ids, sinks.kept, sinks.rejects), strict=True):
+    for kind, sink in zip(_PARTS, (sinks.sft, sinks.sft_ids, sinks.kept, sinks.rejects), strict=False):
         path = _part(parts, index, kind)
-        if sink is None or not os.path.exists(path):
-            continue
-        with open(path, "rb", buffering=0) as handle:
-            while chunk := handle.read(_PART_BUFFER):
-                sink.write(chunk)
-        os.unlink(path)
+        if sink is not None and os.path.exists(path):
+            _copy_part(path, sink)
+
+
+def _copy_part(path: str, sink: Writer) -> None:
+    with open(path, "rb", buffering=0) as handle:
+        while chunk := handle.read(_PART_BUFFER):
+            sink.write(chunk)
+    os.unlink(path)
 
 
 def _merge(shards: list[Shard], results: dict[int, PassResult]) -> PassResult:

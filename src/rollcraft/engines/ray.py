@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from rollcraft._errors import DependencyError
-from rollcraft.engines._plan import Pass, PassResult, Plan, Sinks, few_collections
-from rollcraft.engines.local import Outcome, Shard, _merge, _shard_lines, execute, split_shards
+from rollcraft.engines._plan import Pass, PassResult, Plan, Sinks, few_collections, moved_to
+from rollcraft.engines.local import LINES_SCRATCH, Outcome, Shard, _merge, _shard_lines, execute, split_shards
 from rollcraft.pipeline import LoadedConfig
 
 __all__ = ["MAX_SHARD", "connect", "execute_ray"]
@@ -67,12 +67,13 @@ def execute_ray(
         cpus = int(ray.cluster_resources().get("CPU", 1))
         total = sum(os.path.getsize(s) for s in sources)
         split = max(wanted, cpus, -(-total // (4 * MAX_SHARD)))
-        return _run_on_ray(plan, split_shards(sources, split, max_size=MAX_SHARD), sinks, prog)
+        shards = split_shards(sources, split, max_size=MAX_SHARD)
+        return _run_on_ray(plan, shards, sinks, prog, str(out / LINES_SCRATCH))
 
     return execute(loaded, inputs, folder, workers=workers, progress=progress, runner=runner, engine="ray")
 
 
-def _run_on_ray(plan: Plan, shards: list[Shard], sinks: Sinks, progress: Any) -> PassResult:
+def _run_on_ray(plan: Plan, shards: list[Shard], sinks: Sinks, progress: Any, lines_path: str) -> PassResult:
     import ray.data
 
     context = ray.data.DataContext.get_current()
@@ -83,7 +84,12 @@ def _run_on_ray(plan: Plan, shards: list[Shard], sinks: Sinks, progress: Any) ->
     results: dict[int, PassResult] = {}
     for row in dataset.iter_rows():
         index = int(row["index"])
-        results[index] = pickle.loads(row["result"])
+        result: PassResult = pickle.loads(row["result"])
+        if sinks.lines is not None:  # the shard's redacted lines of DPO candidates
+            base = sinks.lines.tell()
+            sinks.lines.write(row["lines"])
+            result.candidates = moved_to(result.candidates, lines_path, base)
+        results[index] = result
         _append(row, sinks)
         if progress is not None:
             progress(shards[index].end - shards[index].start)
@@ -112,8 +118,11 @@ class _ShardTask:
             "kept": config.write_filtered,
             "rejects": config.write_rejects,
         }
-        sinks = Sinks(*(buffers[k] if wanted[k] else None for k in _KINDS))
+        lines = io.BytesIO()  # the redacted lines of DPO candidates, when redaction rewrites any
+        sft, ids, kept, rejects = (buffers[k] if wanted[k] else None for k in _KINDS)
+        sinks = Sinks(sft, ids, kept, rejects, lines=lines)
         with few_collections():
             result = Pass(self.plan, sinks).run(_shard_lines(shard, self.plan.read_options))
         out: dict[str, Any] = {kind: buffers[kind].getvalue() for kind in _KINDS}
+        out["lines"] = lines.getvalue()
         return out | {"index": shard.index, "result": pickle.dumps(result)}
