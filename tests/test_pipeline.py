@@ -353,13 +353,15 @@ inputs: ["{data}"]
 filters: {{max_turns: 400}}
 redact: {{on_secret: {on_secret}}}
 balance: {{max_per_category: 1000, by: task_type}}
-sft: {{format: trl}}
+sft: {{format: trl, success_only: true}}
+dpo: {{format: trl, pairing: all}}
 validate: {{enabled: false}}
 write_filtered: true
 """
     one = run_pipeline(_config(tmp_path, body + "output_dir: one\n", "a.yaml"), workers=1)
     two = run_pipeline(_config(tmp_path, body + "output_dir: two\n", "b.yaml"), workers=2)
-    for name in ("sft.jsonl", "sft_ids.txt", "filtered.jsonl"):
+    assert one.manifest["counts"]["balance"] == two.manifest["counts"]["balance"]  # its first pass in shards
+    for name in ("sft.jsonl", "sft_ids.txt", "filtered.jsonl", "dpo.jsonl", "dpo_ids.txt"):
         written = (one.folder / name).read_bytes()
         assert written == (two.folder / name).read_bytes(), name
         assert secret.encode() not in written, name

@@ -100,14 +100,14 @@ def execute(
     config = loaded.config
     with few_collections(), rereadable(inputs, needed=_needs_prepass(loaded)) as sources:
         plan = _plan(loaded, sources, inputs)
-        balance_info: dict[str, Any] = {}
-        passes = 1 + (plan.task_stats is not None)
-        if config.balance is not None:
-            plan, balance_info = _balanced(plan, sources, inputs)
-            passes += 1
         why_one = one_process_reason(loaded, sources)
         shardable = why_one is None
         use = workers if shardable else 1
+        balance_info: dict[str, Any] = {}
+        passes = 1 + (plan.task_stats is not None)
+        if config.balance is not None:
+            plan, balance_info = _balanced(plan, sources, inputs, use)
+            passes += 1
         collector = _collector(loaded)
         digests: Digests = {}
         local = runner is None or not shardable
@@ -198,14 +198,17 @@ def _review(loaded: LoadedConfig) -> tuple[frozenset[str], frozenset[str]]:
     return rejected, frozenset(decisions)
 
 
-def _balanced(plan: Plan, sources: list[str], inputs: list[str]) -> tuple[Plan, dict[str, Any]]:
+def _balanced(plan: Plan, sources: list[str], inputs: list[str], workers: int) -> tuple[Plan, dict[str, Any]]:
     section = plan.loaded.config.balance
     assert section is not None
-    items = relabel(read_rollouts(sources, options=plan.read_options), sources, inputs)
-    first = Pass(plan, Sinks(), collect_categories=True)
-    result = first.run(items)
+    if workers > 1:
+        categories, clean = _sharded_categories(plan, sources, workers)
+    else:
+        items = relabel(read_rollouts(sources, options=plan.read_options), sources, inputs)
+        first = Pass(plan, Sinks(), collect_categories=True)
+        categories, clean = first.run(items).categories, first.clean_lines
     groups: dict[str, list[tuple[str, int]]] = defaultdict(list)
-    for category, locator in result.categories:
+    for category, locator in categories:
         groups[category].append(locator)
     selected: set[tuple[str, int]] = set()
     before, after = {}, {}
@@ -222,8 +225,38 @@ def _balanced(plan: Plan, sources: list[str], inputs: list[str]) -> tuple[Plan, 
         plan.rejected_ids,
         plan.reviewed_ids,
         frozenset(selected),
-        frozenset(first.clean_lines) if first.clean_lines is not None else None,
+        frozenset(clean) if clean is not None else None,
     ), info
+
+
+def _sharded_categories(
+    plan: Plan, sources: list[str], workers: int
+) -> tuple[list[tuple[str, tuple[str, int]]], set[str] | None]:
+    """Balance's first pass over shards in ``workers`` processes: each kept rollout's category
+    and locator, in input order, and the ids of the lines redaction found clean."""
+    categories: list[tuple[str, tuple[str, int]]] = []
+    clean: set[str] | None = None
+    context = multiprocessing.get_context("fork")
+    pool = context.Pool(workers, initializer=_init_worker, initargs=(plan,))
+    try:
+        for found, shard_clean in pool.imap(_categories_of_shard, split_shards(sources, workers)):
+            categories += found
+            if shard_clean is not None:
+                clean = shard_clean if clean is None else clean | shard_clean
+        pool.close()
+    except BaseException:
+        pool.terminate()
+        raise
+    finally:
+        pool.join()
+    return categories, clean
+
+
+def _categories_of_shard(shard: Shard) -> tuple[list[tuple[str, tuple[str, int]]], set[str] | None]:
+    plan = _WORKER_PLAN
+    assert plan is not None
+    first = Pass(plan, Sinks(), collect_categories=True)
+    return first.run(_shard_lines(shard, plan.read_options)).categories, first.clean_lines
 
 
 def _draw(members: list[tuple[str, int]], k: int, seed: str) -> list[tuple[str, int]]:
