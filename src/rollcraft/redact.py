@@ -748,16 +748,9 @@ class DropSecrets:
 
 
 @dataclass(frozen=True, slots=True)
-class FailedRedactions:
+class FailedRedactions(DropSecrets):
     """A filter step (``redact_secrets``) after replace mode's :meth:`RedactSecrets.redact_items`:
     drops each rollout it could not redact, so none reaches an output with its secrets."""
-
-    secrets: RedactSecrets
-    name: ClassVar[str] = "redact_secrets"
-
-    @property
-    def report(self) -> RedactionReport:
-        return self.secrets.report
 
     def check(self, rollout: Rollout) -> str | None:
         return self.secrets.failed.pop(rollout.rollout_id, None)

@@ -14,6 +14,7 @@ import contextlib
 import dataclasses
 import itertools
 import multiprocessing
+import multiprocessing.pool
 import os
 import random
 import shutil
@@ -236,20 +237,28 @@ def _sharded_categories(
     and locator, in input order, and the ids of the lines redaction found clean."""
     categories: list[tuple[str, tuple[str, int]]] = []
     clean: set[str] | None = None
-    context = multiprocessing.get_context("fork")
-    pool = context.Pool(workers, initializer=_init_worker, initargs=(plan,))
-    try:
+    with _forked_pool(workers, plan) as pool:
         for found, shard_clean in pool.imap(_categories_of_shard, split_shards(sources, workers)):
             categories += found
             if shard_clean is not None:
                 clean = shard_clean if clean is None else clean | shard_clean
+    return categories, clean
+
+
+@contextlib.contextmanager
+def _forked_pool(workers: int, plan: Plan | None) -> Iterator[multiprocessing.pool.Pool]:
+    """A pool of ``workers`` forked processes (each with ``plan``): closed once the block is done
+    (the workers take their end-of-work sentinel and exit on their own), terminated at once
+    when it fails or is interrupted; joined either way."""
+    pool = multiprocessing.get_context("fork").Pool(workers, initializer=_init_worker, initargs=(plan,))
+    try:
+        yield pool
         pool.close()
     except BaseException:
         pool.terminate()
         raise
     finally:
         pool.join()
-    return categories, clean
 
 
 def _categories_of_shard(shard: Shard) -> tuple[list[tuple[str, tuple[str, int]]], set[str] | None]:
@@ -348,10 +357,8 @@ def _parallel_pairs(
     """
     global _DPO_JOB
     _DPO_JOB = (collector, planned)
-    context = multiprocessing.get_context("fork")
     try:
-        pool = context.Pool(workers, initializer=_init_worker, initargs=(None,))
-        try:
+        with _forked_pool(workers, None) as pool:
             chunks = iter(_task_chunks(planned, workers))
             out = collections.deque(
                 pool.apply_async(_encode_chunk, (bounds,)) for bounds in itertools.islice(chunks, 2 * workers)
@@ -364,12 +371,6 @@ def _parallel_pairs(
                 collector.report.pairs += pairs
                 collector.report.skipped_pairs.update(skipped)
                 yield rows, ids
-            pool.close()
-        except BaseException:
-            pool.terminate()
-            raise
-        finally:
-            pool.join()
     finally:
         _DPO_JOB = None
 
@@ -588,11 +589,9 @@ def _sharded(
     shards = split_shards(sources, workers)
     parts = folder / ".parts"
     parts.mkdir()
-    context = multiprocessing.get_context("fork")
     results: dict[int, PassResult] = {}
     try:
-        pool = context.Pool(workers, initializer=_init_worker, initargs=(plan,))
-        try:
+        with _forked_pool(workers, plan) as pool:
             for index, result in pool.imap(_run_shard, [(shard, str(parts)) for shard in shards]):
                 results[index] = result
                 tell = getattr(sinks.sft, "tell", None)
@@ -608,12 +607,6 @@ def _sharded(
                 _append_parts(str(parts), index, sinks)
                 if progress is not None:
                     progress(shards[index].end - shards[index].start)
-            pool.close()  # workers take their end-of-work sentinel and exit on their own
-        except BaseException:
-            pool.terminate()
-            raise
-        finally:
-            pool.join()
     finally:
         shutil.rmtree(parts, ignore_errors=True)
     return _merge(shards, results)
