@@ -143,6 +143,49 @@ def test_replace_mode_redaction_with_dpo_runs_in_shards(
     assert sorted(p.name for p in two.iterdir()) == sorted(p.name for p in one.iterdir())  # no scratch left
 
 
+def _with_duplicates(tmp_path: Path) -> str:
+    """The real lines, and for every 9th rollout three copies of its conversation: one with reward
+    0 at the top (dropped by min_reward before dedupe sees it), one byte for byte in the middle,
+    one with reward 1 at the end. Duplicates across shards, and ones only the twin sees first."""
+    lines = [raw for path in sorted(REAL_DIR.glob("*.jsonl")) for raw in path.read_bytes().splitlines()]
+    rollouts = [raw for raw in lines if b'"responses_create_params"' in raw and b'"reward"' in raw][::9]
+    top, end = [], []
+    for raw in rollouts:
+        record = json.loads(raw)
+        top.append(json.dumps({**record, "reward": 0.0}).encode())
+        end.append(json.dumps({**record, "reward": 1.0}).encode())
+    middle = len(lines) // 2
+    data = tmp_path / "duplicates.jsonl"
+    data.write_bytes(b"\n".join([*top, *lines[:middle], *rollouts, *lines[middle:], *end]) + b"\n")
+    return f'inputs: ["{data}"]\n'
+
+
+DEDUPING = "filters: {min_reward: 0.5, dedupe: true, max_turns: 400}\n"
+
+
+def _deduping(body: str) -> str:
+    return body.replace(f'inputs: ["{REAL_DIR}"]\n', "").replace("filters:\n  max_turns: 400\n", DEDUPING)
+
+
+@pytest.mark.parametrize("engine", ["local", "ray"])
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_dedupe_runs_in_shards_and_decides_as_one_stream(
+    tmp_path: Path, small_shards: object, monkeypatch: pytest.MonkeyPatch, engine: str
+) -> None:
+    if engine == "ray" and not HAVE_RAY:
+        pytest.skip("ray is not installed: pip install 'rollcraft[ray]'")
+    monkeypatch.setattr(sys.modules[__name__], "BODY", _deduping(BODY))
+    extra = _with_duplicates(tmp_path)
+    one = _run(tmp_path, "one", extra=extra, workers=1)
+    two = _run(tmp_path, "two", extra=extra + ("engine: ray\n" if engine == "ray" else ""), workers=2)
+    _same(one, two)
+    counts = json.loads((two / "manifest.json").read_text())["counts"]
+    assert counts["engine"]["workers"] == 2 and counts["engine"]["passes"] == 2
+    (dedupe,) = [s for s in counts["filter"]["steps"] if s["filter"] == "dedupe"]
+    assert dedupe["dropped"] > 40 and dedupe["alone"] > dedupe["dropped"]  # the twin saw the reward-0 copies
+    assert "duplicate of" in (two / "rejects.jsonl").read_text()
+
+
 def test_ray_missing_names_the_extra(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "ray", None)  # import ray -> ImportError, installed or not
     with pytest.raises(DependencyError, match=r"rollcraft\[ray\]"):

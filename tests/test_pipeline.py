@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gzip
 import hashlib
 import json
 import os
@@ -427,15 +428,20 @@ write_rejects: true
     ("extra", "why"),
     [
         ("", None),
-        ("filters: {max_turns: 400, dedupe: true}\n", "filters.dedupe"),
+        ("filters: {max_turns: 400, dedupe: true}\n", None),  # decided by a first pass over the shards
         ("redact: {on_secret: replace}\n", None),  # with DPO: the shards keep the redacted lines
         ("redact: {on_secret: drop}\n", None),
+        ("gzip", "compressed input or stdin"),
     ],
 )
 def test_a_run_asked_for_workers_says_why_it_used_one_process(
     tmp_path: Path, extra: str, why: str | None
 ) -> None:
     body = REAL.replace("filters:\n  max_turns: 400\n", "") + extra
+    if extra == "gzip":
+        packed = tmp_path / "in.jsonl.gz"
+        packed.write_bytes(gzip.compress(b"".join(p.read_bytes() for p in sorted(REAL_DIR.glob("*.jsonl")))))
+        body = REAL.replace(f'["{REAL_DIR}"]', f'["{packed}"]')
     two = run_pipeline(_config(tmp_path, body + "output_dir: two\n", "b.yaml"), workers=2).manifest
     engine = two["counts"]["engine"]
     assert engine["workers"] == (2 if why is None else 1)

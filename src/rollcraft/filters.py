@@ -662,7 +662,7 @@ class _Judge:
     """
 
     def __init__(self, steps: Sequence[Filter]) -> None:
-        self.pairs = [(s, dataclasses.replace(s) if getattr(s, "stateful", False) else None) for s in steps]  # type: ignore[type-var]
+        self.pairs = [(s, _twin(s) if getattr(s, "stateful", False) else None) for s in steps]
         self.plain = None if any(twin is not None for _, twin in self.pairs) else list(steps)
 
     def __call__(self, rollout: Rollout) -> tuple[Drop | None, list[str]]:
@@ -683,6 +683,12 @@ class _Judge:
             if first is None and own is not None:
                 first = Drop(step.name, own)
         return first, alone
+
+
+def _twin(step: Filter) -> Filter:
+    """A stateful step's twin: its own ``twin()`` when it has one, else a fresh copy."""
+    make = getattr(step, "twin", None)
+    return make() if make is not None else dataclasses.replace(step)  # type: ignore[type-var]
 
 
 def judge(

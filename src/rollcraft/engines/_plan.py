@@ -19,7 +19,8 @@ import orjson
 from rollcraft._alloc import tune_allocator
 from rollcraft._read import ReadOptions
 from rollcraft._records import Quarantined, Rollout
-from rollcraft.filters import Filter, FilterConfig, FilterReport, TaskStats, build_steps, judge
+from rollcraft.engines._dedupe import Decisions, DedupeLog, PlannedDedupe
+from rollcraft.filters import Dedupe, Filter, FilterConfig, FilterReport, TaskStats, build_steps, judge
 from rollcraft.formats import SftReport, sft_row, sft_skip_reason
 from rollcraft.formats.dpo import Candidate, sft_locator
 from rollcraft.pipeline import LoadedConfig
@@ -61,6 +62,9 @@ class Plan:
     #: The ids (content hashes) of the lines an earlier pass over the same inputs searched for
     #: secrets and found clean: not searched again. None: search every line.
     clean_lines: frozenset[str] | None = None
+    #: ``filters.dedupe`` decided ahead, for passes over shards (see :mod:`._dedupe`); None: the
+    #: streaming step.
+    dedupe: Decisions | None = None
 
     @property
     def filters(self) -> FilterConfig:
@@ -71,6 +75,8 @@ class Plan:
 
         ``clean``: collects the ids of the lines the drop-mode redaction step finds clean."""
         steps = build_steps(self.filters, task_stats=self.task_stats)
+        if self.dedupe is not None:
+            steps = [PlannedDedupe(self.dedupe) if isinstance(s, Dedupe) else s for s in steps]
         redact = self.loaded.config.redact
         if redact is not None and redact.on_secret == "drop":
             steps.insert(0, self.redaction_step(clean).drop_step())
@@ -206,9 +212,13 @@ class Pass:
         collector: Any = None,
         collect_categories: bool = False,
         sft_locators: bool = False,
+        dedupe_log: DedupeLog | None = None,
     ) -> None:
         """``sft_locators``: without a collector, DPO candidates that got an SFT row point at it
-        (offset in this pass's SFT sink) instead of at the input line."""
+        (offset in this pass's SFT sink) instead of at the input line. ``dedupe_log``: a first
+        pass for dedupe over shards, which logs every rollout in the dedupe step's place (and
+        keeps nothing: no SFT rows, DPO candidates or categories)."""
+        self.dedupe_log = dedupe_log
         self.plan = plan
         self.sft_locators = sft_locators
         self.collector = collector
@@ -216,13 +226,16 @@ class Pass:
         self.result = PassResult()
         self.collect_categories = collect_categories
         self.sft = plan.loaded.config.sft
-        self.want_dpo = plan.loaded.config.dpo is not None and not collect_categories
+        first_pass = collect_categories or dedupe_log is not None
+        self.want_dpo = plan.loaded.config.dpo is not None and not first_pass
+        if dedupe_log is not None:
+            self.sft = None
         self._pairs_read_sft_rows = False  # set by run(), once the collector knows
         self._selects = self.sft is not None and (self.sft.min_reward is not None or self.sft.success_only)
         #: With ``collect_categories`` (balance's first pass): the ids of the lines redaction found
         #: clean, so the main pass does not search them again (redaction is most of such a run).
         redacts = plan.loaded.config.redact is not None
-        self.clean_lines: set[str] | None = set() if collect_categories and redacts else None
+        self.clean_lines: set[str] | None = set() if first_pass and redacts else None
         self._redactor = self._replace_redactor()
         self._sft_tell = getattr(sinks.sft, "tell", None)  # SFT row offsets, when the sink has them
         self._curating = bool(
@@ -238,6 +251,8 @@ class Pass:
     def run(self, items: Iterable[Rollout | Quarantined]) -> PassResult:
         """Push every item through; return the counts (and DPO candidates / categories)."""
         steps = self.plan.steps(self.clean_lines)
+        if self.dedupe_log is not None:
+            steps = [self.dedupe_log if isinstance(s, Dedupe) else s for s in steps]
         if self._redactor is not None:
             steps.insert(0, self._redactor.failure_step())
         self._pairs_read_sft_rows = self.collector is not None and self.collector.reads_sft_rows

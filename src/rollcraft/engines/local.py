@@ -29,6 +29,7 @@ from rollcraft._digest import DigestWriter
 from rollcraft._io import NO_ROOM, RawLine, is_plain_file, write_failed
 from rollcraft._read import parse_lines, read_rollouts
 from rollcraft._records import Quarantined, Rollout
+from rollcraft.engines._dedupe import Decider, DedupeLog, Entry
 from rollcraft.engines._plan import Pass, PassResult, Plan, Sinks, Writer, few_collections, moved_to
 from rollcraft.filters import TaskStats, relabel, rereadable
 from rollcraft.formats import DpoReport
@@ -106,6 +107,9 @@ def execute(
         use = workers if shardable else 1
         balance_info: dict[str, Any] = {}
         passes = 1 + (plan.task_stats is not None)
+        if loaded.filters.dedupe and shardable and (use > 1 or runner is not None):
+            plan = _deduped(plan, sources, use)  # what dedupe drops, decided before the shards
+            passes += 1
         if config.balance is not None:
             plan, balance_info = _balanced(plan, sources, inputs, use)
             passes += 1
@@ -219,15 +223,48 @@ def _balanced(plan: Plan, sources: list[str], inputs: list[str], workers: int) -
         selected.update(chosen)
         before[category], after[category] = len(members), len(chosen)
     info = {"by": section.by, "max_per_category": section.max_per_category, "before": before, "after": after}
-    return Plan(
-        plan.loaded,
-        plan.read_options,
-        plan.task_stats,
-        plan.rejected_ids,
-        plan.reviewed_ids,
-        frozenset(selected),
-        frozenset(clean) if clean is not None else None,
-    ), info
+    if clean is not None and plan.clean_lines is not None:
+        clean |= plan.clean_lines  # the lines this pass skipped, found clean by an earlier one
+    found = frozenset(clean) if clean is not None else plan.clean_lines
+    return dataclasses.replace(plan, selected=frozenset(selected), clean_lines=found), info
+
+
+def _deduped(plan: Plan, sources: list[str], workers: int) -> Plan:
+    """``plan`` with ``filters.dedupe`` decided ahead by a first pass over shards (its log fed to
+    a :class:`Decider` in input order), and the ids of the lines its redaction found clean."""
+    decider = Decider()
+    clean: set[str] | None = None
+    shards = split_shards(sources, workers)
+    if workers > 1:
+        with _forked_pool(workers, plan) as pool:
+            for entries, shard_clean in pool.imap(_dedupe_log_of_shard, shards):
+                decider.feed(entries)
+                clean = _union(clean, shard_clean)
+    else:
+        global _WORKER_PLAN
+        _WORKER_PLAN = plan
+        try:
+            for entries, shard_clean in map(_dedupe_log_of_shard, shards):
+                decider.feed(entries)
+                clean = _union(clean, shard_clean)
+        finally:
+            _WORKER_PLAN = None
+    return dataclasses.replace(
+        plan, dedupe=decider.decisions, clean_lines=frozenset(clean) if clean is not None else None
+    )
+
+
+def _dedupe_log_of_shard(shard: Shard) -> tuple[list[Entry], set[str] | None]:
+    plan = _WORKER_PLAN
+    assert plan is not None
+    first = Pass(plan, Sinks(), dedupe_log=DedupeLog())
+    first.run(_shard_lines(shard, plan.read_options))
+    assert first.dedupe_log is not None
+    return first.dedupe_log.entries, first.clean_lines
+
+
+def _union(a: set[str] | None, b: set[str] | None) -> set[str] | None:
+    return b if a is None else a if b is None else a | b
 
 
 def _sharded_categories(
@@ -240,8 +277,7 @@ def _sharded_categories(
     with _forked_pool(workers, plan) as pool:
         for found, shard_clean in pool.imap(_categories_of_shard, split_shards(sources, workers)):
             categories += found
-            if shard_clean is not None:
-                clean = shard_clean if clean is None else clean | shard_clean
+            clean = _union(clean, shard_clean)
     return categories, clean
 
 
@@ -448,11 +484,9 @@ def rewrites_for_dpo(loaded: LoadedConfig) -> bool:
 def one_process_reason(loaded: LoadedConfig, sources: list[str]) -> str | None:
     """Why the main pass must stream in one process, or None when it may run over shards.
 
-    Not with ``dedupe`` (its "first seen" spans the whole input), and not for compressed files
-    or stdin (no byte ranges).
+    Not for compressed files or stdin (no byte ranges). (``dedupe``, whose "first seen" spans
+    the whole input, is decided by a first pass then: see :func:`_deduped`.)
     """
-    if loaded.filters.dedupe:
-        return "filters.dedupe keeps the first of each duplicate across the whole input"
     if not all(is_plain_file(s) for s in sources):
         return "compressed input or stdin cannot be cut into byte ranges"
     return None

@@ -1,0 +1,115 @@
+"""``filters.dedupe`` over shards: a first pass logs each rollout's conversation key, in input
+order; the parent decides, as one streaming :class:`~rollcraft.filters.Dedupe` would, which
+rollouts are duplicates; later passes, in any number of processes, look the decisions up.
+
+What one ``Dedupe`` step decides depends on every rollout before it: it drops a rollout that
+reaches it (no earlier step dropped it) when an earlier rollout that reached it had the same
+conversation, and its twin (for the "alone would drop" counts, see ``filters._Judge``) when
+any earlier rollout had. The log keeps, per rollout, its key and whether it reached the step;
+:func:`decide` replays both in input order and keeps a decision only for duplicates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+from rollcraft._records import Rollout
+from rollcraft.filters import conversation_key
+
+__all__ = ["Decider", "Decisions", "DedupeLog", "Entry", "PlannedDedupe", "decide"]
+
+#: (source, offset) -> (the step's drop reason or None, whether its twin drops): duplicates only.
+Decisions = Mapping[tuple[str, int], tuple[str | None, bool]]
+#: One rollout: where it is, its conversation key, its id, whether it reached the step.
+Entry = tuple[tuple[str, int], bytes, str, bool]
+
+
+@dataclass(slots=True)
+class DedupeLog:
+    """A first pass's stand-in for the dedupe step: drops nothing, logs every rollout.
+
+    The real step is asked only about the rollouts that reach it, the twin about all, the real
+    one first: a rollout the twin sees just after the real step did is logged once.
+    """
+
+    entries: list[Entry] = field(default_factory=list)
+    name: ClassVar[str] = "dedupe"
+    stateful: ClassVar[bool] = True
+
+    def check(self, rollout: Rollout) -> str | None:
+        self.entries.append(_entry(rollout, reached=True))
+        return None
+
+    def twin(self) -> _DedupeLogTwin:
+        return _DedupeLogTwin(self)
+
+
+@dataclass(frozen=True, slots=True)
+class _DedupeLogTwin:
+    log: DedupeLog
+    name: ClassVar[str] = "dedupe"
+
+    def check(self, rollout: Rollout) -> str | None:
+        entries = self.log.entries
+        if not entries or entries[-1][0] != (rollout.source, rollout.offset):
+            entries.append(_entry(rollout, reached=False))
+        return None
+
+
+def _entry(rollout: Rollout, *, reached: bool) -> Entry:
+    key = conversation_key(rollout.conversation)
+    return (rollout.source, rollout.offset), key, rollout.rollout_id, reached
+
+
+@dataclass(slots=True)
+class Decider:
+    """:func:`decide`, fed one shard's log at a time (in input order)."""
+
+    decisions: dict[tuple[str, int], tuple[str | None, bool]] = field(default_factory=dict)
+    _reached: dict[bytes, str] = field(default_factory=dict)
+    _seen: set[bytes] = field(default_factory=set)
+
+    def feed(self, entries: Iterable[Entry]) -> None:
+        reached_keys, seen = self._reached, self._seen
+        for locator, key, rollout_id, reached in entries:
+            reason = None
+            if reached:
+                first = reached_keys.get(key)
+                if first is None:
+                    reached_keys[key] = rollout_id
+                else:
+                    reason = f"duplicate of {first}"
+            twin = key in seen
+            seen.add(key)
+            if reason is not None or twin:
+                self.decisions[locator] = (reason, twin)
+
+
+def decide(entries: Iterable[Entry]) -> Decisions:
+    """The decisions of one streaming dedupe step over ``entries`` (in input order)."""
+    decider = Decider()
+    decider.feed(entries)
+    return decider.decisions
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedDedupe:
+    """The dedupe step of a pass over a shard: looks up what :func:`decide` decided."""
+
+    decisions: Decisions
+    as_twin: bool = False
+    name: ClassVar[str] = "dedupe"
+    stateful: ClassVar[bool] = True
+
+    def check(self, rollout: Rollout) -> str | None:
+        decision = self.decisions.get((rollout.source, rollout.offset))
+        if decision is None:
+            return None
+        if self.as_twin:
+            return "duplicate" if decision[1] else None
+        return decision[0]
+
+    def twin(self) -> PlannedDedupe:
+        return PlannedDedupe(self.decisions, as_twin=True)
