@@ -167,20 +167,27 @@ def _deduping(body: str) -> str:
     return body.replace(f'inputs: ["{REAL_DIR}"]\n', "").replace("filters:\n  max_turns: 400\n", DEDUPING)
 
 
-@pytest.mark.parametrize("engine", ["local", "ray"])
+@pytest.mark.parametrize(
+    ("engine", "balance"),
+    [("local", ""), ("local", "balance: {max_per_category: 5, by: task_type}\n"), ("ray", "")],
+)
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
 def test_dedupe_runs_in_shards_and_decides_as_one_stream(
-    tmp_path: Path, small_shards: object, monkeypatch: pytest.MonkeyPatch, engine: str
+    tmp_path: Path, small_shards: object, monkeypatch: pytest.MonkeyPatch, engine: str, balance: str
 ) -> None:
     if engine == "ray" and not HAVE_RAY:
         pytest.skip("ray is not installed: pip install 'rollcraft[ray]'")
     monkeypatch.setattr(sys.modules[__name__], "BODY", _deduping(BODY))
-    extra = _with_duplicates(tmp_path)
+    extra = _with_duplicates(tmp_path) + balance
     one = _run(tmp_path, "one", extra=extra, workers=1)
     two = _run(tmp_path, "two", extra=extra + ("engine: ray\n" if engine == "ray" else ""), workers=2)
     _same(one, two)
     counts = json.loads((two / "manifest.json").read_text())["counts"]
+    # Dedupe's log and balance's categories are one pass; the main pass is the other.
     assert counts["engine"]["workers"] == 2 and counts["engine"]["passes"] == 2
+    assert json.loads((one / "manifest.json").read_text())["counts"]["engine"]["passes"] == 1 + bool(balance)
+    if balance:
+        assert counts["balance"]["dropped"] > 0
     (dedupe,) = [s for s in counts["filter"]["steps"] if s["filter"] == "dedupe"]
     assert dedupe["dropped"] > 40 and dedupe["alone"] > dedupe["dropped"]  # the twin saw the reward-0 copies
     assert "duplicate of" in (two / "rejects.jsonl").read_text()

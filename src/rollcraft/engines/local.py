@@ -107,12 +107,14 @@ def execute(
         use = workers if shardable else 1
         balance_info: dict[str, Any] = {}
         passes = 1 + (plan.task_stats is not None)
+        categories = None
         if loaded.filters.dedupe and shardable and (use > 1 or runner is not None):
-            plan = _deduped(plan, sources, use)  # what dedupe drops, decided before the shards
+            # What dedupe drops, decided before the shards (and balance's categories on the way).
+            plan, categories = _deduped(plan, sources, use, categories=config.balance is not None)
             passes += 1
         if config.balance is not None:
-            plan, balance_info = _balanced(plan, sources, inputs, use)
-            passes += 1
+            plan, balance_info = _balanced(plan, sources, inputs, use, categories)
+            passes += categories is None
         collector = _collector(loaded)
         digests: Digests = {}
         local = runner is None or not shardable
@@ -203,10 +205,16 @@ def _review(loaded: LoadedConfig) -> tuple[frozenset[str], frozenset[str]]:
     return rejected, frozenset(decisions)
 
 
-def _balanced(plan: Plan, sources: list[str], inputs: list[str], workers: int) -> tuple[Plan, dict[str, Any]]:
+def _balanced(
+    plan: Plan, sources: list[str], inputs: list[str], workers: int, categories: Categories | None = None
+) -> tuple[Plan, dict[str, Any]]:
+    """``plan`` with balance's choice; ``categories``: found by an earlier pass (else a pass here)."""
     section = plan.loaded.config.balance
     assert section is not None
-    if workers > 1:
+    clean: set[str] | None = None
+    if categories is not None:
+        pass
+    elif workers > 1:
         categories, clean = _sharded_categories(plan, sources, workers)
     else:
         items = relabel(read_rollouts(sources, options=plan.read_options), sources, inputs)
@@ -229,38 +237,58 @@ def _balanced(plan: Plan, sources: list[str], inputs: list[str], workers: int) -
     return dataclasses.replace(plan, selected=frozenset(selected), clean_lines=found), info
 
 
-def _deduped(plan: Plan, sources: list[str], workers: int) -> Plan:
+#: Each kept rollout's balance category and locator, in input order.
+Categories = list[tuple[str, tuple[str, int]]]
+_ShardLog = tuple[list[Entry], set[str] | None, Categories]
+
+
+def _deduped(
+    plan: Plan, sources: list[str], workers: int, *, categories: bool
+) -> tuple[Plan, Categories | None]:
     """``plan`` with ``filters.dedupe`` decided ahead by a first pass over shards (its log fed to
-    a :class:`Decider` in input order), and the ids of the lines its redaction found clean."""
+    a :class:`Decider` in input order), and the ids of the lines its redaction found clean.
+
+    With ``categories``, the same pass finds balance's categories: those of the rollouts every
+    step but dedupe keeps, less the ones dedupe drops (known once their shard's log is fed:
+    a rollout's decision depends only on the rollouts before it)."""
     decider = Decider()
     clean: set[str] | None = None
-    shards = split_shards(sources, workers)
-    if workers > 1:
-        with _forked_pool(workers, plan) as pool:
-            for entries, shard_clean in pool.imap(_dedupe_log_of_shard, shards):
-                decider.feed(entries)
-                clean = _union(clean, shard_clean)
-    else:
-        global _WORKER_PLAN
-        _WORKER_PLAN = plan
-        try:
-            for entries, shard_clean in map(_dedupe_log_of_shard, shards):
-                decider.feed(entries)
-                clean = _union(clean, shard_clean)
-        finally:
-            _WORKER_PLAN = None
-    return dataclasses.replace(
-        plan, dedupe=decider.decisions, clean_lines=frozenset(clean) if clean is not None else None
-    )
+    found: Categories = []
+    jobs = [(shard, categories) for shard in split_shards(sources, workers)]
+    with contextlib.ExitStack() as stack:
+        if workers > 1:
+            pool = stack.enter_context(_forked_pool(workers, plan))
+            logs: Iterator[_ShardLog] = pool.imap(_log_of_shard, jobs)
+        else:
+            stack.callback(_init_worker_plan, None)
+            _init_worker_plan(plan)
+            logs = map(_log_of_shard, jobs)
+        for entries, shard_clean, shard_categories in logs:
+            decider.feed(entries)
+            clean = _union(clean, shard_clean)
+            decided = decider.decisions
+            found += [c for c in shard_categories if decided.get(c[1], _KEPT)[0] is None]
+    clean_lines = frozenset(clean) if clean is not None else None
+    decided_plan = dataclasses.replace(plan, dedupe=decider.decisions, clean_lines=clean_lines)
+    return decided_plan, found if categories else None
 
 
-def _dedupe_log_of_shard(shard: Shard) -> tuple[list[Entry], set[str] | None]:
+_KEPT: tuple[str | None, bool] = (None, False)
+
+
+def _init_worker_plan(plan: Plan | None) -> None:
+    global _WORKER_PLAN
+    _WORKER_PLAN = plan
+
+
+def _log_of_shard(job: tuple[Shard, bool]) -> _ShardLog:
+    shard, categories = job
     plan = _WORKER_PLAN
     assert plan is not None
-    first = Pass(plan, Sinks(), dedupe_log=DedupeLog())
-    first.run(_shard_lines(shard, plan.read_options))
+    first = Pass(plan, Sinks(), dedupe_log=DedupeLog(), collect_categories=categories)
+    result = first.run(_shard_lines(shard, plan.read_options))
     assert first.dedupe_log is not None
-    return first.dedupe_log.entries, first.clean_lines
+    return first.dedupe_log.entries, first.clean_lines, result.categories
 
 
 def _union(a: set[str] | None, b: set[str] | None) -> set[str] | None:
