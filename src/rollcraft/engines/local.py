@@ -212,11 +212,9 @@ def _balanced(
     section = plan.loaded.config.balance
     assert section is not None
     clean: set[str] | None = None
-    if categories is not None:
-        pass
-    elif workers > 1:
+    if categories is None and workers > 1:
         categories, clean = _sharded_categories(plan, sources, workers)
-    else:
+    elif categories is None:
         items = relabel(read_rollouts(sources, options=plan.read_options), sources, inputs)
         first = Pass(plan, Sinks(), collect_categories=True)
         categories, clean = first.run(items).categories, first.clean_lines
