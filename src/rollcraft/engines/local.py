@@ -82,6 +82,9 @@ class Outcome:
 
 #: Runs the main pass over shards: (plan, sources, folder, sinks, workers, progress) -> result.
 ShardRunner = Callable[[Plan, list[str], Path, Sinks, int, Any], PassResult]
+#: Runs dedupe's first pass over shards: (plan, sources, workers, categories) -> the shards'
+#: logs in input order (see :func:`shard_log`).
+LogRunner = Callable[[Plan, list[str], int, bool], Iterator["ShardLog"]]
 
 
 def execute(
@@ -92,12 +95,14 @@ def execute(
     workers: int = 1,
     progress: Any = None,
     runner: ShardRunner | None = None,
+    log_runner: LogRunner | None = None,
     engine: str = "local",
 ) -> Outcome:
     """Run the pipeline's passes over ``inputs``, writing the data files into ``folder``.
 
     ``runner`` runs the main pass over shards when the inputs can be sharded (default: this
-    engine's process pool, used when ``workers > 1``); the Ray engine passes its own.
+    engine's process pool, used when ``workers > 1``); the Ray engine passes its own, and a
+    ``log_runner`` for dedupe's first pass.
     """
     config = loaded.config
     with few_collections(), rereadable(inputs, needed=_needs_prepass(loaded)) as sources:
@@ -110,7 +115,8 @@ def execute(
         categories = None
         if loaded.filters.dedupe and shardable and (use > 1 or runner is not None):
             # What dedupe drops, decided before the shards (and balance's categories on the way).
-            plan, categories = _deduped(plan, sources, use, categories=config.balance is not None)
+            wants = config.balance is not None
+            plan, categories = _deduped(plan, sources, use, categories=wants, log_runner=log_runner)
             passes += 1
         if config.balance is not None:
             plan, balance_info = _balanced(plan, sources, inputs, use, categories)
@@ -237,11 +243,12 @@ def _balanced(
 
 #: Each kept rollout's balance category and locator, in input order.
 Categories = list[tuple[str, tuple[str, int]]]
-_ShardLog = tuple[list[Entry], set[str] | None, Categories]
+#: One shard's part of dedupe's first pass: its log, clean line ids and categories.
+ShardLog = tuple[list[Entry], set[str] | None, Categories]
 
 
 def _deduped(
-    plan: Plan, sources: list[str], workers: int, *, categories: bool
+    plan: Plan, sources: list[str], workers: int, *, categories: bool, log_runner: LogRunner | None = None
 ) -> tuple[Plan, Categories | None]:
     """``plan`` with ``filters.dedupe`` decided ahead by a first pass over shards (its log fed to
     a :class:`Decider` in input order), and the ids of the lines its redaction found clean.
@@ -254,9 +261,11 @@ def _deduped(
     found: Categories = []
     jobs = [(shard, categories) for shard in split_shards(sources, workers)]
     with contextlib.ExitStack() as stack:
-        if workers > 1:
+        if log_runner is not None:
+            logs: Iterator[ShardLog] = log_runner(plan, sources, workers, categories)
+        elif workers > 1:
             pool = stack.enter_context(_forked_pool(workers, plan))
-            logs: Iterator[_ShardLog] = pool.imap(_log_of_shard, jobs)
+            logs = pool.imap(_log_of_shard, jobs)
         else:
             stack.callback(_init_worker_plan, None)
             _init_worker_plan(plan)
@@ -279,10 +288,14 @@ def _init_worker_plan(plan: Plan | None) -> None:
     _WORKER_PLAN = plan
 
 
-def _log_of_shard(job: tuple[Shard, bool]) -> _ShardLog:
-    shard, categories = job
+def _log_of_shard(job: tuple[Shard, bool]) -> ShardLog:
     plan = _WORKER_PLAN
     assert plan is not None
+    return shard_log(plan, *job)
+
+
+def shard_log(plan: Plan, shard: Shard, categories: bool) -> ShardLog:
+    """Dedupe's first pass over one shard (with balance's categories when ``categories``)."""
     first = Pass(plan, Sinks(), dedupe_log=DedupeLog(), collect_categories=categories)
     result = first.run(_shard_lines(shard, plan.read_options))
     assert first.dedupe_log is not None

@@ -16,12 +16,23 @@ from __future__ import annotations
 import io
 import os
 import pickle
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from rollcraft._errors import DependencyError
 from rollcraft.engines._plan import Pass, PassResult, Plan, Sinks, few_collections, moved_to
-from rollcraft.engines.local import LINES_SCRATCH, Outcome, Shard, _merge, _shard_lines, execute, split_shards
+from rollcraft.engines.local import (
+    LINES_SCRATCH,
+    Outcome,
+    Shard,
+    ShardLog,
+    _merge,
+    _shard_lines,
+    execute,
+    shard_log,
+    split_shards,
+)
 from rollcraft.pipeline import LoadedConfig
 
 __all__ = ["MAX_SHARD", "connect", "execute_ray"]
@@ -63,24 +74,64 @@ def execute_ray(
     """Run the pipeline with its main pass on Ray (inputs that cannot be sharded stream locally)."""
     ray = connect(loaded.config.ray_address)
 
-    def runner(plan: Plan, sources: list[str], out: Path, sinks: Sinks, wanted: int, prog: Any) -> PassResult:
+    def shards(sources: list[str], wanted: int) -> list[Shard]:
         cpus = int(ray.cluster_resources().get("CPU", 1))
         total = sum(os.path.getsize(s) for s in sources)
-        split = max(wanted, cpus, -(-total // (4 * MAX_SHARD)))
-        shards = split_shards(sources, split, max_size=MAX_SHARD)
-        return _run_on_ray(plan, shards, sinks, prog, str(out / LINES_SCRATCH))
+        return split_shards(sources, max(wanted, cpus, -(-total // (4 * MAX_SHARD))), max_size=MAX_SHARD)
 
-    return execute(loaded, inputs, folder, workers=workers, progress=progress, runner=runner, engine="ray")
+    def runner(plan: Plan, sources: list[str], out: Path, sinks: Sinks, wanted: int, prog: Any) -> PassResult:
+        return _run_on_ray(plan, shards(sources, wanted), sinks, prog, str(out / LINES_SCRATCH))
+
+    def log_runner(plan: Plan, sources: list[str], wanted: int, categories: bool) -> Iterator[ShardLog]:
+        return _logs_on_ray(plan, shards(sources, wanted), categories)
+
+    return execute(
+        loaded,
+        inputs,
+        folder,
+        workers=workers,
+        progress=progress,
+        engine="ray",
+        runner=runner,
+        log_runner=log_runner,
+    )
 
 
-def _run_on_ray(plan: Plan, shards: list[Shard], sinks: Sinks, progress: Any, lines_path: str) -> PassResult:
+def _logs_on_ray(plan: Plan, shards: list[Shard], categories: bool) -> Iterator[ShardLog]:
+    """Dedupe's first pass on the cluster: each shard's log, in shard order."""
+    rows = [{"shard": pickle.dumps(shard)} for shard in shards]
+    dataset = _ordered(rows).map(_LogTask(plan, categories))
+    for row in dataset.iter_rows():
+        log: ShardLog = pickle.loads(row["log"])
+        yield log
+
+
+def _ordered(rows: list[dict[str, Any]]) -> Any:
     import ray.data
 
     context = ray.data.DataContext.get_current()
     context.execution_options.preserve_order = True
     context.enable_progress_bars = False
+    return ray.data.from_items(rows, override_num_blocks=len(rows))
+
+
+class _LogTask:
+    """What a Ray worker runs for one shard in dedupe's first pass."""
+
+    def __init__(self, plan: Plan, categories: bool) -> None:
+        self.plan = plan
+        self.categories = categories
+
+    def __call__(self, row: dict[str, Any]) -> dict[str, Any]:
+        shard: Shard = pickle.loads(row["shard"])
+        with few_collections():
+            log = shard_log(self.plan, shard, self.categories)
+        return {"log": pickle.dumps(log)}
+
+
+def _run_on_ray(plan: Plan, shards: list[Shard], sinks: Sinks, progress: Any, lines_path: str) -> PassResult:
     rows = [{"shard": pickle.dumps(shard)} for shard in shards]
-    dataset = ray.data.from_items(rows, override_num_blocks=len(rows)).map(_ShardTask(plan))
+    dataset = _ordered(rows).map(_ShardTask(plan))
     results: dict[int, PassResult] = {}
     for row in dataset.iter_rows():
         index = int(row["index"])
