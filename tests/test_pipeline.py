@@ -455,3 +455,38 @@ def test_a_run_asked_for_workers_says_why_it_used_one_process(
         command = [sys.executable, "-m", "rollcraft.cli", "run", str(config), "--workers", "2"]
         done = subprocess.run(command, capture_output=True, text=True, check=True)
         assert "the main pass ran in one process: " + why in done.stderr
+
+
+class _Progress:
+    """Records what a run tells its progress bar: the bytes of each pass, under its name."""
+
+    def __init__(self) -> None:
+        self.passes: list[list[Any]] = [["", 0]]
+
+    def __call__(self, n: float = 1) -> None:
+        self.passes[-1][1] += n
+
+    def restart(self, description: str) -> None:
+        self.passes.append([description, 0])
+
+
+@pytest.mark.parametrize(
+    ("filters", "workers", "names"),
+    [
+        ("{max_turns: 400}", 1, ["first pass (balance)", "main pass"]),
+        ("{max_turns: 400}", 2, ["first pass (balance)", "main pass"]),
+        ("{max_turns: 400, dedupe: true}", 2, ["first pass (dedupe, balance)", "main pass"]),
+    ],
+)
+def test_each_pass_over_the_input_fills_the_progress_bar_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, filters: str, workers: int, names: list[str]
+) -> None:
+    monkeypatch.setattr(local, "_MIN_SHARD", 64 << 10)
+    lines = [raw for path in sorted(REAL_DIR.glob("*.jsonl"))[:30] for raw in path.read_bytes().splitlines()]
+    data = tmp_path / "in.jsonl"
+    data.write_bytes(b"\n".join(lines) + b"\n")
+    body = f'inputs: ["{data}"]\noutput_dir: out\nfilters: {filters}\nbalance: {{max_per_category: 5}}\n'
+    bar = _Progress()
+    config = _config(tmp_path, body + "sft: {}\nvalidate: {enabled: false}\n")
+    run_pipeline(config, workers=workers, progress=bar)
+    assert bar.passes == [["", 0]] + [[name, data.stat().st_size] for name in names]

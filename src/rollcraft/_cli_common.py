@@ -122,21 +122,29 @@ def progress(description: str, *, total: float | None = None) -> Iterator[Any]:
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=err, transient=True) as bar:
         task = bar.add_task(description, total=total)
-        yield _Advance(bar, task)
+        yield _Advance(bar, task, description)
 
 
 class _NoProgress:
     def __call__(self, n: float = 1) -> None:
         return None
 
+    def restart(self, description: str) -> None:
+        return None
+
 
 class _Advance:
-    def __init__(self, bar: Any, task: Any) -> None:
+    def __init__(self, bar: Any, task: Any, description: str) -> None:
         self._bar = bar
         self._task = task
+        self._description = description
 
     def __call__(self, n: float = 1) -> None:
         self._bar.advance(self._task, n)
+
+    def restart(self, description: str) -> None:
+        """Start again from zero (another pass over the same input), under ``description``."""
+        self._bar.reset(self._task, description=f"{self._description}: {description}")
 
 
 def echo(text: str) -> None:

@@ -115,12 +115,23 @@ def execute(
         categories = None
         if loaded.filters.dedupe and shardable and (use > 1 or runner is not None):
             # What dedupe drops, decided before the shards (and balance's categories on the way).
-            wants = config.balance is not None
-            plan, categories = _deduped(plan, sources, use, categories=wants, log_runner=log_runner)
+            _restart(progress, "first pass (dedupe" + (", balance)" if config.balance is not None else ")"))
+            plan, categories = _deduped(
+                plan,
+                sources,
+                use,
+                categories=config.balance is not None,
+                log_runner=log_runner,
+                progress=progress,
+            )
             passes += 1
         if config.balance is not None:
-            plan, balance_info = _balanced(plan, sources, inputs, use, categories)
+            if categories is None:
+                _restart(progress, "first pass (balance)")
+            plan, balance_info = _balanced(plan, sources, inputs, use, categories, progress=progress)
             passes += categories is None
+        if passes > 1 + (plan.task_stats is not None):
+            _restart(progress, "main pass")
         collector = _collector(loaded)
         digests: Digests = {}
         local = runner is None or not shardable
@@ -212,16 +223,22 @@ def _review(loaded: LoadedConfig) -> tuple[frozenset[str], frozenset[str]]:
 
 
 def _balanced(
-    plan: Plan, sources: list[str], inputs: list[str], workers: int, categories: Categories | None = None
+    plan: Plan,
+    sources: list[str],
+    inputs: list[str],
+    workers: int,
+    categories: Categories | None = None,
+    *,
+    progress: Any = None,
 ) -> tuple[Plan, dict[str, Any]]:
     """``plan`` with balance's choice; ``categories``: found by an earlier pass (else a pass here)."""
     section = plan.loaded.config.balance
     assert section is not None
     clean: set[str] | None = None
     if categories is None and workers > 1:
-        categories, clean = _sharded_categories(plan, sources, workers)
+        categories, clean = _sharded_categories(plan, sources, workers, progress)
     elif categories is None:
-        items = relabel(read_rollouts(sources, options=plan.read_options), sources, inputs)
+        items = relabel(_read(plan, sources, progress), sources, inputs)
         first = Pass(plan, Sinks(), collect_categories=True)
         categories, clean = first.run(items).categories, first.clean_lines
     groups: dict[str, list[tuple[str, int]]] = defaultdict(list)
@@ -243,12 +260,18 @@ def _balanced(
 
 #: Each kept rollout's balance category and locator, in input order.
 Categories = list[tuple[str, tuple[str, int]]]
-#: One shard's part of dedupe's first pass: its log, clean line ids and categories.
-ShardLog = tuple[list[Entry], set[str] | None, Categories]
+#: One shard's part of dedupe's first pass: its log, clean line ids, categories and size in bytes.
+ShardLog = tuple[list[Entry], set[str] | None, Categories, int]
 
 
 def _deduped(
-    plan: Plan, sources: list[str], workers: int, *, categories: bool, log_runner: LogRunner | None = None
+    plan: Plan,
+    sources: list[str],
+    workers: int,
+    *,
+    categories: bool,
+    log_runner: LogRunner | None = None,
+    progress: Any = None,
 ) -> tuple[Plan, Categories | None]:
     """``plan`` with ``filters.dedupe`` decided ahead by a first pass over shards (its log fed to
     a :class:`Decider` in input order), and the ids of the lines its redaction found clean.
@@ -270,11 +293,13 @@ def _deduped(
             stack.callback(_init_worker_plan, None)
             _init_worker_plan(plan)
             logs = map(_log_of_shard, jobs)
-        for entries, shard_clean, shard_categories in logs:
+        for entries, shard_clean, shard_categories, size in logs:
             decider.feed(entries)
             clean = _union(clean, shard_clean)
             decided = decider.decisions
             found += [c for c in shard_categories if decided.get(c[1], _KEPT)[0] is None]
+            if progress is not None:
+                progress(size)
     clean_lines = frozenset(clean) if clean is not None else None
     decided_plan = dataclasses.replace(plan, dedupe=decider.decisions, clean_lines=clean_lines)
     return decided_plan, found if categories else None
@@ -299,7 +324,7 @@ def shard_log(plan: Plan, shard: Shard, categories: bool) -> ShardLog:
     first = Pass(plan, Sinks(), dedupe_log=DedupeLog(), collect_categories=categories)
     result = first.run(_shard_lines(shard, plan.read_options))
     assert first.dedupe_log is not None
-    return first.dedupe_log.entries, first.clean_lines, result.categories
+    return first.dedupe_log.entries, first.clean_lines, result.categories, shard.end - shard.start
 
 
 def _union(a: set[str] | None, b: set[str] | None) -> set[str] | None:
@@ -307,17 +332,27 @@ def _union(a: set[str] | None, b: set[str] | None) -> set[str] | None:
 
 
 def _sharded_categories(
-    plan: Plan, sources: list[str], workers: int
+    plan: Plan, sources: list[str], workers: int, progress: Any = None
 ) -> tuple[list[tuple[str, tuple[str, int]]], set[str] | None]:
     """Balance's first pass over shards in ``workers`` processes: each kept rollout's category
     and locator, in input order, and the ids of the lines redaction found clean."""
     categories: list[tuple[str, tuple[str, int]]] = []
     clean: set[str] | None = None
+    shards = split_shards(sources, workers)
     with _forked_pool(workers, plan) as pool:
-        for found, shard_clean in pool.imap(_categories_of_shard, split_shards(sources, workers)):
+        for (found, shard_clean), shard in zip(pool.imap(_categories_of_shard, shards), shards, strict=True):
             categories += found
             clean = _union(clean, shard_clean)
+            if progress is not None:
+                progress(shard.end - shard.start)
     return categories, clean
+
+
+def _restart(progress: Any, description: str) -> None:
+    """Start ``progress`` (a progress bar, when it can) again from zero for another pass."""
+    restart = getattr(progress, "restart", None)
+    if restart is not None:
+        restart(description)
 
 
 @contextlib.contextmanager
