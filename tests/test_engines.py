@@ -169,7 +169,11 @@ def _deduping(body: str) -> str:
 
 @pytest.mark.parametrize(
     ("engine", "balance"),
-    [("local", ""), ("local", "balance: {max_per_category: 5, by: task_type}\n"), ("ray", "")],
+    [
+        (engine, balance)
+        for engine in ("local", "ray")
+        for balance in ("", "balance: {max_per_category: 5, by: task_type}\n")
+    ],
 )
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
 def test_dedupe_runs_in_shards_and_decides_as_one_stream(

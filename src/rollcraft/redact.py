@@ -18,6 +18,7 @@ keyword plugins fire on hashes, UUIDs and code, which rollouts are full of.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import re
 from collections import Counter
@@ -760,9 +761,14 @@ def redacted_reject(raw: bytes) -> bytes:
     """What a rejects file holds of a line dropped by ``redact_secrets``: the line with every
     kind of secret replaced (no allowlist), or ``null`` when it cannot be decoded."""
     try:
-        return Redactor()._redact_line(raw, checked=False)[0]
+        return _every_kind()._redact_line(raw, checked=False)[0]
     except _Unreadable:
         return b"null"
+
+
+@functools.cache
+def _every_kind() -> Redactor:
+    return Redactor()
 
 
 _UNREADABLE = "not valid JSON to redaction (cannot be searched)"

@@ -6,7 +6,7 @@ What one ``Dedupe`` step decides depends on every rollout before it: it drops a 
 reaches it (no earlier step dropped it) when an earlier rollout that reached it had the same
 conversation, and its twin (for the "alone would drop" counts, see ``filters._Judge``) when
 any earlier rollout had. The log keeps, per rollout, its key and whether it reached the step;
-:func:`decide` replays both in input order and keeps a decision only for duplicates.
+a :class:`Decider` replays both in input order and keeps a decision only for duplicates.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import ClassVar
 from rollcraft._records import Rollout
 from rollcraft.filters import conversation_key
 
-__all__ = ["Decider", "Decisions", "DedupeLog", "Entry", "PlannedDedupe", "decide"]
+__all__ = ["Decider", "Decisions", "DedupeLog", "Entry", "PlannedDedupe"]
 
 #: (source, offset) -> (the step's drop reason or None, whether its twin drops): duplicates only.
 Decisions = Mapping[tuple[str, int], tuple[str | None, bool]]
@@ -65,7 +65,7 @@ def _entry(rollout: Rollout, *, reached: bool) -> Entry:
 
 @dataclass(slots=True)
 class Decider:
-    """:func:`decide`, fed one shard's log at a time (in input order)."""
+    """The decisions of one streaming dedupe step, fed the logs one shard at a time (in input order)."""
 
     decisions: dict[tuple[str, int], tuple[str | None, bool]] = field(default_factory=dict)
     _reached: dict[bytes, str] = field(default_factory=dict)
@@ -87,16 +87,9 @@ class Decider:
                 self.decisions[locator] = (reason, twin)
 
 
-def decide(entries: Iterable[Entry]) -> Decisions:
-    """The decisions of one streaming dedupe step over ``entries`` (in input order)."""
-    decider = Decider()
-    decider.feed(entries)
-    return decider.decisions
-
-
 @dataclass(frozen=True, slots=True)
 class PlannedDedupe:
-    """The dedupe step of a pass over a shard: looks up what :func:`decide` decided."""
+    """The dedupe step of a pass over a shard: looks up what the :class:`Decider` decided."""
 
     decisions: Decisions
     as_twin: bool = False

@@ -215,9 +215,9 @@ class Pass:
         dedupe_log: DedupeLog | None = None,
     ) -> None:
         """``sft_locators``: without a collector, DPO candidates that got an SFT row point at it
-        (offset in this pass's SFT sink) instead of at the input line. ``dedupe_log``: a first
-        pass for dedupe over shards, which logs every rollout in the dedupe step's place (and
-        keeps nothing: no SFT rows, DPO candidates or categories)."""
+        (offset in this pass's SFT sink) instead of at the input line. ``dedupe_log``: the first
+        pass over shards (for dedupe and balance), which logs every rollout in the dedupe step's
+        place and writes nothing (no SFT rows or DPO candidates; categories when asked)."""
         self.dedupe_log = dedupe_log
         self.plan = plan
         self.sft_locators = sft_locators

@@ -82,8 +82,8 @@ class Outcome:
 
 #: Runs the main pass over shards: (plan, sources, folder, sinks, workers, progress) -> result.
 ShardRunner = Callable[[Plan, list[str], Path, Sinks, int, Any], PassResult]
-#: Runs dedupe's first pass over shards: (plan, sources, workers, categories) -> the shards'
-#: logs in input order (see :func:`shard_log`).
+#: Runs the first pass over shards: (plan, sources, workers, categories) -> the shards' logs in
+#: input order (see :func:`shard_log`).
 LogRunner = Callable[[Plan, list[str], int, bool], Iterator["ShardLog"]]
 
 
@@ -113,23 +113,17 @@ def execute(
         balance_info: dict[str, Any] = {}
         passes = 1 + (plan.task_stats is not None)
         categories = None
-        if loaded.filters.dedupe and shardable and (use > 1 or runner is not None):
-            # What dedupe drops, decided before the shards (and balance's categories on the way).
-            _restart(progress, "first pass (dedupe" + (", balance)" if config.balance is not None else ")"))
-            plan, categories = _deduped(
-                plan,
-                sources,
-                use,
-                categories=config.balance is not None,
-                log_runner=log_runner,
-                progress=progress,
-            )
+        balances = config.balance is not None
+        if shardable and (use > 1 or runner is not None) and (loaded.filters.dedupe or balances):
+            # Dedupe's decisions and balance's categories need the whole input: one pass in shards.
+            _restart(progress, _first_pass_name(loaded))
+            plan, categories = _first_pass(plan, sources, use, log_runner=log_runner, progress=progress)
             passes += 1
-        if config.balance is not None:
+        if balances:
             if categories is None:
                 _restart(progress, "first pass (balance)")
-            plan, balance_info = _balanced(plan, sources, inputs, use, categories, progress=progress)
-            passes += categories is None
+                passes += 1
+            plan, balance_info = _balanced(plan, sources, inputs, categories, progress=progress)
         if passes > 1 + (plan.task_stats is not None):
             _restart(progress, "main pass")
         collector = _collector(loaded)
@@ -223,21 +217,14 @@ def _review(loaded: LoadedConfig) -> tuple[frozenset[str], frozenset[str]]:
 
 
 def _balanced(
-    plan: Plan,
-    sources: list[str],
-    inputs: list[str],
-    workers: int,
-    categories: Categories | None = None,
-    *,
-    progress: Any = None,
+    plan: Plan, sources: list[str], inputs: list[str], categories: Categories | None, *, progress: Any = None
 ) -> tuple[Plan, dict[str, Any]]:
-    """``plan`` with balance's choice; ``categories``: found by an earlier pass (else a pass here)."""
+    """``plan`` with balance's choice; ``categories``: found by a first pass over shards (else a
+    pass here, in this process)."""
     section = plan.loaded.config.balance
     assert section is not None
     clean: set[str] | None = None
-    if categories is None and workers > 1:
-        categories, clean = _sharded_categories(plan, sources, workers, progress)
-    elif categories is None:
+    if categories is None:
         items = relabel(_read(plan, sources, progress), sources, inputs)
         first = Pass(plan, Sinks(), collect_categories=True)
         categories, clean = first.run(items).categories, first.clean_lines
@@ -260,39 +247,38 @@ def _balanced(
 
 #: Each kept rollout's balance category and locator, in input order.
 Categories = list[tuple[str, tuple[str, int]]]
-#: One shard's part of dedupe's first pass: its log, clean line ids, categories and size in bytes.
+#: One shard's part of the first pass: its dedupe log, clean line ids, categories and size.
 ShardLog = tuple[list[Entry], set[str] | None, Categories, int]
 
 
-def _deduped(
-    plan: Plan,
-    sources: list[str],
-    workers: int,
-    *,
-    categories: bool,
-    log_runner: LogRunner | None = None,
-    progress: Any = None,
-) -> tuple[Plan, Categories | None]:
-    """``plan`` with ``filters.dedupe`` decided ahead by a first pass over shards (its log fed to
-    a :class:`Decider` in input order), and the ids of the lines its redaction found clean.
+def _first_pass_name(loaded: LoadedConfig) -> str:
+    names = [n for n, on in (("dedupe", loaded.filters.dedupe), ("balance", loaded.config.balance)) if on]
+    return f"first pass ({', '.join(names)})"
 
-    With ``categories``, the same pass finds balance's categories: those of the rollouts every
-    step but dedupe keeps, less the ones dedupe drops (known once their shard's log is fed:
-    a rollout's decision depends only on the rollouts before it)."""
+
+def _first_pass(
+    plan: Plan, sources: list[str], workers: int, *, log_runner: LogRunner | None = None, progress: Any = None
+) -> tuple[Plan, Categories | None]:
+    """The first pass over shards, for ``filters.dedupe`` and balance: ``plan`` with dedupe
+    decided ahead (the shards' logs fed to a :class:`Decider` in input order) and the ids of
+    the lines redaction found clean; and balance's categories (None without balance).
+
+    The categories are those of the rollouts every step but dedupe keeps, less the ones dedupe
+    drops (known once their shard's log is fed: a rollout's decision depends only on the
+    rollouts before it)."""
+    categories = plan.loaded.config.balance is not None
     decider = Decider()
     clean: set[str] | None = None
     found: Categories = []
-    jobs = [(shard, categories) for shard in split_shards(sources, workers)]
+    shards = split_shards(sources, workers)
     with contextlib.ExitStack() as stack:
         if log_runner is not None:
             logs: Iterator[ShardLog] = log_runner(plan, sources, workers, categories)
         elif workers > 1:
             pool = stack.enter_context(_forked_pool(workers, plan))
-            logs = pool.imap(_log_of_shard, jobs)
+            logs = pool.imap(_log_of_shard, [(shard, categories) for shard in shards])
         else:
-            stack.callback(_init_worker_plan, None)
-            _init_worker_plan(plan)
-            logs = map(_log_of_shard, jobs)
+            logs = (shard_log(plan, shard, categories) for shard in shards)
         for entries, shard_clean, shard_categories, size in logs:
             decider.feed(entries)
             clean = _union(clean, shard_clean)
@@ -300,17 +286,12 @@ def _deduped(
             found += [c for c in shard_categories if decided.get(c[1], _KEPT)[0] is None]
             if progress is not None:
                 progress(size)
+    dedupe = decider.decisions if plan.loaded.filters.dedupe else None
     clean_lines = frozenset(clean) if clean is not None else None
-    decided_plan = dataclasses.replace(plan, dedupe=decider.decisions, clean_lines=clean_lines)
-    return decided_plan, found if categories else None
+    return dataclasses.replace(plan, dedupe=dedupe, clean_lines=clean_lines), found if categories else None
 
 
 _KEPT: tuple[str | None, bool] = (None, False)
-
-
-def _init_worker_plan(plan: Plan | None) -> None:
-    global _WORKER_PLAN
-    _WORKER_PLAN = plan
 
 
 def _log_of_shard(job: tuple[Shard, bool]) -> ShardLog:
@@ -320,7 +301,8 @@ def _log_of_shard(job: tuple[Shard, bool]) -> ShardLog:
 
 
 def shard_log(plan: Plan, shard: Shard, categories: bool) -> ShardLog:
-    """Dedupe's first pass over one shard (with balance's categories when ``categories``)."""
+    """The first pass over one shard (with balance's categories when ``categories``); without
+    ``filters.dedupe`` its log stays empty."""
     first = Pass(plan, Sinks(), dedupe_log=DedupeLog(), collect_categories=categories)
     result = first.run(_shard_lines(shard, plan.read_options))
     assert first.dedupe_log is not None
@@ -329,23 +311,6 @@ def shard_log(plan: Plan, shard: Shard, categories: bool) -> ShardLog:
 
 def _union(a: set[str] | None, b: set[str] | None) -> set[str] | None:
     return b if a is None else a if b is None else a | b
-
-
-def _sharded_categories(
-    plan: Plan, sources: list[str], workers: int, progress: Any = None
-) -> tuple[list[tuple[str, tuple[str, int]]], set[str] | None]:
-    """Balance's first pass over shards in ``workers`` processes: each kept rollout's category
-    and locator, in input order, and the ids of the lines redaction found clean."""
-    categories: list[tuple[str, tuple[str, int]]] = []
-    clean: set[str] | None = None
-    shards = split_shards(sources, workers)
-    with _forked_pool(workers, plan) as pool:
-        for (found, shard_clean), shard in zip(pool.imap(_categories_of_shard, shards), shards, strict=True):
-            categories += found
-            clean = _union(clean, shard_clean)
-            if progress is not None:
-                progress(shard.end - shard.start)
-    return categories, clean
 
 
 def _restart(progress: Any, description: str) -> None:
@@ -369,13 +334,6 @@ def _forked_pool(workers: int, plan: Plan | None) -> Iterator[multiprocessing.po
         raise
     finally:
         pool.join()
-
-
-def _categories_of_shard(shard: Shard) -> tuple[list[tuple[str, tuple[str, int]]], set[str] | None]:
-    plan = _WORKER_PLAN
-    assert plan is not None
-    first = Pass(plan, Sinks(), collect_categories=True)
-    return first.run(_shard_lines(shard, plan.read_options)).categories, first.clean_lines
 
 
 def _draw(members: list[tuple[str, int]], k: int, seed: str) -> list[tuple[str, int]]:
@@ -559,7 +517,7 @@ def one_process_reason(loaded: LoadedConfig, sources: list[str]) -> str | None:
     """Why the main pass must stream in one process, or None when it may run over shards.
 
     Not for compressed files or stdin (no byte ranges). (``dedupe``, whose "first seen" spans
-    the whole input, is decided by a first pass then: see :func:`_deduped`.)
+    the whole input, is decided by a first pass then: see :func:`_first_pass`.)
     """
     if not all(is_plain_file(s) for s in sources):
         return "compressed input or stdin cannot be cut into byte ranges"

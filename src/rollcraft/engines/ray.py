@@ -98,7 +98,7 @@ def execute_ray(
 
 
 def _logs_on_ray(plan: Plan, shards: list[Shard], categories: bool) -> Iterator[ShardLog]:
-    """Dedupe's first pass on the cluster: each shard's log, in shard order."""
+    """The first pass (dedupe, balance) on the cluster: each shard's log, in shard order."""
     rows = [{"shard": pickle.dumps(shard)} for shard in shards]
     dataset = _ordered(rows).map(_LogTask(plan, categories))
     for row in dataset.iter_rows():
@@ -116,7 +116,7 @@ def _ordered(rows: list[dict[str, Any]]) -> Any:
 
 
 class _LogTask:
-    """What a Ray worker runs for one shard in dedupe's first pass."""
+    """What a Ray worker runs for one shard in the first pass (dedupe, balance)."""
 
     def __init__(self, plan: Plan, categories: bool) -> None:
         self.plan = plan
