@@ -319,3 +319,79 @@ def test_add_checked_is_add_with_the_reason_given(spread: list[str]) -> None:
 
 def dpo_rows_of(collector: PairCollector) -> list[bytes]:
     return [line for _, line in collector.encode(collector.plan(), DpoReport())]
+
+
+def _candidates(count: int, tasks: int, *, odd_ids: bool) -> list[tuple[str, Any]]:
+    """Candidates spread over tasks: ties, -0.0, big offsets, marks and files as sources."""
+    import random
+
+    from xxhash import xxh3_64_hexdigest
+
+    from rollcraft.formats.dpo import Candidate, sft_locator
+
+    rng = random.Random(7)
+    odd = ["ABCDEF0123456789", "0x123456789abcde", "1234_6789abcdef0", " 123456789abcdef", "short", ""]
+    made = []
+    for number in range(count):
+        rollout_id = xxh3_64_hexdigest(str(number).encode())
+        if odd_ids and number % 7 == 0:
+            rollout_id = odd[number % len(odd)] + ("" if number % 2 else str(number))
+        reward = rng.choice([0.0, -0.0, 0.5, 1.0, rng.random()])
+        in_file = (f"in{number % 2}.jsonl", 2**40 + number)
+        locator = sft_locator(number % 3, number * 997) if number % 4 else in_file
+        made.append((f"task:{rng.randrange(tasks)}", Candidate(reward, rollout_id, locator)))
+    return made
+
+
+@pytest.mark.parametrize("odd_ids", [False, True])
+@pytest.mark.parametrize("pairing", ["best-worst", "all", "top-k"])
+def test_packed_candidates_plan_the_pairs_of_candidate_lists(odd_ids: bool, pairing: str) -> None:
+    """The collector packs its candidates (28 bytes each) and makes them again when it plans: the
+    same pairs, in the same order, and the same counts as ``plan_pairs`` over ``Candidate`` lists."""
+    from collections import defaultdict
+
+    from rollcraft.formats import plan_pairs
+    from rollcraft.formats.dpo import Candidate, task_keys_of
+
+    options = DpoOptions(pairing=pairing, k=2, min_margin=0.1)  # type: ignore[arg-type]
+    collector = PairCollector(options)
+    groups: dict[str, list[Candidate]] = defaultdict(list)
+    for task_key, candidate in _candidates(3000, 400, odd_ids=odd_ids):
+        collector.add_candidate(task_key, candidate)
+        groups[task_key].append(candidate)
+    assert collector.groups == groups
+    report = DpoReport()
+    expected = plan_pairs(groups, options, report)
+    plan = collector.plan()
+    assert list(plan) == expected and len(plan) == len(expected) > 100
+    assert collector.report == report and report.skipped_tasks["all_tied"] > 0
+    assert [plan[i] for i in (0, 5, -1)] == [expected[0], expected[5], expected[-1]]
+    assert list(plan[10:50]) == expected[10:50]
+    assert list(task_keys_of(plan[10:50])) == [pair.task_key for pair in expected[10:50]]
+    assert len(collector.plan()) == 0  # the candidates went to the plan
+
+
+def test_candidates_take_a_few_dozen_bytes_each() -> None:
+    """What grows with the number of rollouts in a DPO run: under 100 bytes per candidate, its
+    task's entry included. As Python objects (a named tuple, its float, id string and locator
+    tuple) candidates took about 250 bytes each: 200 MB at 1 GB of 2 KB rollouts."""
+    import tracemalloc
+
+    from xxhash import xxh3_64_hexdigest
+
+    from rollcraft.formats.dpo import Candidate, sft_locator
+
+    count = 100_000
+    task_keys = [f"prompt:{xxh3_64_hexdigest(str(i % 25_000).encode())}" for i in range(count)]
+    collector = PairCollector(DpoOptions())
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for number, task_key in enumerate(task_keys):  # made here, as the pass makes them per rollout
+            rollout_id = xxh3_64_hexdigest(number.to_bytes(8, "little"))
+            reward = number / count
+            collector.add_candidate(task_key, Candidate(reward, rollout_id, sft_locator(2, number * 4099)))
+        grown = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert grown < 100 * count, f"{grown / count:.0f} bytes per candidate"

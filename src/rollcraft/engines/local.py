@@ -20,7 +20,7 @@ import random
 import shutil
 import signal
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,7 +33,7 @@ from rollcraft.engines._dedupe import Decider, DedupeLog, Entry
 from rollcraft.engines._plan import Pass, PassResult, Plan, Sinks, Writer, few_collections, moved_to
 from rollcraft.filters import TaskStats, relabel, rereadable
 from rollcraft.formats import DpoReport
-from rollcraft.formats.dpo import PairCollector, PlannedPair, shift_sft_locator
+from rollcraft.formats.dpo import PairCollector, PlannedPair, shift_sft_locator, task_keys_of
 from rollcraft.pipeline import LoadedConfig
 
 __all__ = ["Outcome", "execute", "split_shards"]
@@ -409,11 +409,11 @@ def _write_dpo(
     return collector.report
 
 
-_DPO_JOB: tuple[PairCollector, list[PlannedPair]] | None = None
+_DPO_JOB: tuple[PairCollector, Sequence[PlannedPair]] | None = None
 
 
 def _parallel_pairs(
-    collector: PairCollector, planned: list[PlannedPair], workers: int
+    collector: PairCollector, planned: Sequence[PlannedPair], workers: int
 ) -> Iterator[tuple[bytes, bytes]]:
     """The pairs' rows and ids, read back and encoded by ``workers`` processes, in plan order.
 
@@ -447,16 +447,17 @@ def _parallel_pairs(
 _CHUNK_PAIRS = 256
 
 
-def _task_chunks(planned: list[PlannedPair], workers: int) -> list[tuple[int, int]]:
+def _task_chunks(planned: Sequence[PlannedPair], workers: int) -> list[tuple[int, int]]:
     """``(start, end)`` slices of the plan, at least ``16 * workers`` of them (unless a slice
     would hold fewer than 8 pairs) and of at most :data:`_CHUNK_PAIRS` pairs, never splitting a
     task (a task's pairs may take a chunk past that)."""
     size = max(8, min(_CHUNK_PAIRS, len(planned) // (16 * workers)))
+    keys = task_keys_of(planned)
     chunks: list[tuple[int, int]] = []
     start = 0
-    while start < len(planned):
-        end = min(start + size, len(planned))
-        while end < len(planned) and planned[end].task_key == planned[end - 1].task_key:
+    while start < len(keys):
+        end = min(start + size, len(keys))
+        while end < len(keys) and keys[end] == keys[end - 1]:
             end += 1
         chunks.append((start, end))
         start = end

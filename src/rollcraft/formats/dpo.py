@@ -11,11 +11,13 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import struct
 import tempfile
-from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator
+from array import array
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import IO, Any, Literal, NamedTuple
+from typing import IO, Any, Literal, NamedTuple, TypeVar, overload
 
 import orjson
 
@@ -40,6 +42,7 @@ __all__ = [
     "DpoReport",
     "LineStore",
     "PairCollector",
+    "PairPlan",
     "Pairing",
     "PlannedPair",
     "dpo_rows",
@@ -212,24 +215,31 @@ def plan_pairs(
     """Choose pairs per task (tasks in sorted key order; deterministic tie-breaking by rollout id)."""
     planned: list[PlannedPair] = []
     for task_key in sorted(groups):
-        ranked = sorted(groups[task_key], key=lambda c: (-c.reward, c.rollout_id))
-        report.tasks += 1
-        if len(ranked) < 2:
-            report.skipped_tasks["single_rollout"] += 1
-            continue
-        report.tasks_with_two_or_more += 1
-        if ranked[0].reward == ranked[-1].reward:
-            report.skipped_tasks["all_tied"] += 1
-            continue
-        pairs = [PlannedPair(task_key, c, r) for c, r in _choose(ranked, options)]
-        if not pairs:
-            report.skipped_tasks["under_margin"] += 1
-        planned.extend(pairs)
+        _plan_task(task_key, groups[task_key], options, report, planned)
     return planned
 
 
-def _choose(ranked: list[Candidate], options: DpoOptions) -> list[tuple[Candidate, Candidate]]:
-    def ok(chosen: Candidate, rejected: Candidate) -> bool:
+def _plan_task(
+    task_key: str,
+    candidates: list[Candidate],
+    options: DpoOptions,
+    report: DpoReport,
+    planned: list[PlannedPair],
+) -> None:
+    ranked = sorted(candidates, key=lambda c: (-c.reward, c.rollout_id))
+    if not _plannable(ranked, report):
+        return
+    pairs = [PlannedPair(task_key, c, r) for c, r in _choose(ranked, options)]
+    if not pairs:
+        report.skipped_tasks["under_margin"] += 1
+    planned.extend(pairs)
+
+
+_C = TypeVar("_C", Candidate, "_Ranked")
+
+
+def _choose(ranked: list[_C], options: DpoOptions) -> list[tuple[_C, _C]]:
+    def ok(chosen: _C, rejected: _C) -> bool:
         margin = chosen.reward - rejected.reward
         return margin > 0 and margin >= options.min_margin
 
@@ -242,6 +252,193 @@ def _choose(ranked: list[Candidate], options: DpoOptions) -> list[tuple[Candidat
         best, worst = ranked[:k], ranked[::-1][:k]
         candidates = [(a, b) for a in best for b in worst if a is not b]
     return [(a, b) for a, b in candidates if ok(a, b)]
+
+
+#: A packed candidate: reward, the rollout id's 64 bits, its locator's source (a number) and offset.
+_PACKED = struct.Struct("<dQIq")
+
+
+class _Candidates:
+    """Every task's candidates, packed: 28 bytes each, where a :class:`Candidate` with its float,
+    id string and locator tuple takes about 250 as Python objects (at 1 KB per rollout, 250 MB
+    per GB of input). A task keeps only its candidates' numbers (4 bytes each); candidates are
+    made again, the same, one task at a time when pairs are planned.
+    """
+
+    __slots__ = ("_ids", "_packed", "_source_numbers", "_sources", "_tasks", "count")
+
+    def __init__(self) -> None:
+        self._packed = bytearray()
+        self._tasks: dict[str, array[int]] = {}
+        self._sources: list[str] = []
+        self._source_numbers: dict[str, int] = {}
+        self._ids: dict[int, str] = {}  # ids that are not 16 lowercase hex digits, by number
+        self.count = 0
+
+    def add(self, task_key: str, reward: float, rollout_id: str, locator: tuple[str, int]) -> None:
+        number = self.count
+        source, offset = locator
+        source_number = self._source_numbers.get(source)
+        if source_number is None:
+            source_number = self._source_numbers[source] = len(self._sources)
+            self._sources.append(source)
+        bits = _id_bits(rollout_id)
+        if bits is None:
+            self._ids[number] = rollout_id
+            bits = 0
+        self._packed += _PACKED.pack(reward, bits, source_number, offset)
+        numbers = self._tasks.get(task_key)
+        if numbers is None:
+            numbers = self._tasks[task_key] = array("I")
+        numbers.append(number)
+        self.count = number + 1
+
+    def task_keys(self) -> list[str]:
+        return sorted(self._tasks)
+
+    def of(self, task_key: str) -> list[Candidate]:
+        """The candidates of one task, in the order they were added."""
+        return [self.candidate(number) for number in self._tasks[task_key]]
+
+    def candidate(self, number: int) -> Candidate:
+        reward, bits, source, offset = _PACKED.unpack_from(self._packed, number * _PACKED.size)
+        rollout_id = self._ids.get(number) if self._ids else None
+        if rollout_id is None:
+            rollout_id = f"{bits:016x}"
+        return Candidate(reward, rollout_id, (self._sources[source], offset))
+
+    def source(self, number: int) -> str:
+        """The source of a candidate's locator."""
+        source: int = _SOURCE.unpack_from(self._packed, number * _PACKED.size + _SOURCE_AT)[0]
+        return self._sources[source]
+
+    def ranked(self, task_key: str) -> list[_Ranked]:
+        """A task's candidates as :func:`plan_pairs` ranks them: by reward, high first, then by
+        rollout id (the 64 bits of an id of 16 hex digits sort as the id does)."""
+        unpack, packed, ids, size = _PACKED.unpack_from, self._packed, self._ids, _PACKED.size
+        items = []
+        for number in self._tasks[task_key]:
+            reward, bits, _, _ = unpack(packed, number * size)
+            if ids:  # some id is kept as it is: compare them all as strings
+                kept = ids.get(number)
+                items.append(_Ranked(reward, f"{bits:016x}" if kept is None else kept, number))
+            else:
+                items.append(_Ranked(reward, bits, number))
+        items.sort(key=lambda item: (-item.reward, item.order))
+        return items
+
+    def plan(self, options: DpoOptions, report: DpoReport) -> PairPlan:
+        """The pairs of every task (tasks in sorted key order, as :func:`plan_pairs` chooses)."""
+        plan = PairPlan(self)
+        for task_key in self.task_keys():
+            ranked = self.ranked(task_key)
+            if _plannable(ranked, report):
+                pairs = _choose(ranked, options)
+                if not pairs:
+                    report.skipped_tasks["under_margin"] += 1
+                for chosen, rejected in pairs:
+                    plan.add(task_key, chosen.number, rejected.number)
+            del self._tasks[task_key]  # its numbers are no longer needed
+        return plan
+
+
+class _Ranked(NamedTuple):
+    reward: float
+    order: int | str  # the rollout id's 64 bits, or the id itself
+    number: int
+
+
+_SOURCE = struct.Struct("<I")
+_SOURCE_AT = 16  # where the source's number sits in a packed candidate
+
+
+class PairPlan(Sequence[PlannedPair]):
+    """The planned pairs, three numbers each; a :class:`PlannedPair` is made when one is read.
+
+    A list of planned pairs (each with its two :class:`Candidate` objects) took about 540 bytes
+    a pair, as much as all the candidates of a run of 1 KB rollouts put together.
+    """
+
+    __slots__ = ("_keys", "_numbers", "_table")
+
+    def __init__(self, table: _Candidates, keys: list[str] | None = None, numbers: array[int] | None = None):
+        self._table = table
+        self._keys: list[str] = keys if keys is not None else []
+        self._numbers: array[int] = numbers if numbers is not None else array("I")
+
+    def add(self, task_key: str, chosen: int, rejected: int) -> None:
+        self._keys.append(task_key)
+        self._numbers.append(chosen)
+        self._numbers.append(rejected)
+
+    @property
+    def task_keys(self) -> list[str]:
+        """Each pair's task key (in plan order)."""
+        return self._keys
+
+    def sources(self) -> Iterator[tuple[str, str]]:
+        """Each pair's locator sources, chosen and rejected (without making the pairs)."""
+        source, numbers = self._table.source, self._numbers
+        for index in range(0, len(numbers), 2):
+            yield source(numbers[index]), source(numbers[index + 1])
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    @overload
+    def __getitem__(self, index: int) -> PlannedPair: ...
+    @overload
+    def __getitem__(self, index: slice) -> PairPlan: ...
+    def __getitem__(self, index: int | slice) -> PlannedPair | PairPlan:
+        if isinstance(index, slice):
+            start, stop, step = index.indices(len(self._keys))
+            if step != 1:
+                raise ValueError("a plan slices with step 1 only")
+            return PairPlan(self._table, self._keys[start:stop], self._numbers[2 * start : 2 * stop])
+        if index < 0:
+            index += len(self._keys)
+        if not 0 <= index < len(self._keys):
+            raise IndexError("pair index out of range")
+        candidate = self._table.candidate
+        numbers = self._numbers
+        return PlannedPair(
+            self._keys[index], candidate(numbers[2 * index]), candidate(numbers[2 * index + 1])
+        )
+
+    def __iter__(self) -> Iterator[PlannedPair]:
+        candidate, numbers = self._table.candidate, self._numbers
+        for index, task_key in enumerate(self._keys):
+            yield PlannedPair(task_key, candidate(numbers[2 * index]), candidate(numbers[2 * index + 1]))
+
+
+def _plannable(ranked: Sequence[_Ranked] | Sequence[Candidate], report: DpoReport) -> bool:
+    """Counts the task; whether it has two or more rollouts that are not all tied."""
+    report.tasks += 1
+    if len(ranked) < 2:
+        report.skipped_tasks["single_rollout"] += 1
+        return False
+    report.tasks_with_two_or_more += 1
+    if ranked[0].reward == ranked[-1].reward:
+        report.skipped_tasks["all_tied"] += 1
+        return False
+    return True
+
+
+def task_keys_of(planned: Sequence[PlannedPair]) -> Sequence[str]:
+    """Each planned pair's task key, in order (without making the pairs of a :class:`PairPlan`)."""
+    return planned.task_keys if isinstance(planned, PairPlan) else [pair.task_key for pair in planned]
+
+
+def _id_bits(rollout_id: str) -> int | None:
+    """The 64 bits of an id of 16 lowercase hex digits (what :func:`rollcraft._read.rollout_id_of`
+    makes), else None (the id is then kept as it is)."""
+    if len(rollout_id) != 16:
+        return None
+    try:
+        bits = int(rollout_id, 16)
+    except ValueError:
+        return None
+    return bits if f"{bits:016x}" == rollout_id else None  # int() also takes "0x", "_", spaces
 
 
 class PairCollector:
@@ -259,7 +456,7 @@ class PairCollector:
         self.read_options = read_options or ReadOptions()
         self.report = report if report is not None else DpoReport()
         self.store = LineStore()
-        self.groups: dict[str, list[Candidate]] = defaultdict(list)
+        self._candidates = _Candidates()
         self._sft_file: str | None = None
         self._sides_file: str | None = None
 
@@ -291,7 +488,7 @@ class PairCollector:
             locator = _locator(_SIDE_MARK, len(rollout.conversation.prompt), side_offset)
         else:
             locator = self.store.remember(rollout)
-        self.groups[rollout.task_key].append(Candidate(rollout.reward, rollout.rollout_id, locator))
+        self._candidates.add(rollout.task_key, rollout.reward, rollout.rollout_id, locator)
 
     def read_sft_rows(self, path: str | os.PathLike[str]) -> bool:
         """Read pair conversations back from the trl SFT rows in ``path`` where there are some.
@@ -326,7 +523,7 @@ class PairCollector:
         """Whether pairs may be read back from trl rows (trl pairs with string arguments)."""
         return self.options.dialect == "trl" and self.options.arguments == "string"
 
-    def splices_most(self, planned: list[PlannedPair]) -> bool:
+    def splices_most(self, planned: Sequence[PlannedPair]) -> bool:
         """Whether at least 90% of ``planned`` have both sides in trl rows and can be spliced
         (trl pairs of full completions), with no decode or normalization."""
         if self._sft_file is None and self._sides_file is None:
@@ -334,15 +531,22 @@ class PairCollector:
         if self.options.dialect != "trl" or self.options.completion_mode != "full":
             return False
         rows = _Rows(self._sft_file, self._sides_file)
-        spliceable = sum(
-            rows.find(p.chosen.locator) is not None and rows.find(p.rejected.locator) is not None
-            for p in planned
-        )
+        if isinstance(planned, PairPlan):
+            sources = planned.sources()
+        else:
+            sources = ((p.chosen.locator[0], p.rejected.locator[0]) for p in planned)
+        spliceable = sum(rows.holds(chosen) and rows.holds(rejected) for chosen, rejected in sources)
         return spliceable >= 0.9 * len(planned)
 
     def add_candidate(self, task_key: str, candidate: Candidate) -> None:
         """Take a candidate another process collected (its locator must point into a plain file)."""
-        self.groups[task_key].append(candidate)
+        self._candidates.add(task_key, candidate.reward, candidate.rollout_id, candidate.locator)
+
+    @property
+    def groups(self) -> dict[str, list[Candidate]]:
+        """The candidates by task key (made anew on each access; for inspection and tests)."""
+        table = self._candidates
+        return {key: table.of(key) for key in table.task_keys()}
 
     def rows(self) -> Iterator[bytes]:
         """Plan the pairs, read their lines back and yield the encoded rows (then clean up)."""
@@ -356,11 +560,15 @@ class PairCollector:
         finally:
             self.store.close()
 
-    def plan(self) -> list[PlannedPair]:
-        """Choose the pairs (and count the tasks in :attr:`report`); nothing is read back yet."""
-        return plan_pairs(self.groups, self.options, self.report)
+    def plan(self) -> PairPlan:
+        """Choose the pairs (and count the tasks in :attr:`report`); nothing is read back yet.
 
-    def encode(self, planned: list[PlannedPair], report: DpoReport) -> Iterator[tuple[str, bytes]]:
+        Once: the candidates are handed over to the plan.
+        """
+        table, self._candidates = self._candidates, _Candidates()
+        return table.plan(self.options, self.report)
+
+    def encode(self, planned: Sequence[PlannedPair], report: DpoReport) -> Iterator[tuple[str, bytes]]:
         """Read back the lines of ``planned`` and encode their rows (pairs counted in ``report``).
 
         Any slice of the plan that starts and ends at task boundaries may be encoded on its own
@@ -392,7 +600,7 @@ def dpo_rows(
 
 
 def _second_pass(
-    planned: list[PlannedPair],
+    planned: Sequence[PlannedPair],
     store: LineStore,
     options: DpoOptions,
     read_options: ReadOptions,
@@ -403,12 +611,13 @@ def _second_pass(
     cache: dict[tuple[str, int], Conversation] = {}
     lines: dict[tuple[str, int], bytes] = {}
     splice = rows is not None and options.dialect == "trl" and options.completion_mode == "full"
+    keys = task_keys_of(planned)
     for index, pair in enumerate(planned):
         spliced = _spliced(pair, store, rows, lines) if splice and rows is not None else None
         if spliced is None:
             chosen = _load(pair.chosen, store, read_options, cache, rows, lines)
             rejected = _load(pair.rejected, store, read_options, cache, rows, lines)
-        if index + 1 == len(planned) or planned[index + 1].task_key != pair.task_key:
+        if index + 1 == len(keys) or keys[index + 1] != pair.task_key:
             cache.clear()
             lines.clear()
         if spliced is not None:
@@ -570,6 +779,12 @@ class _Rows:
 
     sft: str | None
     sides: str | None
+
+    def holds(self, source: str) -> bool:
+        """Whether a locator with this source points into one of the files."""
+        return (source.startswith(_SFT_MARK) and self.sft is not None) or (
+            source.startswith(_SIDE_MARK) and self.sides is not None
+        )
 
     def find(self, locator: tuple[str, int]) -> tuple[str, int, int] | None:
         """``(path, offset, prompt messages)`` of a locator into one of the files, else None."""
