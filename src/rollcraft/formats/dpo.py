@@ -254,22 +254,24 @@ def _choose(ranked: list[_C], options: DpoOptions) -> list[tuple[_C, _C]]:
     return [(a, b) for a, b in candidates if ok(a, b)]
 
 
-#: A packed candidate: reward, the rollout id's 64 bits, its locator's source (a number) and offset.
-_PACKED = struct.Struct("<dQIq")
+#: A packed candidate: reward, the rollout id's 64 bits, its locator's source (a number) and
+#: offset, and the number + 1 of the task's candidate before it (0 for its first).
+_PACKED = struct.Struct("<dQIqI")
 
 
 class _Candidates:
-    """Every task's candidates, packed: 28 bytes each, where a :class:`Candidate` with its float,
+    """Every task's candidates, packed: 32 bytes each, where a :class:`Candidate` with its float,
     id string and locator tuple takes about 250 as Python objects (at 1 KB per rollout, 250 MB
-    per GB of input). A task keeps only its candidates' numbers (4 bytes each); candidates are
-    made again, the same, one task at a time when pairs are planned.
+    per GB of input). A task keeps only the number of its last candidate, each candidate that of
+    the one before (most tasks of short rollouts have one or two: an array each cost 100 bytes);
+    candidates are made again, the same, one task at a time when pairs are planned.
     """
 
     __slots__ = ("_ids", "_packed", "_source_numbers", "_sources", "_tasks", "count")
 
     def __init__(self) -> None:
         self._packed = bytearray()
-        self._tasks: dict[str, array[int]] = {}
+        self._tasks: dict[str, int] = {}  # the number of each task's last candidate
         self._sources: list[str] = []
         self._source_numbers: dict[str, int] = {}
         self._ids: dict[int, str] = {}  # ids that are not 16 lowercase hex digits, by number
@@ -286,11 +288,9 @@ class _Candidates:
         if bits is None:
             self._ids[number] = rollout_id
             bits = 0
-        self._packed += _PACKED.pack(reward, bits, source_number, offset)
-        numbers = self._tasks.get(task_key)
-        if numbers is None:
-            numbers = self._tasks[task_key] = array("I")
-        numbers.append(number)
+        before = self._tasks.get(task_key, -1)
+        self._packed += _PACKED.pack(reward, bits, source_number, offset, before + 1)
+        self._tasks[task_key] = number
         self.count = number + 1
 
     def task_keys(self) -> list[str]:
@@ -298,10 +298,20 @@ class _Candidates:
 
     def of(self, task_key: str) -> list[Candidate]:
         """The candidates of one task, in the order they were added."""
-        return [self.candidate(number) for number in self._tasks[task_key]]
+        return [self.candidate(number) for number in self._numbers(task_key)]
+
+    def _numbers(self, task_key: str) -> list[int]:
+        """The numbers of a task's candidates, in the order they were added."""
+        numbers = []
+        number = self._tasks[task_key]
+        while number >= 0:
+            numbers.append(number)
+            number = _BEFORE.unpack_from(self._packed, number * _PACKED.size + _BEFORE_AT)[0] - 1
+        numbers.reverse()
+        return numbers
 
     def candidate(self, number: int) -> Candidate:
-        reward, bits, source, offset = _PACKED.unpack_from(self._packed, number * _PACKED.size)
+        reward, bits, source, offset, _ = _PACKED.unpack_from(self._packed, number * _PACKED.size)
         rollout_id = self._ids.get(number) if self._ids else None
         if rollout_id is None:
             rollout_id = f"{bits:016x}"
@@ -317,8 +327,8 @@ class _Candidates:
         rollout id (the 64 bits of an id of 16 hex digits sort as the id does)."""
         unpack, packed, ids, size = _PACKED.unpack_from, self._packed, self._ids, _PACKED.size
         items = []
-        for number in self._tasks[task_key]:
-            reward, bits, _, _ = unpack(packed, number * size)
+        for number in self._numbers(task_key):
+            reward, bits, _, _, _ = unpack(packed, number * size)
             if ids:  # some id is kept as it is: compare them all as strings
                 kept = ids.get(number)
                 items.append(_Ranked(reward, f"{bits:016x}" if kept is None else kept, number))
@@ -338,7 +348,7 @@ class _Candidates:
                     report.skipped_tasks["under_margin"] += 1
                 for chosen, rejected in pairs:
                     plan.add(task_key, chosen.number, rejected.number)
-            del self._tasks[task_key]  # its numbers are no longer needed
+            del self._tasks[task_key]
         return plan
 
 
@@ -348,8 +358,8 @@ class _Ranked(NamedTuple):
     number: int
 
 
-_SOURCE = struct.Struct("<I")
-_SOURCE_AT = 16  # where the source's number sits in a packed candidate
+_SOURCE = _BEFORE = struct.Struct("<I")
+_SOURCE_AT, _BEFORE_AT = 16, 28  # where the source's number and the one before sit in a candidate
 
 
 class PairPlan(Sequence[PlannedPair]):
