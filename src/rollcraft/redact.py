@@ -22,10 +22,10 @@ import functools
 import math
 import re
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Container, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar, Literal
+from typing import ClassVar, Literal, Protocol
 
 import orjson
 
@@ -646,6 +646,12 @@ class RedactionReport:
         }
 
 
+class _Recorder(Protocol):
+    """What collects the ids of clean lines: a ``set``, or an :class:`rollcraft._compact.IdSet`."""
+
+    def add(self, rollout_id: str, /) -> None: ...
+
+
 @dataclass(slots=True)
 class RedactSecrets:
     """The ``redact_secrets`` pipeline step: redact (or drop) each rollout, counting per kind.
@@ -664,9 +670,10 @@ class RedactSecrets:
     #: Ids of lines an earlier pass with the same redactor searched and found clean: a rollout
     #: whose id is here is passed on unsearched. The id is the 64-bit hash of the line's bytes,
     #: so a line is skipped only for the same content (an unknown line is searched).
-    clean: frozenset[str] | None = None
-    #: Collects the ids of the lines searched and found clean, when given.
-    record_clean: set[str] | None = None
+    clean: Container[str] | None = None
+    #: Collects the ids of the lines searched and found clean, when given (a ``set`` or an
+    #: :class:`rollcraft._compact.IdSet`: anything with ``add``).
+    record_clean: _Recorder | None = None
     #: Replace mode: the rollouts it could not redact (id -> why), until :meth:`failure_step` drops them.
     failed: dict[str, str] = field(default_factory=dict)
     name: ClassVar[str] = "redact_secrets"

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 import orjson
 
 from rollcraft._alloc import tune_allocator
+from rollcraft._compact import CategoryLog, IdSet, LocatorSet
 from rollcraft._read import ReadOptions
 from rollcraft._records import Quarantined, Rollout
 from rollcraft.engines._dedupe import Decisions, DedupeLog, PlannedDedupe
@@ -58,10 +59,11 @@ class Plan:
     task_stats: TaskStats | None = None
     rejected_ids: frozenset[str] = frozenset()
     reviewed_ids: frozenset[str] = frozenset()
-    selected: frozenset[tuple[str, int]] | None = None
+    #: Balance's choice: the locators of the rollouts it keeps (None: no balance).
+    selected: LocatorSet | None = None
     #: The ids (content hashes) of the lines an earlier pass over the same inputs searched for
     #: secrets and found clean: not searched again. None: search every line.
-    clean_lines: frozenset[str] | None = None
+    clean_lines: IdSet | None = None
     #: ``filters.dedupe`` decided ahead, for passes over shards (see :mod:`._dedupe`); None: the
     #: streaming step.
     dedupe: Decisions | None = None
@@ -70,7 +72,7 @@ class Plan:
     def filters(self) -> FilterConfig:
         return self.loaded.filters
 
-    def steps(self, clean: set[str] | None = None) -> list[Filter]:
+    def steps(self, clean: IdSet | None = None) -> list[Filter]:
         """Fresh filter steps (stateful ones such as dedupe start empty).
 
         ``clean``: collects the ids of the lines the drop-mode redaction step finds clean."""
@@ -82,7 +84,7 @@ class Plan:
             steps.insert(0, self.redaction_step(clean).drop_step())
         return steps
 
-    def redaction_step(self, clean: set[str] | None = None) -> Any:
+    def redaction_step(self, clean: IdSet | None = None) -> Any:
         """A fresh redaction step; ``clean`` collects the ids of the lines it finds clean."""
         from rollcraft.redact import Allowlist, Redactor, RedactSecrets, load_allowlist
 
@@ -117,7 +119,7 @@ class PassResult:
     dpo_excluded: Counter[str] = field(default_factory=Counter)
     dpo_rollouts: int = 0
     candidates: list[tuple[str, Candidate]] = field(default_factory=list)
-    categories: list[tuple[str, tuple[str, int]]] = field(default_factory=list)
+    categories: CategoryLog = field(default_factory=CategoryLog)
 
     def __add__(self, other: PassResult) -> PassResult:
         return PassResult(
@@ -235,7 +237,7 @@ class Pass:
         #: With ``collect_categories`` (balance's first pass): the ids of the lines redaction found
         #: clean, so the main pass does not search them again (redaction is most of such a run).
         redacts = plan.loaded.config.redact is not None
-        self.clean_lines: set[str] | None = set() if first_pass and redacts else None
+        self.clean_lines: IdSet | None = IdSet() if first_pass and redacts else None
         self._redactor = self._replace_redactor()
         self._sft_tell = getattr(sinks.sft, "tell", None)  # SFT row offsets, when the sink has them
         self._curating = bool(
@@ -280,7 +282,7 @@ class Pass:
             return False
         locator = (rollout.source, rollout.offset)
         if self.collect_categories:
-            self.result.categories.append((_category(rollout, plan), locator))
+            self.result.categories.append(_category(rollout, plan), locator)
         if plan.selected is not None and locator not in plan.selected:
             self.result.balance_dropped += 1
             self._reject(rollout, "balance", "not chosen for its category")

@@ -25,11 +25,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rollcraft._compact import CategoryLog, IdSet, LocatorSet
 from rollcraft._digest import DigestWriter
 from rollcraft._io import NO_ROOM, RawLine, is_plain_file, write_failed
 from rollcraft._read import parse_lines, read_rollouts
 from rollcraft._records import Quarantined, Rollout
-from rollcraft.engines._dedupe import Decider, DedupeLog, Entry
+from rollcraft.engines._dedupe import Decider, Decisions, DedupeLog, Entry
 from rollcraft.engines._plan import Pass, PassResult, Plan, Sinks, Writer, few_collections, moved_to
 from rollcraft.filters import TaskStats, relabel, rereadable
 from rollcraft.formats import DpoReport
@@ -223,32 +224,32 @@ def _balanced(
     pass here, in this process)."""
     section = plan.loaded.config.balance
     assert section is not None
-    clean: set[str] | None = None
+    clean: IdSet | None = None
     if categories is None:
         items = relabel(_read(plan, sources, progress), sources, inputs)
         first = Pass(plan, Sinks(), collect_categories=True)
         categories, clean = first.run(items).categories, first.clean_lines
-    groups: dict[str, list[tuple[str, int]]] = defaultdict(list)
-    for category, locator in categories:
-        groups[category].append(locator)
-    selected: set[tuple[str, int]] = set()
+    groups = categories.groups()
+    selected: list[int] = []
     before, after = {}, {}
     for category in sorted(groups):
         members = groups[category]
         chosen = _draw(members, section.max_per_category, f"{section.seed}/{category}")
-        selected.update(chosen)
+        selected += chosen
         before[category], after[category] = len(members), len(chosen)
+    del groups
     info = {"by": section.by, "max_per_category": section.max_per_category, "before": before, "after": after}
     if clean is not None and plan.clean_lines is not None:
-        clean |= plan.clean_lines  # the lines this pass skipped, found clean by an earlier one
-    found = frozenset(clean) if clean is not None else plan.clean_lines
-    return dataclasses.replace(plan, selected=frozenset(selected), clean_lines=found), info
+        clean = clean | plan.clean_lines  # the lines this pass skipped, found clean by an earlier one
+    found = clean.settled() if clean is not None else plan.clean_lines
+    chosen_locators = LocatorSet(categories.locator(index) for index in selected)
+    return dataclasses.replace(plan, selected=chosen_locators, clean_lines=found), info
 
 
 #: Each kept rollout's balance category and locator, in input order.
-Categories = list[tuple[str, tuple[str, int]]]
+Categories = CategoryLog
 #: One shard's part of the first pass: its dedupe log, clean line ids, categories and size.
-ShardLog = tuple[list[Entry], set[str] | None, Categories, int]
+ShardLog = tuple[list[Entry], IdSet | None, Categories, int]
 
 
 def _first_pass_name(loaded: LoadedConfig) -> str:
@@ -268,8 +269,8 @@ def _first_pass(
     rollouts before it)."""
     categories = plan.loaded.config.balance is not None
     decider = Decider()
-    clean: set[str] | None = None
-    found: Categories = []
+    clean: IdSet | None = None
+    found = CategoryLog()
     shards = split_shards(sources, workers)
     with contextlib.ExitStack() as stack:
         if log_runner is not None:
@@ -282,16 +283,20 @@ def _first_pass(
         for entries, shard_clean, shard_categories, size in logs:
             decider.feed(entries)
             clean = _union(clean, shard_clean)
-            decided = decider.decisions
-            found += [c for c in shard_categories if decided.get(c[1], _KEPT)[0] is None]
+            found.extend(shard_categories, keep=_undropped(decider.decisions))
             if progress is not None:
                 progress(size)
     dedupe = decider.decisions if plan.loaded.filters.dedupe else None
-    clean_lines = frozenset(clean) if clean is not None else None
+    clean_lines = clean.settled() if clean is not None else None
     return dataclasses.replace(plan, dedupe=dedupe, clean_lines=clean_lines), found if categories else None
 
 
 _KEPT: tuple[str | None, bool] = (None, False)
+
+
+def _undropped(decisions: Decisions) -> Callable[[tuple[str, int]], bool]:
+    """Whether dedupe's decisions keep the rollout at a locator."""
+    return lambda locator: decisions.get(locator, _KEPT)[0] is None
 
 
 def _log_of_shard(job: tuple[Shard, bool]) -> ShardLog:
@@ -309,7 +314,7 @@ def shard_log(plan: Plan, shard: Shard, categories: bool) -> ShardLog:
     return first.dedupe_log.entries, first.clean_lines, result.categories, shard.end - shard.start
 
 
-def _union(a: set[str] | None, b: set[str] | None) -> set[str] | None:
+def _union(a: IdSet | None, b: IdSet | None) -> IdSet | None:
     return b if a is None else a if b is None else a | b
 
 
@@ -336,7 +341,8 @@ def _forked_pool(workers: int, plan: Plan | None) -> Iterator[multiprocessing.po
         pool.join()
 
 
-def _draw(members: list[tuple[str, int]], k: int, seed: str) -> list[tuple[str, int]]:
+def _draw(members: Sequence[int], k: int, seed: str) -> Sequence[int]:
+    """``k`` of ``members`` (all when there are no more), a seeded choice, in their order."""
     if len(members) <= k:
         return members
     return [members[i] for i in sorted(random.Random(seed).sample(range(len(members)), k))]

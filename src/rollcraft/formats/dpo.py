@@ -21,6 +21,7 @@ from typing import IO, Any, Literal, NamedTuple, TypeVar, overload
 
 import orjson
 
+from rollcraft._compact import id_bits
 from rollcraft._fast import tools_from_text
 from rollcraft._io import is_plain_file
 from rollcraft._read import ReadOptions, conversation_of_line
@@ -284,7 +285,7 @@ class _Candidates:
         if source_number is None:
             source_number = self._source_numbers[source] = len(self._sources)
             self._sources.append(source)
-        bits = _id_bits(rollout_id)
+        bits = id_bits(rollout_id)
         if bits is None:
             self._ids[number] = rollout_id
             bits = 0
@@ -437,18 +438,6 @@ def _plannable(ranked: Sequence[_Ranked] | Sequence[Candidate], report: DpoRepor
 def task_keys_of(planned: Sequence[PlannedPair]) -> Sequence[str]:
     """Each planned pair's task key, in order (without making the pairs of a :class:`PairPlan`)."""
     return planned.task_keys if isinstance(planned, PairPlan) else [pair.task_key for pair in planned]
-
-
-def _id_bits(rollout_id: str) -> int | None:
-    """The 64 bits of an id of 16 lowercase hex digits (what :func:`rollcraft._read.rollout_id_of`
-    makes), else None (the id is then kept as it is)."""
-    if len(rollout_id) != 16:
-        return None
-    try:
-        bits = int(rollout_id, 16)
-    except ValueError:
-        return None
-    return bits if f"{bits:016x}" == rollout_id else None  # int() also takes "0x", "_", spaces
 
 
 class PairCollector:
