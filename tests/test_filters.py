@@ -231,6 +231,24 @@ def test_dedupe_after_a_threshold_keeps_the_first_survivor() -> None:
     assert report.dropped == Counter({"min_reward": 1, "dedupe": 1}) and report.alone["dedupe"] == 2
 
 
+def test_dedupe_and_its_twin_share_one_memory_and_one_key_per_rollout(monkeypatch: Any) -> None:
+    """The "alone" twin counts as a fresh step would, the same rollout object judged twice is
+    two rollouts, and each rollout's conversation key is computed once for both."""
+    import rollcraft.filters as filters
+
+    calls: list[int] = []
+    real_key = filters.conversation_key
+    monkeypatch.setattr(filters, "conversation_key", lambda c: calls.append(1) or real_key(c))
+    same = rollout(1.0, extra_field=1)
+    items = [rollout(0.0), same, rollout(1.0, extra_field=2), same, rollout(0.0, extra_field=3)]
+    report = FilterReport()
+    kept = list(run_filters(items, [MinReward(0.5), Dedupe()], report))
+    assert kept == [same]
+    assert report.dropped == Counter({"min_reward": 2, "dedupe": 2})
+    assert report.alone == Counter({"min_reward": 2, "dedupe": 4})  # all but the first are copies
+    assert len(calls) == len(items)
+
+
 def test_reports_add() -> None:
     a, b = FilterReport(), FilterReport()
     list(judge([rollout(0.0)], [MinReward(0.5)], a))

@@ -211,6 +211,32 @@ class DropFlagged:
         return "flagged " + ", ".join(sorted(hit)) if hit else None
 
 
+class _DedupeMemory:
+    """What a dedupe step and its twin saw: per conversation key, the id of the first rollout
+    that reached the step (None while only the twin has seen the key). One dict for both, and
+    the key of the rollout being judged computed once for both (the twin asks right after the
+    step): before, each kept its own dict and computed the key again."""
+
+    __slots__ = ("_key", "_rollout", "_seen_before", "first")
+
+    def __init__(self) -> None:
+        self.first: dict[bytes, str | None] = {}
+        self._rollout: Rollout | None = None
+        self._key = b""
+        self._seen_before = False
+
+    def key(self, rollout: Rollout) -> tuple[bytes, bool]:
+        """The rollout's key, and whether any rollout before it had that key."""
+        if rollout is not self._rollout:
+            key = conversation_key(rollout.conversation)
+            self._rollout, self._key, self._seen_before = rollout, key, key in self.first
+        return self._key, self._seen_before
+
+    def done(self) -> None:
+        """The rollout is judged (the same object judged again is a later rollout)."""
+        self._rollout = None
+
+
 @dataclass(frozen=True, slots=True)
 class Dedupe:
     """Drop a rollout whose conversation was seen before (the first one seen is kept).
@@ -220,14 +246,34 @@ class Dedupe:
 
     name: ClassVar[str] = "dedupe"
     stateful: ClassVar[bool] = True
-    _seen: dict[bytes, str] = field(default_factory=dict, init=False, repr=False, compare=False)
+    _memory: _DedupeMemory = field(default_factory=_DedupeMemory, init=False, repr=False, compare=False)
 
     def check(self, rollout: Rollout) -> str | None:
-        key = conversation_key(rollout.conversation)
-        first = self._seen.get(key)
+        memory = self._memory
+        key, _ = memory.key(rollout)
+        first = memory.first.get(key)
         if first is not None:
             return f"duplicate of {first}"
-        self._seen[key] = rollout.rollout_id
+        memory.first[key] = rollout.rollout_id
+        return None
+
+    def twin(self) -> Filter:
+        """The step as if alone (it sees every rollout), sharing this step's memory."""
+        return _DedupeTwin(self._memory)
+
+
+@dataclass(frozen=True, slots=True)
+class _DedupeTwin:
+    memory: _DedupeMemory
+    name: ClassVar[str] = "dedupe"
+
+    def check(self, rollout: Rollout) -> str | None:
+        memory = self.memory
+        key, seen_before = memory.key(rollout)
+        memory.done()
+        if seen_before:
+            return "duplicate"
+        memory.first.setdefault(key, None)
         return None
 
 
