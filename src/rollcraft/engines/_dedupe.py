@@ -68,21 +68,23 @@ class Decider:
     """The decisions of one streaming dedupe step, fed the logs one shard at a time (in input order)."""
 
     decisions: dict[tuple[str, int], tuple[str | None, bool]] = field(default_factory=dict)
-    _reached: dict[bytes, str] = field(default_factory=dict)
-    _seen: set[bytes] = field(default_factory=set)
+    #: Every key seen: the id of the first rollout with it that reached the step, else None
+    #: (one dict for the step and its twin, as in ``filters._DedupeMemory``).
+    _first: dict[bytes, str | None] = field(default_factory=dict)
 
     def feed(self, entries: Iterable[Entry]) -> None:
-        reached_keys, seen = self._reached, self._seen
+        memory = self._first
         for locator, key, rollout_id, reached in entries:
             reason = None
+            twin = key in memory
             if reached:
-                first = reached_keys.get(key)
+                first = memory.get(key)
                 if first is None:
-                    reached_keys[key] = rollout_id
+                    memory[key] = rollout_id
                 else:
                     reason = f"duplicate of {first}"
-            twin = key in seen
-            seen.add(key)
+            elif not twin:
+                memory[key] = None
             if reason is not None or twin:
                 self.decisions[locator] = (reason, twin)
 
