@@ -19,6 +19,7 @@ import os
 import random
 import shutil
 import signal
+from array import array
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -230,12 +231,12 @@ def _balanced(
         first = Pass(plan, Sinks(), collect_categories=True)
         categories, clean = first.run(items).categories, first.clean_lines
     groups = categories.groups()
-    selected: list[int] = []
+    selected = array("I")  # the chosen entries' numbers
     before, after = {}, {}
     for category in sorted(groups):
         members = groups[category]
         chosen = _draw(members, section.max_per_category, f"{section.seed}/{category}")
-        selected += chosen
+        selected.extend(chosen)
         before[category], after[category] = len(members), len(chosen)
     del groups
     info = {"by": section.by, "max_per_category": section.max_per_category, "before": before, "after": after}
