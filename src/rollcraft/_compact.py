@@ -8,7 +8,7 @@ from array import array
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator
 
-__all__ = ["CategoryLog", "IdSet", "LocatorSet", "id_bits"]
+__all__ = ["CategoryLog", "IdSet", "LocatorSet", "Numbering", "id_bits"]
 
 
 def id_bits(rollout_id: str) -> int | None:
@@ -21,6 +21,24 @@ def id_bits(rollout_id: str) -> int | None:
     except ValueError:
         return None
     return bits if f"{bits:016x}" == rollout_id else None  # int() also takes "0x", "_", spaces
+
+
+class Numbering:
+    """Numbers for the few distinct values (files, categories) that many entries share: an
+    entry stores the number, and :attr:`values` gives the value back."""
+
+    __slots__ = ("_numbers", "values")
+
+    def __init__(self) -> None:
+        self.values: list[str] = []
+        self._numbers: dict[str, int] = {}
+
+    def number(self, value: str) -> int:
+        number = self._numbers.get(value)
+        if number is None:
+            number = self._numbers[value] = len(self.values)
+            self.values.append(value)
+        return number
 
 
 class IdSet:
@@ -108,37 +126,19 @@ class CategoryLog:
     """Balance's ``(category, (file, offset))`` of each rollout, in input order: 16 bytes each
     (the category's and the file's numbers, the offset), where a list of such tuples took 155."""
 
-    __slots__ = (
-        "_categories",
-        "_category",
-        "_category_numbers",
-        "_file",
-        "_file_numbers",
-        "_files",
-        "_offset",
-    )
+    __slots__ = ("_categories", "_category", "_file", "_files", "_offset")
 
     def __init__(self) -> None:
-        self._categories: list[str] = []
-        self._category_numbers: dict[str, int] = {}
-        self._files: list[str] = []
-        self._file_numbers: dict[str, int] = {}
+        self._categories = Numbering()
+        self._files = Numbering()
         self._category = array("I")
         self._file = array("I")
         self._offset = array("q")
 
     def append(self, category: str, locator: tuple[str, int]) -> None:
-        number = self._category_numbers.get(category)
-        if number is None:
-            number = self._category_numbers[category] = len(self._categories)
-            self._categories.append(category)
         file, offset = locator
-        file_number = self._file_numbers.get(file)
-        if file_number is None:
-            file_number = self._file_numbers[file] = len(self._files)
-            self._files.append(file)
-        self._category.append(number)
-        self._file.append(file_number)
+        self._category.append(self._categories.number(category))
+        self._file.append(self._files.number(file))
         self._offset.append(offset)
 
     def extend(self, other: CategoryLog, keep: Callable[[tuple[str, int]], bool] | None = None) -> None:
@@ -157,16 +157,17 @@ class CategoryLog:
         return len(self._offset)
 
     def __iter__(self) -> Iterator[tuple[str, tuple[str, int]]]:
-        categories, files = self._categories, self._files
+        categories, files = self._categories.values, self._files.values
         for category, file, offset in zip(self._category, self._file, self._offset, strict=True):
             yield categories[category], (files[file], offset)
 
     def groups(self) -> dict[str, array[int]]:
         """The entries' numbers by category (each in input order)."""
-        numbers: list[array[int]] = [array("I") for _ in self._categories]
+        names = self._categories.values
+        numbers: list[array[int]] = [array("I") for _ in names]
         for index, category in enumerate(self._category):
             numbers[category].append(index)
-        return {name: numbers[number] for number, name in enumerate(self._categories)}
+        return {name: numbers[number] for number, name in enumerate(names)}
 
     def locator(self, index: int) -> tuple[str, int]:
-        return self._files[self._file[index]], self._offset[index]
+        return self._files.values[self._file[index]], self._offset[index]

@@ -21,7 +21,7 @@ from typing import IO, Any, Literal, NamedTuple, TypeVar, overload
 
 import orjson
 
-from rollcraft._compact import id_bits
+from rollcraft._compact import Numbering, id_bits
 from rollcraft._fast import tools_from_text
 from rollcraft._io import is_plain_file
 from rollcraft._read import ReadOptions, conversation_of_line
@@ -268,23 +268,19 @@ class _Candidates:
     candidates are made again, the same, one task at a time when pairs are planned.
     """
 
-    __slots__ = ("_ids", "_packed", "_source_numbers", "_sources", "_tasks", "count")
+    __slots__ = ("_ids", "_packed", "_sources", "_tasks", "count")
 
     def __init__(self) -> None:
         self._packed = bytearray()
         self._tasks: dict[str, int] = {}  # the number of each task's last candidate
-        self._sources: list[str] = []
-        self._source_numbers: dict[str, int] = {}
+        self._sources = Numbering()  # the locators' sources
         self._ids: dict[int, str] = {}  # ids that are not 16 lowercase hex digits, by number
         self.count = 0
 
     def add(self, task_key: str, reward: float, rollout_id: str, locator: tuple[str, int]) -> None:
         number = self.count
         source, offset = locator
-        source_number = self._source_numbers.get(source)
-        if source_number is None:
-            source_number = self._source_numbers[source] = len(self._sources)
-            self._sources.append(source)
+        source_number = self._sources.number(source)
         bits = id_bits(rollout_id)
         if bits is None:
             self._ids[number] = rollout_id
@@ -316,12 +312,12 @@ class _Candidates:
         rollout_id = self._ids.get(number) if self._ids else None
         if rollout_id is None:
             rollout_id = f"{bits:016x}"
-        return Candidate(reward, rollout_id, (self._sources[source], offset))
+        return Candidate(reward, rollout_id, (self._sources.values[source], offset))
 
     def source(self, number: int) -> str:
         """The source of a candidate's locator."""
         source: int = _SOURCE.unpack_from(self._packed, number * _PACKED.size + _SOURCE_AT)[0]
-        return self._sources[source]
+        return self._sources.values[source]
 
     def ranked(self, task_key: str) -> list[_Ranked]:
         """A task's candidates as :func:`plan_pairs` ranks them: by reward, high first, then by
@@ -410,16 +406,16 @@ class PairPlan(Sequence[PlannedPair]):
             index += len(self._keys)
         if not 0 <= index < len(self._keys):
             raise IndexError("pair index out of range")
-        candidate = self._table.candidate
-        numbers = self._numbers
+        return self._pair(index)
+
+    def __iter__(self) -> Iterator[PlannedPair]:
+        return map(self._pair, range(len(self._keys)))
+
+    def _pair(self, index: int) -> PlannedPair:
+        candidate, numbers = self._table.candidate, self._numbers
         return PlannedPair(
             self._keys[index], candidate(numbers[2 * index]), candidate(numbers[2 * index + 1])
         )
-
-    def __iter__(self) -> Iterator[PlannedPair]:
-        candidate, numbers = self._table.candidate, self._numbers
-        for index, task_key in enumerate(self._keys):
-            yield PlannedPair(task_key, candidate(numbers[2 * index]), candidate(numbers[2 * index + 1]))
 
 
 def _plannable(ranked: Sequence[_Ranked] | Sequence[Candidate], report: DpoReport) -> bool:
