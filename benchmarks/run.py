@@ -1,7 +1,7 @@
 """One command for the performance figures: ``python benchmarks/run.py [--sizes 100MB,1GB] [--repeat 3]``.
 
 Builds realistic inputs from the shared real rollouts (``benchmarks/make_data.py``) into
-``benchmarks/data/`` and times, interleaved (a b c d e sft dpo, a b c ...), on the same file:
+``benchmarks/data/`` and times, interleaved (a b c d e sft dpo r, a b c ...), on the same file:
 
 * ``a``   the floor: read the file and decode every line with orjson;
 * ``b``   the tutorial's own pipeline (``benchmarks/tutorial.py``) on the same records, flattened;
@@ -9,6 +9,8 @@ Builds realistic inputs from the shared real rollouts (``benchmarks/make_data.py
 * ``d``   the same with ``--workers 2``;
 * ``e``   two copies of ``a`` at once (what the second core is worth);
 * ``sft`` / ``dpo``  ``rollcraft run`` writing only SFT rows / only DPO pairs;
+* ``r``   rollcraft's reader alone (``benchmarks/reader.py``): every line decoded and normalized,
+  nothing filtered or written: what every run pays before its own work;
 * ``v``   (``--validate``) ``c`` with validation on, to show what validation costs.
 
 Every measurement is a fresh process (wall clock, interpreter start included); peak RSS is the
@@ -35,10 +37,12 @@ sys.path.insert(0, str(HERE.parent))
 
 from benchmarks.make_data import build, build_flat  # noqa: E402
 from benchmarks.rss import run_measured  # noqa: E402
+from rollcraft._errors import InputError  # noqa: E402
+from rollcraft._io import expand_inputs  # noqa: E402
 from rollcraft.pipeline import DIGEST_CACHE  # noqa: E402
 
 DATA = HERE / "data"
-MODES = ("a", "b", "c", "d", "e", "sft", "dpo")
+MODES = ("a", "b", "c", "d", "e", "sft", "dpo", "r")
 PY = sys.executable
 
 PIPELINE = """inputs: ["{input}"]
@@ -123,6 +127,7 @@ def commands(mode: str, data: Path, flat: Path) -> list[list[str]]:
     both = f"{SFT}\n{DPO}"
     table = {
         "a": [floor],
+        "r": [[PY, str(HERE / "reader.py"), str(data)]],
         "e": [floor, floor],
         "b": [[PY, str(HERE / "tutorial.py"), str(flat), str(DATA / "out-tutorial")]],
         "c": [[*rollcraft, str(write_config("c", data, both))]],
@@ -164,8 +169,7 @@ def measure(
     """
     label = f"{size / 1e6:g}MB"
     if source:
-        digest = hashlib.sha256("\0".join(str(p.resolve()) for p in source).encode()).hexdigest()[:8]
-        label = f"{label}-{digest}"
+        label = f"{label}-{source_digest(source)}"
     data = build(DATA / f"rollouts-{label}.jsonl", size, source=source)
     flat = DATA / f"rollouts-{label}.tutorial.jsonl"
     if "b" in modes:
@@ -185,6 +189,16 @@ def measure(
             )
     results.steal, results.wall = steal_seconds() - steal, time.perf_counter() - start
     return results
+
+
+def source_digest(source: list[Path]) -> str:
+    """8 hex digits naming an input built from ``source``: its files' paths, sizes and times, so
+    changed or added files build a new input instead of reusing one built from the old ones."""
+    entries = []
+    for name in expand_inputs([str(p) for p in source]):
+        stat = os.stat(name)
+        entries.append(f"{os.path.abspath(name)}\0{stat.st_size}\0{stat.st_mtime_ns}")
+    return hashlib.sha256("\n".join(entries).encode()).hexdigest()[:8]
 
 
 def steal_seconds() -> float:
@@ -235,6 +249,12 @@ def ratios(results: Results, m: Callable[[str], float]) -> list[str]:
     for mode, goal in (("sft", 1.6), ("dpo", 1.3)):
         if "a" in s and mode in s:
             out.append(f"- {mode}/(a): {m(mode) / m('a'):.2f}x (target <= {goal})")
+    if "a" in s and "r" in s:
+        reader = m("r") / m("a")
+        out.append(
+            f"- r/(a) rollcraft's reader alone: {reader:.2f}x (every run pays it first; it leaves "
+            f"{2.0 - reader:.2f}x of c's target, {1.3 - reader:.2f}x of dpo's for the rest)"
+        )
     if all(k in s for k in "acde"):
         run_up, floor_up = m("c") / m("d"), 2 * m("a") / m("e")
         share = (run_up - 1) / (floor_up - 1) if floor_up > 1 else float("nan")
@@ -297,6 +317,10 @@ def main(argv: list[str] | None = None) -> None:
     for source in args.source or ():
         if not source.exists():
             parser.error(f"--source: {source}: no such file or folder")
+        try:
+            expand_inputs([source])
+        except InputError as exc:
+            parser.error(f"--source: {exc}")
     print(f"machine: {os.cpu_count()} CPUs, {cpu_model()}; python {sys.version.split()[0]}")
     print(f"date: {time.strftime('%Y-%m-%d %H:%M %Z')}")
     for text, size in sizes:

@@ -25,14 +25,28 @@ def test_a_tiny_run_prints_every_ratio(
             "--repeat",
             "1",
             "--modes",
-            "a,c,sft,dpo",
+            "a,c,sft,dpo,r",
             "--no-warmup",
         ]
     )
     out = capsys.readouterr().out
-    for line in ("(c)/(a) run vs decode floor", "sft/(a)", "dpo/(a)", "| c |", "| dpo |", "| CPU s |"):
+    lines = ("(c)/(a) run vs decode floor", "sft/(a)", "dpo/(a)", "r/(a) rollcraft's reader alone", "| r |")
+    for line in (*lines, "| c |", "| dpo |", "| CPU s |"):
         assert line in out
     assert list(tmp_path.glob("rollouts-0.3MB-*.jsonl"))  # the input, built from the examples
+
+
+def test_an_input_built_from_changed_source_files_gets_a_new_name(tmp_path: Path) -> None:
+    source = tmp_path / "rollouts"
+    source.mkdir()
+    (source / "a.jsonl").write_bytes((EXAMPLES / "tool_agents_rollouts.jsonl").read_bytes())
+    first = run.source_digest([source])
+    assert run.source_digest([source]) == first  # the same files: the same input is reused
+    (source / "b.jsonl").write_bytes((EXAMPLES / "chat_agents_rollouts.jsonl").read_bytes())
+    second = run.source_digest([source])
+    assert second != first
+    (source / "b.jsonl").write_bytes(b"{}\n")
+    assert run.source_digest([source]) not in (first, second)
 
 
 def test_cpu_time_counts_the_command_and_its_children() -> None:
@@ -59,12 +73,13 @@ def test_the_cpu_bound_is_the_workers_cpu_time_on_every_cpu() -> None:
         (["--sizes", "1XB"], "--sizes: '1XB' is not a list of sizes"),
         (["--modes", "a,z"], "--modes: unknown mode z"),
         (["--source", "/no/such/rollouts"], "--source: /no/such/rollouts: no such file or folder"),
+        (["--source", "{empty}"], "folder holds no *.jsonl* files"),
     ],
 )
 def test_bad_flags_are_usage_errors(
-    flags: list[str], message: str, capsys: pytest.CaptureFixture[str]
+    flags: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     with pytest.raises(SystemExit) as exit_info:
-        run.main(flags)
+        run.main([flag.format(empty=tmp_path) for flag in flags])
     assert exit_info.value.code == 2
     assert message in capsys.readouterr().err
