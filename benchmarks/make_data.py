@@ -15,7 +15,6 @@ written next to it for the tutorial's pipeline.
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import os
 import random
@@ -35,28 +34,43 @@ REAL_DIR = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "
 REWARDS = (0.0, 0.0, 0.25, 0.5, 0.75, 1.0, 1.0)
 
 
+#: The most bytes of template lines kept: a larger source (``--source`` a collection of many GB)
+#: gives a seeded sample of its lines, so building an input never holds the source in memory.
+MAX_TEMPLATE_BYTES = 128 * 10**6
+
+
 @dataclass(frozen=True, slots=True)
 class Templates:
-    """The real rollouts (decoded) and the real odd lines (as bytes)."""
+    """The real rollouts (their lines, decoded anew for each copy) and the real odd lines."""
 
-    rollouts: list[dict[str, Any]]
+    rollouts: list[bytes]
+    #: The size of each rollout as orjson writes it back (what a copy of it adds to the input).
+    sizes: list[int]
     odd: list[bytes]
 
 
-def load_templates(real: Path | list[Path] = REAL_DIR) -> Templates:
-    """Every line of ``real`` (files, folders): rollouts decoded, everything else kept as bytes."""
-    rollouts: list[dict[str, Any]] = []
+def load_templates(real: Path | list[Path] = REAL_DIR, *, max_bytes: int = MAX_TEMPLATE_BYTES) -> Templates:
+    """Every line of ``real`` (files, folders), or a seeded sample of them when the files hold
+    more than ``max_bytes``: rollouts and everything else (odd lines), as bytes."""
+    rollouts: list[bytes] = []
+    sizes: list[int] = []
     odd: list[bytes] = []
     sources = [str(p) for p in (real if isinstance(real, list) else [real])]
-    for raw in iter_lines(expand_inputs(sources)):
+    files = expand_inputs(sources)
+    total = sum(os.path.getsize(f) for f in files if f != "-")
+    share, rng = (max_bytes / total if total > max_bytes else 1.0), random.Random(0)
+    for raw in iter_lines(files):
+        if share < 1.0 and rng.random() >= share:
+            continue
         item = parse_line(raw, ReadOptions())
         if isinstance(item, Rollout) and item.shape == "nemo-gym":
-            rollouts.append(item.record)
+            rollouts.append(raw.data)
+            sizes.append(len(orjson.dumps(item.record)))
         elif raw.data.strip():
             odd.append(raw.data)
     if not rollouts:
         raise SystemExit(f"error: no NeMo Gym rollouts found in {', '.join(sources)}")
-    return Templates(rollouts, odd)
+    return Templates(rollouts, sizes, odd)
 
 
 def _mark_prompt(record: dict[str, Any], tag: str) -> None:
@@ -103,9 +117,7 @@ def _reward(task: int, repeat: int) -> float:
 
 def make_record(templates: Templates, task: int, repeat: int) -> dict[str, Any]:
     """Repeat ``repeat`` of task ``task``: a real rollout with a unique prompt and a seeded reward."""
-    base = templates.rollouts[task % len(templates.rollouts)]
-    record = dict(base)
-    record["responses_create_params"] = copy.deepcopy(base["responses_create_params"])
+    record = orjson.loads(templates.rollouts[task % len(templates.rollouts)])
     tag = f"[task {task}]"
     _mark_prompt(record, tag)
     _mark_completion(record, repeat)
@@ -138,7 +150,7 @@ def build(
     if path.exists():
         return path
     templates = load_templates(source or REAL_DIR)
-    mean = sum(len(orjson.dumps(r)) for r in templates.rollouts) / len(templates.rollouts)
+    mean = sum(templates.sizes) / len(templates.sizes)
     tasks = max(1, round(size / (mean * rollouts)))
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import rss, run
+from benchmarks import make_data, rss, run
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "rollouts"
 
@@ -47,6 +47,16 @@ def test_an_input_built_from_changed_source_files_gets_a_new_name(tmp_path: Path
     assert second != first
     (source / "b.jsonl").write_bytes(b"{}\n")
     assert run.source_digest([source]) not in (first, second)
+
+
+def test_a_large_source_gives_a_seeded_sample_of_its_lines() -> None:
+    whole = make_data.load_templates(EXAMPLES)
+    size = sum(len(line) for line in whole.rollouts + whole.odd)
+    sample = make_data.load_templates(EXAMPLES, max_bytes=size // 4)
+    assert 0 < len(sample.rollouts) < len(whole.rollouts)
+    assert set(sample.rollouts) <= set(whole.rollouts)
+    assert make_data.load_templates(EXAMPLES, max_bytes=size // 4) == sample  # the same sample again
+    assert len(sample.sizes) == len(sample.rollouts)
 
 
 def test_cpu_time_counts_the_command_and_its_children() -> None:
