@@ -94,8 +94,10 @@ def _mark_prompt(record: dict[str, Any], tag: str) -> None:
 def _mark_completion(record: dict[str, Any], repeat: int) -> None:
     """Make repeat ``repeat`` answer differently: its last output text gets a suffix."""
     response = record.get("response")
-    output = response.get("output") if isinstance(response, dict) else None
-    if not repeat or not isinstance(output, list) or not output:
+    if not repeat or not isinstance(response, dict):
+        return
+    output = response.get("output")
+    if not isinstance(output, list) or not output:
         return
     items = list(output)
     for index in range(len(items) - 1, -1, -1):
@@ -117,7 +119,7 @@ def _reward(task: int, repeat: int) -> float:
 
 def make_record(templates: Templates, task: int, repeat: int) -> dict[str, Any]:
     """Repeat ``repeat`` of task ``task``: a real rollout with a unique prompt and a seeded reward."""
-    record = orjson.loads(templates.rollouts[task % len(templates.rollouts)])
+    record: dict[str, Any] = orjson.loads(templates.rollouts[task % len(templates.rollouts)])
     tag = f"[task {task}]"
     _mark_prompt(record, tag)
     _mark_completion(record, repeat)
