@@ -8,19 +8,26 @@ from array import array
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator
 
-__all__ = ["CategoryLog", "IdSet", "LocatorSet", "Numbering", "id_bits"]
+__all__ = ["CategoryLog", "FirstSeen", "IdSet", "LocatorSet", "Numbering", "id_bits"]
 
 
 def id_bits(rollout_id: str) -> int | None:
     """The 64 bits of an id of 16 lowercase hex digits (what :func:`rollcraft._read.rollout_id_of`
     makes), else None."""
+    raw = id_bytes(rollout_id)
+    return None if raw is None else int.from_bytes(raw, "big")
+
+
+def id_bytes(rollout_id: str) -> bytes | None:
+    """The 8 bytes of an id of 16 lowercase hex digits (big-endian: ``.hex()`` gives it back),
+    else None."""
     if len(rollout_id) != 16:
         return None
     try:
-        bits = int(rollout_id, 16)
+        raw = bytes.fromhex(rollout_id)
     except ValueError:
         return None
-    return bits if f"{bits:016x}" == rollout_id else None  # int() also takes "0x", "_", spaces
+    return raw if raw.hex() == rollout_id else None  # fromhex also takes uppercase and spaces
 
 
 class Numbering:
@@ -171,3 +178,111 @@ class CategoryLog:
 
     def locator(self, index: int) -> tuple[str, int]:
         return self._files.values[self._file[index]], self._offset[index]
+
+
+#: A :class:`FirstSeen` record: the 16-byte key, a state byte, the id's 64 bits.
+_KEY, _RECORD = 16, 25
+_NONE, _BITS, _ODD = 0, 1, 2  # the value: None, the id's bits, an id of another shape (in a dict)
+_BITS_BYTE, _NONE_RECORD = bytes((_BITS,)), bytes((_NONE,)) + bytes(8)
+
+
+class FirstSeen:
+    """Dedupe's memory: per 16-byte conversation key, the id of the first rollout with it (or
+    None). 25 bytes an entry, appended to one of 65,536 ``bytearray`` buckets chosen by the key's
+    first two bytes and found with ``bytearray.find``: about 50 bytes an entry at 200,000 and 35
+    at 500,000 with the buckets' own cost, where a dict of ``bytes`` to ``str`` takes about 170.
+    Ids that are not 16 lowercase hex digits are kept, as they are, in a dict beside.
+    """
+
+    __slots__ = ("_buckets", "_count", "_odd")
+
+    def __init__(self) -> None:
+        self._buckets: list[bytearray | None] = []  # made on the first entry (512 KB)
+        self._odd: dict[bytes, str] = {}
+        self._count = 0
+
+    @staticmethod
+    def _checked(key: bytes) -> bytes:
+        if len(key) != _KEY:
+            raise ValueError(f"a FirstSeen key is {_KEY} bytes, not {len(key)}")
+        return key
+
+    def _find(self, key: bytes) -> tuple[bytearray | None, int]:
+        """The key's bucket (None when it has none yet) and its record's offset there (-1: none)."""
+        bucket = self._buckets[key[0] << 8 | key[1]] if self._buckets else None
+        if bucket is None:
+            return None, -1
+        at = bucket.find(key)
+        while at > 0 and at % _RECORD:  # the key's bytes across two records: look further
+            at = bucket.find(key, at + 1)
+        return bucket, at
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, bytes) and len(key) == _KEY and self._find(key)[1] >= 0
+
+    def get(self, key: bytes) -> str | None:
+        """The first id of ``key``; None when it has none (or is not here: see :meth:`lookup`)."""
+        return self.lookup(key)[1]
+
+    def lookup(self, key: bytes) -> tuple[bool, str | None]:
+        """Whether ``key`` is here, and its first id (one search for both)."""
+        bucket, at = self._find(self._checked(key))
+        if bucket is None or at < 0:
+            return False, None
+        state = bucket[at + _KEY]
+        if state == _BITS:
+            return True, bucket[at + _KEY + 1 : at + _RECORD].hex()  # the bits are big-endian
+        return True, (self._odd[key] if state == _ODD else None)
+
+    def __setitem__(self, key: bytes, rollout_id: str | None) -> None:
+        bucket, at = self._find(self._checked(key))
+        raw = id_bytes(rollout_id) if rollout_id is not None else None
+        state = _NONE if rollout_id is None else (_BITS if raw is not None else _ODD)
+        record = bytes((state,)) + (raw or bytes(8))
+        if state == _ODD:
+            assert rollout_id is not None
+            self._odd[key] = rollout_id
+        else:
+            self._odd.pop(key, None)
+        if at >= 0:
+            assert bucket is not None
+            bucket[at + _KEY : at + _RECORD] = record
+            return
+        if bucket is None:
+            if not self._buckets:
+                self._buckets = [None] * (1 << 16)
+            bucket = self._buckets[key[0] << 8 | key[1]] = bytearray()
+        bucket += key + record
+        self._count += 1
+
+    def add(self, key: bytes, rollout_id: str | None) -> None:
+        """Give a key that is not here (the caller looked it up) its first id, without a search."""
+        self._checked(key)
+        raw = id_bytes(rollout_id) if rollout_id is not None else None
+        if raw is not None:
+            record = _BITS_BYTE + raw
+        elif rollout_id is None:
+            record = _NONE_RECORD
+        else:
+            self[key] = rollout_id
+            return
+        if not self._buckets:
+            self._buckets = [None] * (1 << 16)
+        index = key[0] << 8 | key[1]
+        bucket = self._buckets[index]
+        if bucket is None:
+            bucket = self._buckets[index] = bytearray()
+        bucket += key
+        bucket += record
+        self._count += 1
+
+    def setdefault(self, key: bytes, rollout_id: str | None = None) -> str | None:
+        """``key``'s first id, after giving it ``rollout_id`` when it had no entry."""
+        present, first = self.lookup(key)
+        if present:
+            return first
+        self[key] = rollout_id
+        return rollout_id
+
+    def __len__(self) -> int:
+        return self._count

@@ -38,6 +38,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 from pydantic_core.core_schema import ValidationInfo
 from xxhash import xxh3_128_digest
 
+from rollcraft._compact import FirstSeen
 from rollcraft._errors import ConfigError, DependencyError
 from rollcraft._normalize import FLAGS
 from rollcraft._read import ReadOptions, ReadReport, read_rollouts
@@ -217,31 +218,51 @@ class _DedupeMemory:
     the key of the rollout being judged computed once for both (the twin asks right after the
     step): before, each kept its own dict and computed the key again."""
 
-    __slots__ = ("_key", "_rollout", "_seen_before", "first")
+    __slots__ = ("_first_id", "_key", "_rollout", "_seen_before", "_stored", "first")
 
     def __init__(self) -> None:
-        self.first: dict[bytes, str | None] = {}
+        self.first = FirstSeen()
         self._rollout: Rollout | None = None
         self._key = b""
-        self._seen_before = False
+        self._seen_before = self._stored = False
+        self._first_id: str | None = None
 
     def key(self, rollout: Rollout) -> tuple[bytes, bool]:
         """The rollout's key, and whether any rollout before it had that key."""
         if rollout is not self._rollout:
             key = conversation_key(rollout.conversation)
-            self._rollout, self._key, self._seen_before = rollout, key, key in self.first
+            self._rollout, self._key, self._stored = rollout, key, False
+            self._seen_before, self._first_id = self.first.lookup(key)
         return self._key, self._seen_before
 
-    def done(self) -> None:
-        """The rollout is judged (the same object judged again is a later rollout)."""
-        self._rollout = None
+    def first_id(self, rollout: Rollout) -> str | None:
+        """The id of the first rollout with this rollout's key that reached the step."""
+        self.key(rollout)
+        return self._first_id
+
+    def reached(self, rollout_id: str) -> None:
+        """The rollout (just looked up, with no first id) reached the step: it is the first."""
+        if self._seen_before:
+            self.first[self._key] = rollout_id  # only the twin had seen the key
+        else:
+            self.first.add(self._key, rollout_id)
+        self._stored, self._first_id = True, rollout_id  # the same object checked again: a duplicate
+
+    def seen(self) -> bool:
+        """For the twin, after :meth:`key`: whether an earlier rollout had the key; else the key
+        is remembered (with no first id unless the step just gave it this rollout's)."""
+        if not self._seen_before and not self._stored:
+            self.first.add(self._key, None)
+        self._rollout = None  # judged: the same object judged again is a later rollout
+        return self._seen_before
 
 
 @dataclass(frozen=True, slots=True)
 class Dedupe:
     """Drop a rollout whose conversation was seen before (the first one seen is kept).
 
-    Stateful: one instance remembers what it saw (one 16-byte digest per distinct conversation).
+    Stateful: one instance remembers what it saw (per distinct conversation, its 16-byte digest
+    and the first id: 25 bytes, :class:`rollcraft._compact.FirstSeen`).
     """
 
     name: ClassVar[str] = "dedupe"
@@ -250,11 +271,10 @@ class Dedupe:
 
     def check(self, rollout: Rollout) -> str | None:
         memory = self._memory
-        key, _ = memory.key(rollout)
-        first = memory.first.get(key)
+        first = memory.first_id(rollout)
         if first is not None:
             return f"duplicate of {first}"
-        memory.first[key] = rollout.rollout_id
+        memory.reached(rollout.rollout_id)
         return None
 
     def twin(self) -> Filter:
@@ -269,12 +289,8 @@ class _DedupeTwin:
 
     def check(self, rollout: Rollout) -> str | None:
         memory = self.memory
-        key, seen_before = memory.key(rollout)
-        memory.done()
-        if seen_before:
-            return "duplicate"
-        memory.first.setdefault(key, None)
-        return None
+        memory.key(rollout)
+        return "duplicate" if memory.seen() else None
 
 
 def conversation_key(conversation: Conversation) -> bytes:

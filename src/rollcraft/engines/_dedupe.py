@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import ClassVar
 
+from rollcraft._compact import FirstSeen
 from rollcraft._records import Rollout
 from rollcraft.filters import conversation_key
 
@@ -70,21 +71,22 @@ class Decider:
     decisions: dict[tuple[str, int], tuple[str | None, bool]] = field(default_factory=dict)
     #: Every key seen: the id of the first rollout with it that reached the step, else None
     #: (one dict for the step and its twin, as in ``filters._DedupeMemory``).
-    _first: dict[bytes, str | None] = field(default_factory=dict)
+    _first: FirstSeen = field(default_factory=FirstSeen)
 
     def feed(self, entries: Iterable[Entry]) -> None:
         memory = self._first
         for locator, key, rollout_id, reached in entries:
             reason = None
-            twin = key in memory
+            twin, first = memory.lookup(key)
             if reached:
-                first = memory.get(key)
-                if first is None:
-                    memory[key] = rollout_id
-                else:
+                if first is not None:
                     reason = f"duplicate of {first}"
+                elif twin:
+                    memory[key] = rollout_id  # only seen (by the twin) before
+                else:
+                    memory.add(key, rollout_id)
             elif not twin:
-                memory[key] = None
+                memory.add(key, None)
             if reason is not None or twin:
                 self.decisions[locator] = (reason, twin)
 
