@@ -247,13 +247,8 @@ class FirstSeen:
         if at >= 0:
             assert bucket is not None
             bucket[at + _KEY : at + _RECORD] = record
-            return
-        if bucket is None:
-            if not self._buckets:
-                self._buckets = [None] * (1 << 16)
-            bucket = self._buckets[key[0] << 8 | key[1]] = bytearray()
-        bucket += key + record
-        self._count += 1
+        else:
+            self._append(key, record)
 
     def add(self, key: bytes, rollout_id: str | None) -> None:
         """Give a key that is not here (the caller looked it up) its first id, without a search."""
@@ -266,6 +261,9 @@ class FirstSeen:
         else:
             self[key] = rollout_id
             return
+        self._append(key, record)
+
+    def _append(self, key: bytes, record: bytes) -> None:
         if not self._buckets:
             self._buckets = [None] * (1 << 16)
         index = key[0] << 8 | key[1]
