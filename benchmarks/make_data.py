@@ -51,26 +51,37 @@ class Templates:
 
 def load_templates(real: Path | list[Path] = REAL_DIR, *, max_bytes: int = MAX_TEMPLATE_BYTES) -> Templates:
     """Every line of ``real`` (files, folders), or a seeded sample of them when the files hold
-    more than ``max_bytes``: rollouts and everything else (odd lines), as bytes."""
-    rollouts: list[bytes] = []
-    sizes: list[int] = []
-    odd: list[bytes] = []
+    more than ``max_bytes``: rollouts and everything else (odd lines), as bytes.
+
+    The share of lines kept starts at 0.9 ``max_bytes`` over the files' sizes; when the lines kept
+    still outgrow ``max_bytes`` (compressed files hold more than their size), half of them are
+    dropped, at random, and the share halves."""
     sources = [str(p) for p in (real if isinstance(real, list) else [real])]
     files = expand_inputs(sources)
     total = sum(os.path.getsize(f) for f in files if f != "-")
-    share, rng = (max_bytes / total if total > max_bytes else 1.0), random.Random(0)
+    # 0.9: room for chance, which would otherwise overshoot and halve the sample half the time
+    share, rng = (0.9 * max_bytes / total if total > max_bytes else 1.0), random.Random(0)
+    kept: list[tuple[bytes, int | None]] = []  # each line, and its written size when a rollout
+    size = 0
     for raw in iter_lines(files):
         if share < 1.0 and rng.random() >= share:
             continue
         item = parse_line(raw, ReadOptions())
         if isinstance(item, Rollout) and item.shape == "nemo-gym":
-            rollouts.append(raw.data)
-            sizes.append(len(orjson.dumps(item.record)))
+            kept.append((raw.data, len(orjson.dumps(item.record))))
         elif raw.data.strip():
-            odd.append(raw.data)
+            kept.append((raw.data, None))
+        else:
+            continue
+        size += len(raw.data)
+        while size > max_bytes:
+            kept = [entry for entry in kept if rng.random() < 0.5]
+            share, size = share / 2, sum(len(line) for line, _ in kept)
+    rollouts = [(line, written) for line, written in kept if written is not None]
     if not rollouts:
         raise SystemExit(f"error: no NeMo Gym rollouts found in {', '.join(sources)}")
-    return Templates(rollouts, sizes, odd)
+    odd = [line for line, written in kept if written is None]
+    return Templates([line for line, _ in rollouts], [written for _, written in rollouts], odd)
 
 
 def _mark_prompt(record: dict[str, Any], tag: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import sys
 from pathlib import Path
 
@@ -57,6 +58,16 @@ def test_a_large_source_gives_a_seeded_sample_of_its_lines() -> None:
     assert set(sample.rollouts) <= set(whole.rollouts)
     assert make_data.load_templates(EXAMPLES, max_bytes=size // 4) == sample  # the same sample again
     assert len(sample.sizes) == len(sample.rollouts)
+
+
+def test_a_compressed_source_is_sampled_too(tmp_path: Path) -> None:
+    """A .gz file holds more lines than its size says: the sample still stays under the limit."""
+    lines = b"".join((EXAMPLES / name).read_bytes() for name in ("tool_agents_rollouts.jsonl",) * 8)
+    (tmp_path / "many.jsonl.gz").write_bytes(gzip.compress(lines))
+    limit = len(lines) // 3
+    assert (tmp_path / "many.jsonl.gz").stat().st_size < limit  # the files' size alone would keep all
+    sample = make_data.load_templates(tmp_path, max_bytes=limit)
+    assert 0 < sum(len(line) for line in sample.rollouts + sample.odd) <= limit
 
 
 def test_cpu_time_counts_the_command_and_its_children() -> None:
