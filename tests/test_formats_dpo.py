@@ -343,22 +343,29 @@ def _candidates(count: int, tasks: int, *, odd_ids: bool) -> list[tuple[str, Any
     return made
 
 
+@pytest.mark.parametrize("spill", [False, True], ids=["in-memory", "spilled"])
 @pytest.mark.parametrize("odd_ids", [False, True])
 @pytest.mark.parametrize("pairing", ["best-worst", "all", "top-k"])
-def test_packed_candidates_plan_the_pairs_of_candidate_lists(odd_ids: bool, pairing: str) -> None:
+def test_packed_candidates_plan_the_pairs_of_candidate_lists(
+    odd_ids: bool, pairing: str, spill: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The collector packs its candidates (28 bytes each) and makes them again when it plans: the
-    same pairs, in the same order, and the same counts as ``plan_pairs`` over ``Candidate`` lists."""
+    same pairs, in the same order, and the same counts as ``plan_pairs`` over ``Candidate`` lists.
+    Spilled (sorted runs on disk, merged when planning; the plan on disk too) or not."""
     from collections import defaultdict
 
-    from rollcraft.formats import plan_pairs
+    from rollcraft.formats import dpo, plan_pairs
     from rollcraft.formats.dpo import Candidate, task_keys_of
 
+    if spill:  # a run every 20-odd candidates: about 130 runs, tasks split across many of them
+        monkeypatch.setattr(dpo, "SPILL_BYTES", 4096)
     options = DpoOptions(pairing=pairing, k=2, min_margin=0.1)  # type: ignore[arg-type]
     collector = PairCollector(options)
     groups: dict[str, list[Candidate]] = defaultdict(list)
     for task_key, candidate in _candidates(3000, 400, odd_ids=odd_ids):
         collector.add_candidate(task_key, candidate)
         groups[task_key].append(candidate)
+    assert collector._candidates.spilled is spill
     assert collector.groups == groups
     report = DpoReport()
     expected = plan_pairs(groups, options, report)
@@ -395,3 +402,39 @@ def test_candidates_take_a_few_dozen_bytes_each() -> None:
     finally:
         tracemalloc.stop()
     assert grown < 100 * count, f"{grown / count:.0f} bytes per candidate"
+
+
+def test_spilled_candidates_keep_memory_bounded() -> None:
+    """Past its budget the table goes to disk: memory no longer grows with the number of
+    candidates (100,000 of them, 25,000 tasks, in a 512 KB budget), nor does the plan's, which is
+    on disk too; the pairs come back as they were planned."""
+    import tracemalloc
+
+    from xxhash import xxh3_64_hexdigest
+
+    from rollcraft.formats.dpo import Candidate, _Candidates, sft_locator
+
+    count, tasks = 100_000, 25_000
+    table = _Candidates(budget=1 << 19)
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for number in range(count):
+            task_key = f"prompt:{xxh3_64_hexdigest(str(number % tasks).encode())}"
+            rollout_id = xxh3_64_hexdigest(number.to_bytes(8, "little"))
+            table.add(task_key, (number // tasks) / 4, rollout_id, sft_locator(2, number * 4099))
+        added = tracemalloc.get_traced_memory()[1] - before
+        report = DpoReport()
+        plan = table.plan(DpoOptions(), report)
+        planned = tracemalloc.get_traced_memory()[1] - before
+    finally:
+        tracemalloc.stop()
+    assert table.spilled is False  # the runs went to the plan
+    # in memory: 16 MB and more; here the budget, and buffers of a few MB (2 MiB to write the plan)
+    assert added < 3 << 20 and planned < 6 << 20, (added, planned)
+    assert len(plan) == report.pairs + len(plan) - report.pairs == tasks  # one pair a task
+    first, last = plan[0], plan[-1]
+    assert first.task_key < last.task_key and list(plan.task_keys[:2]) == [p.task_key for p in plan[:2]]
+    for pair in (first, last):
+        assert isinstance(pair.chosen, Candidate) and pair.chosen.reward == 0.75
+        assert pair.rejected.reward == 0.0 and pair.chosen.locator == sft_locator(2, pair.chosen.locator[1])

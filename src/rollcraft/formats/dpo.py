@@ -3,7 +3,9 @@
 Two passes keep memory proportional to the number of rollouts' *facts*, not their bytes:
 the first pass keeps (task key, reward, id, where the line is) per rollout; the second reads back
 only the lines that make pairs (seeking in plain files; compressed files and stdin are spooled
-to a temporary file during the first pass).
+to a temporary file during the first pass). Past :data:`SPILL_BYTES` of such facts (millions of
+short rollouts) they go to disk as sorted runs, merged when the pairs are planned
+(:mod:`rollcraft.formats._spill`): memory is then bounded, whatever the number of rollouts.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from rollcraft.formats._dialects import (
     encode_tools,
     strip_call_ids,
 )
+from rollcraft.formats._spill import Entry, FilePairs, merged, write_run
 from rollcraft.formats.sft import sft_skip_reason
 
 __all__ = [
@@ -228,15 +231,20 @@ def _plan_task(
     planned: list[PlannedPair],
 ) -> None:
     ranked = sorted(candidates, key=lambda c: (-c.reward, c.rollout_id))
+    planned.extend(PlannedPair(task_key, c, r) for c, r in _task_pairs(ranked, options, report))
+
+
+_C = TypeVar("_C", Candidate, "_Ranked", Entry)
+
+
+def _task_pairs(ranked: list[_C], options: DpoOptions, report: DpoReport) -> list[tuple[_C, _C]]:
+    """The pairs of one task's ranked candidates (the task counted in ``report``)."""
     if not _plannable(ranked, report):
-        return
-    pairs = [PlannedPair(task_key, c, r) for c, r in _choose(ranked, options)]
+        return []
+    pairs = _choose(ranked, options)
     if not pairs:
         report.skipped_tasks["under_margin"] += 1
-    planned.extend(pairs)
-
-
-_C = TypeVar("_C", Candidate, "_Ranked")
+    return pairs
 
 
 def _choose(ranked: list[_C], options: DpoOptions) -> list[tuple[_C, _C]]:
@@ -259,6 +267,14 @@ def _choose(ranked: list[_C], options: DpoOptions) -> list[tuple[_C, _C]]:
 #: offset, and the number + 1 of the task's candidate before it (0 for its first).
 _PACKED = struct.Struct("<dQIqI")
 
+#: How many bytes of candidates (and of their tasks' entries) a DPO run keeps in memory before it
+#: writes them out as a sorted run (:mod:`rollcraft.formats._spill`): 48 MB is about 700,000
+#: candidates of 4 rollouts a task, 18 GB of the benchmark's 26 KB rollouts or 1.5 GB of 2 KB
+#: ones; runs below it never touch the disk.
+SPILL_BYTES = 48 * 2**20
+#: What a task's entry in the table costs: its key (a str), the dict's slot and the int.
+_TASK_BYTES = 150
+
 
 class _Candidates:
     """Every task's candidates, packed: 32 bytes each, where a :class:`Candidate` with its float,
@@ -266,16 +282,22 @@ class _Candidates:
     per GB of input). A task keeps only the number of its last candidate, each candidate that of
     the one before (most tasks of short rollouts have one or two: an array each cost 100 bytes);
     candidates are made again, the same, one task at a time when pairs are planned.
+
+    Past ``budget`` bytes the table goes to disk as a sorted run and starts again empty; a plan
+    of spilled candidates merges the runs (:mod:`rollcraft.formats._spill`), so memory stays
+    bounded at any number of rollouts.
     """
 
-    __slots__ = ("_ids", "_packed", "_sources", "_tasks", "count")
+    __slots__ = ("_budget", "_ids", "_packed", "_runs", "_sources", "_tasks", "count")
 
-    def __init__(self) -> None:
+    def __init__(self, budget: int | None = None) -> None:
         self._packed = bytearray()
         self._tasks: dict[str, int] = {}  # the number of each task's last candidate
         self._sources = Numbering()  # the locators' sources
         self._ids: dict[int, str] = {}  # ids that are not 16 lowercase hex digits, by number
-        self.count = 0
+        self.count = 0  # candidates in memory
+        self._budget = SPILL_BYTES if budget is None else budget
+        self._runs: list[IO[bytes]] = []
 
     def add(self, task_key: str, reward: float, rollout_id: str, locator: tuple[str, int]) -> None:
         number = self.count
@@ -289,6 +311,29 @@ class _Candidates:
         self._packed += _PACKED.pack(reward, bits, source_number, offset, before + 1)
         self._tasks[task_key] = number
         self.count = number + 1
+        if len(self._packed) + _TASK_BYTES * len(self._tasks) > self._budget:
+            self._spill()
+
+    def _spill(self) -> None:
+        """Write the candidates in memory out as a sorted run, and start again empty."""
+        if not self._tasks:
+            return
+        unpack, packed, ids, size = _PACKED.unpack_from, self._packed, self._ids, _PACKED.size
+
+        def entries(task_key: str) -> list[tuple[float, int, int, int, str | None]]:
+            made = []
+            for number in self._numbers(task_key):
+                reward, bits, source, offset, _ = unpack(packed, number * size)
+                made.append((reward, bits, source, offset, ids.get(number) if ids else None))
+            return made
+
+        self._runs.append(write_run((key, entries(key)) for key in sorted(self._tasks)))
+        self._packed, self._tasks, self._ids, self.count = bytearray(), {}, {}, 0
+
+    @property
+    def spilled(self) -> bool:
+        """Whether some candidates went to disk."""
+        return bool(self._runs)
 
     def task_keys(self) -> list[str]:
         return sorted(self._tasks)
@@ -296,6 +341,19 @@ class _Candidates:
     def of(self, task_key: str) -> list[Candidate]:
         """The candidates of one task, in the order they were added."""
         return [self.candidate(number) for number in self._numbers(task_key)]
+
+    def groups(self) -> dict[str, list[Candidate]]:
+        """Every task's candidates, in the order they were added (tasks in key order)."""
+        if not self._runs:
+            return {key: self.of(key) for key in self.task_keys()}
+        self._spill()
+        values = self._sources.values
+        return {
+            key.decode("utf-8", "surrogatepass"): [
+                Candidate(e.reward, e.order, (values[e.source], e.offset)) for e in entries
+            ]
+            for key, entries in merged(self._runs)
+        }
 
     def _numbers(self, task_key: str) -> list[int]:
         """The numbers of a task's candidates, in the order they were added."""
@@ -331,22 +389,32 @@ class _Candidates:
                 items.append(_Ranked(reward, f"{bits:016x}" if kept is None else kept, number))
             else:
                 items.append(_Ranked(reward, bits, number))
-        items.sort(key=lambda item: (-item.reward, item.order))
+        items.sort(key=_rank)
         return items
 
     def plan(self, options: DpoOptions, report: DpoReport) -> PairPlan:
         """The pairs of every task (tasks in sorted key order, as :func:`plan_pairs` chooses)."""
-        plan = PairPlan(self)
+        if self._runs:
+            return self._plan_runs(options, report)
+        pairs = _MemoryPairs(self)
         for task_key in self.task_keys():
-            ranked = self.ranked(task_key)
-            if _plannable(ranked, report):
-                pairs = _choose(ranked, options)
-                if not pairs:
-                    report.skipped_tasks["under_margin"] += 1
-                for chosen, rejected in pairs:
-                    plan.add(task_key, chosen.number, rejected.number)
+            for chosen, rejected in _task_pairs(self.ranked(task_key), options, report):
+                pairs.add(task_key, chosen.number, rejected.number)
             del self._tasks[task_key]
-        return plan
+        return PairPlan(pairs)
+
+    def _plan_runs(self, options: DpoOptions, report: DpoReport) -> PairPlan:
+        """:meth:`plan` for spilled candidates: the runs merged, the pairs written to disk."""
+        self._spill()
+        pairs = FilePairs()
+        for key, entries in merged(self._runs):
+            entries.sort(key=_rank)
+            for chosen, rejected in _task_pairs(entries, options, report):
+                pairs.add(key, chosen, rejected)
+        for run in self._runs:
+            run.close()
+        self._runs = []
+        return PairPlan(_FileStore(pairs.done(), self._sources.values))
 
 
 class _Ranked(NamedTuple):
@@ -355,42 +423,137 @@ class _Ranked(NamedTuple):
     number: int
 
 
+def _rank(item: _Ranked | Entry) -> tuple[float, int | str]:
+    """How a task's candidates are ranked: by reward, high first, then by rollout id."""
+    return -item.reward, item.order
+
+
 _SOURCE = _BEFORE = struct.Struct("<I")
 _SOURCE_AT, _BEFORE_AT = 16, 28  # where the source's number and the one before sit in a candidate
 
 
-class PairPlan(Sequence[PlannedPair]):
-    """The planned pairs, three numbers each; a :class:`PlannedPair` is made when one is read.
-
-    A list of planned pairs (each with its two :class:`Candidate` objects) took about 540 bytes
-    a pair, as much as all the candidates of a run of 1 KB rollouts put together.
-    """
+class _MemoryPairs:
+    """Planned pairs as the numbers of their candidates in the table, with their task keys."""
 
     __slots__ = ("_keys", "_numbers", "_table")
 
-    def __init__(self, table: _Candidates, keys: list[str] | None = None, numbers: array[int] | None = None):
+    def __init__(self, table: _Candidates) -> None:
         self._table = table
-        self._keys: list[str] = keys if keys is not None else []
-        self._numbers: array[int] = numbers if numbers is not None else array("I")
+        self._keys: list[str] = []
+        self._numbers: array[int] = array("I")
 
     def add(self, task_key: str, chosen: int, rejected: int) -> None:
         self._keys.append(task_key)
         self._numbers.append(chosen)
         self._numbers.append(rejected)
 
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def key(self, index: int) -> str:
+        return self._keys[index]
+
+    def keys(self, start: int, stop: int) -> Sequence[str]:
+        return self._keys if start == 0 and stop == len(self._keys) else self._keys[start:stop]
+
+    def pair(self, index: int) -> tuple[Candidate, Candidate]:
+        candidate, numbers = self._table.candidate, self._numbers
+        return candidate(numbers[2 * index]), candidate(numbers[2 * index + 1])
+
+    def sources(self, index: int) -> tuple[str, str]:
+        source, numbers = self._table.source, self._numbers
+        return source(numbers[2 * index]), source(numbers[2 * index + 1])
+
+
+class _FileStore:
+    """Planned pairs on disk (:class:`rollcraft.formats._spill.FilePairs`), made candidates again."""
+
+    __slots__ = ("_pairs", "_sources")
+
+    def __init__(self, pairs: FilePairs, sources: list[str]) -> None:
+        self._pairs = pairs
+        self._sources = sources
+
+    def __len__(self) -> int:
+        return len(self._pairs)
+
+    def key(self, index: int) -> str:
+        return self._pairs.key(index)
+
+    def keys(self, start: int, stop: int) -> Sequence[str]:
+        return _Keys(self, start, stop)
+
+    def pair(self, index: int) -> tuple[Candidate, Candidate]:
+        sources = self._sources
+        chosen, rejected = self._pairs.sides(index)
+        return (
+            Candidate(chosen[0], chosen[1], (sources[chosen[2]], chosen[3])),
+            Candidate(rejected[0], rejected[1], (sources[rejected[2]], rejected[3])),
+        )
+
+    def sources(self, index: int) -> tuple[str, str]:
+        chosen, rejected = self._pairs.sources(index)
+        return self._sources[chosen], self._sources[rejected]
+
+
+class _Keys(Sequence[str]):
+    """The task keys of a slice of pairs on disk, read as they are asked for."""
+
+    __slots__ = ("_start", "_stop", "_store")
+
+    def __init__(self, store: _FileStore, start: int, stop: int) -> None:
+        self._store, self._start, self._stop = store, start, stop
+
+    def __len__(self) -> int:
+        return self._stop - self._start
+
+    @overload
+    def __getitem__(self, index: int) -> str: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[str]: ...
+    def __getitem__(self, index: int | slice) -> str | Sequence[str]:
+        if isinstance(index, slice):
+            start, stop, step = index.indices(len(self))
+            if step != 1:
+                raise ValueError("keys slice with step 1 only")
+            return _Keys(self._store, self._start + start, self._start + stop)
+        return self._store.key(self._start + _position(index, len(self)))
+
+
+def _position(index: int, length: int) -> int:
+    if index < 0:
+        index += length
+    if not 0 <= index < length:
+        raise IndexError("pair index out of range")
+    return index
+
+
+class PairPlan(Sequence[PlannedPair]):
+    """The planned pairs, three numbers each (or records on disk for a run that spilled its
+    candidates); a :class:`PlannedPair` is made when one is read.
+
+    A list of planned pairs (each with its two :class:`Candidate` objects) took about 540 bytes
+    a pair, as much as all the candidates of a run of 1 KB rollouts put together.
+    """
+
+    __slots__ = ("_start", "_stop", "_store")
+
+    def __init__(self, store: _MemoryPairs | _FileStore, start: int = 0, stop: int | None = None) -> None:
+        self._store = store
+        self._start = start
+        self._stop = len(store) if stop is None else stop
+
     @property
-    def task_keys(self) -> list[str]:
+    def task_keys(self) -> Sequence[str]:
         """Each pair's task key (in plan order)."""
-        return self._keys
+        return self._store.keys(self._start, self._stop)
 
     def sources(self) -> Iterator[tuple[str, str]]:
         """Each pair's locator sources, chosen and rejected (without making the pairs)."""
-        source, numbers = self._table.source, self._numbers
-        for index in range(0, len(numbers), 2):
-            yield source(numbers[index]), source(numbers[index + 1])
+        return map(self._store.sources, range(self._start, self._stop))
 
     def __len__(self) -> int:
-        return len(self._keys)
+        return self._stop - self._start
 
     @overload
     def __getitem__(self, index: int) -> PlannedPair: ...
@@ -398,27 +561,21 @@ class PairPlan(Sequence[PlannedPair]):
     def __getitem__(self, index: slice) -> PairPlan: ...
     def __getitem__(self, index: int | slice) -> PlannedPair | PairPlan:
         if isinstance(index, slice):
-            start, stop, step = index.indices(len(self._keys))
+            start, stop, step = index.indices(len(self))
             if step != 1:
                 raise ValueError("a plan slices with step 1 only")
-            return PairPlan(self._table, self._keys[start:stop], self._numbers[2 * start : 2 * stop])
-        if index < 0:
-            index += len(self._keys)
-        if not 0 <= index < len(self._keys):
-            raise IndexError("pair index out of range")
-        return self._pair(index)
+            return PairPlan(self._store, self._start + start, self._start + stop)
+        return self._pair(self._start + _position(index, len(self)))
 
     def __iter__(self) -> Iterator[PlannedPair]:
-        return map(self._pair, range(len(self._keys)))
+        return map(self._pair, range(self._start, self._stop))
 
     def _pair(self, index: int) -> PlannedPair:
-        candidate, numbers = self._table.candidate, self._numbers
-        return PlannedPair(
-            self._keys[index], candidate(numbers[2 * index]), candidate(numbers[2 * index + 1])
-        )
+        chosen, rejected = self._store.pair(index)
+        return PlannedPair(self._store.key(index), chosen, rejected)
 
 
-def _plannable(ranked: Sequence[_Ranked] | Sequence[Candidate], report: DpoReport) -> bool:
+def _plannable(ranked: Sequence[_Ranked] | Sequence[Candidate] | Sequence[Entry], report: DpoReport) -> bool:
     """Counts the task; whether it has two or more rollouts that are not all tied."""
     report.tasks += 1
     if len(ranked) < 2:
@@ -540,8 +697,7 @@ class PairCollector:
     @property
     def groups(self) -> dict[str, list[Candidate]]:
         """The candidates by task key (made anew on each access; for inspection and tests)."""
-        table = self._candidates
-        return {key: table.of(key) for key in table.task_keys()}
+        return self._candidates.groups()
 
     def rows(self) -> Iterator[bytes]:
         """Plan the pairs, read their lines back and yield the encoded rows (then clean up)."""
