@@ -2,13 +2,13 @@
 
 A DPO run must see every rollout of a task before it can pair them, and a task's rollouts are
 spread through the input. Up to a budget the candidates stay packed in memory
-(``rollcraft.formats.dpo._Candidates``); past it they are written out as a **sorted run**: every
-task of the batch, in key order, with its candidates in the order they came. Planning then merges
-the runs (``heapq.merge``, which keeps the runs' order among equal keys) and sees each task once,
-with all its candidates in input order, as the in-memory table would give them; the pairs it
-plans go to a :class:`FilePairs`, fixed-size records read back by position. So memory stays
-bounded at any number of rollouts (a few MB of buffers), where the table grows by 32 bytes a
-candidate and about 150 a task.
+(``rollcraft.formats.dpo._Candidates``, in :data:`ENTRY` records); past it they are written out
+as a **sorted run**: every task of the batch, in key order, with its candidates in the order
+they came. Planning then merges the runs (``heapq.merge``, which keeps the runs' order among
+equal keys) and sees each task once, with all its candidates in input order, as the in-memory
+table would give them; the pairs it plans go to a :class:`FilePairs`, fixed-size records read
+back by position. So memory stays bounded at any number of rollouts (a few MB of buffers),
+where the table grows by 32 bytes a candidate and about 150 a task.
 
 Files are anonymous temporary files (``tempfile.TemporaryFile``): already unlinked, they vanish
 with the process however it ends.
@@ -20,29 +20,39 @@ import heapq
 import os
 import struct
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from itertools import groupby
 from operator import itemgetter
 from typing import IO, NamedTuple
 
-__all__ = ["Entry", "FilePairs", "merged", "write_run"]
+__all__ = ["ENTRY", "Entry", "FilePairs", "merged", "write_run"]
 
-#: A task in a run: its key's byte length and its number of candidates; the key follows.
-_TASK = struct.Struct("<II")
-#: A candidate in a run: reward, the id's 64 bits, its locator's source number and offset, and
-#: the byte length + 1 of an id kept as it is (0 when the id is the 64 bits' 16 hex digits).
-_ENTRY = struct.Struct("<dQIqI")
+#: A candidate, in memory and in a run: reward, the rollout id's 64 bits (0 for an id kept as
+#: it is), its locator's source number and offset.
+ENTRY = struct.Struct("<dQIq")
+#: A task in a run: its key's byte length, its number of candidates, and how many of them have
+#: an id kept as it is. The key follows, then the candidates, then those ids (:data:`_ODD`
+#: and the id's bytes each).
+_TASK = struct.Struct("<III")
+#: An id kept as it is: the candidate's place in its task, and the id's byte length.
+_ODD = struct.Struct("<II")
 #: Runs are read through buffers of this size (one per run while they are merged).
 _RUN_BUFFER = 1 << 16
 
 
 class Entry(NamedTuple):
-    """A candidate read back from a run (``order`` is its rollout id, as pairs are ranked)."""
+    """A candidate read back from a run. ``order`` ranks it among its task's candidates: the
+    id's 64 bits, or the id itself in a task where some id is kept as it is (the 64 bits of an
+    id of 16 hex digits sort as the id does)."""
 
     reward: float
-    order: str
+    order: int | str
     source: int
     offset: int
+
+    @property
+    def rollout_id(self) -> str:
+        return self.order if isinstance(self.order, str) else f"{self.order:016x}"
 
 
 def _encode(text: str) -> bytes:
@@ -54,40 +64,44 @@ def _decode(data: bytes) -> str:
     return data.decode("utf-8", "surrogatepass")
 
 
-def write_run(tasks: Iterable[tuple[str, list[tuple[float, int, int, int, str | None]]]]) -> IO[bytes]:
-    """Write ``(task key, candidates)`` in the order given (sorted by key, by the caller) to a new
-    temporary file, and return it. A candidate is ``(reward, id bits, source, offset, odd id)``."""
+def write_run(tasks: Iterable[tuple[str, bytes | memoryview, dict[int, str]]]) -> IO[bytes]:
+    """Write ``(task key, its candidates' ENTRY records, ids kept as they are by place)`` in the
+    order given (sorted by key, by the caller) to a new temporary file, and return it."""
     run = tempfile.TemporaryFile(prefix="rollcraft-dpo-run-", buffering=0)  # no buffer kept per run
     with open(os.dup(run.fileno()), "wb", buffering=1 << 20) as out:
-        write, task, entry = out.write, _TASK.pack, _ENTRY.pack
-        for key, candidates in tasks:
+        write, task = out.write, _TASK.pack
+        for key, entries, odd in tasks:
             raw = _encode(key)
-            write(task(len(raw), len(candidates)))
+            write(task(len(raw), len(entries) // ENTRY.size, len(odd)))
             write(raw)
-            for reward, bits, source, offset, odd in candidates:
-                if odd is None:
-                    write(entry(reward, bits, source, offset, 0))
-                else:
-                    odd_raw = _encode(odd)
-                    write(entry(reward, bits, source, offset, len(odd_raw) + 1))
-                    write(odd_raw)
+            write(entries)
+            for place, rollout_id in odd.items():
+                odd_raw = _encode(rollout_id)
+                write(_ODD.pack(place, len(odd_raw)))
+                write(odd_raw)
     return run
 
 
 def _read_run(run: IO[bytes]) -> Iterator[tuple[bytes, list[Entry]]]:
     with open(os.dup(run.fileno()), "rb", buffering=_RUN_BUFFER) as handle:
         handle.seek(0)
-        read, task_size, entry_size = handle.read, _TASK.size, _ENTRY.size
-        unpack_task, unpack_entry = _TASK.unpack, _ENTRY.unpack
-        while header := read(task_size):
-            key_size, count = unpack_task(header)
+        read, unpack_task, entry_size, make = handle.read, _TASK.unpack, ENTRY.size, Entry._make
+        while header := read(_TASK.size):
+            key_size, count, odd_count = unpack_task(header)
             key = read(key_size)
-            entries = []
-            for _ in range(count):
-                reward, bits, source, offset, odd_size = unpack_entry(read(entry_size))
-                order = _decode(read(odd_size - 1)) if odd_size else f"{bits:016x}"
-                entries.append(Entry(reward, order, source, offset))
+            entries = list(map(make, ENTRY.iter_unpack(read(count * entry_size))))
+            if odd_count:
+                entries = _with_odd_ids(entries, read, odd_count)
             yield key, entries
+
+
+def _with_odd_ids(entries: list[Entry], read: Callable[[int], bytes], count: int) -> list[Entry]:
+    """A task's entries ranked by their ids as strings, with the ids kept as they are."""
+    kept = {}
+    for _ in range(count):
+        place, size = _ODD.unpack(read(_ODD.size))
+        kept[place] = _decode(read(size))
+    return [entry._replace(order=kept.get(place, entry.rollout_id)) for place, entry in enumerate(entries)]
 
 
 def merged(runs: list[IO[bytes]]) -> Iterator[tuple[bytes, list[Entry]]]:
@@ -98,46 +112,57 @@ def merged(runs: list[IO[bytes]]) -> Iterator[tuple[bytes, list[Entry]]]:
         entries: list[Entry] = []
         for _, part in parts:
             entries.extend(part)
+        if any(type(entry.order) is str for entry in entries):  # rank the task's ids as strings
+            entries = [entry._replace(order=entry.rollout_id) for entry in entries]
         yield key, entries
 
 
 #: A planned pair: its key's offset and byte length in the strings, then for each side its
 #: reward, source number, offset, and its id's offset and byte length in the strings.
 _PAIR = struct.Struct("<QI" + "dIqQI" * 2)
-#: Pairs read back at once (one ``pread``), as the pairs are mostly read in order.
-_BLOCK_PAIRS = 1024
+#: Bytes of a file read at once: the pairs, and the keys and ids they point to, are mostly read
+#: in the order they were written.
+_BLOCK = 1 << 16
+
+
+class _Blocks:
+    """Positioned reads of a file through one cached block (from any process that inherits it)."""
+
+    __slots__ = ("_at", "_block", "_file")
+
+    def __init__(self, file: IO[bytes]) -> None:
+        self._file = file
+        self._block = b""
+        self._at = -1
+
+    def read(self, offset: int, size: int) -> bytes:
+        start = offset - self._at
+        if self._at < 0 or start < 0 or start + size > len(self._block):
+            self._block = _pread(self._file, max(_BLOCK, size), offset)
+            self._at, start = offset, 0
+        return self._block[start : start + size]
 
 
 class FilePairs:
     """Planned pairs in two temporary files: fixed-size records, and the keys and ids they
-    point to. :meth:`add` appends; once :meth:`done`, pairs are read back by index (blocks of
-    records kept one at a time), from any process that inherits the files."""
+    point to. :meth:`add` appends; once :meth:`done`, pairs are read back by index."""
 
-    __slots__ = (
-        "_block",
-        "_block_at",
-        "_count",
-        "_key",
-        "_read_key",
-        "_records",
-        "_strings",
-        "_strings_size",
-    )
+    __slots__ = ("_count", "_key", "_read_key", "_records", "_records_in", "_size", "_strings", "_strings_in")
 
     def __init__(self) -> None:
         self._records = tempfile.TemporaryFile(prefix="rollcraft-dpo-pairs-", buffering=1 << 20)
         self._strings = tempfile.TemporaryFile(prefix="rollcraft-dpo-keys-", buffering=1 << 20)
-        self._strings_size = 0
+        self._records_in = _Blocks(self._records)
+        self._strings_in = _Blocks(self._strings)
+        self._size = 0  # of the strings
         self._count = 0
         self._key: tuple[bytes, int] | None = None  # the last key written, and where
-        self._block = b""
-        self._block_at = -1
         self._read_key: tuple[int, str] | None = None  # the last key read, and where it sits
 
     def _string(self, data: bytes) -> int:
-        at = self._strings_size
+        at = self._size
         self._strings.write(data)
-        self._strings_size += len(data)
+        self._size += len(data)
         return at
 
     def add(self, key: bytes, chosen: Entry, rejected: Entry) -> None:
@@ -145,7 +170,7 @@ class FilePairs:
             self._key = (key, self._string(key))
         sides: list[float | int] = []
         for side in (chosen, rejected):
-            raw = _encode(side.order)
+            raw = _encode(side.rollout_id)
             sides += (side.reward, side.source, side.offset, self._string(raw), len(raw))
         self._records.write(_PAIR.pack(self._key[1], len(key), *sides))
         self._count += 1
@@ -160,16 +185,12 @@ class FilePairs:
         return self._count
 
     def _record(self, index: int) -> tuple[int, ...]:
-        block = index // _BLOCK_PAIRS
-        if block != self._block_at:
-            self._block = _pread(self._records, _BLOCK_PAIRS * _PAIR.size, block * _BLOCK_PAIRS * _PAIR.size)
-            self._block_at = block
-        return _PAIR.unpack_from(self._block, (index % _BLOCK_PAIRS) * _PAIR.size)
+        return _PAIR.unpack(self._records_in.read(index * _PAIR.size, _PAIR.size))
 
     def key(self, index: int) -> str:
         key_at, key_size = self._record(index)[:2]
         if self._read_key is None or self._read_key[0] != key_at:  # a task's pairs share it
-            self._read_key = (key_at, _decode(_pread(self._strings, key_size, key_at)))
+            self._read_key = (key_at, _decode(self._strings_in.read(key_at, key_size)))
         return self._read_key[1]
 
     def sides(self, index: int) -> tuple[tuple[float, str, int, int], tuple[float, str, int, int]]:
@@ -179,7 +200,7 @@ class FilePairs:
 
     def _side(self, fields: tuple[int, ...]) -> tuple[float, str, int, int]:
         reward, source, offset, id_at, id_size = fields
-        return reward, _decode(_pread(self._strings, id_size, id_at)), source, offset
+        return reward, _decode(self._strings_in.read(id_at, id_size)), source, offset
 
     def sources(self, index: int) -> tuple[int, int]:
         """The source numbers of the chosen and the rejected side."""

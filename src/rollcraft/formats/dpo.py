@@ -36,7 +36,7 @@ from rollcraft.formats._dialects import (
     encode_tools,
     strip_call_ids,
 )
-from rollcraft.formats._spill import Entry, FilePairs, merged, write_run
+from rollcraft.formats._spill import ENTRY, Entry, FilePairs, merged, write_run
 from rollcraft.formats.sft import sft_skip_reason
 
 __all__ = [
@@ -264,23 +264,25 @@ def _choose(ranked: list[_C], options: DpoOptions) -> list[tuple[_C, _C]]:
 
 
 #: A packed candidate: reward, the rollout id's 64 bits, its locator's source (a number) and
-#: offset, and the number + 1 of the task's candidate before it (0 for its first).
-_PACKED = struct.Struct("<dQIqI")
+#: offset (a sorted run on disk holds the same records).
+_PACKED = ENTRY
 
 #: How many bytes of candidates (and of their tasks' entries) a DPO run keeps in memory before it
 #: writes them out as a sorted run (:mod:`rollcraft.formats._spill`): 48 MB is about 700,000
 #: candidates of 4 rollouts a task, 18 GB of the benchmark's 26 KB rollouts or 1.5 GB of 2 KB
 #: ones; runs below it never touch the disk.
 SPILL_BYTES = 48 * 2**20
-#: What a task's entry in the table costs: its key (a str), the dict's slot and the int.
-_TASK_BYTES = 150
+#: What a task's entry in the table costs: its key (a str), the dict's slot and the int; and
+#: what a candidate costs (its record and the link to the one before).
+_TASK_BYTES, _CANDIDATE_BYTES = 150, 32
 
 
 class _Candidates:
-    """Every task's candidates, packed: 32 bytes each, where a :class:`Candidate` with its float,
-    id string and locator tuple takes about 250 as Python objects (at 1 KB per rollout, 250 MB
-    per GB of input). A task keeps only the number of its last candidate, each candidate that of
-    the one before (most tasks of short rollouts have one or two: an array each cost 100 bytes);
+    """Every task's candidates, packed: 32 bytes each (a 28-byte record, a 4-byte link), where a
+    :class:`Candidate` with its float, id string and locator tuple takes about 250 as Python
+    objects (at 1 KB per rollout, 250 MB per GB of input). A task keeps only the number of its
+    last candidate, each candidate that of the one before (most tasks of short rollouts have one
+    or two: an array each cost 100 bytes);
     candidates are made again, the same, one task at a time when pairs are planned.
 
     Past ``budget`` bytes the table goes to disk as a sorted run and starts again empty; a plan
@@ -288,10 +290,11 @@ class _Candidates:
     bounded at any number of rollouts.
     """
 
-    __slots__ = ("_budget", "_ids", "_packed", "_runs", "_sources", "_tasks", "count")
+    __slots__ = ("_before", "_budget", "_ids", "_packed", "_runs", "_sources", "_tasks", "count")
 
     def __init__(self, budget: int | None = None) -> None:
         self._packed = bytearray()
+        self._before = array("I")  # the number + 1 of the task's candidate before (0: its first)
         self._tasks: dict[str, int] = {}  # the number of each task's last candidate
         self._sources = Numbering()  # the locators' sources
         self._ids: dict[int, str] = {}  # ids that are not 16 lowercase hex digits, by number
@@ -307,28 +310,32 @@ class _Candidates:
         if bits is None:
             self._ids[number] = rollout_id
             bits = 0
-        before = self._tasks.get(task_key, -1)
-        self._packed += _PACKED.pack(reward, bits, source_number, offset, before + 1)
+        self._packed += _PACKED.pack(reward, bits, source_number, offset)
+        self._before.append(self._tasks.get(task_key, -1) + 1)
         self._tasks[task_key] = number
         self.count = number + 1
-        if len(self._packed) + _TASK_BYTES * len(self._tasks) > self._budget:
+        if number * _CANDIDATE_BYTES + _TASK_BYTES * len(self._tasks) > self._budget:
             self._spill()
 
     def _spill(self) -> None:
         """Write the candidates in memory out as a sorted run, and start again empty."""
         if not self._tasks:
             return
-        unpack, packed, ids, size = _PACKED.unpack_from, self._packed, self._ids, _PACKED.size
+        ids, size, tasks, before = self._ids, _PACKED.size, self._tasks, self._before
+        none: dict[int, str] = {}
+        with memoryview(self._packed) as packed:
 
-        def entries(task_key: str) -> list[tuple[float, int, int, int, str | None]]:
-            made = []
-            for number in self._numbers(task_key):
-                reward, bits, source, offset, _ = unpack(packed, number * size)
-                made.append((reward, bits, source, offset, ids.get(number) if ids else None))
-            return made
+            def task(task_key: str) -> tuple[str, bytes | memoryview, dict[int, str]]:
+                last = tasks[task_key]
+                if not before[last] and not ids:  # the task's one candidate (the common case)
+                    return task_key, packed[last * size : (last + 1) * size], none
+                numbers = self._numbers(task_key)
+                entries = b"".join([packed[n * size : (n + 1) * size] for n in numbers])
+                odd = {place: ids[n] for place, n in enumerate(numbers) if n in ids} if ids else none
+                return task_key, entries, odd
 
-        self._runs.append(write_run((key, entries(key)) for key in sorted(self._tasks)))
-        self._packed, self._tasks, self._ids, self.count = bytearray(), {}, {}, 0
+            self._runs.append(write_run(map(task, sorted(self._tasks))))
+        self._packed, self._before, self._tasks, self._ids, self.count = bytearray(), array("I"), {}, {}, 0
 
     @property
     def spilled(self) -> bool:
@@ -350,23 +357,23 @@ class _Candidates:
         values = self._sources.values
         return {
             key.decode("utf-8", "surrogatepass"): [
-                Candidate(e.reward, e.order, (values[e.source], e.offset)) for e in entries
+                Candidate(e.reward, e.rollout_id, (values[e.source], e.offset)) for e in entries
             ]
             for key, entries in merged(self._runs)
         }
 
     def _numbers(self, task_key: str) -> list[int]:
         """The numbers of a task's candidates, in the order they were added."""
-        numbers = []
+        numbers, before = [], self._before
         number = self._tasks[task_key]
         while number >= 0:
             numbers.append(number)
-            number = _BEFORE.unpack_from(self._packed, number * _PACKED.size + _BEFORE_AT)[0] - 1
+            number = before[number] - 1
         numbers.reverse()
         return numbers
 
     def candidate(self, number: int) -> Candidate:
-        reward, bits, source, offset, _ = _PACKED.unpack_from(self._packed, number * _PACKED.size)
+        reward, bits, source, offset = _PACKED.unpack_from(self._packed, number * _PACKED.size)
         rollout_id = self._ids.get(number) if self._ids else None
         if rollout_id is None:
             rollout_id = f"{bits:016x}"
@@ -383,7 +390,7 @@ class _Candidates:
         unpack, packed, ids, size = _PACKED.unpack_from, self._packed, self._ids, _PACKED.size
         items = []
         for number in self._numbers(task_key):
-            reward, bits, _, _, _ = unpack(packed, number * size)
+            reward, bits, _, _ = unpack(packed, number * size)
             if ids:  # some id is kept as it is: compare them all as strings
                 kept = ids.get(number)
                 items.append(_Ranked(reward, f"{bits:016x}" if kept is None else kept, number))
@@ -428,8 +435,8 @@ def _rank(item: _Ranked | Entry) -> tuple[float, int | str]:
     return -item.reward, item.order
 
 
-_SOURCE = _BEFORE = struct.Struct("<I")
-_SOURCE_AT, _BEFORE_AT = 16, 28  # where the source's number and the one before sit in a candidate
+_SOURCE = struct.Struct("<I")
+_SOURCE_AT = 16  # where the source's number sits in a candidate
 
 
 class _MemoryPairs:
