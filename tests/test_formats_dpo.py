@@ -438,3 +438,27 @@ def test_spilled_candidates_keep_memory_bounded() -> None:
     for pair in (first, last):
         assert isinstance(pair.chosen, Candidate) and pair.chosen.reward == 0.75
         assert pair.rejected.reward == 0.0 and pair.chosen.locator == sft_locator(2, pair.chosen.locator[1])
+
+
+def test_the_spill_budget_counts_the_task_keys() -> None:
+    """Long task keys (``task_id:`` of long ids) are counted at their length: a table of 2,000-
+    character keys spills at its budget too, not at ten times it."""
+    import tracemalloc
+
+    from rollcraft.formats.dpo import Candidate, _Candidates
+
+    budget = 1 << 20
+    table = _Candidates(budget=budget)
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for number in range(8_000):  # 8,000 tasks of 2 KB keys: 16 MB if they stayed
+            task_key = f"task_id:{number:06d}" + "x" * 2_000  # made here, as the reader makes them
+            table.add(task_key, 1.0, f"{number:016x}", ("in.jsonl", number))
+        grown = tracemalloc.get_traced_memory()[1] - before
+    finally:
+        tracemalloc.stop()
+    assert table.spilled and grown < 2 * budget, grown
+    assert len(table.groups()) == 8_000 and Candidate(1.0, f"{7:016x}", ("in.jsonl", 7)) in [
+        c for cs in table.groups().values() for c in cs
+    ]

@@ -272,9 +272,10 @@ _PACKED = ENTRY
 #: candidates of 4 rollouts a task, 18 GB of the benchmark's 26 KB rollouts or 1.5 GB of 2 KB
 #: ones; runs below it never touch the disk.
 SPILL_BYTES = 48 * 2**20
-#: What a task's entry in the table costs: its key (a str), the dict's slot and the int; and
-#: what a candidate costs (its record and the link to the one before).
-_TASK_BYTES, _CANDIDATE_BYTES = 150, 32
+#: What a task's entry in the table costs besides its key's characters (the key's str header,
+#: the dict's slot and the int: 49 + 70 measured), and what a candidate costs (its record and
+#: the link to the one before).
+_TASK_BYTES, _CANDIDATE_BYTES = 120, 32
 
 
 class _Candidates:
@@ -290,7 +291,17 @@ class _Candidates:
     bounded at any number of rollouts.
     """
 
-    __slots__ = ("_before", "_budget", "_ids", "_packed", "_runs", "_sources", "_tasks", "count")
+    __slots__ = (
+        "_before",
+        "_budget",
+        "_ids",
+        "_packed",
+        "_runs",
+        "_sources",
+        "_task_bytes",
+        "_tasks",
+        "count",
+    )
 
     def __init__(self, budget: int | None = None) -> None:
         self._packed = bytearray()
@@ -300,6 +311,7 @@ class _Candidates:
         self._ids: dict[int, str] = {}  # ids that are not 16 lowercase hex digits, by number
         self.count = 0  # candidates in memory
         self._budget = SPILL_BYTES if budget is None else budget
+        self._task_bytes = 0  # what the tasks' entries take
         self._runs: list[IO[bytes]] = []
 
     def add(self, task_key: str, reward: float, rollout_id: str, locator: tuple[str, int]) -> None:
@@ -311,10 +323,14 @@ class _Candidates:
             self._ids[number] = rollout_id
             bits = 0
         self._packed += _PACKED.pack(reward, bits, source_number, offset)
-        self._before.append(self._tasks.get(task_key, -1) + 1)
+        before = self._tasks.get(task_key)
+        if before is None:
+            before = -1
+            self._task_bytes += _TASK_BYTES + len(task_key)
+        self._before.append(before + 1)
         self._tasks[task_key] = number
         self.count = number + 1
-        if number * _CANDIDATE_BYTES + _TASK_BYTES * len(self._tasks) > self._budget:
+        if number * _CANDIDATE_BYTES + self._task_bytes > self._budget:
             self._spill()
 
     def _spill(self) -> None:
@@ -335,7 +351,8 @@ class _Candidates:
                 return task_key, entries, odd
 
             self._runs.append(write_run(map(task, sorted(self._tasks))))
-        self._packed, self._before, self._tasks, self._ids, self.count = bytearray(), array("I"), {}, {}, 0
+        self._packed, self._before, self._tasks, self._ids = bytearray(), array("I"), {}, {}
+        self.count = self._task_bytes = 0
 
     @property
     def spilled(self) -> bool:
