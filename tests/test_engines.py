@@ -69,22 +69,31 @@ def test_one_and_two_local_workers_write_the_same_bytes(tmp_path: Path, small_sh
     assert sorted(p.name for p in two.iterdir()) == sorted(p.name for p in one.iterdir())  # no parts left
 
 
-@pytest.mark.parametrize("sections", ["sft and dpo", "dpo only"])
+@pytest.mark.parametrize("sections", ["sft and dpo", "dpo only", "openai pairs"])
 def test_spilled_dpo_candidates_write_the_same_bytes(
     tmp_path: Path, small_shards: object, monkeypatch: pytest.MonkeyPatch, sections: str
 ) -> None:
     """A run whose DPO candidates outgrow their memory budget (sorted runs on disk, merged) writes
-    what a run that keeps them in memory writes, with 1 and 2 workers."""
+    what a run that keeps them in memory writes, with 1 and 2 workers (with 2, pairs that have no
+    SFT row to splice are read back from the input lines by forked workers, from the plan on
+    disk)."""
     from rollcraft.formats import _spill, dpo
 
     if sections == "dpo only":
         monkeypatch.setattr(sys.modules[__name__], "BODY", BODY.replace("sft: {format: trl}\n", ""))
+    if sections == "openai pairs":
+        monkeypatch.setattr(
+            sys.modules[__name__], "BODY", BODY.replace("dpo: {format: trl", "dpo: {format: openai")
+        )
     names = ("dpo.jsonl", "dpo_ids.txt", "filtered.jsonl", "rejects.jsonl")
     kept = _run(tmp_path, "kept", workers=1)
     runs: list[object] = []
     write_run = _spill.write_run
     monkeypatch.setattr(dpo, "write_run", lambda tasks: runs.append(1) or write_run(tasks))
     monkeypatch.setattr(dpo, "SPILL_BYTES", 2048)  # a run every 10-odd candidates
+    forked: list[int] = []
+    parallel_pairs = local._parallel_pairs
+    monkeypatch.setattr(local, "_parallel_pairs", lambda *a: forked.append(1) or parallel_pairs(*a))
     for workers in (1, 2):
         runs.clear()
         spilled = _run(tmp_path, f"spilled{workers}", workers=workers)
@@ -92,6 +101,7 @@ def test_spilled_dpo_candidates_write_the_same_bytes(
         for name in names:
             assert (spilled / name).read_bytes() == (kept / name).read_bytes(), name
     assert (kept / "dpo.jsonl").stat().st_size > 0
+    assert bool(forked) is (sections != "sft and dpo")  # else the pairs are spliced from SFT rows
 
 
 SECRET = "AKIAIOSFODNN7EXAMPLE"
