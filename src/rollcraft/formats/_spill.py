@@ -16,6 +16,7 @@ with the process however it ends.
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import os
 import struct
@@ -24,6 +25,8 @@ from collections.abc import Callable, Iterable, Iterator
 from itertools import groupby
 from operator import itemgetter
 from typing import IO, NamedTuple
+
+from rollcraft._errors import OutputError
 
 __all__ = ["ENTRY", "Entry", "FilePairs", "merged", "write_run"]
 
@@ -64,9 +67,26 @@ def _decode(data: bytes) -> str:
     return data.decode("utf-8", "surrogatepass")
 
 
+@contextlib.contextmanager
+def _writing() -> Iterator[None]:
+    """A full or unwritable temporary folder is a clear error, not a traceback."""
+    try:
+        yield
+    except OSError as exc:
+        raise OutputError(
+            f"{tempfile.gettempdir()}: cannot write the DPO candidates that did not fit in memory "
+            f"({exc.strerror or exc}); set TMPDIR to a folder with room"
+        ) from None
+
+
 def write_run(tasks: Iterable[tuple[str, bytes | memoryview, dict[int, str]]]) -> IO[bytes]:
     """Write ``(task key, its candidates' ENTRY records, ids kept as they are by place)`` in the
     order given (sorted by key, by the caller) to a new temporary file, and return it."""
+    with _writing():
+        return _write_run(tasks)
+
+
+def _write_run(tasks: Iterable[tuple[str, bytes | memoryview, dict[int, str]]]) -> IO[bytes]:
     run = tempfile.TemporaryFile(prefix="rollcraft-dpo-run-", buffering=0)  # no buffer kept per run
     with open(os.dup(run.fileno()), "wb", buffering=1 << 20) as out:
         write, task = out.write, _TASK.pack
@@ -150,8 +170,9 @@ class FilePairs:
     __slots__ = ("_count", "_key", "_read_key", "_records", "_records_in", "_size", "_strings", "_strings_in")
 
     def __init__(self) -> None:
-        self._records = tempfile.TemporaryFile(prefix="rollcraft-dpo-pairs-", buffering=1 << 20)
-        self._strings = tempfile.TemporaryFile(prefix="rollcraft-dpo-keys-", buffering=1 << 20)
+        with _writing():
+            self._records = tempfile.TemporaryFile(prefix="rollcraft-dpo-pairs-", buffering=1 << 20)
+            self._strings = tempfile.TemporaryFile(prefix="rollcraft-dpo-keys-", buffering=1 << 20)
         self._records_in = _Blocks(self._records)
         self._strings_in = _Blocks(self._strings)
         self._size = 0  # of the strings
@@ -166,19 +187,21 @@ class FilePairs:
         return at
 
     def add(self, key: bytes, chosen: Entry, rejected: Entry) -> None:
-        if self._key is None or self._key[0] != key:  # a task's pairs share its key
-            self._key = (key, self._string(key))
-        sides: list[float | int] = []
-        for side in (chosen, rejected):
-            raw = _encode(side.rollout_id)
-            sides += (side.reward, side.source, side.offset, self._string(raw), len(raw))
-        self._records.write(_PAIR.pack(self._key[1], len(key), *sides))
+        with _writing():
+            if self._key is None or self._key[0] != key:  # a task's pairs share its key
+                self._key = (key, self._string(key))
+            sides: list[float | int] = []
+            for side in (chosen, rejected):
+                raw = _encode(side.rollout_id)
+                sides += (side.reward, side.source, side.offset, self._string(raw), len(raw))
+            self._records.write(_PAIR.pack(self._key[1], len(key), *sides))
         self._count += 1
 
     def done(self) -> FilePairs:
         """Flush what was added (returns itself)."""
-        self._records.flush()
-        self._strings.flush()
+        with _writing():
+            self._records.flush()
+            self._strings.flush()
         return self
 
     def __len__(self) -> int:
