@@ -89,12 +89,10 @@ def write_run(tasks: Iterable[tuple[str, bytes | memoryview, dict[int, str]]]) -
 def _write_run(tasks: Iterable[tuple[str, bytes | memoryview, dict[int, str]]]) -> IO[bytes]:
     run = tempfile.TemporaryFile(prefix="rollcraft-dpo-run-", buffering=0)  # no buffer kept per run
     with open(os.dup(run.fileno()), "wb", buffering=1 << 20) as out:
-        write, task = out.write, _TASK.pack
+        write, task, join = out.write, _TASK.pack, b"".join
         for key, entries, odd in tasks:
             raw = _encode(key)
-            write(task(len(raw), len(entries) // ENTRY.size, len(odd)))
-            write(raw)
-            write(entries)
+            write(join((task(len(raw), len(entries) // ENTRY.size, len(odd)), raw, entries)))
             for place, rollout_id in odd.items():
                 odd_raw = _encode(rollout_id)
                 write(_ODD.pack(place, len(odd_raw)))
@@ -106,10 +104,12 @@ def _read_run(run: IO[bytes]) -> Iterator[tuple[bytes, list[Entry]]]:
     with open(os.dup(run.fileno()), "rb", buffering=_RUN_BUFFER) as handle:
         handle.seek(0)
         read, unpack_task, entry_size, make = handle.read, _TASK.unpack, ENTRY.size, Entry._make
+        iter_unpack = ENTRY.iter_unpack
         while header := read(_TASK.size):
             key_size, count, odd_count = unpack_task(header)
-            key = read(key_size)
-            entries = list(map(make, ENTRY.iter_unpack(read(count * entry_size))))
+            body = read(key_size + count * entry_size)
+            key = body[:key_size]
+            entries = list(map(make, iter_unpack(memoryview(body)[key_size:])))
             if odd_count:
                 entries = _with_odd_ids(entries, read, odd_count)
             yield key, entries
@@ -129,17 +129,18 @@ def merged(runs: list[IO[bytes]]) -> Iterator[tuple[bytes, list[Entry]]]:
     ``str``), with the candidates of all runs in run order: the order they were added."""
     streams = heapq.merge(*(_read_run(run) for run in runs), key=itemgetter(0))
     for key, parts in groupby(streams, key=itemgetter(0)):
-        entries: list[Entry] = []
-        for _, part in parts:
-            entries.extend(part)
+        lists = [part for _, part in parts]
+        entries = lists[0] if len(lists) == 1 else [entry for part in lists for entry in part]
         if any(type(entry.order) is str for entry in entries):  # rank the task's ids as strings
             entries = [entry._replace(order=entry.rollout_id) for entry in entries]
         yield key, entries
 
 
 #: A planned pair: its key's offset and byte length in the strings, then for each side its
-#: reward, source number, offset, and its id's offset and byte length in the strings.
-_PAIR = struct.Struct("<QI" + "dIqQI" * 2)
+#: reward, source number, offset, its id's 64 bits, and the offset and byte length + 1 in the
+#: strings of an id kept as it is (0: the id is the 64 bits' 16 hex digits).
+_PAIR = struct.Struct("<QI" + "dIqQQI" * 2)
+_SIDE = 6  # fields a side takes in a pair's record
 #: Bytes of a file read at once: the pairs, and the keys and ids they point to, are mostly read
 #: in the order they were written.
 _BLOCK = 1 << 16
@@ -192,8 +193,12 @@ class FilePairs:
                 self._key = (key, self._string(key))
             sides: list[float | int] = []
             for side in (chosen, rejected):
-                raw = _encode(side.rollout_id)
-                sides += (side.reward, side.source, side.offset, self._string(raw), len(raw))
+                order = side.order
+                if type(order) is int:
+                    sides += (side.reward, side.source, side.offset, order, 0, 0)
+                else:  # an id kept as it is, or a task whose ids rank as strings
+                    raw = _encode(side.rollout_id)
+                    sides += (side.reward, side.source, side.offset, 0, self._string(raw), len(raw) + 1)
             self._records.write(_PAIR.pack(self._key[1], len(key), *sides))
         self._count += 1
 
@@ -219,16 +224,18 @@ class FilePairs:
     def sides(self, index: int) -> tuple[tuple[float, str, int, int], tuple[float, str, int, int]]:
         """``(reward, rollout id, source number, offset)`` of the chosen and the rejected side."""
         record = self._record(index)
-        return self._side(record[2:7]), self._side(record[7:12])
+        return self._side(record[2 : 2 + _SIDE]), self._side(record[2 + _SIDE :])
 
     def _side(self, fields: tuple[int, ...]) -> tuple[float, str, int, int]:
-        reward, source, offset, id_at, id_size = fields
-        return reward, _decode(self._strings_in.read(id_at, id_size)), source, offset
+        reward, source, offset, bits, id_at, id_size = fields
+        if id_size:
+            return reward, _decode(self._strings_in.read(id_at, id_size - 1)), source, offset
+        return reward, f"{bits:016x}", source, offset
 
     def sources(self, index: int) -> tuple[int, int]:
         """The source numbers of the chosen and the rejected side."""
         record = self._record(index)
-        return record[3], record[8]
+        return record[3], record[3 + _SIDE]
 
 
 def _pread(file: IO[bytes], size: int, offset: int) -> bytes:
