@@ -477,3 +477,33 @@ def test_a_temporary_folder_that_cannot_take_the_spill_is_a_clear_error(
     with pytest.raises(OutputError, match=r"gone: cannot write the DPO candidates .*set TMPDIR"):
         for number in range(100):
             table.add(f"task:{number}", 1.0, f"{number:016x}", ("in.jsonl", number))
+
+
+def test_a_spill_that_fails_half_written_is_the_same_clear_error(tmp_path: Path) -> None:
+    """A run cut off by a full disk (here a 64 KiB file-size limit: the kernel refuses the
+    write, File too large) is the same one-line error as a folder that cannot take it at all."""
+    import subprocess
+    import sys
+
+    script = """
+import resource, tempfile
+from rollcraft import OutputError
+from rollcraft.formats.dpo import _Candidates
+tempfile.tempdir = {folder!r}
+resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 16, resource.RLIM_INFINITY))
+table = _Candidates(budget=4 << 20)
+try:
+    for number in range(40_000):
+        table.add(f"task:{{number}}", 1.0, f"{{number:016x}}", ("in.jsonl", number))
+except OutputError as exc:
+    print("OutputError:", exc)
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script.format(folder=str(tmp_path))],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "OutputError:" in done.stdout and "cannot write the DPO candidates" in done.stdout, done.stdout
+    assert "File too large" in done.stdout
