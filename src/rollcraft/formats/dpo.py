@@ -537,11 +537,17 @@ class _Keys(Sequence[str]):
     def __getitem__(self, index: slice) -> Sequence[str]: ...
     def __getitem__(self, index: int | slice) -> str | Sequence[str]:
         if isinstance(index, slice):
-            start, stop, step = index.indices(len(self))
-            if step != 1:
-                raise ValueError("keys slice with step 1 only")
+            start, stop = _span(index, len(self))
             return _Keys(self._store, self._start + start, self._start + stop)
         return self._store.key(self._start + _position(index, len(self)))
+
+
+def _span(index: slice, length: int) -> tuple[int, int]:
+    """Where a slice of a plan (or of its keys) starts and stops; only step 1 is allowed."""
+    start, stop, step = index.indices(length)
+    if step != 1:
+        raise ValueError("a plan slices with step 1 only")
+    return start, stop
 
 
 def _position(index: int, length: int) -> int:
@@ -585,9 +591,7 @@ class PairPlan(Sequence[PlannedPair]):
     def __getitem__(self, index: slice) -> PairPlan: ...
     def __getitem__(self, index: int | slice) -> PlannedPair | PairPlan:
         if isinstance(index, slice):
-            start, stop, step = index.indices(len(self))
-            if step != 1:
-                raise ValueError("a plan slices with step 1 only")
+            start, stop = _span(index, len(self))
             return PairPlan(self._store, self._start + start, self._start + stop)
         return self._pair(self._start + _position(index, len(self)))
 
