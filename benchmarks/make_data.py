@@ -25,12 +25,11 @@ from typing import Any
 
 import orjson
 
+from benchmarks.real_data import real_dir
 from rollcraft._io import RawLine, expand_inputs, iter_lines
 from rollcraft._read import ReadOptions, parse_line
 from rollcraft._records import Rollout
 
-#: The shared real files, beside the repository (``../shared/data/nemo-gym-rollouts``).
-REAL_DIR = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "nemo-gym-rollouts"
 REWARDS = (0.0, 0.0, 0.25, 0.5, 0.75, 1.0, 1.0)
 
 
@@ -49,13 +48,16 @@ class Templates:
     odd: list[bytes]
 
 
-def load_templates(real: Path | list[Path] = REAL_DIR, *, max_bytes: int = MAX_TEMPLATE_BYTES) -> Templates:
+def load_templates(
+    real: Path | list[Path] | None = None, *, max_bytes: int = MAX_TEMPLATE_BYTES
+) -> Templates:
     """Every line of ``real`` (files, folders), or a seeded sample of them when the files hold
     more than ``max_bytes``: rollouts and everything else (odd lines), as bytes.
 
     The share of lines kept starts at 0.9 ``max_bytes`` over the files' sizes; when the lines kept
     still outgrow ``max_bytes`` (compressed files hold more than their size), half of them are
     dropped, at random, and the share halves."""
+    real = real_dir() if real is None else real  # ../shared, else NeMo Gym's wheel (real_data.py)
     sources = [str(p) for p in (real if isinstance(real, list) else [real])]
     files = expand_inputs(sources)
     total = sum(os.path.getsize(f) for f in files if f != "-")
@@ -158,11 +160,11 @@ def build(
 ) -> Path:
     """Write about ``size`` bytes of NeMo Gym rollouts to ``path`` (kept when it exists).
 
-    ``source``: the rollout files or folders to use as templates (default: the shared real files).
+    ``source``: the rollout files or folders to use as templates (default: NeMo Gym's real example rollouts).
     """
     if path.exists():
         return path
-    templates = load_templates(source or REAL_DIR)
+    templates = load_templates(source)
     mean = sum(templates.sizes) / len(templates.sizes)
     tasks = max(1, round(size / (mean * rollouts)))
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -302,8 +302,8 @@ def main(argv: list[str] | None = None) -> None:
         "--source",
         action="append",
         type=Path,
-        help="NeMo Gym rollout files or folders to build the inputs from (repeatable; default: the "
-        "shared real files, ../shared/data/nemo-gym-rollouts)",
+        help="NeMo Gym rollout files or folders to build the inputs from (repeatable; default: NeMo "
+        "Gym's example rollouts: ../shared/data/nemo-gym-rollouts, else from the nemo-gym wheel)",
     )
     args = parser.parse_args(argv)
     modes = [m for m in args.modes.split(",") if m] + (["v"] if args.validate else [])

@@ -7,22 +7,26 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.real_data import real_dir as _find_real_dir
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 ROOT = Path(__file__).resolve().parent.parent
-REAL_DIR = ROOT.parent / "shared" / "data" / "nemo-gym-rollouts"
+#: NeMo Gym's real example rollouts: ``../shared/data/nemo-gym-rollouts`` when it is there, else
+#: the same files taken from the ``nemo-gym`` wheel into ``.cache/`` (see ``benchmarks/real_data.py``).
+REAL_DIR = _find_real_dir()
 EXAMPLES_DIR = ROOT / "examples" / "rollouts"
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 
 def real_files() -> list[Path]:
-    """The shared real rollout files (the suite fails loudly if they are missing)."""
+    """The real rollout files (the suite fails loudly if they are missing)."""
     files = sorted(REAL_DIR.glob("*.jsonl"))
     if not files:
-        raise RuntimeError(f"the shared real rollout files are missing: {REAL_DIR}")
+        raise RuntimeError(f"the real rollout files are missing: {REAL_DIR}")
     return files
 
 
