@@ -26,7 +26,12 @@ def test_inspect_json_on_real_files(real_dir: Path) -> None:
     assert data["lines"] == sum(v[0] for v in EXPECTED.values())
     assert data["rollouts"] == sum(v[1] for v in EXPECTED.values())
     assert data["lines"] == data["rollouts"] + sum(data["quarantined"].values())
-    assert data["tasks"] > 50 and len(data["files"]) == len(EXPECTED)
+    # No two files share a task; within a file, a task is one prompt and one _ng_task_index.
+    assert data["tasks"] == sum(v[3] for v in EXPECTED.values()) == 370
+    assert {Path(name).name: f["tasks"] for name, f in data["files"].items()} == {
+        name: v[3] for name, v in EXPECTED.items()
+    }
+    assert len(data["files"]) == len(EXPECTED)
 
 
 def test_inspect_tables_on_examples(examples_dir: Path) -> None:

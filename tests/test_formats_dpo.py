@@ -87,6 +87,24 @@ def test_best_worst_pairs_across_files(spread: list[str]) -> None:
     }
 
 
+def _app_task(app: str, index: int, reward: float, answer: str) -> dict[str, Any]:
+    """NeMo Gym's vibench shape: one prompt for every app; the app and _ng_task_index differ."""
+    return _record("build the app", reward, answer) | {"app": app, "_ng_task_index": index}
+
+
+def test_one_prompt_of_two_tasks_never_pairs(tmp_path: Path) -> None:
+    # The real case: vibench's example rollouts, "barber" (task 2) and "wedding" (task 3).
+    run1 = _write(
+        tmp_path / "run1.jsonl", [_app_task("barber", 2, 1.0, "barber ok"), _app_task("wedding", 3, 0.0, "w")]
+    )
+    rows, report = _pairs([run1], pairing="all")
+    assert rows == [] and report.tasks == 2 and report.skipped_tasks == {"single_rollout": 2}
+    # The same input row collected again in a second run is the same task: it pairs.
+    run2 = _write(tmp_path / "run2.jsonl", [_app_task("barber", 2, 0.0, "barber bad")])
+    rows, report = _pairs([run1, run2], pairing="all")
+    assert _answers(rows) == [("barber ok", "barber bad")] and report.tasks == 2
+
+
 def test_all_pairs_over_the_margin(spread: list[str]) -> None:
     rows, _ = _pairs(spread, pairing="all")
     assert sorted(_answers(rows)) == sorted(
@@ -185,6 +203,17 @@ def test_real_files_every_dialect(dialect: str) -> None:
             assert row["preferred_output"] != row["non_preferred_output"]
         else:
             assert [len(c["completion"]) for c in row["completions"]] == [1, 1]
+
+
+def test_real_pairs_never_join_two_task_indexes() -> None:
+    # vlm_eval_kit's five OCR images share one prompt text; each is its own task.
+    index = {
+        r.rollout_id: orjson.loads(r.raw).get("_ng_task_index")
+        for r in read_rollouts([str(REAL_DIR)])
+        if isinstance(r, Rollout)
+    }
+    rows, _ = _pairs([str(REAL_DIR)], pairing="all")
+    assert rows and all(index[r["chosen_id"]] == index[r["rejected_id"]] for r in rows)
 
 
 def _collect_with_sft_rows(

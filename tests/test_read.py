@@ -13,6 +13,8 @@ import pytest
 import zstandard
 
 from rollcraft import InputError, Quarantined, ReadOptions, ReadReport, Rollout, read_rollouts
+from rollcraft._io import RawLine
+from rollcraft._read import parse_line
 from tests._expected_real import EXPECTED
 from tests.conftest import real_files
 
@@ -195,6 +197,33 @@ def test_task_key_rules(tmp_path: Path) -> None:
     forced, quarantined, _ = _read([path], task_key="metadata.problem")
     assert [r.task_key for r in forced] == ["metadata.problem:p9"]
     assert [q.reason for q in quarantined] == ["malformed_record", "malformed_record"]
+
+
+def _app_task(app: str, index: object, reward: float) -> dict[str, object]:
+    """One rollout of NeMo Gym's vibench shape: one prompt for every app, the app a field of its own."""
+    return _nemo(reward=reward, app=app, _ng_task_index=index, agent_ref={"name": "vibench_agent"})
+
+
+def test_one_prompt_of_two_tasks_is_two_task_keys(tmp_path: Path) -> None:
+    # vibench: "barber" and "wedding" share the prompt text; _ng_task_index 2 and 3 tell them apart.
+    run1 = _write(tmp_path, "run1.jsonl", [_app_task("barber", 2, 1.0), _app_task("wedding", 3, 0.0)])
+    no_index = _nemo(agent_ref={"name": "vibench_agent"})
+    run2 = _write(tmp_path, "run2.jsonl", [_app_task("barber", 2, 0.0), no_index])
+    rollouts, _, _ = _read([str(run1), str(run2)])
+    barber, wedding, barber_again, plain = (r.task_key for r in rollouts)
+    assert barber != wedding and barber.startswith("prompt:") and barber.endswith("#2")
+    assert barber_again == barber  # the same input row in another run: the same task
+    assert plain == barber.split("#")[0]  # no _ng_task_index: the prompt digest alone
+    assert len({barber, wedding, plain}) == 3
+
+
+@pytest.mark.parametrize("index", [0, 7, "row-7", 2**40, 2.0, [1]])
+def test_the_fast_and_general_paths_key_a_task_index_alike(index: object) -> None:
+    line = orjson.dumps(_app_task("barber", index, 1.0))
+    raw = RawLine("x.jsonl", 1, 0, line)
+    fast, general = parse_line(raw, ReadOptions()), parse_line(raw, ReadOptions(), fast=False)
+    assert isinstance(fast, Rollout) and isinstance(general, Rollout)
+    assert fast.task_key == general.task_key and fast.task_key.startswith("prompt:")
 
 
 def test_facts(tmp_path: Path) -> None:

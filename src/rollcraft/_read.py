@@ -312,7 +312,7 @@ def _fast_rollout(raw: RawLine, options: ReadOptions, rollout_id: str | None) ->
     if record.task_id is not None:
         task_key = f"task_id:{_scalar(record.task_id)}"
     elif conversation.prompt:
-        task_key = prompt_task_key(agent, conversation.prompt, tools_json)
+        task_key = _indexed(prompt_task_key(agent, conversation.prompt, tools_json), record.ng_task_index)
     else:
         task_key = _index_key(agent, record.ng_task_index)
     metadata = record.metadata
@@ -473,7 +473,14 @@ def task_key_of(
 
     ``field_name`` when given (dots reach into objects); else ``task_id``; else an XXH3-64 of the
     prompt (instructions, input items, tools; not sampling settings or seeds) with the agent
-    name; else the agent name with ``_ng_task_index``.
+    name, and ``_ng_task_index`` when the record has one; else the agent name with
+    ``_ng_task_index``.
+
+    Identical prompt text is not the same task: an environment's own fields (the app to act on,
+    the expected answer, an image, a seed) can differ under one prompt, and NeMo Gym's
+    ``_ng_task_index`` (the input row a rollout was collected from) says which task it is. Two
+    rollouts meet only when both the prompt digest and the index agree: a missed pair costs
+    little, a wrong pair teaches the wrong preference.
     """
     if field_name:
         value = _dotted(record, field_name)
@@ -484,12 +491,18 @@ def task_key_of(
         return f"task_id:{_scalar(record['task_id'])}"
     if conversation.prompt:
         payload = {"agent": agent, "prompt": conversation.prompt, "tools": conversation.tools}
-        return f"prompt:{xxh3_64_hexdigest(orjson.dumps(payload, option=orjson.OPT_SORT_KEYS))}"
+        digest = xxh3_64_hexdigest(orjson.dumps(payload, option=orjson.OPT_SORT_KEYS))
+        return _indexed(f"prompt:{digest}", record.get("_ng_task_index"))
     return _index_key(agent, record.get("_ng_task_index"))
 
 
 def _index_key(agent: str | None, task_index: Any) -> str:
     return f"index:{agent or ''}:{_scalar(task_index)}"
+
+
+def _indexed(prompt_key: str, task_index: Any) -> str:
+    """A prompt's key with the record's ``_ng_task_index`` (``prompt:DIGEST#INDEX``), when it has one."""
+    return prompt_key if task_index is None else f"{prompt_key}#{_scalar(task_index)}"
 
 
 def _mark(flags: set[str], mask_sample: Any, verification_skipped: Any) -> None:
