@@ -332,3 +332,29 @@ def test_cli_reports_a_missing_model_in_one_line(sft_file: Path, tmp_path: Path)
     )
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert "nope" in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "config", "missing"),
+    [
+        ([], None, "Missing option '--data' / '--model' / '--output'."),
+        (["--data", "d.jsonl", "-o", "out"], None, "Missing option '--model'."),
+        (["--max-steps", "1"], "data: d.jsonl\noutput_dir: out\n", "Missing option '--model' (or its key in"),
+    ],
+)
+def test_cli_train_without_data_or_model_is_a_usage_error(
+    tmp_path: Path, args: list[str], config: str | None, missing: str
+) -> None:
+    if config is not None:
+        (tmp_path / "train.yaml").write_text(config)
+        args = [*args, "--config", str(tmp_path / "train.yaml")]
+    for method in ("sft", "dpo"):
+        done = subprocess.run(
+            [sys.executable, "-m", "rollcraft.cli", "train", method, *args],
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+        )
+        assert done.returncode == 2 and "Traceback" not in done.stderr
+        assert f"train {method} [OPTIONS]" in done.stderr and missing in done.stderr
+        assert "training" not in done.stderr  # nothing started

@@ -17,6 +17,7 @@ from rollcraft._read import DEFAULT_SUCCESS_THRESHOLD, ReadOptions
 
 if TYPE_CHECKING:
     from rollcraft.evaluate import Comparison
+    from rollcraft.train import TrainConfig
 
 __all__ = ["register"]
 
@@ -62,10 +63,13 @@ def _sets(items: list[str] | None) -> dict[str, Any]:
     return found
 
 
-def _train(method: str, config_path: Path | None, flags: dict[str, Any], sets: list[str] | None) -> None:
+def _train(
+    ctx: typer.Context, method: str, config_path: Path | None, flags: dict[str, Any], sets: list[str] | None
+) -> None:
     from rollcraft.train import load_train_config, train
 
     config = load_train_config(config_path, **{**_sets(sets), **flags, "method": method})
+    _require(ctx, config, config_path)
     if not _main_process():
         train(config)
         return
@@ -76,6 +80,18 @@ def _train(method: str, config_path: Path | None, flags: dict[str, Any], sets: l
         f"{method}: {result.global_step} steps on {result.rows} rows in {result.runtime_s:.1f} s, "
         f"train loss {loss} -> {result.output_dir}"
     )
+
+
+#: The settings a run needs, by the flag that gives them (a YAML config may give them instead).
+_REQUIRED = {"data": "--data", "model": "--model", "output_dir": "--output"}
+
+
+def _require(ctx: typer.Context, config: TrainConfig, config_path: Path | None) -> None:
+    """A usage error (exit 2, usage line first) naming each setting neither a flag nor the config gave."""
+    missing = [flag for key, flag in _REQUIRED.items() if not getattr(config, key)]
+    if missing:
+        where = f" (or its key in {config_path})" if config_path is not None else ""
+        ctx.fail(f"Missing option {' / '.join(repr(m) for m in missing)}{where}.")
 
 
 def _main_process() -> bool:
@@ -91,6 +107,7 @@ def _flags(**values: Any) -> dict[str, Any]:
 
 
 def sft_command(
+    ctx: typer.Context,
     data: DataOpt = None,
     model: ModelOpt = None,
     output: OutputOpt = None,
@@ -116,10 +133,11 @@ def sft_command(
         assistant_only_loss=assistant_only_loss, seed=seed, device=device, overwrite=overwrite,
         validate_data=validate,
     )  # fmt: skip
-    _train("sft", config, flags, set_)
+    _train(ctx, "sft", config, flags, set_)
 
 
 def dpo_command(
+    ctx: typer.Context,
     data: DataOpt = None,
     model: ModelOpt = None,
     output: OutputOpt = None,
@@ -147,7 +165,7 @@ def dpo_command(
         batch_size=batch_size, grad_accum=grad_accum, max_length=max_length, beta=beta,
         loss_type=loss_type or None, seed=seed, device=device, overwrite=overwrite, validate_data=validate,
     )  # fmt: skip
-    _train("dpo", config, flags, set_)
+    _train(ctx, "dpo", config, flags, set_)
 
 
 # ---------------------------------------------------------------- evaluate
