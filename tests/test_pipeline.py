@@ -490,3 +490,35 @@ def test_each_pass_over_the_input_fills_the_progress_bar_once(
     config = _config(tmp_path, body + "sft: {}\nvalidate: {enabled: false}\n")
     run_pipeline(config, workers=workers, progress=bar)
     assert bar.passes == [["", 0]] + [[name, data.stat().st_size] for name in names]
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "rollcraft.cli", *args], capture_output=True, text=True)
+
+
+def test_versions_of_a_folder_that_is_not_there_is_one_line_exit_2(tmp_path: Path) -> None:
+    (tmp_path / "a-file").write_text("x")
+    for target, why in (("nope", "no such folder"), ("a-file", "not a folder")):
+        done = _cli("versions", str(tmp_path / target))
+        assert done.returncode == 2 and "Traceback" not in done.stderr
+        assert done.stderr.strip().splitlines() == [done.stderr.strip()] and why in done.stderr
+    (tmp_path / "empty").mkdir()
+    done = _cli("versions", str(tmp_path / "empty"))
+    assert done.returncode == 0 and done.stdout.startswith("No versions in") and "┏" not in done.stdout
+
+
+def test_cli_diff_prints_key_old_new_lines_and_no_empty_tables(tmp_path: Path) -> None:
+    examples = ROOT / "examples" / "rollouts"
+    body = f"inputs: [{examples}]\noutput_dir: out\nsft: {{}}\nbalance: {{max_per_category: N}}\n"
+    for n in (15, 10):
+        run_pipeline(_config(tmp_path, body.replace("N", str(n))))
+    changed = _cli("diff", str(tmp_path / "out" / "v1"), str(tmp_path / "out" / "v2"))
+    assert changed.returncode == 0, changed.stderr
+    lines = changed.stdout.splitlines()
+    assert "config: 1 changed" in lines and "  balance.max_per_category: 15 -> 10" in lines
+    assert "inputs: unchanged" in lines and any(line.startswith("  sft.rows: ") for line in lines)
+    same = _cli("diff", str(tmp_path / "out" / "v1"), str(tmp_path / "out" / "v1"))
+    assert same.returncode == 0
+    assert {"config: unchanged", "counts: unchanged"} <= set(same.stdout.splitlines())
+    for text in (changed.stdout, same.stdout):
+        assert not {"{", "'", "┏", "└"} & set(text), text  # no dict text, no (empty) tables

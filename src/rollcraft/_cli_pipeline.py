@@ -11,6 +11,7 @@ import typer
 
 from rollcraft._cli_common import progress, table
 from rollcraft._console import err, out
+from rollcraft._errors import InputError
 
 __all__ = ["register"]
 
@@ -102,12 +103,18 @@ def _print_run(manifest: dict[str, Any], folder: Path) -> None:
         out.print(rows)
     if "sft" in manifest["config"] and manifest["config"]["sft"]:
         sft = counts["sft"]
-        out.print(f"SFT: {sft['rows']} rows; skipped {sum(sft['skipped'].values())} {sft['skipped'] or ''}")
+        skipped = _counts_text(sft["skipped"])
+        out.print(
+            f"SFT: {sft['rows']} rows; skipped {sum(sft['skipped'].values())}"
+            + (f" ({skipped})" if skipped else "")
+        )
     if "dpo" in counts:
         dpo = counts["dpo"]
+        skipped = _counts_text(dpo["skipped_tasks"])
         out.print(
             f"DPO: {dpo['pairs']} pairs from {dpo['tasks']} tasks "
-            f"({dpo['tasks_with_two_or_more']} with >= 2 usable rollouts); skipped {dpo['skipped_tasks']}"
+            f"({dpo['tasks_with_two_or_more']} with >= 2 usable rollouts)"
+            + (f"; skipped tasks: {skipped}" if skipped else "")
         )
     for kind, v in manifest.get("validation", {}).items():
         out.print(f"Validation {kind}: {v['errors']} errors, {v['warnings']} warnings")
@@ -123,9 +130,16 @@ def versions_command(
     """List the versions in a folder with their counts."""
     from rollcraft.pipeline import list_versions
 
+    if not output_dir.is_dir():
+        why = "not a folder" if output_dir.exists() else "no such folder"
+        hint = "rollcraft run writes its versions under its output_dir"
+        raise InputError(f"{why} ({hint})", path=str(output_dir))
     rows = list_versions(output_dir)
     if as_json:
         print(orjson.dumps(rows, option=orjson.OPT_INDENT_2).decode())
+        return
+    if not rows:
+        out.print(f"No versions in {output_dir} (no folder there has a manifest.json)", markup=False)
         return
     result = table(
         f"Versions in {output_dir}",
@@ -162,14 +176,11 @@ def diff_command(
     if as_json:
         print(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode())
         return
-    out.print(f"[bold]{data['from']} -> {data['to']}[/]")
+    out.print(f"{data['from']} -> {data['to']}", markup=False, highlight=False)
     for section in ("config", "counts"):
-        changes = data[section]
-        result = table(f"{section} changes ({len(changes)})", ["key", "from", "to"])
-        for key, change in changes.items():
-            result.add_row(key, _short(change["from"]), _short(change["to"]))
-        out.print(result)
-    out.print(f"inputs: {data['inputs']}")
+        for line in _change_lines(section, data[section]):
+            out.print(line, markup=False, highlight=False)
+    out.print(_inputs_line(data["inputs"]), markup=False, highlight=False)
     for kind, rows in data["rows"].items():
         out.print(
             f"{kind} rows: {rows['from']} -> {rows['to']} "
@@ -183,7 +194,35 @@ def _version_path(path: Path) -> Path:
     return Path("training") / path
 
 
+def _change_lines(section: str, changes: dict[str, dict[str, Any]]) -> list[str]:
+    """``section: unchanged``, or a heading and one ``key: old -> new`` line per change."""
+    if not changes:
+        return [f"{section}: unchanged"]
+    return [
+        f"{section}: {len(changes)} changed",
+        *(f"  {key}: {_short(c['from'])} -> {_short(c['to'])}" for key, c in changes.items()),
+    ]
+
+
+def _inputs_line(inputs: dict[str, list[str]]) -> str:
+    """``inputs: unchanged`` or ``inputs: 1 added (a.jsonl), 1 changed (b.jsonl)``."""
+    parts = [
+        f"{len(paths)} {what} ({', '.join(paths[:3])}{', ...' if len(paths) > 3 else ''})"
+        for what, paths in inputs.items()
+        if paths
+    ]
+    return f"inputs: {', '.join(parts) if parts else 'unchanged'}"
+
+
+def _counts_text(counts: dict[str, int]) -> str:
+    """``reason n, reason n`` (empty when there are none)."""
+    return ", ".join(f"{key} {n}" for key, n in counts.items())
+
+
 def _short(value: Any) -> str:
+    """A value as a user reads it: ``(none)`` for a key one side lacks, JSON for lists and maps."""
+    if value is None:
+        return "(none)"
     text = orjson.dumps(value).decode() if not isinstance(value, str) else value
     return text if len(text) <= 60 else text[:57] + "..."
 
