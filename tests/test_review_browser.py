@@ -7,11 +7,14 @@ Set ``ROLLCRAFT_SCREENSHOT=DIR`` to also save a screenshot of a real rollout the
 
 from __future__ import annotations
 
+import functools
+import http.server
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -185,6 +188,46 @@ def test_without_the_token_the_page_is_refused(browser: webdriver.Chrome, serve:
     server, _ = serve([_record(0, "fine")])
     browser.get(server.url.split("?")[0])
     assert "403" in browser.find_element(By.TAG_NAME, "body").text
+
+
+@pytest.fixture
+def other_site(tmp_path: Path) -> Iterator[str]:
+    """A page on another origin (another port): what a malicious site open in the same browser is."""
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "index.html").write_text("<!doctype html><title>elsewhere</title><p>another site</p>")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(site))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}/index.html"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+CROSS_SITE_POST = """
+const [url, body, done] = arguments;
+fetch(url, {method: "POST", mode: "no-cors", body: body, headers: {"Content-Type": "text/plain"}})
+  .then(() => done("answered"), () => done("answered"));  // the answer is unreadable either way
+"""
+
+
+def test_another_site_cannot_post_a_decision(
+    browser: webdriver.Chrome, serve: Start, other_site: str
+) -> None:
+    server, decisions = serve([_record(0, "fine")])
+    browser.get(server.url)
+    _ready(browser, "question 0")
+    rollout_id = browser.execute_script("return document.getElementById('meta').textContent")
+    rollout_id = rollout_id.split("id ")[1][:16]
+    browser.get(other_site)
+    target = server.url.replace("/?token=", "/api/decisions?token=")  # even knowing the token
+    body = orjson.dumps({"rollout_id": rollout_id, "decision": "reject", "note": "csrf"}).decode()
+    assert browser.execute_async_script(CROSS_SITE_POST, target, body) == "answered"
+    time.sleep(0.3)  # the request was sent (a simple POST needs no preflight): it must save nothing
+    assert _lines(decisions) == []
 
 
 def test_screenshot_of_a_real_rollout(browser: webdriver.Chrome, serve: Start, real_dir: Path) -> None:

@@ -17,7 +17,7 @@ from rich.markup import escape
 from rollcraft._cli_common import read_summary_line, table
 from rollcraft._console import err, out
 from rollcraft._errors import DependencyError, InputError
-from rollcraft._io import atomic_writer
+from rollcraft._io import atomic_writer, refuse_overwriting_inputs
 from rollcraft._read import ReadReport, read_rollouts
 from rollcraft._records import Rollout
 from rollcraft._signals import install_cleanup_handlers
@@ -46,9 +46,10 @@ def review_command(
 ) -> None:
     """Review a sample in the browser: accept / reject / skip each rollout, with a note.
 
-    Serves a local page on 127.0.0.1 with a random session token in its URL. Every decision is
-    appended to the decisions file at once, so a restart resumes where the reviewer stopped;
-    `rollcraft apply-review` reads that file.
+    Serves a local page on 127.0.0.1 with a random session token in its URL (requests from
+    other origins are refused). Every decision is appended to the decisions file at once, so a
+    restart resumes where the reviewer stopped; `rollcraft apply-review` reads that file. A
+    decisions file that cannot be written is an error before the server starts.
     """
     try:
         import uvicorn
@@ -62,9 +63,14 @@ def review_command(
         raise InputError("no such file", path=str(sample))
     decisions_path = decisions or default_decisions_path(sample)
     token = new_token()
-    app = create_app(sample, decisions_path, token, reviewer=reviewer)
     sock = _bind(port)
-    url = f"http://{HOST}:{sock.getsockname()[1]}/?token={token}"
+    bound = sock.getsockname()[1]
+    try:
+        app = create_app(sample, decisions_path, token, port=bound, reviewer=reviewer)
+    except BaseException:
+        sock.close()
+        raise
+    url = f"http://{HOST}:{bound}/?token={token}"
     out.print(
         f"Reviewing [bold]{escape(str(sample))}[/]; decisions go to [bold]{escape(str(decisions_path))}[/]"
     )
@@ -120,6 +126,7 @@ def redact_command(
     install_cleanup_handlers()
     if on_secret not in ("replace", "drop"):
         raise typer.BadParameter("must be replace or drop", param_hint="--on-secret")
+    refuse_overwriting_inputs(paths, [output])
     allowed = load_allowlist(allowlist) if allowlist else Allowlist()
     step = RedactSecrets(on_secret=cast(OnSecret, on_secret), redactor=Redactor(allowlist=allowed))
     read = ReadReport()

@@ -211,11 +211,11 @@ def _review(loaded: LoadedConfig) -> tuple[frozenset[str], frozenset[str]]:
     section = loaded.config.review
     if section is None:
         return frozenset(), frozenset()
-    from rollcraft.curate import read_decisions
+    from rollcraft.review.decisions import read_decisions  # the one reader (a skip is no decision)
 
     decisions = read_decisions(loaded.resolve(section.decisions))
     rejected = frozenset(i for i, d in decisions.items() if d.decision == "reject")
-    return rejected, frozenset(decisions)
+    return rejected, frozenset(i for i, d in decisions.items() if d.decided)
 
 
 def _balanced(

@@ -1,18 +1,21 @@
 """The review web app: a Starlette app that serves one sample, one rollout at a time.
 
-Security model: the server binds to 127.0.0.1 only; every request must carry the session token
-(``?token=`` or the ``X-Rollcraft-Token`` header), else 403; every response carries a strict
-Content-Security-Policy (no inline script, no images, no external anything) and ``nosniff``.
-Rollout content travels as JSON and the page renders it with ``textContent`` only.
+Security model: the server binds to 127.0.0.1 only; every request must name the server in its
+``Host`` header (``127.0.0.1`` or ``localhost``, at the server's port), carry no ``Origin`` but
+the server's own, and carry the session token (``?token=`` or the ``X-Rollcraft-Token`` header),
+else 403: a page on another origin reaches it neither by DNS rebinding nor by a cross-site
+request. Every response carries a strict Content-Security-Policy (no inline script, no images,
+no external anything) and ``nosniff``. Rollout content travels as JSON and the page renders it
+with ``textContent`` only.
 
->>> # app = create_app("sample.jsonl", "sample.decisions.jsonl", token="s3cret")
+>>> # app = create_app("sample.jsonl", "sample.decisions.jsonl", token="s3cret", port=8765)
 """
 
 from __future__ import annotations
 
 import secrets
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
@@ -25,17 +28,20 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from rollcraft._errors import RollcraftError
 from rollcraft._read import ReadOptions, read_rollouts
 from rollcraft._records import Rollout
-from rollcraft.review.decisions import DECISIONS, Decision, DecisionLog, utc_now
+from rollcraft.review.decisions import Decision, DecisionLog, utc_now
 
-__all__ = ["CSP", "TOKEN_HEADER", "Sample", "create_app", "load_sample", "new_token"]
+__all__ = ["CSP", "LOCAL_NAMES", "TOKEN_HEADER", "Sample", "create_app", "load_sample", "new_token"]
 
 CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'none'; connect-src 'self'; "
     "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 )
 TOKEN_HEADER = "x-rollcraft-token"
+#: The host names the server answers to (it listens on 127.0.0.1 only).
+LOCAL_NAMES = ("127.0.0.1", "localhost")
 MAX_STRING = 200_000  # longer strings are cut for display (the file is never changed)
 MAX_NOTE = 10_000
 MAX_BODY = 64 * 1024
@@ -79,11 +85,13 @@ def load_sample(path: str | Path, options: ReadOptions | None = None) -> Sample:
 
 
 class _Guard:
-    """ASGI middleware: refuse requests without the token; add the security headers everywhere."""
+    """ASGI middleware: refuse foreign hosts and origins and requests without the token (403);
+    add the security headers everywhere."""
 
-    def __init__(self, app: ASGIApp, token: str) -> None:
+    def __init__(self, app: ASGIApp, token: str, port: int | None) -> None:
         self.app = app
         self.token = token
+        self.port = port
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -95,15 +103,37 @@ class _Guard:
                 message["headers"] = [*message.get("headers", []), *_SECURITY_HEADERS]
             await send(message)
 
-        if not self._allowed(scope):
-            refused = PlainTextResponse("403 Forbidden: a valid session token is required", status_code=403)
+        refusal = self._refusal(scope)
+        if refusal:
+            refused = PlainTextResponse(f"403 Forbidden: {refusal}", status_code=403)
             await refused(scope, receive, send_with_headers)
             return
         await self.app(scope, receive, send_with_headers)
 
-    def _allowed(self, scope: Scope) -> bool:
-        headers = dict(scope.get("headers") or [])
-        given = headers.get(TOKEN_HEADER.encode(), b"").decode("latin-1")
+    def _refusal(self, scope: Scope) -> str | None:
+        """Why the request is refused (``None``: it is not)."""
+        headers = {k: v.decode("latin-1") for k, v in scope.get("headers") or []}
+        host = headers.get(b"host", "").lower()
+        if not self._local(host):
+            return "the Host header must name this server (127.0.0.1 or localhost)"
+        origin = headers.get(b"origin")
+        if origin is not None and origin.lower() != f"http://{host}":
+            return "a request from another origin"
+        if not self._token_ok(headers, scope):
+            return "a valid session token is required"
+        return None
+
+    def _local(self, host: str) -> bool:
+        """Whether ``host`` (``name:port``) is this server: a local name, at its port when known."""
+        name, colon, port = host.rpartition(":")
+        if not colon:
+            name, port = host, ""
+        if self.port is not None and port != str(self.port):
+            return False
+        return name in LOCAL_NAMES
+
+    def _token_ok(self, headers: dict[bytes, str], scope: Scope) -> bool:
+        given = headers.get(TOKEN_HEADER.encode(), "")
         if not given:
             query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
             given = (query.get("token") or [""])[0]
@@ -115,10 +145,16 @@ def create_app(
     decisions_path: str | Path,
     token: str,
     *,
+    port: int | None = None,
     reviewer: str | None = None,
     options: ReadOptions | None = None,
 ) -> Starlette:
-    """The review app for one sample file; decisions are appended to ``decisions_path``."""
+    """The review app for one sample file; decisions are appended to ``decisions_path``.
+
+    ``port``: the port the server listens on; requests must name it in ``Host`` (``None``: any
+    port of a local name). Raises :class:`~rollcraft.OutputError` when the decisions file cannot
+    be written and :class:`~rollcraft.InputError` when it holds a malformed decision.
+    """
     state = _State(load_sample(sample_path, options), DecisionLog(decisions_path), token, reviewer)
     routes = [
         Route("/", state.index),
@@ -128,7 +164,7 @@ def create_app(
         Route("/api/decisions", state.decide, methods=["POST"]),
     ]
     app = Starlette(routes=routes)
-    app.add_middleware(_Guard, token=token)
+    app.add_middleware(_Guard, token=token, port=port)
     return app
 
 
@@ -168,18 +204,18 @@ class _State:
             return _json({"error": str(exc) or "not JSON"}, status=400)
         if decision.rollout_id not in self.sample.rollouts:
             return _json({"error": "no such rollout in this sample"}, status=404)
-        self.log.append(decision)
+        try:
+            self.log.append(decision)
+        except RollcraftError as exc:
+            return _json({"error": str(exc)}, status=500)
         return _json({"ok": True, "decision": _decision_view(decision), **_progress(self.sample, self.log)})
 
     def _decision(self, data: Any) -> Decision:
-        if not isinstance(data, dict):
-            raise ValueError("expected a JSON object")
-        rollout_id, choice, note = data.get("rollout_id"), data.get("decision"), data.get("note", "")
-        if not isinstance(rollout_id, str) or choice not in DECISIONS or not isinstance(note, str):
-            raise ValueError(f"need rollout_id (string), decision ({' | '.join(DECISIONS)}), note (string)")
-        if len(note) > MAX_NOTE:
+        """The page's decision, stamped with the time and reviewer (the page sets neither)."""
+        decision = Decision.from_record(data)
+        if len(decision.note) > MAX_NOTE:
             raise ValueError(f"note longer than {MAX_NOTE} characters")
-        return Decision(rollout_id, choice, note, utc_now(), self.reviewer)
+        return replace(decision, time=utc_now(), reviewer=self.reviewer)
 
 
 def _asset(name: str) -> str:
@@ -219,7 +255,7 @@ def _summary(sample: Sample, log: DecisionLog) -> dict[str, Any]:
         "decisions": decisions,
         "quarantined": dict(sample.quarantined),
         "duplicates": sample.duplicates,
-        "unreadable_decision_lines": log.skipped_lines,
+        "torn_decision_lines": log.torn_lines,
         **_progress(sample, log),
     }
 

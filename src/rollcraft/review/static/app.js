@@ -303,6 +303,7 @@
       const notes = [];
       if (left) notes.push(left + " quarantined line" + (left === 1 ? "" : "s") + " not shown");
       if (data.duplicates) notes.push(data.duplicates + " duplicate" + (data.duplicates === 1 ? "" : "s"));
+      if (data.torn_decision_lines) notes.push("a torn last line of the decisions file was skipped");
       $("notice").textContent = notes.join(" · ");
       applyFilters(null);
       document.body.dataset.ready = "1";
