@@ -180,3 +180,74 @@ def test_apply_review_drops_rejected_and_counts_unmatched(pool: Path) -> None:
     strict = ReviewReport()
     kept = [r for r, d in apply_review(rollouts, decisions, drop_undecided=True, report=strict) if d is None]
     assert ids(kept) == [rollouts[1].rollout_id] and strict.dropped_undecided == 298
+
+
+def test_read_decisions_takes_every_choice_the_review_page_writes(tmp_path: Path) -> None:
+    rows = [
+        {"rollout_id": i, "decision": c, "note": "", "reviewer": "ann", "time": "2025-01-01T12:00:00Z"}
+        for i, c in (("a", "accept"), ("b", "reject"), ("c", "skip"))
+    ]
+    decisions = read_decisions(write_decisions(tmp_path / "d.jsonl", rows))
+    assert {i: d.decision for i, d in decisions.items()} == {"a": "accept", "b": "reject", "c": "skip"}
+    assert decisions["a"].reviewer == "ann" and decisions["a"].time == "2025-01-01T12:00:00Z"
+
+
+def test_the_review_page_and_apply_review_share_one_decision_type() -> None:
+    from rollcraft.review import DECISIONS as PAGE_DECISIONS
+    from rollcraft.review import Decision as PageDecision
+    from rollcraft.review import read_decisions as page_reader
+
+    assert Decision is PageDecision and read_decisions is page_reader
+    assert PAGE_DECISIONS == ("accept", "reject", "skip")
+
+
+def test_a_torn_last_line_is_skipped_with_a_warning(tmp_path: Path) -> None:
+    path = write_decisions(tmp_path / "d.jsonl", [{"rollout_id": "a", "decision": "reject"}])
+    with path.open("ab") as handle:
+        handle.write(b'{"rollout_id": "b", "deci')  # a server killed in the middle of a write
+    warnings: list[str] = []
+    assert list(read_decisions(path, warn=warnings.append)) == ["a"]
+    assert warnings == [f"{path}:2: skipped a torn last line (a partial write without its newline)"]
+    with path.open("ab") as handle:
+        handle.write(b"\n")  # the same bytes as a whole line are an error, not a torn line
+    with pytest.raises(InputError, match=r"d\.jsonl:2: bad decision: not valid JSON"):
+        read_decisions(path)
+
+
+def test_a_whole_last_line_without_its_newline_is_read(tmp_path: Path) -> None:
+    path = tmp_path / "d.jsonl"
+    path.write_bytes(b'{"rollout_id": "a", "decision": "reject"}')
+    warnings: list[str] = []
+    assert read_decisions(path, warn=warnings.append)["a"].decision == "reject" and not warnings
+
+
+def test_a_skip_is_no_decision(pool: Path) -> None:
+    rollouts = [r for r in read_rollouts([str(pool)]) if isinstance(r, Rollout)]
+    first, second = rollouts[0].rollout_id, rollouts[1].rollout_id
+    decisions = {first: Decision(first, "skip", "later"), second: Decision(second, "reject")}
+    report = ReviewReport()
+    verdicts = dict(
+        (r.rollout_id, d) for r, d in apply_review(rollouts, decisions, drop_undecided=True, report=report)
+    )
+    assert verdicts[first] == Drop("undecided", "no review decision")
+    assert (report.accepted, report.rejected, report.skipped, report.undecided) == (0, 1, 1, 299)
+    assert report.unmatched == [] and report.to_dict()["skipped"] == 1
+
+
+def test_the_pipelines_review_step_reads_what_the_review_page_writes(pool: Path, tmp_path: Path) -> None:
+    from rollcraft.pipeline import run_pipeline
+
+    rollouts = [r for r in read_rollouts([str(pool)]) if isinstance(r, Rollout)]
+    rows = [
+        {"rollout_id": r.rollout_id, "decision": c, "note": "n", "time": "2025-01-01T12:00:00Z"}
+        for r, c in zip(rollouts, ["accept", "reject", "skip"], strict=False)
+    ]
+    decisions = write_decisions(tmp_path / "d.jsonl", rows)
+    with decisions.open("ab") as handle:
+        handle.write(b'{"rollout_id": "')  # a torn last line
+    config = tmp_path / "pipeline.yaml"
+    config.write_text(
+        f'inputs: ["{pool}"]\noutput_dir: out\nwrite_filtered: true\nreview: {{decisions: d.jsonl}}\n'
+    )
+    manifest = orjson.loads((run_pipeline(config).folder / "manifest.json").read_bytes())
+    assert manifest["counts"]["review"] == {"rejected": 1, "decisions_matched": 2}

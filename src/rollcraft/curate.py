@@ -15,15 +15,15 @@ import random
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import orjson
 
-from rollcraft._errors import ConfigError, InputError
+from rollcraft._errors import ConfigError
 from rollcraft._read import ReadOptions, ReadReport, read_rollouts
 from rollcraft._records import Quarantined, Rollout
 from rollcraft.filters import Drop, relabel, rereadable
+from rollcraft.review.decisions import Decision, read_decisions
 
 __all__ = [
     "BalanceReport",
@@ -214,69 +214,20 @@ def _pick(items: Iterable[Rollout | Quarantined], chosen: dict[Any, list[int]]) 
 # ---------------------------------------------------------------------------------------------
 # Review decisions
 
-DECISIONS = ("accept", "reject")
-
-
-@dataclass(frozen=True, slots=True)
-class Decision:
-    """One review decision: the rollout's id, ``accept`` or ``reject``, and a free-text note."""
-
-    id: str
-    decision: str
-    note: str = ""
-
-
-def read_decisions(path: str | Path) -> dict[str, Decision]:
-    """Read a decisions file: one JSON object a line, ``{"rollout_id", "decision", "note"}``.
-
-    Empty lines are skipped; a later decision for the same id wins; a malformed line is an
-    :class:`InputError` naming the file and line.
-
-    >>> read_decisions("decisions.jsonl")  # doctest: +SKIP
-    {'3f2a...': Decision(id='3f2a...', decision='reject', note='wrong tool')}
-    """
-    name = str(path)
-    try:
-        data = Path(path).read_bytes()
-    except OSError as exc:
-        raise InputError(exc.strerror or str(exc), path=name) from None
-    decisions: dict[str, Decision] = {}
-    for number, line in enumerate(data.splitlines(), start=1):
-        if line.strip():
-            decision = _decision(line, name, number)
-            decisions[decision.id] = decision
-    return decisions
-
-
-def _decision(line: bytes, path: str, number: int) -> Decision:
-    def bad(message: str) -> InputError:
-        return InputError(f"bad decision: {message}", path=path, line=number)
-
-    try:
-        record = orjson.loads(line)
-    except orjson.JSONDecodeError:
-        raise bad("not valid JSON") from None
-    if not isinstance(record, dict):
-        raise bad("not a JSON object")
-    rollout_id = record.get("rollout_id", record.get("id"))
-    if not isinstance(rollout_id, str) or not rollout_id:
-        raise bad('no "rollout_id" string')
-    if record.get("decision") not in DECISIONS:
-        raise bad(f'"decision" must be "accept" or "reject", got {record.get("decision")!r}')
-    note = record.get("note") or ""
-    if not isinstance(note, str):
-        raise bad('"note" must be a string')
-    return Decision(rollout_id, record["decision"], note)
+# ``Decision`` and ``read_decisions`` come from ``rollcraft.review.decisions``: the one decision
+# type and reader, shared with the review server and the pipeline's review step.
 
 
 @dataclass(slots=True)
 class ReviewReport:
-    """What applying decisions did; ``unmatched``: decision ids no rollout had."""
+    """What applying decisions did; ``undecided`` includes the ``skipped`` (a skip is no decision);
+    ``unmatched``: decision ids no rollout had."""
 
     read: ReadReport = field(default_factory=ReadReport)
     kept: int = 0
     accepted: int = 0
     rejected: int = 0
+    skipped: int = 0
     undecided: int = 0
     dropped_undecided: int = 0
     unmatched: list[str] = field(default_factory=list)
@@ -288,6 +239,7 @@ class ReviewReport:
             "kept": self.kept,
             "accepted": self.accepted,
             "rejected": self.rejected,
+            "skipped": self.skipped,
             "undecided": self.undecided,
             "dropped_undecided": self.dropped_undecided,
             "unmatched_decisions": len(self.unmatched),
@@ -304,7 +256,8 @@ def apply_review(
 ) -> Iterator[tuple[Rollout, Drop | None]]:
     """Yield each rollout with ``Drop("review", note)`` when rejected (``None``: kept).
 
-    Rollouts without a decision are kept, or dropped as ``undecided`` with ``drop_undecided``.
+    Rollouts without a decision (or with a ``skip``, which is no decision) are kept, or dropped
+    as ``undecided`` with ``drop_undecided``.
     When the input is exhausted, ``report.unmatched`` lists the decisions that matched nothing.
 
     >>> from rollcraft import read_rollouts
@@ -325,6 +278,9 @@ def apply_review(
 def _review_one(
     rollout: Rollout, decision: Decision | None, drop_undecided: bool, report: ReviewReport
 ) -> Drop | None:
+    if decision is not None and not decision.decided:
+        report.skipped += 1
+        decision = None
     if decision is None:
         report.undecided += 1
         if drop_undecided:
