@@ -396,12 +396,19 @@ def apply_review_command(
     console.print(
         f"Kept {report.kept}/{report.read.rollouts} rollouts: {report.accepted} accepted, "
         f"{report.rejected} rejected, {report.undecided} without a decision"
-        + (f" ({report.dropped_undecided} dropped)" if drop_undecided else "")
+        + _undecided_detail(report, drop_undecided)
     )
     console.print(f"{len(report.unmatched)} of {len(table_of)} decisions matched no rollout")
     console.print(read_summary_line(report.read))
     if report_path:
         write_json(report_path, report.to_dict())
+
+
+def _undecided_detail(report: ReviewReport, drop_undecided: bool) -> str:
+    """`` (S skipped, D dropped)`` after the undecided count (a skip is no decision)."""
+    parts = [f"{report.skipped} skipped"] if report.skipped else []
+    parts += [f"{report.dropped_undecided} dropped"] if drop_undecided else []
+    return f" ({', '.join(parts)})" if parts else ""
 
 
 # ---------------------------------------------------------------------------------------------
