@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from collections import Counter
@@ -118,8 +119,28 @@ PLANTED: list[tuple[str, str, str]] = [
     ("url_password", "clone https://oauth2:glpat1234abcd@gitlab.example.org/x.git", "glpat1234abcd"),
     ("email", "write to alice.smith@example.com please", "alice.smith@example.com"),
     ("email", "cc: Bob.O'Neil <bob+ml@mail.corp.co.uk>", "bob+ml@mail.corp.co.uk"),
-    ("secret_assignment", 'db = connect(password="hunter2Xy9!q")', "hunter2Xy9!q"),
+    ("password", 'db = connect(password="hunter2Xy9!q")', "hunter2Xy9!q"),
     ("secret_assignment", "api_key: Zk83jdk2LmQ9wq", "Zk83jdk2LmQ9wq"),
+    ("secret_assignment", "MY_SERVICE_API_KEY=Zk83jdk2LmQ9wq", "Zk83jdk2LmQ9wq"),
+    # Passwords: human-chosen, so found by their name and context, not by how random they look.
+    ("password", "DB_PASSWORD=hunter2xyz", "hunter2xyz"),
+    ("password", "PGPASSWORD=s3cretpass psql -h db -U app", "s3cretpass"),
+    ("password", "docker run -e MYSQL_ROOT_PASSWORD=rootpw123 mysql:8", "rootpw123"),
+    ("password", 'export X_PASSWORD="abc def12"', "abc def12"),
+    ("password", "config:\n  password: some words here\n  user: app", "some words here"),
+    ("password", "psql 'host=db password=Tr0ub4dor!3 dbname=app'", "Tr0ub4dor!3"),
+    # AWS credentials as `aws sts assume-role` / `get-session-token` print them.
+    (
+        "aws_secret_key",
+        '"SecretAccessKey": "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",\n'
+        '  "Expiration": "2025-01-01T00:00:00Z"',
+        "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+    ),
+    (
+        "aws_session_token",
+        '"SessionToken": "FwoGZXIvYXdzEBYaDHabc123def456ghi789jkl/+mnoPQRstu==",',
+        "FwoGZXIvYXdzEBYaDHabc123def456ghi789jkl/+mnoPQRstu==",
+    ),
 ]
 
 ORDINARY = [
@@ -141,6 +162,34 @@ ORDINARY = [
     "eyJhbGciOiJIUzI1NiJ9 is just a header",
     "x = -----BEGIN PUBLIC KEY----- MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA -----END PUBLIC KEY-----",
     "The price was $1,234.56 on 2024-01-02 at 12:30; ratio 3:2; user:pass notation",
+]
+
+# Strings that look like secrets or addresses and are neither: redaction must not change a byte.
+LOOKALIKES = [
+    "https://user@example.com:8443/",
+    "ssh://deploy@build.example.org/srv/repo.git and ftp://anon@ftp.example.net/pub",
+    "commit 3f786850e387550fdab836ed7e6dc881de23001b (abbrev 3f78685, 9fceb02d0ae5)",
+    "550e8400-e29b-41d4-a716-446655440000 and {123E4567-E89B-12D3-A456-426614174000}",
+    "md5 d41d8cd98f00b204e9800998ecf8427e sha1 da39a3ee5e6b4b0d3255bfef95601890afd80709",
+    "sha512-z4PhNX7vuL3xVChQ1m2AB9Yg5AULVxXcg/SpIdNs6c5H0NE8XYXysP+DGNKHfuwvY7kxvUdBeoGlODJ6+SfaPg==",
+    "docker pull nvcr.io/nvidia/nemo@sha256:2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae",
+    "root@a1b2c3d4e5f6:/testbed# ls; npm i @types/node@18.19.3 lodash@4.17.21",
+    "PWD=/workspace/repo2 OLDPWD=/home/user1; cd /x; pwd = /home/user2/project",
+    "password_hash = bcrypt.hashpw(pw, salt); --password-file=/run/secrets/db_password",
+    "AWS_SESSION_TOKEN=${AWS_SESSION_TOKEN}; self.session_token = session_token",
+    '"SessionTokenExpiry": 3600, "session_token_ttl": 900',
+    'if password == "":\n    raise ValueError("password: must not be empty")',
+    "def check_password(password: str) -> bool:\n    password = get_password()",
+    "connect(user=user, password=password); password=self.password; passwd = conn.get('password', '')",
+    'getpass(\'Password: \'); print("password:", pw, "x")',
+    "passwd: all authentication tokens updated successfully.",
+    "New password: Retype new password: passwd: password updated successfully",
+    "passwd: Authentication token manipulation error\nif passwd:\n    os.environ['PGPASSFILE'] = f",
+    '"password": {"type": "string", "minLength": 8}, "password": null',
+    'password: ${DB_PASSWORD}\npassword: "{{ vault_db_password }}"\nPOSTGRES_PASSWORD: example',
+    "password: str = Field(..., min_length=8)\npassword: Optional[str] = None",
+    "Password: must have at least 8 characters",
+    "base64 aGVsbG8gd29ybGQgdGhpcyBpcyBhIHRlc3Q= and hex 0x7fffffffffffffff; v1.2.3+build.4567",
 ]
 
 
@@ -215,7 +264,9 @@ def test_real_files_only_emails_fire_and_clean_lines_stay_byte_identical() -> No
                 assert new is raw
             else:
                 _assert_only_strings_changed(orjson.loads(raw), orjson.loads(new))
-    assert set(found) == {"email"}  # real addresses (git authors, SQL rows, simulated users)
+    # Real addresses (git authors, SQL rows, simulated users), and one real password: an INI file
+    # a hermes agent reads holds ``password=pāssw0...cōde``.
+    assert found.keys() == {"email", "password"} and found["password"] == 1
 
 
 def _assert_only_strings_changed(old: Any, new: Any) -> None:
@@ -414,15 +465,34 @@ _PIECES = [
     "%",
     "\u00e9",
     "\u2019",
+    "DB_",
+    "PG",
+    "PASSWORD",
+    "Passwd",
+    "passwd",
+    "--",
+    "export ",
+    "\\n",
+    '\\"',
+    "some words",
+    " #",
+    "\t",
+    "x" * 40,
 ]
 
 
-@pytest.mark.parametrize("kind", ["email", "url_password", "secret_assignment"])
+_STARTED = [p for p in _PATTERNS if p.starts is not None]
+
+
+def test_the_patterns_with_their_own_starts() -> None:
+    kinds = ["url_password", "password", "password", "secret_assignment", "email"]
+    assert [p.kind for p in _STARTED] == kinds
+
+
+@pytest.mark.parametrize("pattern", _STARTED, ids=[f"{p.kind}-{i}" for i, p in enumerate(_STARTED)])
 @settings(max_examples=300, deadline=None)
 @given(st.lists(st.sampled_from(_PIECES), max_size=24))
-def test_matching_only_at_possible_starts_finds_what_sub_finds(kind: str, pieces: list[str]) -> None:
-    (pattern,) = [p for p in _PATTERNS if p.kind == kind]
-    assert pattern.starts is not None
+def test_matching_only_at_possible_starts_finds_what_sub_finds(pattern: Any, pieces: list[str]) -> None:
     text = "".join(pieces)
 
     def mark(match: Any) -> str:
@@ -487,3 +557,245 @@ def test_a_rollout_redaction_cannot_decode_is_dropped_in_both_modes(tmp_path: Pa
         assert counts["kept"] == 1 and counts["dropped"] == 1, counts
         (reject,) = [orjson.loads(x) for x in rejects.read_bytes().splitlines()]
         assert reject["dropped_by"] == "redact_secrets" and reject["rollout"] is None
+
+
+# ---------------------------------------------------------------------------------------------
+# Every kind in every part of a record, through the API and the real CLI (issue #23, items 6-7)
+
+
+def _every_part(text: str, *, reward: float = 1.0) -> bytes:
+    """A NeMo Gym rollout with ``text`` in each of its six parts: system prompt, user text,
+    reasoning, tool-call arguments (JSON text), tool output and final answer."""
+    record: dict[str, Any] = {
+        "responses_create_params": {
+            "input": [{"role": "system", "content": f"system {text}"}, {"role": "user", "content": text}]
+        },
+        "response": {
+            "output": [
+                {"type": "reasoning", "summary": [{"type": "summary_text", "text": f"thinking {text}"}]},
+                {
+                    "type": "function_call",
+                    "call_id": "c1",
+                    "name": "run",
+                    "arguments": orjson.dumps({"cmd": text}).decode(),
+                },
+                {"type": "function_call_output", "call_id": "c1", "output": f"result: {text}"},
+                {
+                    "type": "message",
+                    "role": "assistant",
+                    "content": [{"type": "output_text", "text": f"answer {reward} {text}"}],
+                },
+            ]
+        },
+        "reward": reward,
+    }
+    return orjson.dumps(record)
+
+
+_PARTS = 6
+# A failed attempt's class is shown (terminal, --report, manifest) as the quarantine detail.
+_FAILURE = "ConnectionError: postgres://admin:S3cretPass@db/prod PGPASSWORD=hunter2xyz AKIAIOSFODNN7EXAMPLE"
+_UNKNOWN_KEY = "sk-ant-api03-Zx9yW8vU7tS6rQ5pO4nM3lK2jI1hG0fE9dC8bA7-_zYxWvUtSrQpOnMlKjIhGf"
+_DEEP_SECRETS = ("AKIAY34FZKBOKMUTVV7A", "deep.secret@corp.io", "nestedpass9")
+
+
+def _deep_line(depth: int) -> bytes:
+    """A rollout with an extra field nested ``depth`` deep (orjson encodes at most 255) whose
+    string has ``\\u`` escapes, one hiding an AWS key's first letter; a password in the prompt."""
+    deep = b'"caf\\u00e9 \\u0041KIAY34FZKBOKMUTVV7A deep.secret@corp.io"'
+    line = _every_part("login with DB_PASSWORD=nestedpass9")
+    return line[:-1] + b',"extra":' + b"[" * depth + deep + b"]" * depth + b"}"
+
+
+def _secrets() -> list[str]:
+    return [secret for _, _, secret in PLANTED] + [_UNKNOWN_KEY, "S3cretPass", *_DEEP_SECRETS]
+
+
+@pytest.fixture(scope="module")
+def planted(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Every planted text in every part, each task with a good and a bad rollout (for DPO);
+    the look-alikes in every part; a deep line; a failed attempt and an unknown record."""
+    lines = [_every_part(text, reward=r) for _, text, _ in PLANTED for r in (1.0, 0.0)]
+    lines += [_every_part("\n".join(LOOKALIKES), reward=r) for r in (1.0, 0.0)]
+    lines.append(_deep_line(300))
+    failed = orjson.loads(_every_part("hi"))
+    lines.append(orjson.dumps({**failed, "_ng_failure_class": _FAILURE}))
+    lines.append(orjson.dumps({_UNKNOWN_KEY: 1, "note": "x"}))
+    path = tmp_path_factory.mktemp("planted") / "planted.jsonl"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    return path
+
+
+_ROLLOUTS = 2 * len(PLANTED) + 2 + 1
+_QUARANTINED = {"failed_attempt": 1, "unknown_schema": 1}
+
+
+def test_api_every_kind_in_every_part_and_the_lookalikes_untouched(planted: Path) -> None:
+    step = RedactSecrets()
+    items = list(step.redact_items(read_rollouts([str(planted)])))
+    rollouts = [item for item in items if isinstance(item, Rollout)]
+    assert len(rollouts) == _ROLLOUTS and not step.failed
+    written = b"\n".join(r.raw for r in rollouts) + orjson.dumps([str(i) for i in items])
+    for secret in _secrets():
+        assert secret.encode() not in written, secret
+    expected: Counter[str] = Counter()
+    for kind, _, _ in PLANTED:
+        expected[kind] += 2 * _PARTS
+    expected.update({"password": _PARTS, "aws_access_key": 1, "email": 1})  # the deep line
+    assert step.report.kinds == expected
+    lookalikes = planted.read_bytes().splitlines()[2 * len(PLANTED) : 2 * len(PLANTED) + 2]
+    assert [r.raw for r in rollouts[2 * len(PLANTED) : 2 * len(PLANTED) + 2]] == lookalikes
+
+
+@pytest.mark.parametrize("text", LOOKALIKES)
+def test_lookalikes_are_left_alone(text: str) -> None:
+    assert Redactor().redact_text(text) == (text, Counter())
+    line = _every_part(text)
+    assert Redactor().redact_line(line)[0] is line
+
+
+def test_aws_sts_output_is_redacted() -> None:
+    printed = orjson.dumps(
+        {
+            "Credentials": {
+                "AccessKeyId": "ASIAY34FZKBOKMUTVV7A",
+                "SecretAccessKey": "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+                "SessionToken": "FwoGZXIvYXdzEBYaDHabc123def456ghi789jkl/+mnoPQRstu==",
+                "Expiration": "2025-01-01T00:00:00+00:00",
+            }
+        },
+        option=orjson.OPT_INDENT_2,
+    ).decode()
+    text, counts = Redactor().redact_text(printed)
+    assert counts == Counter({"aws_access_key": 1, "aws_secret_key": 1, "aws_session_token": 1})
+    assert "<REDACTED:aws_session_token>" in text and "2025-01-01" in text
+    # As keys of the record itself, too.
+    line, counts = Redactor().redact_line(orjson.dumps(orjson.loads(printed)["Credentials"]))
+    assert counts == Counter({"aws_access_key": 1, "aws_secret_key": 1, "secret_assignment": 1})
+    assert b"wJalr" not in line and b"FwoG" not in line
+
+
+def test_password_keys_mark_their_values() -> None:
+    raw = (
+        b'{"PGPASSWORD": "s3cretpass", "db.password": "hunter", "has_password": "true", "password": "short"}'
+    )
+    new, counts = Redactor().redact_line(raw)
+    assert new == (
+        b'{"PGPASSWORD": "<REDACTED:password>", "db.password": "<REDACTED:password>", '
+        b'"has_password": "true", "password": "short"}'
+    )
+    assert counts == Counter({"password": 2})
+    assert Redactor(kinds=frozenset({"email"})).redact_line(raw) == (raw, Counter())
+
+
+@pytest.mark.parametrize("depth", [300, 1000])
+def test_a_line_nested_deeper_than_orjson_encodes_is_redacted(depth: int) -> None:
+    line = _deep_line(depth)
+    new, counts = Redactor().redact_line(line)
+    assert counts == Counter({"password": _PARTS, "aws_access_key": 1, "email": 1})
+    for secret in _DEEP_SECRETS:
+        assert secret.encode() not in new
+    assert '"café <REDACTED:aws_access_key> <REDACTED:email>"'.encode() in new
+    (rollout,) = parse_rollouts(line)
+    for mode in ("replace", "drop"):
+        result = RedactSecrets(on_secret=mode).apply(rollout)  # type: ignore[arg-type]
+        assert (result.rollout is None) == (mode == "drop") and result.counts == counts
+
+
+def parse_rollouts(line: bytes) -> list[Rollout]:
+    from rollcraft._io import RawLine
+    from rollcraft._read import ReadOptions, parse_line
+
+    item = parse_line(RawLine("x.jsonl", 1, 0, line), ReadOptions())
+    assert isinstance(item, Rollout), item
+    return [item]
+
+
+def test_quarantine_details_are_redacted_and_the_same_object_when_clean(planted: Path) -> None:
+    step = RedactSecrets(on_secret="drop")
+    items = list(step.redact_items(read_rollouts([str(planted)])))
+    details = [q.detail for q in items if not isinstance(q, Rollout)]
+    assert details == [
+        "failed attempt: ConnectionError: postgres://admin:<REDACTED:url_password>@db/prod "
+        "PGPASSWORD=<REDACTED:password> <REDACTED:aws_access_key>",
+        "keys: note, <REDACTED:anthropic_api_key>",
+    ]
+    assert step.report.rollouts == 0  # drop mode: rollouts pass on, the drop step judges them
+    (clean,) = [q for q in read_rollouts([str(planted)]) if not isinstance(q, Rollout)][:1] or [None]
+    assert clean is not None
+    quiet = RedactSecrets(redactor=Redactor(kinds=frozenset({"jwt"})))
+    assert quiet.redact_quarantined(clean) is clean
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "COLUMNS": "2000", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    done = subprocess.run(
+        [sys.executable, "-m", "rollcraft.cli", *args], capture_output=True, text=True, env=env, check=False
+    )
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr[-3000:]
+    return done
+
+
+def _assert_no_secret(*texts: str | bytes) -> None:
+    for text in texts:
+        data = text.encode() if isinstance(text, str) else text
+        for secret in _secrets():
+            assert secret.encode() not in data, secret
+
+
+def _files(folder: Path) -> list[bytes]:
+    return [p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()]
+
+
+@pytest.mark.parametrize("mode", ["replace", "drop"])
+def test_cli_redact_every_kind_every_part(planted: Path, tmp_path: Path, mode: str) -> None:
+    out = tmp_path / "out.jsonl"
+    done = _cli("redact", str(planted), "-o", str(out), "--on-secret", mode, "--json")
+    report = orjson.loads(done.stdout)
+    assert report["read"] == {"lines": _ROLLOUTS + 2, "rollouts": _ROLLOUTS, "quarantined": _QUARANTINED}
+    written = out.read_bytes().splitlines()
+    assert len(written) == report["redaction"]["rollouts"] - report["redaction"]["dropped"]
+    assert len(written) == (_ROLLOUTS if mode == "replace" else 2)  # drop: the two look-alike rollouts
+    _assert_no_secret(done.stdout, done.stderr, out.read_bytes())
+
+
+@pytest.mark.parametrize(
+    ("command", "mode"), [("filter", "replace"), ("filter", "drop"), ("sft", "replace"), ("dpo", "replace")]
+)
+def test_cli_redact_secrets_flag_every_kind_every_part_and_quarantine_details(
+    planted: Path, tmp_path: Path, command: str, mode: str
+) -> None:
+    out, report = tmp_path / "out.jsonl", tmp_path / "report.json"
+    args = [command, str(planted), "-o", str(out), "--redact-secrets", "--on-secret", mode]
+    if command == "filter":
+        args += ["--rejects", str(tmp_path / "rejects.jsonl")]
+    done = _cli(*args, "--report", str(report))
+    _assert_no_secret(done.stdout, done.stderr, *_files(tmp_path))
+    assert "<REDACTED:url_password>" in done.stdout + done.stderr  # the failed attempt's detail
+    if command == "filter":
+        counts = orjson.loads(report.read_bytes())
+        assert counts["lines"] == counts["rollouts"] + sum(counts["quarantined"].values())
+        assert counts["kept"] + counts["dropped"] == counts["rollouts"] == _ROLLOUTS
+        assert counts["quarantined"] == _QUARANTINED
+        assert counts["kept"] == (_ROLLOUTS if mode == "replace" else 2)
+
+
+@pytest.mark.parametrize("mode", ["replace", "drop"])
+def test_pipeline_redact_every_kind_every_part_and_quarantine_details(
+    planted: Path, tmp_path: Path, mode: str
+) -> None:
+    config = tmp_path / "pipeline.yaml"
+    config.write_text(
+        f"inputs: [{planted}]\noutput_dir: {tmp_path / 'training'}\nredact:\n  on_secret: {mode}\n"
+        "sft:\n  format: trl\ndpo:\n  format: trl\n",
+        encoding="utf-8",
+    )
+    done = _cli("run", str(config))
+    _assert_no_secret(done.stdout, done.stderr, *_files(tmp_path / "training"))
+    (manifest,) = (tmp_path / "training").glob("v*/manifest.json")
+    counts = orjson.loads(manifest.read_bytes())["counts"]
+    read, kept = counts["read"], counts["filter"]
+    assert read["lines"] == read["rollouts"] + sum(read["quarantined"].values()) == _ROLLOUTS + 2
+    assert kept["kept"] + kept["dropped"] == read["rollouts"] == _ROLLOUTS
+    details = " ".join(q["detail"] for q in read["first_quarantined"])
+    assert "PGPASSWORD=<REDACTED:password>" in details and "<REDACTED:anthropic_api_key>" in details

@@ -136,11 +136,8 @@ def judged_rollouts(
     transform = None
     if redaction is not None:
         redaction.options = options
-        if redaction.on_secret == "drop":
-            first.append(redaction.drop_step())
-        else:
-            transform = redaction.redact_items
-            first.append(redaction.failure_step())
+        transform = redaction.redact_items  # in drop mode: the quarantined lines' details only
+        first.append(redaction.drop_step() if redaction.on_secret == "drop" else redaction.failure_step())
     return filter_paths(
         paths, filters, options=options, report=report, first_steps=first, transform=transform
     )

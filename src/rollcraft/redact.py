@@ -84,8 +84,8 @@ _PLACEHOLDER_WORDS = (
 def _assigned_secret(value: str) -> bool:
     """A value assigned to ``password=``/``api_key=``... that looks like a real secret, not a name."""
     lower = value.lower()
-    if any(word in lower for word in _PLACEHOLDER_WORDS):
-        return False
+    if any(word in lower for word in _PLACEHOLDER_WORDS) or value.startswith(("/", "~/", "./")):
+        return False  # a placeholder, or a path (``PWD=/workspace/repo2``)
     return _mixed(value) and _entropy(value) >= 3.0
 
 
@@ -101,8 +101,10 @@ class _Pattern:
     kind: str
     hints: tuple[str, ...]  # lower-case substrings one of which every hit contains (a fast first look)
     regex: re.Pattern[str]
-    group: int = 0
+    group: int | str = 0
     valid: Validator | None = None
+    #: Like ``valid``, for a hit that depends on its context (the whole match and the text around).
+    check: Callable[[re.Match[str]], bool] | None = None
     #: A case-sensitive search on the line that every hit's line passes: one scan where the hints
     #: would take one each (a line is searched for the hints only when it passes).
     gate: re.Pattern[bytes] | None = None
@@ -120,7 +122,7 @@ _NOT_TLD = (
 )
 _NOT_EMAIL_DOMAIN = r"(?!(?:openssh\.com|libssh\.org)\b)"  # SSH algorithm names (RFC 4251 4.2)
 _ASSIGNED = (
-    r"(?i:\b(?:password|passwd|pwd|api[_\-]?key|secret[_\-]?key|access[_\-]?token|auth[_\-]?token"
+    r"(?i:(?<![A-Za-z0-9])(?:password|passwd|pwd|api[_\-]?key|secret[_\-]?key|access[_\-]?token|auth[_\-]?token"
     r"|client[_\-]?secret|private[_\-]?token)\b)(?:\\?[\"'])?\s*[:=]\s*(?:\\?[\"'])?"
     r"([A-Za-z0-9_\-+/=!@#$%^&*~]{8,128})(?![A-Za-z0-9_\-+/=!@#$%^&*~])"
 )
@@ -173,6 +175,98 @@ def _url_starts(text: str) -> Iterator[int]:
         sep = text.find("://", sep + 3)
 
 
+# Passwords: a value assigned to a name that ends in "password" or "passwd" (``DB_PASSWORD``,
+# ``PGPASSWORD``, ``db.password``, ``--password``). Human-chosen, so no entropy test: the context
+# (quoted, an environment variable, a config line) tells a password from code (see _password_hit).
+_PW_WORD = r"[Pp][Aa][Ss][Ss][Ww](?:[Oo][Rr])?[Dd]"
+_PW_KEY = (
+    r"(?<![A-Za-z0-9_.\-])(?P<key>[A-Za-z0-9_.\-]{0,40}?" + _PW_WORD + r")(?![A-Za-z0-9_])"
+    r"(?:\\?[\"'])?[ \t]*(?P<sep>[:=])(?![=~])[ \t]*"
+)
+_PW_UNQUOTED = r"[^\s\"'\\,;&|(){}\[\]<>`]"
+#: ``KEY=value``, ``KEY: value``, ``KEY="two words"`` (also with ``\"`` quotes, in JSON text).
+_PASSWORD_INLINE = re.compile(
+    _PW_KEY + r"(?P<open>\\?[\"'])?"
+    r"(?P<v>(?(open)[^\"'\\\n\r]{1,256}|" + _PW_UNQUOTED + r"{1,256}))"
+    r"(?(open)(?P=open)|(?!" + _PW_UNQUOTED + r"))"
+)
+#: A config line ``password: some words`` (YAML, INI): the value runs to the end of the line (a
+#: newline, ``\n`` in JSON text, the string's end quote, or a `` #`` comment).
+_PASSWORD_LINE = re.compile(
+    _PW_KEY + r"(?P<v>[^\s\"'\\#|>&*!%@`{\[<][^\n\r\"\\#]{0,255}?)[ \t]*"
+    r"(?=\Z|[\n\r]|\\[nrt\"]|\"|[ \t]#)"
+)
+_PW_WORD_AT = re.compile(_PW_WORD)
+_PW_KEY_TAIL = re.compile(r"[A-Za-z0-9_.\-]{0,40}\Z")
+_LINE_START = re.compile(r"(?:\A|[\n\r]|\\[nr])[ \t]*(?:-[ \t]+)?\Z")
+_PYTHON_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*")
+_NOT_PASSWORDS = frozenset(
+    "none null nil true false yes no required optional string str bytes int integer text secretstr "
+    "any undefined empty hidden masked unset n/a tbd todo prompt input".split()
+)
+
+
+def _password_starts(text: str) -> Iterator[int]:
+    """For each ``password``/``passwd``, the start of the run of name characters before it (at
+    most 40 back): the one place a key ending there can start, given the lookbehind."""
+    last = -1
+    for word in _PW_WORD_AT.finditer(text):
+        at = word.start()
+        tail = _PW_KEY_TAIL.search(text, max(0, at - 40), at)
+        start = tail.start() if tail is not None else at
+        if start > last:
+            last = start
+            yield start
+
+
+def _password_value(value: str) -> bool:
+    """Could be a password: long enough, not a placeholder, a type name, a mask or a sentence."""
+    lower = value.lower()
+    if len(value) < 6 or lower in _NOT_PASSWORDS or any(w in lower for w in _PLACEHOLDER_WORDS):
+        return False
+    return value.strip("*•x. ") != "" and not value.endswith(".") and not value[0].isspace()
+
+
+def _names_a_password(value: str) -> bool:
+    """A code name, not a value: ``self.password``, ``db_password``, ``settings.DB``."""
+    if _PYTHON_NAME.fullmatch(value) is None:
+        return False
+    return "." in value or ("passw" in value.lower() and not _mixed(value))
+
+
+def _password_hit(match: re.Match[str]) -> bool:
+    """Whether an inline assignment's value is a password, not code or prose."""
+    value, key = match.group("v"), match.group("key")
+    if not _password_value(value):
+        return False
+    if match.group("open"):  # a string literal; not the end of one (``input("Password: ")``)
+        return value[0] not in "),;]}+."
+    if _names_a_password(value) or match.string[match.end() : match.end() + 1] in ("(", "["):
+        return False
+    spaced = match.group("sep") == ":" or match.start("v") - match.end("key") > 1
+    if not spaced and key.isupper():  # an environment variable: PGPASSWORD=..., -e DB_PASSWORD=...
+        return True
+    if not spaced and (not value.isidentifier() or _mixed(value)):  # password=..., --password=...
+        return True
+    return _mixed(value) or any(c in "!@#%^&*~+?" for c in value)
+
+
+def _password_line(match: re.Match[str]) -> bool:
+    """Whether a config line ``password: value`` (at a line's start) holds a password."""
+    text, start, value = match.string, match.start(), match.group("v")
+    if _LINE_START.search(text, max(0, start - 64), start) is None or not _password_value(value):
+        return False
+    if any(c in value for c in "()=[]{};") or _names_a_password(value):
+        return False  # code: password = get_password(), password: str = Field(...)
+    if " " not in value:
+        return match.group("sep") == ":" or not value.isidentifier() or _mixed(value)
+    # Words after "passwd:" are the passwd command's messages; a capitalised "Password:" a label.
+    key = match.group("key")
+    if match.group("sep") != ":" or key.lower().endswith("passwd"):
+        return False
+    return key.isupper() or not key[:1].isupper()
+
+
 # Order matters: specific formats first, so a key inside a Bearer header is named by its provider.
 _PATTERNS: tuple[_Pattern, ...] = (
     _Pattern(
@@ -191,10 +285,20 @@ _PATTERNS: tuple[_Pattern, ...] = (
     ),
     _Pattern(
         "aws_secret_key",
-        ("aws",),
+        ("aws", "secret"),
         re.compile(
-            r"(?i:aws[\w.\-]{0,20}?(?:secret|sk)[\w.\-]{0,20}?)(?:\\?[\"'])?\s*[:=]\s*(?:\\?[\"'])?"
-            r"([A-Za-z0-9/+]{40})(?![A-Za-z0-9/+=])"
+            r"(?i:aws[\w.\-]{0,20}?(?:secret|sk)[\w.\-]{0,20}?|secret[_\-]?access[_\-]?key)"
+            r"(?:\\?[\"'])?\s*[:=]\s*(?:\\?[\"'])?([A-Za-z0-9/+]{40})(?![A-Za-z0-9/+=])"
+        ),
+        group=1,
+        valid=_mixed,
+    ),
+    _Pattern(
+        "aws_session_token",
+        ("session",),
+        re.compile(
+            r"(?i:session[_\-]?token)(?:\\?[\"'])?\s*[:=]\s*(?:\\?[\"'])?"
+            r"([A-Za-z0-9/+]{16,}=*)(?![A-Za-z0-9/+=])"
         ),
         group=1,
         valid=_mixed,
@@ -257,6 +361,8 @@ _PATTERNS: tuple[_Pattern, ...] = (
         group=1,
         starts=_url_starts,
     ),
+    _Pattern("password", ("passw",), _PASSWORD_LINE, "v", check=_password_line, starts=_password_starts),
+    _Pattern("password", ("passw",), _PASSWORD_INLINE, "v", check=_password_hit, starts=_password_starts),
     _Pattern(
         "secret_assignment",
         ("passw", "pwd", "apikey", "api_key", "api-key", "secret", "access", "auth", "private"),
@@ -269,7 +375,8 @@ _PATTERNS: tuple[_Pattern, ...] = (
         "email",
         ("@",),
         re.compile(
-            r"(?<![A-Za-z0-9._%+\-])(?!git@)[A-Za-z0-9][A-Za-z0-9._%+\-]{0,63}@"
+            # not after "//": the user of a URL (https://user@example.com:8443/), not an address
+            r"(?<![A-Za-z0-9._%+\-])(?<!//)(?!git@)[A-Za-z0-9][A-Za-z0-9._%+\-]{0,63}@"
             + _NOT_EMAIL_DOMAIN
             + r"(?:[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?\.)+"
             + _NOT_TLD
@@ -332,9 +439,27 @@ _JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
 _COLON = re.compile(rb"\s*:\s*")
 # A key whose whole string value is a secret when it looks like one: {"api_key": "x9..."}.
 _SECRET_KEY = re.compile(
-    r"(?i)(?:[\w\-]*[_\-])?(?:password|passwd|pwd|api[_\-]?key|secret(?:[_\-]?key)?|access[_\-]?token"
-    r"|auth[_\-]?token|client[_\-]?secret|private[_\-]?token)"
+    r"(?i)[\w\-.]*passw(?:or)?d|(?:[\w\-]*[_\-])?(?:pwd|api[_\-]?key|secret(?:[_\-]?key)?|access[_\-]?token"
+    r"|auth[_\-]?token|client[_\-]?secret|private[_\-]?token|secret[_\-]?access[_\-]?key|session[_\-]?token)"
 )
+
+
+def _key_kind(key: str) -> str:
+    """The kind of secret a secret key's value is (the key matches :data:`_SECRET_KEY`)."""
+    lower = key.lower()
+    if "passw" in lower:
+        return "password"
+    return "aws_secret_key" if _AWS_SECRET_KEY.search(lower) else "secret_assignment"
+
+
+_AWS_SECRET_KEY = re.compile(r"secret[_\-]?access[_\-]?key\Z")
+#: Whether a whole value under a key of each kind is a secret.
+_KEYED: dict[str, Validator] = {
+    # human-chosen: no entropy test (see _password_value), but not a code name or a URL
+    "password": lambda v: _password_value(v) and not _names_a_password(v) and "://" not in v,
+    "aws_secret_key": lambda v: re.fullmatch(r"[A-Za-z0-9/+]{40}", v) is not None and _mixed(v),
+    "secret_assignment": lambda v: len(v) >= 8 and _assigned_secret(v),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -388,22 +513,26 @@ class Redactor:
         for pattern in patterns:
             if any(hint in lower for hint in pattern.hints):
                 text = self._apply(pattern, text, counts)
-        if not counts and key is not None and self._keyed_secret(key, text):
-            counts["secret_assignment"] += 1
-            text = placeholder("secret_assignment")
+        kind = self._keyed_secret(key, text) if not counts and key is not None else None
+        if kind is not None:
+            counts[kind] += 1
+            text = placeholder(kind)
         return text, counts
 
-    def _keyed_secret(self, key: str, value: str) -> bool:
-        if self.kinds is not None and "secret_assignment" not in self.kinds:
-            return False
-        if not _SECRET_KEY.fullmatch(key) or not 8 <= len(value) <= 256 or any(c.isspace() for c in value):
-            return False
-        return _assigned_secret(value) and not self.allowlist.allows(value)
+    def _keyed_secret(self, key: str, value: str) -> str | None:
+        """The kind of secret the whole ``value`` of ``key`` is, or None."""
+        if not _SECRET_KEY.fullmatch(key) or len(value) > 256 or any(c.isspace() for c in value):
+            return None
+        kind = _key_kind(key)
+        wanted = self.kinds is None or kind in self.kinds
+        return kind if wanted and _KEYED[kind](value) and not self.allowlist.allows(value) else None
 
     def _apply(self, pattern: _Pattern, text: str, counts: Counter[str]) -> str:
         def replace(match: re.Match[str]) -> str:
             hit = match.group(pattern.group)
             if self.allowlist.allows(hit) or (pattern.valid is not None and not pattern.valid(hit)):
+                return match.group(0)
+            if pattern.check is not None and not pattern.check(match):
                 return match.group(0)
             counts[pattern.kind] += 1
             start, end = match.span(pattern.group)
@@ -448,7 +577,7 @@ class Redactor:
 
     @property
     def _keyed(self) -> bool:
-        return self.kinds is None or "secret_assignment" in self.kinds
+        return self.kinds is None or not _KEYED.keys().isdisjoint(self.kinds)
 
     def _plan(self, raw: bytes, checked: bool) -> tuple[tuple[_Pattern, ...], tuple[bytes, ...], bool] | None:
         """The patterns and hints that occur in the line, and whether hint positions in the raw
@@ -461,7 +590,9 @@ class Redactor:
                 raise _Unreadable from None
         low = raw.lower()
         # The line's text with no escape hiding a character, in its case and lower-cased.
-        text = orjson.dumps(record) if escaped else raw
+        text = _unescaped(record) if escaped else raw
+        if text is None:  # too deep to encode again: every string token is searched for everything
+            return self._patterns, (), False
         probe = low if text is raw else text.lower()
         # Each hint searched once (a search of a hint the line lacks reads the whole line).
         hints: set[bytes] = set()
@@ -487,6 +618,15 @@ class Redactor:
             return None
         counts.update(found)
         return orjson.dumps(new)
+
+
+def _unescaped(record: object) -> bytes | None:
+    """The record encoded again (no escape but the few JSON needs), or None when it nests deeper
+    than orjson encodes (255 levels; the reader reads up to 1024)."""
+    try:
+        return orjson.dumps(record)
+    except orjson.JSONEncodeError:
+        return None
 
 
 class _Unreadable(Exception):
@@ -705,17 +845,29 @@ class RedactSecrets:
         return FailedRedactions(self)
 
     def redact_items(self, items: Iterable[Rollout | Quarantined]) -> Iterator[Rollout | Quarantined]:
-        """Replace mode over a stream: each rollout redacted. One it cannot redact (a line it
-        cannot decode, or a redacted record that is no longer a rollout) is passed on as it was
-        and recorded in :attr:`failed`: :meth:`failure_step`, next, must drop it."""
+        """The stream with each quarantined line's detail redacted (it may quote the record: a
+        failed attempt's ``_ng_failure_class``, an unknown record's keys), as the terminal, the
+        report and the manifest show it. In replace mode each rollout is redacted too; one it
+        cannot redact (a line it cannot decode, or a redacted record that is no longer a rollout)
+        is passed on as it was and recorded in :attr:`failed`: :meth:`failure_step`, next, must
+        drop it. In drop mode rollouts pass unchanged (:meth:`drop_step` judges them)."""
+        replace = self.on_secret == "replace"
         for item in items:
-            if isinstance(item, Rollout):
+            if not isinstance(item, Rollout):
+                yield self.redact_quarantined(item)
+            elif replace:
                 result = self.apply(item)
                 if result.rollout is None:
                     self.failed[item.rollout_id] = result.dropped or "could not be redacted"
                 yield result.rollout if result.rollout is not None else item
             else:
                 yield item
+
+    def redact_quarantined(self, item: Quarantined) -> Quarantined:
+        """``item`` with its detail redacted (every kind, allowlist applied; not counted in
+        :attr:`report`, which counts rollouts); the same object when the detail is clean."""
+        detail, counts = self.redactor.redact_text(item.detail)
+        return dataclasses.replace(item, detail=detail) if counts else item
 
     def _result(self, rollout: Rollout) -> RedactionResult:
         if self.clean is not None and not rollout.rewritten and rollout.rollout_id in self.clean:

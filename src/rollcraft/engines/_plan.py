@@ -24,6 +24,7 @@ from rollcraft.engines._dedupe import Decisions, DedupeLog, PlannedDedupe
 from rollcraft.filters import Dedupe, Filter, FilterConfig, FilterReport, TaskStats, build_steps, judge
 from rollcraft.formats import SftReport, sft_row, sft_skip_reason
 from rollcraft.formats.dpo import Candidate, sft_locator
+from rollcraft.formats.sft import drops_reasoning
 from rollcraft.pipeline import LoadedConfig
 
 __all__ = ["Pass", "PassResult", "Plan", "few_collections"]
@@ -258,7 +259,10 @@ class Pass:
         if self._redactor is not None:
             steps.insert(0, self._redactor.failure_step())
         self._pairs_read_sft_rows = self.collector is not None and self.collector.reads_sft_rows
-        source = self._redactor.redact_items(items) if self._redactor is not None else items
+        # In drop mode, its step redacts the quarantined lines' details (which may quote a secret).
+        dropper = next((getattr(s, "secrets", None) for s in steps if s.name == "redact_secrets"), None)
+        redaction = self._redactor or dropper
+        source = redaction.redact_items(items) if redaction is not None else items
         for rollout, drop in judge(source, steps, self.result.filter):
             if drop is not None:
                 self._reject(rollout, drop.by, drop.reason)
@@ -322,6 +326,8 @@ class Pass:
             report.skipped[reason] += 1
             return None
         report.rows += 1
+        if drops_reasoning(rollout, self.sft.format):
+            report.reasoning_lost += 1
         offset = None
         sink = self.sinks.sft
         if sink is not None:
