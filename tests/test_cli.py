@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
+from pathlib import Path
 
+import pytest
 import typer
 
 from rollcraft import cli
@@ -44,3 +47,103 @@ def test_version() -> None:
         [sys.executable, "-m", "rollcraft.cli", "--version"], capture_output=True, text=True
     )
     assert result.returncode == 0 and result.stdout.startswith("rollcraft ")
+
+
+# ---------------------------------------------------------------- inputs of no rollout
+
+_CHAT = [{"role": "user", "content": "2+2?"}, {"role": "assistant", "content": "4"}]
+#: Files people hand to rollcraft by mistake, and the words that must name each.
+WRONG_SHAPES: dict[str, tuple[list[dict[str, object]], str]] = {
+    "sft": ([{"messages": _CHAT}], "looks like SFT rows (messages, no reward)"),
+    "trl_dpo": ([{"prompt": _CHAT[:1], "chosen": _CHAT[1:], "rejected": _CHAT[1:]}], "looks like DPO pairs"),
+    "openai_dpo": (
+        [
+            {
+                "input": {"messages": _CHAT[:1]},
+                "preferred_output": _CHAT[1:],
+                "non_preferred_output": _CHAT[1:],
+            }
+        ],
+        "looks like OpenAI preference (DPO) rows",
+    ),
+    "nemo_rl_dpo": ([{"context": _CHAT[:1], "completions": []}], "looks like NeMo RL DPO rows"),
+    "inputs": (
+        [{"responses_create_params": {"input": "2+2?"}, "_ng_task_index": 0}],
+        "looks like NeMo Gym input rows",
+    ),
+    "empty": ([], "it is empty (0 lines)"),
+}
+READS = "rollcraft reads rollouts: records with responses_create_params, response and reward"
+
+
+def _shape_file(folder: Path, shape: str) -> Path:
+    path = folder / f"{shape}.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in WRONG_SHAPES[shape][0]))
+    return path
+
+
+def _run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "rollcraft.cli", *args], capture_output=True, text=True, cwd=cwd
+    )
+
+
+@pytest.mark.parametrize("shape", sorted(WRONG_SHAPES))
+def test_a_file_of_no_rollouts_is_named_and_exits_2(tmp_path: Path, shape: str) -> None:
+    path = _shape_file(tmp_path, shape)
+    done = _run("dpo", str(path), "-o", str(tmp_path / "pairs.jsonl"))
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert WRONG_SHAPES[shape][1] in done.stderr and READS in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["inspect"],
+        ["inspect", "--json"],
+        ["filter", "-o", "{out}"],
+        ["filter", "--dry-run"],
+        ["sft", "-o", "{out}"],
+        ["sample", "-o", "{out}"],
+        ["balance", "--max-per-category", "2", "-o", "{out}"],
+        ["redact", "-o", "{out}"],
+        ["apply-review", "--decisions", "{decisions}", "-o", "{out}"],
+    ],
+    ids=lambda c: " ".join(c[:2]),
+)
+def test_every_command_that_reads_rollouts_names_a_wrong_file(tmp_path: Path, command: list[str]) -> None:
+    path = _shape_file(tmp_path, "sft")
+    decisions = tmp_path / "decisions.jsonl"
+    decisions.write_text("")
+    args = [a.format(out=tmp_path / "out.jsonl", decisions=decisions) for a in command]
+    done = _run(args[0], str(path), *args[1:])
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert f"{path} looks like SFT rows (messages, no reward)" in done.stderr and READS in done.stderr
+    assert "Read 1 lines: 0 rollouts + 1 quarantined (no_result 1)" in done.stderr
+
+
+def test_run_on_inputs_of_no_rollout_makes_no_version(tmp_path: Path) -> None:
+    _shape_file(tmp_path, "trl_dpo")
+    (tmp_path / "p.yaml").write_text("inputs: [trl_dpo.jsonl]\noutput_dir: out\nsft: {format: trl}\n")
+    done = _run("run", "p.yaml", cwd=tmp_path)
+    assert done.returncode == 2 and "looks like DPO pairs" in done.stderr and READS in done.stderr
+    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())
+
+
+def test_run_lists_the_first_quarantined_lines_and_how_many_more(tmp_path: Path) -> None:
+    rollout = {
+        "responses_create_params": {"input": "2+2?"},
+        "response": {"output": [{"type": "message", "role": "assistant", "content": "4"}]},
+        "reward": 1.0,
+    }
+    rows = [*WRONG_SHAPES["inputs"][0] * 7, rollout]
+    (tmp_path / "in.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (tmp_path / "p.yaml").write_text("inputs: [in.jsonl]\noutput_dir: out\nsft: {format: trl}\n")
+    done = _run("run", "p.yaml", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "Read 8 lines: 1 rollouts + 7 quarantined (no_result 7)" in done.stdout
+    assert (
+        done.stdout.count(": no_result (") == 5
+        and "... and 2 more (manifest.json lists up to 20)" in done.stdout
+    )

@@ -7,6 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from rollcraft import InputError, ReadReport, read_rollouts
+from rollcraft._inspect import require_rollouts
 from tests._expected_real import EXPECTED
 
 
@@ -55,3 +59,46 @@ def test_inspect_stdin(examples_dir: Path) -> None:
     data = (examples_dir / "chat_agents_rollouts.jsonl").read_bytes()
     result = rollcraft("inspect", "--json", "-", stdin=data)
     assert json.loads(result.stdout)["rollouts"] == 33
+
+
+def _report_of(paths: list[Path]) -> ReadReport:
+    report = ReadReport()
+    for _ in read_rollouts([str(p) for p in paths], report=report):
+        pass
+    return report
+
+
+def test_no_rollouts_names_each_kind_of_file_once(tmp_path: Path) -> None:
+    sft = [tmp_path / f"sft{i}.jsonl" for i in range(5)]
+    for path in sft:
+        path.write_text('{"messages": []}\n')
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text("{not json\n")
+    with pytest.raises(InputError) as caught:
+        require_rollouts(_report_of([*sft, broken]))
+    message = str(caught.value)
+    assert message.startswith(f"no rollouts in the input: {sft[0]}, {sft[1]}, {sft[2]} and 2 more files look")
+    assert "look like SFT rows (messages, no reward); " in message
+    assert f"{broken} looks like text that is not JSON (line 1: " in message
+    assert message.endswith("(Read 6 lines: 0 rollouts + 6 quarantined (no_result 5, not_json 1))")
+
+
+def test_one_rollout_anywhere_is_enough(tmp_path: Path, examples_dir: Path) -> None:
+    sft = tmp_path / "sft.jsonl"
+    sft.write_text('{"messages": []}\n')
+    require_rollouts(_report_of([sft, examples_dir / "chat_agents_rollouts.jsonl"]))
+
+
+def test_inspect_prints_its_tables_then_names_a_wrong_file(tmp_path: Path) -> None:
+    path = tmp_path / "pairs.jsonl"
+    path.write_text('{"prompt": "q", "chosen": "a", "rejected": "b"}\n' * 7)
+    result = rollcraft("inspect", str(path))
+    assert result.returncode == 2 and "Rollouts per file" in result.stdout
+    assert f"{path} looks like DPO pairs (prompt, chosen, rejected)" in result.stderr
+
+
+def test_no_rollouts_says_when_it_judged_from_the_first_lines_only(tmp_path: Path) -> None:
+    path = tmp_path / "inputs.jsonl"
+    path.write_text('{"responses_create_params": {"input": "q"}}\n' * 25)
+    with pytest.raises(InputError, match=r"input rows .*\(judged from the first 20 quarantined lines\)"):
+        require_rollouts(_report_of([path]))

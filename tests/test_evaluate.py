@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from rollcraft import ConfigError
+from rollcraft import ConfigError, InputError
 from rollcraft.evaluate import (
     IMPROVED,
     NO_CHANGE,
@@ -119,6 +119,8 @@ def test_cli_json_html_and_exit_status(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert "improved" in done.stdout and "only in the candidate file" in done.stdout
+    assert "baseline: Read 123 lines: 123 rollouts + 0 quarantined" in done.stdout
+    assert "candidate: Read 126 lines: 126 rollouts + 0 quarantined" in done.stdout
     data = json.loads(report.read_text())
     assert set(data["overall"]) == {"mean_reward", "success_rate", "pass_at_k"}
     for metrics in [data["overall"], *data["by_task_type"].values()]:
@@ -148,6 +150,22 @@ def test_files_without_common_tasks_are_one_clear_error(tmp_path: Path) -> None:
     other.write_text((FIXTURES / "baseline.jsonl").read_text().replace('"task_id": "', '"task_id": "x'))
     done = rollcraft("evaluate", BASELINE, str(other))
     assert done.returncode == 2 and "share no task" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_file_of_no_rollouts_is_named_not_compared(tmp_path: Path) -> None:
+    sft = tmp_path / "sft.jsonl"
+    sft.write_text(
+        '{"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]}\n'
+    )
+    with pytest.raises(
+        InputError, match=r"no rollouts in the candidate \(.*sft.jsonl\): .*looks like SFT rows"
+    ):
+        evaluate_files(BASELINE, str(sft))
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    done = rollcraft("evaluate", str(empty), BASELINE)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "no rollouts in the baseline" in done.stderr and "empty (0 lines)" in done.stderr
 
 
 def test_a_bad_k_is_a_config_error() -> None:

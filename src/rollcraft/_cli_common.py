@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, cast
@@ -13,6 +13,7 @@ import typer
 from rich.table import Table
 
 from rollcraft._console import err, out
+from rollcraft._inspect import read_summary, require_rollouts
 from rollcraft._io import atomic_writer
 from rollcraft._normalize import ReasoningMode
 from rollcraft._read import ReadOptions, ReadReport, Shape
@@ -26,6 +27,7 @@ __all__ = [
     "print_read",
     "progress",
     "quarantine_lines",
+    "quarantine_listing",
     "read_options",
     "read_summary_line",
     "write_json",
@@ -70,27 +72,41 @@ def read_options(shape: str, reasoning: str, success_threshold: float, task_key:
 
 
 def read_summary_line(report: ReadReport) -> str:
-    """``Read L lines: R rollouts, Q quarantined (reason n, ...)`` and whether they add up."""
-    parts = ", ".join(f"{reason} {n}" for reason, n in sorted(report.quarantined.items()))
-    quarantined = sum(report.quarantined.values())
-    tail = f" ({parts})" if parts else ""
+    """``Read L lines: R rollouts + Q quarantined (reason n, ...)`` and whether they add up.
+
+    Every command that reads rollouts reports its read through here, so this is where a read
+    that found no rollout at all stops the command: :func:`rollcraft._inspect.require_rollouts`
+    raises an :class:`~rollcraft.InputError` (exit 2) that names what the inputs look like
+    (SFT rows, DPO pairs, NeMo Gym input rows, ...) and carries this line.
+    """
+    require_rollouts(report)
     check = "" if report.balanced else "  [bold red]COUNTS DO NOT ADD UP[/]"
-    return f"Read {report.lines} lines: {report.rollouts} rollouts + {quarantined} quarantined{tail}{check}"
+    return read_summary(report) + check
 
 
 def quarantine_lines(report: ReadReport, *, limit: int = 5) -> list[str]:
     """The first quarantined lines as ``file:line: reason (detail)``, for the terminal."""
-    shown = [
-        f"  {q.source}:{q.line}: {q.reason} ({q.detail[:100]})" for q in report.quarantine_examples[:limit]
-    ]
-    total = sum(report.quarantined.values())
+    examples = [(q.source, q.line, q.reason, q.detail) for q in report.quarantine_examples]
+    return quarantine_listing(examples, sum(report.quarantined.values()), limit=limit)
+
+
+def quarantine_listing(
+    examples: Sequence[tuple[str, int, str, str]],
+    total: int,
+    *,
+    limit: int = 5,
+    more: str = "--json / --report list up to 20",
+) -> list[str]:
+    """The first ``limit`` of ``examples`` (source, line, reason, detail), and ``... and N more
+    (more)`` when ``total`` quarantined lines are more than that."""
+    shown = [f"  {src}:{line}: {reason} ({detail[:100]})" for src, line, reason, detail in examples[:limit]]
     if total > len(shown):
-        shown.append(f"  ... and {total - len(shown)} more (--json / --report list up to 20)")
+        shown.append(f"  ... and {total - len(shown)} more ({more})")
     return shown
 
 
 def print_read(report: ReadReport) -> None:
-    """The read summary line, then where the first quarantined lines are."""
+    """The read summary line, then where the first quarantined lines are (see :func:`read_summary_line`)."""
     out.print(read_summary_line(report))
     for line in quarantine_lines(report):
         out.print(line, markup=False)

@@ -19,7 +19,7 @@ from rollcraft._cli_common import (
     table,
 )
 from rollcraft._console import out
-from rollcraft._inspect import inspect_paths
+from rollcraft._inspect import inspect_paths, require_rollouts
 from rollcraft._read import DEFAULT_SUCCESS_THRESHOLD
 
 __all__ = ["register"]
@@ -39,6 +39,7 @@ def inspect_command(
     data = report.to_dict()
     if as_json:
         print(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode())
+        require_rollouts(report.total.read)  # what print_read checks below, after the JSON
         return
     out.print(_files_table(data))
     out.print(_detail_table("Quarantined lines", data["quarantined"]))

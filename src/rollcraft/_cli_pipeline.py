@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import orjson
 import typer
 
-from rollcraft._cli_common import progress, table
+from rollcraft._cli_common import progress, quarantine_listing, table
 from rollcraft._console import err, out
 from rollcraft._errors import InputError
 
@@ -74,8 +74,9 @@ def _print_run(manifest: dict[str, Any], folder: Path) -> None:
         f"Read {read['lines']} lines: {read['rollouts']} rollouts + {quarantined} quarantined"
         + (f" ({detail})" if detail else "")
     )
-    for q in read.get("first_quarantined", [])[:5]:
-        out.print(f"  {q['source']}:{q['line']}: {q['reason']} ({q['detail'][:100]})", markup=False)
+    examples = [(q["source"], q["line"], q["reason"], q["detail"]) for q in read.get("first_quarantined", [])]
+    for line in quarantine_listing(examples, quarantined, more="manifest.json lists up to 20"):
+        out.print(line, markup=False)
     share = 100.0 * filt["kept"] / read["rollouts"] if read["rollouts"] else 0.0
     out.print(f"Kept {filt['kept']}/{read['rollouts']} rollouts ({share:.1f}%)")
     steps = table("Filters (config order)", ["filter", "dropped first", "alone would drop"])
@@ -108,6 +109,13 @@ def _print_run(manifest: dict[str, Any], folder: Path) -> None:
             f"SFT: {sft['rows']} rows; skipped {sum(sft['skipped'].values())}"
             + (f" ({skipped})" if skipped else "")
         )
+        if sft.get("reasoning_lost"):
+            dialect = manifest["config"]["sft"].get("format", "openai")
+            out.print(
+                f"{sft['reasoning_lost']} rows had reasoning that the {dialect} format cannot carry; "
+                "read: {reasoning: think} inlines it as <think>...</think>",
+                markup=False,
+            )
     if "dpo" in counts:
         dpo = counts["dpo"]
         skipped = _counts_text(dpo["skipped_tasks"])

@@ -11,7 +11,14 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from rollcraft._cli_common import SuccessOpt, TaskKeyOpt, table, write_json
+from rollcraft._cli_common import (
+    SuccessOpt,
+    TaskKeyOpt,
+    quarantine_lines,
+    read_summary_line,
+    table,
+    write_json,
+)
 from rollcraft._console import err, out
 from rollcraft._read import DEFAULT_SUCCESS_THRESHOLD, ReadOptions
 
@@ -198,6 +205,7 @@ def evaluate_command(
     result = evaluate_files(
         baseline, candidate, options=options, k=k, bootstrap_samples=samples, permutations=samples, seed=seed
     )
+    _print_reads(result, err if json_path == "-" else out)
     if json_path == "-":
         write_json("-", result.to_dict())
     else:
@@ -209,6 +217,14 @@ def evaluate_command(
     if fail_on_regression and result.regressions:
         err.print(f"regressed: {', '.join(result.regressions)}")
         raise typer.Exit(1)
+
+
+def _print_reads(result: Comparison, console: Any) -> None:
+    """``baseline: Read L lines: ...`` and the candidate's, each with its first quarantined lines."""
+    for name, read in result.reads.items():
+        console.print(f"{name}: {read_summary_line(read)}")
+        for line in quarantine_lines(read):
+            console.print(line, markup=False)
 
 
 def _write_text(path: str, text: str) -> None:

@@ -1,4 +1,10 @@
-"""``rollcraft inspect``: what is in a set of rollout files, per file and in total."""
+"""``rollcraft inspect``: what is in a set of rollout files, per file and in total.
+
+And what inputs of no rollout look like: :func:`require_rollouts` turns a read that found no
+rollout into one error that names each file's shape (SFT rows, DPO pairs, NeMo Gym input
+rows, ...) and what rollcraft reads instead; every command that reads rollouts calls it where
+it reports what it read.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +13,16 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
+from rollcraft._errors import InputError
 from rollcraft._read import ReadOptions, ReadReport, read_rollouts
 from rollcraft._records import Quarantined, Rollout
 
-__all__ = ["FileSummary", "InspectReport", "inspect_paths"]
+__all__ = ["FileSummary", "InspectReport", "inspect_paths", "looks_like", "read_summary", "require_rollouts"]
+
+#: What rollcraft reads, said when an input holds none of it.
+WHAT_ROLLCRAFT_READS = "rollcraft reads rollouts: records with responses_create_params, response and reward"
 
 
 @dataclass(slots=True)
@@ -103,3 +115,101 @@ def inspect_paths(paths: Iterable[str], *, options: ReadOptions | None = None) -
         summary.add(item)
         total.add(item)
     return InspectReport(files, total)
+
+
+def read_summary(report: ReadReport) -> str:
+    """``Read L lines: R rollouts + Q quarantined (reason n, ...)``."""
+    parts = ", ".join(f"{reason} {n}" for reason, n in sorted(report.quarantined.items()))
+    quarantined = sum(report.quarantined.values())
+    tail = f" ({parts})" if parts else ""
+    return f"Read {report.lines} lines: {report.rollouts} rollouts + {quarantined} quarantined{tail}"
+
+
+def require_rollouts(report: ReadReport, *, label: str = "the input") -> None:
+    """Raise :class:`~rollcraft.InputError` when ``report`` counted no rollout at all.
+
+    The message says what each input looks like instead (from its first quarantined line) and
+    what rollcraft reads, so a file of the wrong kind is never an empty output and exit 0.
+    ``label`` names the input (``"the baseline (base.jsonl)"``).
+    """
+    if report.rollouts:
+        return
+    if not report.lines:
+        raise InputError(f"no rollouts in {label}: it is empty (0 lines); {WHAT_ROLLCRAFT_READS}")
+    looks = _looks_per_source(report.quarantine_examples)
+    said = "; ".join(
+        f"{_names(sources)} {'look' if len(sources) > 1 else 'looks'} like {what}"
+        for what, sources in looks.items()
+    )
+    said = said or "no line is a rollout"
+    if len(report.quarantine_examples) < report.lines:
+        said += f" (judged from the first {len(report.quarantine_examples)} quarantined lines)"
+    raise InputError(f"no rollouts in {label}: {said}; {WHAT_ROLLCRAFT_READS} ({read_summary(report)})")
+
+
+def _looks_per_source(examples: Iterable[Quarantined]) -> dict[str, list[str]]:
+    """What each source looks like (from its first quarantined example) -> the sources."""
+    seen: set[str] = set()
+    looks: dict[str, list[str]] = {}
+    for item in examples:
+        if item.source not in seen:
+            seen.add(item.source)
+            looks.setdefault(looks_like(item), []).append(item.source)
+    return looks
+
+
+def _names(sources: list[str], shown: int = 3) -> str:
+    names = ", ".join(sources[:shown])
+    more = len(sources) - shown
+    return names + (f" and {more} more file{'s' if more > 1 else ''}" if more > 0 else "")
+
+
+def looks_like(item: Quarantined) -> str:
+    """What a quarantined line looks like, in words: the kind of file it comes from, when known."""
+    record = _object(item.raw)
+    if record is not None:
+        known = _known_shape(set(record))
+        if known is not None:
+            return known
+    return (
+        _BY_REASON.get(item.reason, "lines that are not rollouts")
+        + f" (line {item.line}: {item.detail[:80]})"
+    )
+
+
+def _known_shape(keys: set[str]) -> str | None:
+    if {"prompt", "chosen", "rejected"} <= keys:
+        return "DPO pairs (prompt, chosen, rejected)"
+    if {"preferred_output", "non_preferred_output"} <= keys:
+        return "OpenAI preference (DPO) rows (input, preferred_output, non_preferred_output)"
+    if {"context", "completions"} <= keys:
+        return "NeMo RL DPO rows (context, completions)"
+    if "messages" in keys and "reward" not in keys:
+        return "SFT rows (messages, no reward)"
+    if "responses_create_params" in keys and not keys & {"response", "reward"}:
+        return "NeMo Gym input rows (responses_create_params, no response or reward: not yet collected)"
+    return None
+
+
+#: What a file looks like, by the reason its first line was quarantined (after "looks like").
+_BY_REASON = {
+    "metric_row": "reward-profiling metric rows",
+    "failed_attempt": "failed attempts (_ng_failure_class)",
+    "bad_reward": "records without a usable reward",
+    "unknown_schema": "records of no known rollout shape",
+    "malformed_record": "rollouts with parts of the wrong types",
+    "no_result": "rows without a result",
+    "not_json": "text that is not JSON",
+    "not_object": "JSON values that are not objects",
+    "empty_line": "empty lines",
+    "line_too_long": "lines over the length limit",
+    "too_deeply_nested": "JSON nested too deeply",
+}
+
+
+def _object(raw: bytes) -> dict[str, Any] | None:
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+    return value if isinstance(value, dict) else None

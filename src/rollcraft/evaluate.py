@@ -26,6 +26,7 @@ from itertools import product
 from typing import Any, NamedTuple
 
 from rollcraft._errors import ConfigError, InputError
+from rollcraft._inspect import require_rollouts
 from rollcraft._read import ReadOptions, ReadReport, read_rollouts
 from rollcraft._records import Rollout
 
@@ -102,6 +103,8 @@ class Comparison:
     settings: dict[str, Any]
     inputs: dict[str, Any] = field(default_factory=dict)
     task_differences: dict[str, list[float]] = field(default_factory=dict)
+    #: What reading each file counted ("baseline", "candidate"), for the ``Read L lines`` lines.
+    reads: dict[str, ReadReport] = field(default_factory=dict, repr=False)
 
     @property
     def regressions(self) -> list[str]:
@@ -351,10 +354,13 @@ def evaluate_files(
 ) -> Comparison:
     """Read, pair and compare two rollout files; ``inputs`` records what each file held.
 
-    Raises :class:`~rollcraft.InputError` when the files share no task.
+    Raises :class:`~rollcraft.InputError` when a file holds no rollout (the message says what it
+    looks like) or the files share no task.
     """
     base, base_report = load_scores(baseline, options=options)
+    require_rollouts(base_report, label=f"the baseline ({baseline})")
     cand, cand_report = load_scores(candidate, options=options)
+    require_rollouts(cand_report, label=f"the candidate ({candidate})")
     result = compare(
         base, cand, k=k, bootstrap_samples=bootstrap_samples, permutations=permutations, seed=seed
     )
@@ -364,6 +370,7 @@ def evaluate_files(
         "baseline": _input_facts(baseline, base, base_report),
         "candidate": _input_facts(candidate, cand, cand_report),
     }
+    result.reads = {"baseline": base_report, "candidate": cand_report}
     return result
 
 

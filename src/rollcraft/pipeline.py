@@ -28,6 +28,7 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
 from rollcraft._errors import ConfigError, OutputError
+from rollcraft._inspect import require_rollouts
 from rollcraft._io import atomic_writer, expand_inputs, write_failed
 from rollcraft._read import DEFAULT_MAX_LINE_BYTES, DEFAULT_SUCCESS_THRESHOLD, ReadOptions
 from rollcraft._yamlconf import load_yaml, validate_model
@@ -376,6 +377,7 @@ def run_pipeline(
     try:
         execute = _engine(config.engine)
         outcome = execute(loaded, inputs, staging, workers=processes, progress=progress)
+        require_rollouts(outcome.result.filter.read)  # no version of nothing: say what the inputs are
         input_entries = hashing.entries()
         digests.save()
         validation = _validate_outputs(loaded, staging, outcome)
