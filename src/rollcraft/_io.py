@@ -10,9 +10,10 @@ import io
 import os
 import sys
 import tempfile
+import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import IO, NamedTuple, cast
+from typing import IO, Any, NamedTuple, cast
 
 from rollcraft._errors import InputError, OutputError
 
@@ -24,6 +25,7 @@ __all__ = [
     "is_plain_file",
     "iter_lines",
     "open_input",
+    "skip_bom",
 ]
 
 _JSONL_SUFFIXES = (".jsonl", ".jsonl.gz", ".jsonl.zst", ".jsonl.zstd", ".ndjson", ".ndjson.gz", ".ndjson.zst")
@@ -122,9 +124,92 @@ def _decompressing(raw: IO[bytes], source: str) -> IO[bytes]:
     if head == _ZSTD:
         import zstandard
 
-        reader = zstandard.ZstdDecompressor().stream_reader(buffered, read_across_frames=True)
+        frames = cast(IO[bytes], _ZstdFrames(buffered))
+        reader = zstandard.ZstdDecompressor().stream_reader(frames, read_across_frames=True)
         return io.BufferedReader(cast(io.RawIOBase, reader), buffer_size=1 << 20)
     return buffered
+
+
+_ZSTD_SKIPPABLE = b"\x2a\x4d\x18"  # bytes 1-3 of a skippable frame's magic number (byte 0: 0x5?)
+_TRUNCATED = "the file ends in the middle of a zstd frame: it is truncated"
+
+
+class _ZstdFrames(io.RawIOBase):
+    """A zstd stream's compressed bytes on their way to the decompressor, whose frame structure
+    (headers and block sizes, not the blocks) it follows, to raise :class:`EOFError` when the
+    stream ends inside a frame: python-zstandard's stream reader ends a truncated stream
+    without a word, as if it were complete. A few header reads per 128 KiB block.
+    """
+
+    def __init__(self, raw: IO[bytes]) -> None:
+        super().__init__()
+        self._raw = raw
+        self._state = "magic"  # the header being collected: magic, descriptor, block, skippable
+        self._head = b""
+        self._want = 4
+        self._skip = 0  # bytes to pass before the next header
+        self._checksum = False
+        self._lost = False  # not a zstd frame: the decompressor says what is wrong
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._raw.read(size)
+        if data:
+            if not self._lost:
+                self._walk(data)
+        elif not self._lost and (self._state != "magic" or self._head or self._skip):
+            raise EOFError(_TRUNCATED)
+        return data
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def _walk(self, data: bytes) -> None:
+        at, end = 0, len(data)
+        while at < end and not self._lost:
+            if self._skip:
+                step = min(self._skip, end - at)
+                self._skip -= step
+                at += step
+                continue
+            step = min(self._want - len(self._head), end - at)
+            self._head += data[at : at + step]
+            at += step
+            if len(self._head) == self._want:
+                head, self._head = self._head, b""
+                self._header(head)
+
+    def _header(self, head: bytes) -> None:
+        state = self._state
+        if state == "magic":
+            if head == _ZSTD:
+                self._state, self._want = "descriptor", 1
+            elif head[0] & 0xF0 == 0x50 and head[1:] == _ZSTD_SKIPPABLE:
+                self._state = "skippable"
+            else:
+                self._lost = True
+        elif state == "descriptor":
+            flags = head[0]
+            single = flags >> 5 & 1
+            self._checksum = bool(flags >> 2 & 1)
+            self._skip = (1 - single) + (0, 1, 2, 4)[flags & 3] + (single, 2, 4, 8)[flags >> 6]
+            self._state, self._want = "block", 3
+        elif state == "block":
+            header = int.from_bytes(head, "little")
+            kind, size = header >> 1 & 3, header >> 3
+            if kind == 3:  # reserved: corrupt, as the decompressor will say
+                self._lost = True
+            last = header & 1
+            self._skip = (1 if kind == 1 else size) + (4 if last and self._checksum else 0)
+            if last:
+                self._state, self._want = "magic", 4
+        else:  # the size of a skippable frame
+            self._skip = int.from_bytes(head, "little")
+            self._state, self._want = "magic", 4
 
 
 def iter_lines(sources: Sequence[str], *, max_line_bytes: int | None = None) -> Iterator[RawLine]:
@@ -140,8 +225,8 @@ def iter_lines(sources: Sequence[str], *, max_line_bytes: int | None = None) -> 
 def _lines_of(source: str, max_line_bytes: int | None) -> Iterator[RawLine]:
     name = "<stdin>" if source == "-" else source
     stream = open_input(source)
-    offset = 0
     try:
+        offset = skip_bom(stream, name)
         for number, line in enumerate(_read_lines(stream, name, max_line_bytes), start=1):
             yield RawLine(name, number, offset, line.rstrip(b"\r\n"))
             offset += len(line)
@@ -151,7 +236,7 @@ def _lines_of(source: str, max_line_bytes: int | None) -> Iterator[RawLine]:
 
 
 def _read_lines(stream: IO[bytes], name: str, max_line_bytes: int | None) -> Iterator[bytes]:
-    try:
+    with _reading(name):
         if max_line_bytes is None:
             yield from stream
             return
@@ -165,12 +250,33 @@ def _read_lines(stream: IO[bytes], name: str, max_line_bytes: int | None) -> Ite
                 del rest
                 continue
             yield line
-    except (OSError, EOFError) as exc:
+
+
+@contextlib.contextmanager
+def _reading(name: str) -> Iterator[None]:
+    """Reading or decompressing ``name`` failed: one :class:`InputError` naming it, no traceback."""
+    try:
+        yield
+    except (OSError, EOFError) as exc:  # EOFError: a truncated gzip or zstd stream
         raise InputError(f"cannot read ({exc})", path=name) from None
+    except zlib.error as exc:  # a gzip body whose bytes were changed
+        raise InputError(f"cannot decompress ({exc})", path=name) from None
     except Exception as exc:  # zstd errors have their own type
         if type(exc).__module__.startswith("zstandard"):
             raise InputError(f"cannot decompress ({exc})", path=name) from None
         raise
+
+
+_BOM = b"\xef\xbb\xbf"
+
+
+def skip_bom(stream: IO[bytes], name: str) -> int:
+    """Pass a UTF-8 byte order mark at the start of ``stream`` (what some Windows tools write
+    first); returns its length, 0 or 3: line 1's offset. Once per file, not per line."""
+    with _reading(name):  # the first read of a compressed stream: a header that is no header, say
+        if not isinstance(stream, io.BufferedReader) or stream.peek(3)[:3] != _BOM:
+            return 0
+        return len(stream.read(3))
 
 
 def _skip_rest_of_line(stream: IO[bytes]) -> int:

@@ -28,7 +28,7 @@ from typing import Any
 
 from rollcraft._compact import CategoryLog, IdSet, LocatorSet
 from rollcraft._digest import DigestWriter
-from rollcraft._io import NO_ROOM, RawLine, is_plain_file, write_failed
+from rollcraft._io import NO_ROOM, RawLine, is_plain_file, skip_bom, write_failed
 from rollcraft._read import parse_lines, read_rollouts
 from rollcraft._records import Quarantined, Rollout
 from rollcraft.engines._dedupe import Decider, Decisions, DedupeLog, Entry
@@ -575,7 +575,7 @@ def _shard_lines(shard: Shard, options: Any) -> Iterator[Rollout | Quarantined]:
 def _shard_raw_lines(shard: Shard) -> Iterator[RawLine]:
     with open(shard.source, "rb", buffering=1 << 20) as handle:
         handle.seek(shard.start)
-        position, number = shard.start, 0
+        position, number = shard.start or skip_bom(handle, shard.source), 0
         while position < shard.end:
             line = handle.readline()
             if not line:
