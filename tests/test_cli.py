@@ -108,6 +108,7 @@ def test_a_file_of_no_rollouts_is_named_and_exits_2(tmp_path: Path, shape: str) 
         ["sample", "-o", "{out}"],
         ["balance", "--max-per-category", "2", "-o", "{out}"],
         ["redact", "-o", "{out}"],
+        ["redact", "--json", "-o", "{out}"],
         ["apply-review", "--decisions", "{decisions}", "-o", "{out}"],
     ],
     ids=lambda c: " ".join(c[:2]),
@@ -121,6 +122,8 @@ def test_every_command_that_reads_rollouts_names_a_wrong_file(tmp_path: Path, co
     assert done.returncode == 2, done.stdout + done.stderr
     assert f"{path} looks like SFT rows (messages, no reward)" in done.stderr and READS in done.stderr
     assert "Read 1 lines: 0 rollouts + 1 quarantined (no_result 1)" in done.stderr
+    if args[0] == "redact":  # it checks before its output is kept
+        assert not (tmp_path / "out.jsonl").exists()
 
 
 def test_run_on_inputs_of_no_rollout_makes_no_version(tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ from rich.markup import escape
 from rollcraft._cli_common import read_summary_line, table
 from rollcraft._console import err, out
 from rollcraft._errors import DependencyError, InputError
+from rollcraft._inspect import require_rollouts
 from rollcraft._io import atomic_writer
 from rollcraft._read import ReadReport, read_rollouts
 from rollcraft._records import Rollout
@@ -135,6 +136,7 @@ def redact_command(
                 kept = step.apply(item).rollout
                 if kept is not None:
                     handle.write(kept.raw + b"\n")
+        require_rollouts(read)  # before the output is kept (and whatever form the report takes)
     _print_redaction(step.report, read, output, as_json=as_json)
 
 
