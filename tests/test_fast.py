@@ -255,3 +255,79 @@ def test_shared_tool_lists_have_their_trl_text_made_once() -> None:
     assert shared_tools_text(tools) == expected == encode_tools(tools, "trl")
     copy = [dict(t) for t in tools]  # an equal list the reader did not make: encoded as usual
     assert shared_tools_text(copy) is None and encode_tools(copy, "trl") == expected
+
+
+def _placed(where: str, value: bytes) -> bytes:
+    """A record with ``value`` (raw JSON text) at one place the reader uses, or one it skips."""
+    mark = "@@"
+    places: dict[str, dict[str, object]] = {
+        "unknown_key": _record(usage={"x": mark}),
+        "metadata": _record(metadata={"task_type": "t", "x": mark}),
+        "components": _record(reward_components={"x": mark}),
+        "tool_parameters": _record(
+            responses_create_params={
+                "input": "q",
+                "tools": [{"type": "function", "name": "f", "parameters": mark}],
+            }
+        ),
+        "content": _out(_item(content=mark)),
+        "content_part": _out(_item(content=["t", mark])),
+        "text_of_a_part": _record(
+            responses_create_params={"input": [{"role": "user", "content": [{"text": mark}]}]}
+        ),
+        "arguments": _out({"type": "function_call", "name": "f", "call_id": "c", "arguments": mark}, _item()),
+        "call_name": _out(
+            {"type": "function_call", "name": mark, "call_id": "c", "arguments": "{}"}, _item()
+        ),
+        "output_item": _out(_item(), mark),
+        "task_id": _record(task_id=mark),
+        "failure_class": _record(_ng_failure_class=mark),
+        "reward": _record(reward=mark),
+    }
+    return orjson.dumps(places[where]).replace(b'"@@"', value)
+
+
+_PLACES = sorted(
+    "unknown_key metadata components tool_parameters content content_part text_of_a_part arguments"
+    " call_name output_item task_id failure_class reward".split()
+)
+
+
+@pytest.mark.parametrize(
+    "depth", [250, 254, 255, 256, 300, 500, 980, 990, 1000, 1010, 1017, 1020, 1023, 1024, 1100]
+)
+def test_any_nesting_anywhere_gets_one_clean_verdict_on_both_paths(depth: int) -> None:
+    # One rule on both paths: deeper than 1024 levels (orjson's decode limit), or a value the
+    # reader keeps or turns into text deeper than orjson writes, is too_deeply_nested; never a
+    # RecursionError (which crashed every command at ~990-1023 levels).
+    for where in _PLACES:
+        for deep in (b"[" * depth + b"1" + b"]" * depth, b'{"a":' * depth + b"1" + b"}" * depth):
+            raw = RawLine("deep.jsonl", 1, 0, _placed(where, deep))
+            _same(raw, ReadOptions())
+            verdict = parse_line(raw, ReadOptions())
+            if isinstance(verdict, Quarantined):
+                assert verdict.reason in {"too_deeply_nested", "bad_reward", "failed_attempt"}, (
+                    where,
+                    verdict,
+                )
+                if depth >= 1024:  # no place holds it: the line nests deeper than orjson reads
+                    assert verdict.reason == "too_deeply_nested", (where, verdict)
+            else:
+                assert depth < 1024, where
+                orjson.dumps([[[[verdict.conversation.tools]]]])  # whatever the reader keeps can be written
+
+
+@pytest.mark.parametrize(
+    "number",
+    [b"1e400", b"-1e400", b"1E+999", b"1" + b"0" * 400, b"2e308", b"1e-400", b"1.7976931348623157e308"],
+)
+def test_numbers_beyond_a_double_get_the_same_verdict_on_both_paths(number: bytes) -> None:
+    # The fast path skips unused values without reading their numbers; orjson refused the whole
+    # line for one such number: now both read it (rollcraft._normalize.read_json).
+    for where in _PLACES:
+        raw = RawLine("big.jsonl", 1, 0, _placed(where, number))
+        _same(raw, ReadOptions())
+        verdict = parse_line(raw, ReadOptions())
+        assert not (isinstance(verdict, Quarantined) and verdict.reason == "not_json"), (where, verdict)
+        if isinstance(verdict, Rollout):
+            assert verdict.record is not None

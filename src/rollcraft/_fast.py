@@ -22,6 +22,7 @@ from rollcraft._normalize import (
     _PLACEHOLDERS,
     _TEXT_PARTS,
     ReasoningMode,
+    TooDeep,
     _Builder,
     _finish,
     _leading_prompt,
@@ -279,10 +280,10 @@ def tools_of(raw: bytes | msgspec.Raw) -> tuple[list[Tool], bytes, frozenset[str
         return hit
     flags: set[str] = set()
     try:
-        value = orjson.loads(key)
-    except orjson.JSONDecodeError:  # nested deeper than orjson reads
+        value = orjson.loads(key)  # fails beyond 1024 levels or a double's range, as on the general path
+        tools = nest_tools(value, flags)
+    except (orjson.JSONDecodeError, TooDeep):  # the general reader quarantines the line
         raise _Fallback from None
-    tools = nest_tools(value, flags)
     entry = (tools, orjson.dumps(tools, option=orjson.OPT_SORT_KEYS), frozenset(flags))
     if len(_TOOLS_CACHE) >= _TOOLS_CACHE_SIZE:
         _TOOLS_CACHE.clear()

@@ -19,6 +19,7 @@ Whatever is lost or doubtful is named by a flag on the rollout (see :data:`FLAGS
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -27,7 +28,16 @@ import orjson
 
 from rollcraft._records import Conversation, Message, Tool
 
-__all__ = ["FLAGS", "ReasoningMode", "conversation_from_chat", "conversation_from_responses"]
+__all__ = [
+    "FLAGS",
+    "ReasoningMode",
+    "TooDeep",
+    "conversation_from_chat",
+    "conversation_from_responses",
+    "json_text",
+    "read_json",
+    "value_text",
+]
 
 ReasoningMode = Literal["separate", "think", "drop"]
 
@@ -71,6 +81,79 @@ _PLACEHOLDERS = {
 }
 
 
+def read_json(data: bytes) -> Any:
+    """``orjson.loads``, except that a number beyond a double's range (``1e400``), which orjson
+    refuses, reads as its literal text (the string ``"1e400"``) instead of failing the line.
+
+    JSON allows such numbers, and the fast path (:mod:`rollcraft._fast`), which skips the
+    values it does not use without reading their numbers, keeps such a record: this is how the
+    general path and the record's later readers (:attr:`rollcraft.Rollout.record`) read it too.
+    Free on the common path: the retry runs only after orjson refused a number.
+    """
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        if not exc.msg.startswith("number is infinity"):
+            raise
+        error = exc
+    try:
+        value = json.loads(
+            data.decode(), parse_float=_finite_or_text, parse_int=_int_or_text, parse_constant=_refuse
+        )
+        orjson.dumps(value)  # what else orjson refuses that Python's json reads: lone surrogates
+    except orjson.JSONEncodeError as exc:
+        if "ecursion" not in str(exc):  # deeper than orjson writes: not a reason to refuse here
+            raise error from None
+    except ValueError:
+        raise error from None
+    return value
+
+
+def _finite_or_text(text: str) -> float | str:
+    value = float(text)
+    return value if value - value == 0 else text  # inf - inf is nan
+
+
+_INT_RANGE = range(-(2**63), 2**64)  # the integers orjson reads as integers; beyond, as floats
+
+
+def _int_or_text(text: str) -> int | float | str:
+    value = int(text)
+    return value if value in _INT_RANGE else _finite_or_text(text)
+
+
+def _refuse(text: str) -> Any:
+    raise ValueError(f"{text} is not JSON")
+
+
+class TooDeep(ValueError):
+    """A value the reader keeps or turns into text nests deeper than orjson writes (254 levels):
+    it could not be written back out. The reader quarantines the line as ``too_deeply_nested``."""
+
+
+def json_text(value: Any) -> str:
+    """A decoded JSON value as JSON text, written by orjson.
+
+    Raises :class:`TooDeep` for a value nested deeper than orjson writes: the same limit on every
+    path and in every process (Python's ``repr`` recurses, and fails near 1000 levels minus the
+    stack in use).
+    """
+    try:
+        return orjson.dumps(value).decode()
+    except orjson.JSONEncodeError as exc:
+        raise TooDeep(f"a value nests deeper than can be written: {exc}") from None
+
+
+def value_text(value: Any) -> str:
+    """A value where text is wanted: a string as is, a list or object as its JSON
+    (:func:`json_text`), any other value (a number, a boolean) as ``str`` gives it."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (list, dict)):
+        return json_text(value)
+    return str(value)
+
+
 def content_text(content: Any, flags: set[str]) -> str:
     """The text of a message ``content``: a string, or a list of parts joined with newlines."""
     if content is None:
@@ -88,21 +171,21 @@ def content_text(content: Any, flags: set[str]) -> str:
         return "\n".join([_part_text(part, flags) for part in content])
     if isinstance(content, dict):
         return _part_text(content, flags)
-    return str(content)
+    return value_text(content)
 
 
 def _part_text(part: Any, flags: set[str]) -> str:
     if isinstance(part, str):
         return part
     if not isinstance(part, dict):
-        return str(part)
+        return value_text(part)
     kind = part.get("type")
     if kind in _TEXT_PARTS or (kind is None and "text" in part):
         text = part.get("text")
-        return text if isinstance(text, str) else ("" if text is None else str(text))
+        return text if isinstance(text, str) else ("" if text is None else value_text(text))
     if kind == "refusal":
         flags.add("refusal")
-        return str(part.get("refusal") or "")
+        return value_text(part.get("refusal") or "")
     if kind in _PLACEHOLDERS:
         placeholder, flag = _PLACEHOLDERS[kind]
         flags.add(flag)
@@ -218,7 +301,11 @@ class _Builder:
             self.flags.add("missing_call_id")
         args = _arguments_text(arguments, self.flags)
         turn.calls.append(
-            {"id": call_id, "type": "function", "function": {"name": str(name or ""), "arguments": args}}
+            {
+                "id": call_id,
+                "type": "function",
+                "function": {"name": value_text(name or ""), "arguments": args},
+            }
         )
         self.open_calls[call_id] = None
 
@@ -269,7 +356,7 @@ def _arguments_text(arguments: Any, flags: set[str]) -> str:
     if arguments is None:
         return "{}"
     if not isinstance(arguments, str):
-        return orjson.dumps(arguments).decode()
+        return json_text(arguments)
     try:
         orjson.loads(arguments)
     except orjson.JSONDecodeError:
@@ -278,7 +365,11 @@ def _arguments_text(arguments: Any, flags: set[str]) -> str:
 
 
 def nest_tools(tools: Any, flags: set[str]) -> list[Tool]:
-    """Responses tools (flat) or chat tools (nested) -> chat tools (nested); hosted tools are flagged."""
+    """Responses tools (flat) or chat tools (nested) -> chat tools (nested); hosted tools are flagged.
+
+    Raises :class:`TooDeep` when a tool's ``parameters`` nest too deeply to be written in an
+    output row (the only nested value a rollout keeps).
+    """
     nested: list[Tool] = []
     for tool in tools if isinstance(tools, list) else ():
         if not isinstance(tool, dict):
@@ -289,11 +380,13 @@ def nest_tools(tools: Any, flags: set[str]) -> list[Tool]:
             nested.append({"type": "function", "function": _tool_function(tool)})
         else:
             flags.add("hosted_tool")
+    if nested:
+        json_text([[[[nested]]]])  # room for the levels an output row puts around its tools
     return nested
 
 
 def _tool_function(spec: dict[str, Any]) -> dict[str, Any]:
-    function: dict[str, Any] = {"name": str(spec.get("name") or "")}
+    function: dict[str, Any] = {"name": value_text(spec.get("name") or "")}
     description = spec.get("description")
     function["description"] = description if isinstance(description, str) else ""
     parameters = spec.get("parameters")

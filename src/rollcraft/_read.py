@@ -13,8 +13,15 @@ import orjson
 from xxhash import xxh3_64_hexdigest
 
 from rollcraft._fast import fast_conversation, fast_decode, prompt_task_key
-from rollcraft._io import RawLine, _read_lines, expand_inputs, is_compressed, iter_lines
-from rollcraft._normalize import ReasoningMode, conversation_from_chat, conversation_from_responses
+from rollcraft._io import RawLine, _read_lines, expand_inputs, is_compressed, iter_lines, skip_bom
+from rollcraft._normalize import (
+    ReasoningMode,
+    TooDeep,
+    conversation_from_chat,
+    conversation_from_responses,
+    read_json,
+    value_text,
+)
 from rollcraft._records import Conversation, Quarantined, Rollout
 
 __all__ = [
@@ -41,7 +48,11 @@ QUARANTINE_REASONS: dict[str, str] = {
     "unknown_schema": "a JSON object of no known rollout shape",
     "malformed_record": "a known shape whose parts have the wrong types",
     "line_too_long": "the line is longer than the configured limit",
-    "too_deeply_nested": "the JSON nests deeper than the decoder allows",
+    "too_deeply_nested": (
+        "the JSON nests deeper than 1024 levels (what the decoder reads), or a value the reader keeps"
+        " or turns into text (a tool's parameters, a content part, arguments, a task_id) deeper than"
+        " about 250 (what the encoder writes)"
+    ),
 }
 
 DEFAULT_SUCCESS_THRESHOLD = 1.0
@@ -137,7 +148,7 @@ def _raw_lines(sources: Sequence[str], max_line_bytes: int | None) -> Iterator[R
             yield from iter_lines([source], max_line_bytes=max_line_bytes)
             continue
         with handle:
-            offset = 0
+            offset = skip_bom(handle, source)
             number = 0
             for line in _read_lines(handle, source, max_line_bytes):
                 number += 1
@@ -202,7 +213,9 @@ def _general_rollout(raw: RawLine, options: ReadOptions, rollout_id: str | None)
     """The general path: the whole record decoded, every known shape."""
     data = raw.data
     try:
-        record = orjson.loads(data)
+        record = read_json(data)
+    except RecursionError:  # Python's json, after orjson refused a number (``read_json``)
+        return _quarantined(raw, "too_deeply_nested", "nests deeper than the decoder reads")
     except orjson.JSONDecodeError as exc:
         if "depth limit" in str(exc) or "recursion" in str(exc).lower():
             return _quarantined(raw, "too_deeply_nested", str(exc))
@@ -213,7 +226,11 @@ def _general_rollout(raw: RawLine, options: ReadOptions, rollout_id: str | None)
         return _rollout(raw, record, options, rollout_id)
     except _Quarantine as q:
         return _quarantined(raw, q.reason, q.detail)
+    except (TooDeep, RecursionError) as exc:  # RecursionError: a safety net; nothing here recurses
+        return _quarantined(raw, "too_deeply_nested", str(exc))
     except (TypeError, AttributeError, ValueError, KeyError) as exc:
+        if isinstance(exc, orjson.JSONEncodeError) and "ecursion" in str(exc):  # e.g. a task_id object
+            return _quarantined(raw, "too_deeply_nested", f"a value nests deeper than can be written: {exc}")
         return _quarantined(raw, "malformed_record", f"{type(exc).__name__}: {exc}")
 
 
@@ -229,7 +246,7 @@ def conversation_of_line(data: bytes, options: ReadOptions) -> Conversation:
         if found is not None:
             return found[0]
     try:
-        record = orjson.loads(data)
+        record = read_json(data)
         if not isinstance(record, dict):
             raise ValueError("not a JSON object")
         shape = detect_shape(record) if options.shape == "auto" else _forced_shape(record, options.shape)
@@ -248,7 +265,7 @@ class _Quarantine(Exception):
 def detect_shape(record: dict[str, Any]) -> Shape:
     """Which known record shape a decoded object has (raises :class:`_Quarantine` when none)."""
     if "_ng_failure_class" in record:
-        raise _Quarantine("failed_attempt", f"failed attempt: {record.get('_ng_failure_class')}")
+        raise _Quarantine("failed_attempt", f"failed attempt: {_brief(record.get('_ng_failure_class'))}")
     if "response" in record and isinstance(record.get("responses_create_params"), dict):
         return "nemo-gym"
     if "output" in record and "reward" in record:
@@ -262,6 +279,15 @@ def detect_shape(record: dict[str, Any]) -> Shape:
     if "responses_create_params" in record and "reward" in record:
         raise _Quarantine("no_result", "a row with a reward but no response")
     raise _Quarantine("unknown_schema", "keys: " + ", ".join(sorted(record)[:8]))
+
+
+def _brief(value: Any) -> str:
+    """A value for a quarantine's detail, cut short: a list or object as JSON, not by Python's
+    ``repr``, which recurses (and fails, near 1000 levels, depending on the stack)."""
+    try:
+        return value_text(value)[:200]
+    except TooDeep:
+        return "(a value nested too deeply to show)"
 
 
 _METRIC_PREFIXES = ("mean/", "max/", "min/", "median/", "std/", "sum/", "pass@", "count/")
@@ -345,7 +371,7 @@ def _utf8(data: bytes) -> bool:
 
 def _forced_shape(record: dict[str, Any], shape: Shape) -> Shape:
     if "_ng_failure_class" in record:
-        raise _Quarantine("failed_attempt", f"failed attempt: {record.get('_ng_failure_class')}")
+        raise _Quarantine("failed_attempt", f"failed attempt: {_brief(record.get('_ng_failure_class'))}")
     needed = {
         "nemo-gym": ("responses_create_params", "response"),
         "tutorial": ("output",),
@@ -363,6 +389,8 @@ def _reward(record: dict[str, Any]) -> float:
     if "reward" not in record:
         raise _Quarantine("bad_reward", "no reward")
     value = record["reward"]
+    if isinstance(value, str):  # a number beyond a double's range reads as its text (``read_json``)
+        raise _Quarantine("bad_reward", f"reward is the string {value[:40]!r}, not a number")
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise _Quarantine("bad_reward", f"reward is {type(value).__name__}, not a number")
     reward = float(value)

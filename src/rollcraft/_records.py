@@ -23,8 +23,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
-
 __all__ = ["Conversation", "Message", "Quarantined", "Rollout", "Tool"]
 
 Message = dict[str, Any]
@@ -83,7 +81,9 @@ class Rollout:
     @property
     def record(self) -> dict[str, Any]:
         """The whole JSON record of ``raw``, decoded on each access (the reader keeps only facts)."""
-        value = orjson.loads(self.raw)
+        from rollcraft._normalize import read_json  # as the reader read it; a cycle at import time
+
+        value = read_json(self.raw)
         return value if isinstance(value, dict) else {}
 
     @property
