@@ -94,7 +94,7 @@ def test_a_file_of_no_rollouts_is_named_and_exits_2(tmp_path: Path, shape: str) 
     done = _run("dpo", str(path), "-o", str(tmp_path / "pairs.jsonl"))
     assert done.returncode == 2, done.stdout + done.stderr
     assert WRONG_SHAPES[shape][1] in done.stderr and READS in done.stderr
-    assert "Traceback" not in done.stderr
+    assert "Traceback" not in done.stderr and not (tmp_path / "pairs.jsonl").exists()
 
 
 @pytest.mark.parametrize(
@@ -122,7 +122,7 @@ def test_every_command_that_reads_rollouts_names_a_wrong_file(tmp_path: Path, co
     assert done.returncode == 2, done.stdout + done.stderr
     assert f"{path} looks like SFT rows (messages, no reward)" in done.stderr and READS in done.stderr
     assert "Read 1 lines: 0 rollouts + 1 quarantined (no_result 1)" in done.stderr
-    if args[0] == "redact":  # it checks before its output is kept
+    if args[0] in ("redact", "sft"):  # they check before their output is kept
         assert not (tmp_path / "out.jsonl").exists()
 
 

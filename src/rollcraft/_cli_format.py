@@ -19,6 +19,7 @@ from rollcraft._cli_common import (
 )
 from rollcraft._cli_filters import filtered_rollouts, with_filters
 from rollcraft._console import out
+from rollcraft._inspect import require_rollouts
 from rollcraft._io import atomic_writer
 from rollcraft._read import DEFAULT_SUCCESS_THRESHOLD
 from rollcraft.filters import FilterConfig, FilterReport
@@ -100,6 +101,7 @@ def sft_command(
     with atomic_writer(output) as handle:
         for line in sft_rows(kept, chosen, report=sft, arguments=mode):
             handle.write(line)
+        require_rollouts(report.read)  # before the output is kept: no rollout read is exit 2, no file
     _print_filtering(report, redaction)
     out.print(
         f"Wrote {sft.rows} SFT rows ({chosen}) to {output}; skipped {sum(sft.skipped.values())} rollouts"
@@ -165,6 +167,7 @@ def dpo_command(
     with atomic_writer(output) as handle:
         for line in dpo_rows(kept, dpo_options, read_options=options, report=dpo):
             handle.write(line)
+        require_rollouts(report.read)  # before the output is kept: no rollout read is exit 2, no file
     _print_filtering(report, redaction)
     _print_dpo(dpo, dpo_options, output)
     if report_path:
