@@ -7,6 +7,7 @@ surely mid-way, then sends the signal.
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -91,3 +92,30 @@ def test_a_finished_run_writes_the_whole_file(tmp_path: Path) -> None:
     lines = target.read_bytes().splitlines()
     assert len(lines) == 1500 and b"bob@corp.io" not in lines[0]
     assert _temps(target) == []
+
+
+def test_the_next_write_in_the_folder_removes_a_killed_runs_temp(tmp_path: Path) -> None:
+    """SIGKILL cannot be caught: the temporary it leaves is swept by the next rollcraft write there,
+    once its process is gone. Temporaries of live processes, and names rollcraft did not make,
+    are left alone."""
+    from rollcraft._io import HOST
+
+    target = tmp_path / "out.jsonl"
+    process = _start(target)
+    _wait_for_temp_with_data(target, process)
+    process.kill()
+    process.communicate(timeout=20)
+    (left,) = _temps(target)
+    live = tmp_path / f".other.jsonl.{HOST}-{os.getpid()}.abc123.tmp"  # this process: still writing
+    foreign = tmp_path / ".notes.jsonl.tmp"  # not rollcraft's name
+    for path in (live, foreign):
+        path.write_bytes(b"keep\n")
+    source = tmp_path / "in.jsonl"
+    source.write_bytes(LINE + b"\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "rollcraft.cli", "redact", str(source), "-o", str(tmp_path / "next.jsonl")],
+        capture_output=True,
+    )
+    assert result.returncode == 0, result.stderr
+    assert not left.exists()
+    assert live.read_bytes() == foreign.read_bytes() == b"keep\n"

@@ -7,8 +7,10 @@ import gzip
 import hashlib
 import json
 import os
+import stat
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -299,7 +301,7 @@ def test_the_manifests_versions_are_the_installed_distributions_versions() -> No
 
 
 def test_a_killed_runs_staging_folder_is_swept_by_the_next_run(tmp_path: Path) -> None:
-    from rollcraft.pipeline import _HOST
+    from rollcraft._io import HOST as _HOST
 
     config = _config(tmp_path, f"inputs: [{ROOT / 'examples' / 'rollouts'}]\noutput_dir: out\nsft: {{}}\n")
     out = tmp_path / "out"
@@ -522,3 +524,101 @@ def test_cli_diff_prints_key_old_new_lines_and_no_empty_tables(tmp_path: Path) -
     assert {"config: unchanged", "counts: unchanged"} <= set(same.stdout.splitlines())
     for text in (changed.stdout, same.stdout):
         assert not {"{", "'", "┏", "└"} & set(text), text  # no dict text, no (empty) tables
+
+
+def test_two_runs_into_one_folder_at_once_publish_two_versions(tmp_path: Path) -> None:
+    """Both runs start (each sees no version yet: each would be v1), then both finish: the second
+    to publish takes v2. Reading stdin holds each run mid-way until the test closes it."""
+    config = _config(tmp_path, 'inputs: ["-"]\noutput_dir: out\nsft: {}\n')
+    data = (ROOT / "examples" / "rollouts" / "tool_agents_rollouts.jsonl").read_bytes()
+    runs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "rollcraft.cli", "run", str(config)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        for _ in range(2)
+    ]
+    for run in runs:  # both are past choosing a name once their staging folder exists
+        assert run.stdin is not None
+        run.stdin.write(data)
+        run.stdin.flush()
+    out = tmp_path / "out"
+    for _ in range(600):
+        if len(list(out.glob(".*.partial"))) == 2:
+            break
+        time.sleep(0.05)
+    results = [run.communicate(timeout=60) for run in runs]
+    for run, (_, stderr) in zip(runs, results, strict=True):
+        assert run.returncode == 0, stderr
+    assert sorted(v["version"] for v in list_versions(out)) == ["v1", "v2"]
+    for name in ("v1", "v2"):
+        manifest = json.loads((out / name / "manifest.json").read_text())
+        assert manifest["version"] == name
+        assert (out / name / "sft.jsonl").read_bytes() == (out / "v1" / "sft.jsonl").read_bytes()
+    assert not list(out.glob(".*.partial"))
+
+
+def test_a_version_folder_and_its_files_get_the_umask_permissions(tmp_path: Path) -> None:
+    config = _config(tmp_path, f"inputs: [{ROOT / 'examples' / 'rollouts'}]\noutput_dir: out\nsft: {{}}\n")
+    subprocess.run(
+        [sys.executable, "-m", "rollcraft.cli", "run", str(config)],
+        check=True,
+        capture_output=True,
+        preexec_fn=lambda: os.umask(0o022) and None,
+    )
+    folder = tmp_path / "out" / "v1"
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o755
+    for path in folder.iterdir():
+        assert stat.S_IMODE(path.stat().st_mode) == 0o644, path.name
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="RLIMIT_FSIZE and EFBIG as on Linux")
+@pytest.mark.parametrize(
+    ("validate", "limit", "fails"),
+    [("{html: true}", 2048, "validation_sft.html"), ("{enabled: false}", 4096, "manifest.json")],
+)
+def test_a_full_disk_while_writing_reports_or_the_manifest_is_one_line_and_no_version(
+    tmp_path: Path, validate: str, limit: int, fails: str
+) -> None:
+    """No rollout is kept (min_reward 2): the data files are empty and the first file over the
+    limit is the validation report (about 4 KB), or without validation the manifest (5 KB)."""
+    import resource
+
+    config = _config(
+        tmp_path,
+        f"inputs: [{ROOT / 'examples' / 'rollouts'}]\noutput_dir: out\nfilters: {{min_reward: 2}}\n"
+        f"sft: {{}}\nvalidate: {validate}\n",
+    )
+
+    def small_files() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    result = subprocess.run(
+        [sys.executable, "-m", "rollcraft.cli", "run", str(config)],
+        capture_output=True,
+        text=True,
+        preexec_fn=small_files,
+    )
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    assert f"{tmp_path / 'out' / 'v1' / fails}: cannot write (File too large)" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert {p.name for p in (tmp_path / "out").iterdir()} <= {DIGEST_CACHE}
+
+
+def test_an_openai_pipeline_counts_the_rows_that_lose_reasoning(tmp_path: Path) -> None:
+    lost = []
+    for dialect, reasoning in (("trl", "separate"), ("openai", "separate"), ("openai", "think")):
+        body = (
+            f'inputs: ["{REAL_DIR}"]\noutput_dir: out-{dialect}-{reasoning}\n'
+            f"read: {{reasoning: {reasoning}}}\nsft: {{format: {dialect}, success_only: true}}\n"
+            "validate: {enabled: false}\n"
+        )
+        folder = run_pipeline(_config(tmp_path, body)).folder
+        lost.append(json.loads((folder / "manifest.json").read_text())["counts"]["sft"]["reasoning_lost"])
+        if dialect == "trl":
+            rows = [json.loads(line) for line in (folder / "sft.jsonl").read_text().splitlines()]
+            carried = sum(any(m["reasoning_content"] for m in row["messages"]) for row in rows)
+    assert carried > 0 and lost == [0, carried, 0]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -10,9 +11,10 @@ from typing import Annotated, Any, cast
 
 import orjson
 import typer
+import typer.main
 from rich.table import Table
 
-from rollcraft._console import err, out
+from rollcraft._console import err, out, reports_to_stderr
 from rollcraft._inspect import read_summary, require_rollouts
 from rollcraft._io import atomic_writer
 from rollcraft._normalize import ReasoningMode
@@ -24,12 +26,14 @@ __all__ = [
     "ShapeOpt",
     "SuccessOpt",
     "TaskKeyOpt",
+    "finite",
     "print_read",
     "progress",
     "quarantine_lines",
     "quarantine_listing",
     "read_options",
     "read_summary_line",
+    "route_reports",
     "write_json",
 ]
 
@@ -43,10 +47,21 @@ ReasoningOpt = Annotated[
         "--reasoning", help="Reasoning: separate (reasoning_content), think (inline <think>) or drop."
     ),
 ]
+
+
+def finite(value: float | None) -> float | None:
+    """Option callback: a number threshold must be a number (``nan`` compares false with all)."""
+    if value is not None and math.isnan(value):
+        raise typer.BadParameter("must be a number, not nan")
+    return value
+
+
 SuccessOpt = Annotated[
     float,
     typer.Option(
-        "--success-threshold", help="Reward at or above which a rollout without an explicit flag succeeds."
+        "--success-threshold",
+        help="Reward at or above which a rollout without an explicit flag succeeds.",
+        callback=finite,
     ),
 ]
 TaskKeyOpt = Annotated[
@@ -110,6 +125,49 @@ def print_read(report: ReadReport) -> None:
     out.print(read_summary_line(report))
     for line in quarantine_lines(report):
         out.print(line, markup=False)
+
+
+def route_reports(app: typer.Typer, args: Sequence[str]) -> None:
+    """Send reports to standard error when the command in ``args`` writes data to stdout.
+
+    That is when one of its options is given ``-`` (``-o -``, ``--report -``, ``--json=-``) or
+    ``/dev/stdout``: standard output then carries only the data. Decided before the command
+    runs, so no report printed before the output is opened lands in the data.
+    """
+    command: Any = typer.main.get_command(app)  # typer may vendor click: duck-typed
+    words = list(args)
+    while isinstance(getattr(command, "commands", None), dict):  # a group: find its subcommand
+        name = next((w for w in words if not w.startswith("-")), None)
+        if name is None or name not in command.commands:
+            return
+        words = words[words.index(name) + 1 :]
+        command = command.commands[name]
+    if _option_given_dash(command, words):
+        reports_to_stderr()
+
+
+def _option_given_dash(command: Any, words: list[str]) -> bool:
+    valued = {
+        opt
+        for param in command.params
+        if param.param_type_name == "option" and not param.is_flag and not param.count
+        for opt in param.opts
+    }
+    for i, word in enumerate(words):
+        if word == "--":
+            return False
+        if word in valued and i + 1 < len(words) and words[i + 1] in _STDOUT:
+            return True
+        name, eq, value = word.partition("=")
+        if eq and value in _STDOUT and name in valued:
+            return True
+        if word[:2] in valued and not word.startswith("--") and word[2:] in _STDOUT:
+            return True
+    return False
+
+
+#: Output names that are standard output.
+_STDOUT = frozenset({"-", "/dev/stdout", "/dev/fd/1", "/proc/self/fd/1"})
 
 
 def write_json(path: str | Path, data: Any) -> None:

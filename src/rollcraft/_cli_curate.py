@@ -7,7 +7,6 @@ The filter flags are reusable: a command that filters (``sft``, ``dpo``) declare
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Iterable, Iterator
 from typing import IO, Annotated, Any
 
@@ -21,6 +20,7 @@ from rollcraft._cli_common import (
     ShapeOpt,
     SuccessOpt,
     TaskKeyOpt,
+    finite,
     progress,
     quarantine_lines,
     read_options,
@@ -29,8 +29,7 @@ from rollcraft._cli_common import (
     write_json,
 )
 from rollcraft._console import err, out
-from rollcraft._errors import OutputError
-from rollcraft._io import atomic_writer, expand_inputs
+from rollcraft._io import atomic_writer, refuse_overwriting_inputs
 from rollcraft._read import DEFAULT_SUCCESS_THRESHOLD, read_rollouts
 from rollcraft._records import Rollout
 from rollcraft.curate import (
@@ -82,10 +81,12 @@ ConfigOpt = Annotated[
     str | None, typer.Option("--config", help="YAML of filter keys (flags override it).", rich_help_panel=_P)
 ]
 MinRewardOpt = Annotated[
-    float | None, typer.Option("--min-reward", help="Keep reward >= this.", rich_help_panel=_P)
+    float | None,
+    typer.Option("--min-reward", help="Keep reward >= this.", rich_help_panel=_P, callback=finite),
 ]
 MaxRewardOpt = Annotated[
-    float | None, typer.Option("--max-reward", help="Keep reward <= this.", rich_help_panel=_P)
+    float | None,
+    typer.Option("--max-reward", help="Keep reward <= this.", rich_help_panel=_P, callback=finite),
 ]
 SuccessOnlyOpt = Annotated[
     bool | None,
@@ -117,6 +118,7 @@ MinTaskSuccessRateOpt = Annotated[
         "--min-task-success-rate",
         help="Keep rollouts of tasks whose rollouts succeed at rate >= X (two passes).",
         rich_help_panel=_P,
+        callback=finite,
     ),
 ]
 MaxCharsOpt = Annotated[
@@ -211,7 +213,7 @@ def filter_command(
         dedupe=dedupe,
     )
     options = read_options(shape, reasoning, success_threshold, task_key)
-    _check_outputs(paths, output, rejects, dry_run=dry_run)
+    _check_outputs(paths, output, rejects, report_path, dry_run=dry_run)
     from rollcraft._cli_filters import judged_rollouts, redaction_step
 
     redaction = redaction_step(redact_secrets=redact_secrets, on_secret=on_secret, allowlist=allowlist)
@@ -228,17 +230,16 @@ def filter_command(
         write_json(report_path, data)
 
 
-def _check_outputs(paths: list[str], output: str | None, rejects: str | None, *, dry_run: bool) -> None:
+def _check_outputs(
+    paths: list[str], output: str | None, rejects: str | None, report: str | None, *, dry_run: bool
+) -> None:
     if output is None and not dry_run:
         raise typer.BadParameter("give -o OUT.jsonl (or --dry-run)", param_hint="--output")
-    _not_an_input(paths, output, rejects)
+    _not_an_input(paths, output, rejects, report)
 
 
 def _not_an_input(paths: list[str], *outputs: str | None) -> None:
-    inputs = {os.path.realpath(p) for p in expand_inputs(paths) if p != "-"}
-    for target in outputs:
-        if target and target != "-" and os.path.realpath(target) in inputs:
-            raise OutputError(f"{target}: is also an input; refusing to overwrite it")
+    refuse_overwriting_inputs(paths, outputs)
 
 
 def _console_for(output: str | None, dry_run: bool) -> Console:
@@ -343,7 +344,7 @@ def sample_command(
     """Draw the tutorial's stratified review sample (reward bands x category), seeded and reproducible."""
     strata = Strata(_floats(edges, "--edges"), _ints(sizes, "--sizes"))
     options = read_options(shape, reasoning, success_threshold, task_key)
-    _not_an_input(paths, output)
+    _not_an_input(paths, output, report_path)
     report = SampleReport()
     chosen = sample_for_review(paths, strata=strata, by=by, seed=seed, options=options, report=report)
     _write_rollouts(chosen, output)
@@ -387,7 +388,7 @@ def apply_review_command(
 ) -> None:
     """Drop the rollouts rejected in review; report decisions that matched no rollout."""
     options = read_options(shape, reasoning, success_threshold, task_key)
-    _not_an_input(paths, output, rejects)
+    _not_an_input([*paths, decisions], output, rejects, report_path)
     table_of = read_decisions(decisions)
     report = ReviewReport()
     items = read_rollouts(paths, options=options)
@@ -429,7 +430,7 @@ def balance_command(
 ) -> None:
     """Keep at most N rollouts per category: a seeded random choice in each, not the first N."""
     options = read_options(shape, reasoning, success_threshold, task_key)
-    _not_an_input(paths, output)
+    _not_an_input(paths, output, report_path)
     report = BalanceReport()
     kept = balance(paths, max_per_category=max_per_category, by=by, seed=seed, options=options, report=report)
     _write_rollouts(kept, output)

@@ -12,6 +12,7 @@ from rollcraft._cli_common import (
     ShapeOpt,
     SuccessOpt,
     TaskKeyOpt,
+    finite,
     print_read,
     read_options,
     table,
@@ -19,8 +20,7 @@ from rollcraft._cli_common import (
 )
 from rollcraft._cli_filters import filtered_rollouts, with_filters
 from rollcraft._console import out
-from rollcraft._inspect import require_rollouts
-from rollcraft._io import atomic_writer
+from rollcraft._io import atomic_writer, refuse_overwriting_inputs
 from rollcraft._read import DEFAULT_SUCCESS_THRESHOLD
 from rollcraft.filters import FilterConfig, FilterReport
 from rollcraft.formats import DIALECTS, DpoOptions, DpoReport, SftReport, dpo_rows, sft_rows
@@ -96,6 +96,7 @@ def sft_command(
     chosen = _dialect(dialect)
     mode = _arguments(arguments, chosen)
     options = read_options(shape, reasoning, success_threshold, task_key)
+    refuse_overwriting_inputs(paths, [output, report_path])
     report, sft = FilterReport(), SftReport()
     kept = filtered_rollouts(paths, filters, redaction, options, report)
     with atomic_writer(output) as handle:
@@ -162,6 +163,7 @@ def dpo_command(
         arguments=_arguments(arguments, chosen),
     )
     options = read_options(shape, reasoning, success_threshold, task_key)
+    refuse_overwriting_inputs(paths, [output, report_path])
     report, dpo = FilterReport(), DpoReport()
     kept = filtered_rollouts(paths, filters, redaction, options, report)
     with atomic_writer(output) as handle:
@@ -173,6 +175,23 @@ def dpo_command(
     if report_path:
         data = {"filter": report.to_dict(), "dpo": dpo.to_dict(), "format": chosen}
         write_json(report_path, data | _redaction_dict(redaction))
+
+
+def _print_sft(sft: SftReport, dialect: Dialect, output: str) -> None:
+    unfit = {reason: n for reason, n in sorted(sft.skipped.items()) if reason != NOT_SUCCESS}
+    out.print(f"Wrote {sft.rows} SFT rows ({dialect}) to {output}; skipped {sum(unfit.values())} rollouts")
+    if sft.skipped[NOT_SUCCESS]:
+        out.print(
+            f"Left out {sft.skipped[NOT_SUCCESS]} unsuccessful rollouts; pass --include-failures to keep them"
+        )
+    if sft.reasoning_lost:
+        out.print(
+            f"{sft.reasoning_lost} rows had reasoning that the {dialect} format cannot carry; "
+            "--reasoning think inlines it as <think>...</think>",
+            markup=False,
+        )
+    if unfit:
+        out.print(_skip_table("Rollouts skipped", unfit))
 
 
 def _print_dpo(dpo: DpoReport, options: DpoOptions, output: str) -> None:

@@ -18,7 +18,7 @@ from rollcraft._cli_common import read_summary_line, table
 from rollcraft._console import err, out
 from rollcraft._errors import DependencyError, InputError
 from rollcraft._inspect import require_rollouts
-from rollcraft._io import atomic_writer
+from rollcraft._io import atomic_writer, refuse_overwriting_inputs
 from rollcraft._read import ReadReport, read_rollouts
 from rollcraft._records import Rollout
 from rollcraft._signals import install_cleanup_handlers
@@ -127,6 +127,7 @@ def redact_command(
     install_cleanup_handlers()
     if on_secret not in ("replace", "drop"):
         raise typer.BadParameter("must be replace or drop", param_hint="--on-secret")
+    refuse_overwriting_inputs(paths, [output])
     allowed = load_allowlist(allowlist) if allowlist else Allowlist()
     step = RedactSecrets(on_secret=cast(OnSecret, on_secret), redactor=Redactor(allowlist=allowed))
     read = ReadReport()

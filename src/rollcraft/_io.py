@@ -8,6 +8,10 @@ import glob
 import gzip
 import io
 import os
+import platform
+import re
+import shutil
+import stat
 import sys
 import tempfile
 import zlib
@@ -293,24 +297,53 @@ def atomic_writer(path: str | os.PathLike[str], *, overwrite: bool = True) -> It
     """Write a file through a temporary sibling that replaces ``path`` only on success.
 
     An exception (or a signal that ends the process) leaves no partial ``path`` behind; the
-    temporary file is removed. ``-`` writes to standard output.
+    temporary file is removed. ``-`` writes to standard output (and sends the reports to
+    standard error). A FIFO or a device (``/dev/null``, ``/dev/stdout``) is opened and written
+    as it is, never replaced by a regular file; a symbolic link is written through. The file
+    gets the permissions of the user's umask (0644 under umask 022).
     """
     if os.fspath(path) == "-":
+        from rollcraft._console import reports_to_stderr
+
+        reports_to_stderr()
         yield sys.stdout.buffer
         sys.stdout.buffer.flush()
         return
-    target = Path(path)
+    target = check_output_path(path)
+    if is_stream(target):
+        yield from _write_in_place(target)
+        return
     if not overwrite and target.exists():
         raise OutputError(f"{target}: exists; refusing to overwrite it")
+    yield from _write_through_temp(target)
+
+
+def _write_in_place(target: Path) -> Iterator[IO[bytes]]:
+    try:
+        handle = open(target, "ab")  # "a": after whatever the shell wrote there already
+    except OSError as exc:
+        raise write_failed(target, exc) from None
+    try:
+        with handle:
+            yield handle
+    except OSError as exc:
+        if exc.errno in NO_ROOM or exc.errno == errno.EPIPE:
+            raise write_failed(target, exc) from None
+        raise
+
+
+def _write_through_temp(target: Path) -> Iterator[IO[bytes]]:
     folder = target.parent
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
+        sweep_stale(folder, ".tmp")
+        fd, tmp = tempfile.mkstemp(prefix=owned_prefix(target.name), suffix=".tmp", dir=folder)
     except OSError as exc:
         raise write_failed(target, exc) from None
     _register_temp(tmp)
     try:
         try:
+            os.fchmod(fd, 0o666 & ~current_umask())
             with os.fdopen(fd, "wb", buffering=1 << 20) as handle:
                 yield handle
         except OSError as exc:
@@ -324,6 +357,55 @@ def atomic_writer(path: str | os.PathLike[str], *, overwrite: bool = True) -> It
             os.unlink(tmp)
 
 
+def check_output_path(path: str | os.PathLike[str]) -> Path:
+    """The file an output named ``path`` is written to: a symbolic link's target; a folder is an error."""
+    target = Path(path)
+    if target.is_dir():
+        raise OutputError(f"{target}: is a folder; give the name of a file to write")
+    if target.is_symlink() and not _is_special(target):
+        target = Path(os.path.realpath(target))
+    return target
+
+
+def is_stream(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` is written in place: a FIFO, a device, a socket, or a ``/dev``, ``/proc`` name."""
+    if _is_special(Path(path)):
+        return True
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return False
+    return not stat.S_ISREG(mode) and not stat.S_ISDIR(mode)
+
+
+def _is_special(path: Path) -> bool:
+    # /dev/stdout is a link to /proc/self/fd/1, which may be a regular file opened by the shell:
+    # renaming over either would replace the link, or lose the output.
+    top = path.parts[1:2] if path.is_absolute() else ()
+    return top == ("proc",) or (top == ("dev",) and path.is_symlink())
+
+
+def refuse_overwriting_inputs(
+    inputs: Iterable[str | os.PathLike[str]], outputs: Iterable[str | os.PathLike[str] | None]
+) -> None:
+    """Raise :class:`OutputError` if an output (or a folder given as one) is one of the inputs.
+
+    ``inputs`` are as given on the command line (files, folders, globs, ``-``); an output is
+    the same file as an input when both names reach one inode (links included). Outputs that
+    are ``-``, absent, FIFOs or devices are never inputs' files.
+    """
+    targets = [Path(p) for p in outputs if p is not None and os.fspath(p) != "-"]
+    for target in targets:
+        check_output_path(target)
+    existing = [t for t in targets if t.is_file() and not is_stream(t)]
+    if not existing:
+        return
+    for source in expand_inputs(inputs):
+        for target in existing:
+            if source != "-" and os.path.isfile(source) and os.path.samefile(source, target):
+                raise OutputError(f"{target}: is also an input; refusing to overwrite it")
+
+
 #: ``errno`` values that say an output cannot be written: full, over quota, too big, read-only.
 NO_ROOM = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS})
 
@@ -331,6 +413,68 @@ NO_ROOM = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS})
 def write_failed(path: str | os.PathLike[str], exc: OSError) -> OutputError:
     """The error to raise when writing ``path`` failed with ``exc``."""
     return OutputError(f"{os.fspath(path)}: cannot write ({exc.strerror or exc})")
+
+
+#: The host name up to its first dot, made safe: part of the names of rollcraft's temporaries.
+HOST = re.sub(r"[^A-Za-z0-9_-]", "_", platform.node().split(".")[0]) or "host"
+
+#: rollcraft's own temporaries: ``.NAME.HOST-PID.RANDOM.tmp`` (files) and ``.partial`` (folders).
+_OWNED = re.compile(r"^\..+\.(?P<host>[A-Za-z0-9_-]+)-(?P<pid>\d+)\.[^.]+(?P<suffix>\.tmp|\.partial)$")
+
+
+def owned_prefix(name: str) -> str:
+    """The start of the name of a temporary for ``name`` made by this process: ``.NAME.HOST-PID.``."""
+    return f".{name}.{HOST}-{os.getpid()}."
+
+
+def sweep_stale(folder: Path, suffix: str) -> None:
+    """Remove rollcraft's temporaries (``suffix`` ``.tmp`` or ``.partial``) in ``folder`` left by
+    processes of this host that are gone (killed with SIGKILL, or the machine lost power).
+
+    Those of live processes, of other hosts sharing the folder, and names rollcraft did not make
+    are left alone.
+    """
+    try:
+        names = [e.name for e in os.scandir(folder) if e.name.startswith(".") and e.name.endswith(suffix)]
+    except OSError:
+        return
+    for name in names:
+        match = _OWNED.match(name)
+        if match is None or match["suffix"] != suffix or match["host"] != HOST or alive(int(match["pid"])):
+            continue
+        path = folder / name
+        with contextlib.suppress(OSError):
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
+
+
+def alive(pid: int) -> bool:
+    """Whether a process ``pid`` runs on this host (of this user or another); a zombie (killed,
+    not yet reaped by its parent) does not."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # a process of another user has that pid
+        pass
+    with contextlib.suppress(OSError, IndexError):
+        with open(f"/proc/{pid}/stat", "rb") as stat_file:  # Linux: "pid (name) STATE ..."
+            return stat_file.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+    return True
+
+
+def current_umask() -> int:
+    """The process's umask, read without changing it where Linux tells it (else set and restored)."""
+    with contextlib.suppress(OSError, ValueError):
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 _LIVE_TEMPS: set[str] = set()

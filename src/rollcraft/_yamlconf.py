@@ -21,6 +21,10 @@ def load_yaml(path: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[tuple[
         text = source.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"cannot read config {source}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        row = exc.object[: exc.start].count(b"\n") + 1
+        byte = exc.object[exc.start]
+        raise ConfigError(f"{source}: not UTF-8 text (byte 0x{byte:02x} on line {row})", line=row) from None
     try:
         node = yaml.compose(text)
         data = yaml.safe_load(text)

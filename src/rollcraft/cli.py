@@ -111,7 +111,11 @@ def main() -> None:
     tune_allocator()
     install_cleanup_handlers()
     try:
-        code = register_commands(sys.argv[1:])(standalone_mode=False)
+        app = register_commands(sys.argv[1:])
+        from rollcraft._cli_common import route_reports
+
+        route_reports(app, sys.argv[1:])  # data on stdout (an output "-"): reports on stderr
+        code = app(standalone_mode=False)
         if isinstance(code, int) and code:
             sys.exit(code)
     except RollcraftError as exc:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno
 import hashlib
 import os
 import platform
@@ -29,7 +30,15 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from rollcraft._errors import ConfigError, OutputError
 from rollcraft._inspect import require_rollouts
-from rollcraft._io import atomic_writer, expand_inputs, write_failed
+from rollcraft._io import (
+    NO_ROOM,
+    atomic_writer,
+    current_umask,
+    expand_inputs,
+    owned_prefix,
+    sweep_stale,
+    write_failed,
+)
 from rollcraft._read import DEFAULT_MAX_LINE_BYTES, DEFAULT_SUCCESS_THRESHOLD, ReadOptions
 from rollcraft._yamlconf import load_yaml, validate_model
 from rollcraft.filters import FilterConfig
@@ -361,14 +370,7 @@ def run_pipeline(
     if parent is not None and not (output_dir / parent / MANIFEST).is_file():
         raise ConfigError(f"no version {parent!r} in {output_dir}", key="parent")
     inputs = expand_inputs([loaded.resolve(p) for p in config.inputs])
-    try:
-        output_dir.mkdir(parents=True, exist_ok=True)
-        _sweep_stale_staging(output_dir)
-        staging = Path(
-            tempfile.mkdtemp(prefix=f".{name}.{_HOST}-{os.getpid()}.", suffix=".partial", dir=output_dir)
-        )
-    except OSError as exc:  # read-only, full, not ours: one line, not a traceback
-        raise write_failed(output_dir, exc) from None
+    staging = _staging_folder(output_dir, name)
     started = time.time()
     processes = workers or config.workers
     digests = _DigestCache(output_dir / DIGEST_CACHE)
@@ -380,17 +382,21 @@ def run_pipeline(
         require_rollouts(outcome.result.filter.read)  # no version of nothing: say what the inputs are
         input_entries = hashing.entries()
         digests.save()
-        validation = _validate_outputs(loaded, staging, outcome)
-        manifest = _manifest(loaded, name, parent, input_entries, staging, outcome, validation, started)
-        _write_manifest(staging, manifest)
-        if final.exists():
-            raise OutputError(f"{final}: version appeared while running; not overwriting it")
-        os.replace(staging, final)
+        try:
+            validation = _validate_outputs(loaded, staging, outcome)
+            manifest = _manifest(loaded, name, parent, input_entries, staging, outcome, validation, started)
+            final = _publish(staging, output_dir, manifest, fixed=version or config.version)
+        except OSError as exc:
+            if exc.errno not in NO_ROOM:
+                raise
+            where = Path(os.fsdecode(exc.filename or staging))
+            shown = output_dir / name / where.relative_to(staging) if where.is_relative_to(staging) else where
+            raise write_failed(shown, exc) from None
     finally:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
     errors = sum(v["errors"] for v in validation.values())
-    result = RunResult(name, final, manifest, validation_errors=errors)
+    result = RunResult(final.name, final, manifest, validation_errors=errors)
     if config.train is not None:
         if errors and config.validate_data.fail_on_error:
             raise ConfigError(f"validation found {errors} errors in {final}; not training on it", key="train")
@@ -398,31 +404,46 @@ def run_pipeline(
     return result
 
 
-#: A staging folder is named ``.NAME.HOST-PID.RANDOM.partial`` (the host name up to its first dot,
-#: made safe), so a later run can tell a dead run's staging folder from a live one's.
-_HOST = re.sub(r"[^A-Za-z0-9_-]", "_", platform.node().split(".")[0]) or "host"
-_STAGING = re.compile(r"^\..+\.(?P<host>[A-Za-z0-9_-]+)-(?P<pid>\d+)\.[^.]+\.partial$")
+def _staging_folder(output_dir: Path, name: str) -> Path:
+    """A new hidden ``.NAME.HOST-PID.RANDOM.partial`` folder, with the umask's permissions.
 
-
-def _sweep_stale_staging(output_dir: Path) -> None:
-    """Remove the staging folders of runs on this host whose process is gone (killed with
-    SIGKILL, or the machine lost power): they were never published and nothing can finish them.
-    Folders of live runs, and of other hosts sharing the folder, are left alone."""
-    for path in output_dir.glob(".*.partial"):
-        match = _STAGING.match(path.name)
-        if match is None or match["host"] != _HOST or _alive(int(match["pid"])):
-            continue
-        shutil.rmtree(path, ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
+    The host and pid let a later run tell a dead run's staging folder from a live one's (see
+    :func:`rollcraft._io.sweep_stale`).
+    """
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # a process of another user has that pid
-        pass
-    return True
+        output_dir.mkdir(parents=True, exist_ok=True)
+        sweep_stale(output_dir, ".partial")
+        staging = Path(tempfile.mkdtemp(prefix=owned_prefix(name), suffix=".partial", dir=output_dir))
+        staging.chmod(0o777 & ~current_umask())
+    except OSError as exc:  # read-only, full, not ours: one line, not a traceback
+        raise write_failed(output_dir, exc) from None
+    return staging
+
+
+def _publish(staging: Path, output_dir: Path, manifest: dict[str, Any], *, fixed: str | None) -> Path:
+    """Write the manifest and rename ``staging`` to its version folder; return that folder.
+
+    The rename claims the name atomically: a version named by the user that exists is an error;
+    an automatic ``vN`` taken meanwhile by another run (two runs into one folder) moves on to
+    the next free number, so both runs publish, neither overwrites.
+    """
+    while True:
+        name = fixed or manifest["version"]
+        manifest["version"] = name
+        _write_manifest(staging, manifest)
+        final = output_dir / name
+        try:
+            if final.exists():
+                raise FileExistsError(errno.EEXIST, "exists", str(final))
+            os.rename(staging, final)  # fails if another run published a (non-empty) final meanwhile
+        except OSError as exc:
+            if exc.errno not in (errno.EEXIST, errno.ENOTEMPTY):
+                raise
+            if fixed:
+                raise OutputError(f"{final}: version appeared while running; not overwriting it") from None
+            manifest["version"] = next_version(output_dir)
+            continue
+        return final
 
 
 def train_version(loaded: LoadedConfig, folder: Path, manifest: dict[str, Any]) -> Path:
@@ -604,9 +625,9 @@ def _validate_outputs(loaded: LoadedConfig, folder: Path, outcome: Any) -> dict[
             chat_template=loaded.resolve(section.chat_template) if section.chat_template else None,
         )
         report.path = sub.file  # the name inside the version folder, not the staging path
-        (folder / f"validation_{kind}.json").write_text(report.to_json())
+        _write(folder / f"validation_{kind}.json", report.to_json().encode())
         if section.html:
-            (folder / f"validation_{kind}.html").write_text(report.to_html())
+            _write(folder / f"validation_{kind}.html", report.to_html().encode())
         results[kind] = {
             "errors": report.errors,
             "warnings": report.warnings,
@@ -718,7 +739,15 @@ class _DigestCache:
 
 
 def _write_manifest(folder: Path, manifest: dict[str, Any]) -> None:
-    (folder / MANIFEST).write_bytes(orjson.dumps(manifest, option=orjson.OPT_INDENT_2) + b"\n")
+    _write(folder / MANIFEST, orjson.dumps(manifest, option=orjson.OPT_INDENT_2) + b"\n")
+
+
+def _write(path: Path, data: bytes) -> None:
+    """``path.write_bytes(data)``; an error names ``path`` (a write error alone does not)."""
+    try:
+        path.write_bytes(data)
+    except OSError as exc:
+        raise OSError(exc.errno, exc.strerror, os.fspath(path)) from None
 
 
 # ------------------------------------------------------------------------------------------------
