@@ -41,9 +41,51 @@ def test_filter_flags_apply_before_formatting(tmp_path: Path) -> None:
     assert all(any(m["tool_calls"] for m in r["messages"]) for r in rows)
 
 
+def test_sft_keeps_only_successful_rollouts_and_says_how_many_it_left_out(tmp_path: Path) -> None:
+    out, report = tmp_path / "sft.jsonl", tmp_path / "sft.json"
+    result = rollcraft("sft", str(EXAMPLES_DIR), "-o", str(out), "--report", str(report))
+    assert result.returncode == 0, result.stderr
+    assert "Left out 37 unsuccessful rollouts; pass --include-failures to keep them" in result.stdout
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(rows) == 35 and {r["reward"] for r in rows} == {1.0}  # 35 of the 72 examples succeed
+    assert json.loads(report.read_text())["sft"] == {
+        "rows": 35,
+        "skipped": {"not_success": 37},
+        "reasoning_lost": 0,
+    }
+    every = rollcraft("sft", str(EXAMPLES_DIR), "-o", str(out), "--include-failures")
+    assert every.returncode == 0, every.stderr
+    assert "Left out" not in every.stdout and "Wrote 72 SFT rows" in every.stdout
+    assert min(json.loads(line)["reward"] for line in out.read_text().splitlines()) == 0.0
+
+
+def test_openai_sft_says_how_many_rows_lost_reasoning_and_think_keeps_it(tmp_path: Path) -> None:
+    out, report = tmp_path / "sft.jsonl", tmp_path / "sft.json"
+    lost = (
+        "44 rows had reasoning that the openai format cannot carry; "
+        "--reasoning think inlines it as <think>...</think>"
+    )
+    for reasoning, expected in (("separate", 44), ("think", 0)):
+        args = ["--format", "openai", "--reasoning", reasoning, "--report", str(report)]
+        result = rollcraft("sft", str(REAL_DIR), "-o", str(out), *args)
+        assert result.returncode == 0, result.stderr
+        assert (lost in result.stdout) == (expected > 0)
+        assert json.loads(report.read_text())["sft"]["reasoning_lost"] == expected
+    assert out.read_text().count("<think>") > 44  # the 44, and the rows that had it inline already
+    nemo = rollcraft("sft", str(REAL_DIR), "-o", str(out), "--format", "nemo-rl", "--report", str(report))
+    assert nemo.returncode == 0 and "cannot carry" not in nemo.stdout
+    with_reasoning = [
+        line
+        for line in out.read_text().splitlines()
+        if any(m["reasoning_content"] for m in json.loads(line)["messages"])
+    ]
+    assert len(with_reasoning) == 44
+
+
 def test_redact_secrets_in_sft(tmp_path: Path) -> None:
     out = tmp_path / "sft.jsonl"
-    result = rollcraft("sft", str(EXAMPLES_DIR), "-o", str(out), "--redact-secrets")
+    # the examples' secrets sit in rollouts that did not succeed
+    result = rollcraft("sft", str(EXAMPLES_DIR), "-o", str(out), "--redact-secrets", "--include-failures")
     assert result.returncode == 0, result.stderr
     text = out.read_text()
     assert "AIza" not in text and "jane.roe@example.org" not in text

@@ -10,7 +10,7 @@ import datasets
 import orjson
 import pytest
 
-from rollcraft import Rollout, read_rollouts
+from rollcraft import ReadOptions, Rollout, read_rollouts
 from rollcraft.formats import DIALECTS, SftReport, sft_row, sft_rows, sft_skip_reason
 from tests._chat_check import TEMPLATES, check_messages, check_tools, parse_tools, render, tokenizer
 from tests.conftest import REAL_DIR, real_files
@@ -86,8 +86,8 @@ def test_dialect_row_keys(real_rollouts: list[Rollout]) -> None:
     assert set(openai) == {"messages", "tools"} and isinstance(openai["tools"], list)
     assert set(nemo) == {"messages", "tools", "task_name"}
     assert all(
-        set(m) == {"role", "content", "tool_calls", "tool_call_id", "reasoning_content"}
-        for m in trl["messages"]
+        list(m) == ["role", "content", "tool_calls", "tool_call_id", "reasoning_content"]
+        for m in trl["messages"] + nemo["messages"]
     )
     assert all("tool_call_id" not in m for m in openai["messages"] if m["role"] != "tool")
     args = sft_row(rollout, "nemo-rl", arguments="object")["messages"]
@@ -96,7 +96,7 @@ def test_dialect_row_keys(real_rollouts: list[Rollout]) -> None:
 
 def test_skip_reasons_are_counted(real_rollouts: list[Rollout]) -> None:
     report = SftReport()
-    lines = list(sft_rows(real_rollouts, "trl", report=report))
+    lines = list(sft_rows(real_rollouts, "trl", report=report, include_failures=True))
     assert len(lines) == report.rows == 344
     assert report.rows + sum(report.skipped.values()) == len(real_rollouts)
     assert dict(report.skipped) == {
@@ -105,6 +105,63 @@ def test_skip_reasons_are_counted(real_rollouts: list[Rollout]) -> None:
         "no_final_assistant": 39,
         "unpaired_tool_call": 1,
     }
+
+
+def test_only_successful_rollouts_become_rows_by_default(real_rollouts: list[Rollout]) -> None:
+    report = SftReport()
+    lines = list(sft_rows(real_rollouts, "trl", report=report))
+    successful = [r for r in real_rollouts if r.success]
+    assert (len(real_rollouts), len(successful)) == (405, 208)
+    fit = [r.rollout_id for r in successful if sft_skip_reason(r) is None]
+    assert [json.loads(line)["rollout_id"] for line in lines] == fit and len(fit) == report.rows == 191
+    # a failure counts as not_success whatever else is wrong with it; the 208 successful: 191 rows + 17
+    assert dict(report.skipped) == {"not_success": 197, "no_final_assistant": 16, "unpaired_tool_call": 1}
+
+
+def _reasoning_rows(lines: list[bytes]) -> int:
+    return sum(any(m.get("reasoning_content") for m in orjson.loads(line)["messages"]) for line in lines)
+
+
+def test_openai_counts_the_rows_that_lose_reasoning_and_nemo_rl_carries_it(
+    real_rollouts: list[Rollout],
+) -> None:
+    with_reasoning = [
+        r
+        for r in real_rollouts
+        if sft_skip_reason(r) is None and any(m.get("reasoning_content") for m in r.conversation.messages)
+    ]
+    assert len(with_reasoning) == 85
+    reports = {d: SftReport() for d in DIALECTS}
+    rows = {
+        d: list(sft_rows(real_rollouts, d, report=reports[d], include_failures=True))  # type: ignore[arg-type]
+        for d in DIALECTS
+    }
+    assert [reports[d].reasoning_lost for d in DIALECTS] == [0, 85, 0]
+    assert [_reasoning_rows(rows[d]) for d in DIALECTS] == [85, 0, 85]
+    assert rows["nemo-rl"][0].count(b'"reasoning_content"') == rows["trl"][0].count(b'"reasoning_content"')
+    assert reports["openai"].to_dict()["reasoning_lost"] == 85
+    assert (reports["openai"] + reports["openai"]).reasoning_lost == 170
+
+
+def test_openai_keeps_reasoning_read_as_think(tmp_path: Path) -> None:
+    record = {
+        "responses_create_params": {"input": [{"role": "user", "content": "2+2?"}]},
+        "response": {
+            "output": [
+                {"type": "reasoning", "summary": [{"type": "summary_text", "text": "add them"}]},
+                {"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "4"}]},
+            ]
+        },
+        "reward": 1.0,
+    }
+    path = tmp_path / "r.jsonl"
+    path.write_bytes(orjson.dumps(record) + b"\n")
+    for mode, lost, content in (("separate", 1, "4"), ("think", 0, "<think>\nadd them\n</think>\n4")):
+        read = read_rollouts([str(path)], options=ReadOptions(reasoning=mode))  # type: ignore[arg-type]
+        rollouts = [r for r in read if isinstance(r, Rollout)]
+        report = SftReport()
+        (line,) = sft_rows(rollouts, "openai", report=report)
+        assert report.reasoning_lost == lost and orjson.loads(line)["messages"][-1]["content"] == content
 
 
 @pytest.mark.parametrize("template", TEMPLATES)

@@ -6,7 +6,14 @@
 * ``openai``: tools as a list of nested objects, ``arguments`` as JSON text (the API requires it),
   and only the keys each role uses (the fine-tuning validator rejects others).
 * ``nemo-rl``: tools as a list, ``arguments`` as JSON text (``arguments="object"`` for objects),
-  every message with ``role``, ``content``, ``tool_calls``, ``tool_call_id``.
+  every message with the trl keys, ``reasoning_content`` included: NeMo-RL hands each message
+  dict to the model's chat template as it is (its ``OpenAIFormatDataset`` passes the messages
+  through), and reasoning templates (Qwen3, DeepSeek-R1 style) render ``reasoning_content``.
+
+Reasoning is never dropped without a count: the openai fine-tuning format has no field for it
+(an assistant message takes ``content``, ``tool_calls``, ``refusal``, ``name``, ``weight``), so
+:func:`rollcraft.formats.sft.drops_reasoning` counts the rows that lose it; reading with
+``reasoning="think"`` inlines it in the content as ``<think>...</think>``, which every dialect keeps.
 
 ``datasets.load_dataset("json")`` merges the keys of dicts across rows (TRL issue #5118): a
 dict-valued ``arguments`` or ``tools`` comes back with every other row's keys as nulls, and chat
@@ -50,17 +57,15 @@ def _call(call: dict[str, Any], arguments: ArgumentsMode) -> dict[str, Any]:
     return {"id": call["id"], "type": "function", "function": {"name": function["name"], "arguments": args}}
 
 
-def _uniform(message: Message, arguments: ArgumentsMode, *, reasoning: bool) -> Message:
+def _uniform(message: Message, arguments: ArgumentsMode) -> Message:
     calls = message.get("tool_calls")
-    out: Message = {
+    return {
         "role": message["role"],
         "content": message["content"],
         "tool_calls": [_call(c, arguments) for c in calls] if calls else None,
         "tool_call_id": message.get("tool_call_id"),
+        "reasoning_content": message.get("reasoning_content"),
     }
-    if reasoning:
-        out["reasoning_content"] = message.get("reasoning_content")
-    return out
 
 
 def _minimal(message: Message) -> Message:
@@ -72,8 +77,8 @@ def _minimal(message: Message) -> Message:
     return out
 
 
-#: The keys of every trl message, in order (a message's missing keys are null).
-_TRL_KEYS: dict[str, Any] = dict.fromkeys(
+#: The keys of every trl and nemo-rl message, in order (a message's missing keys are null).
+_UNIFORM_KEYS: dict[str, Any] = dict.fromkeys(
     ("role", "content", "tool_calls", "tool_call_id", "reasoning_content")
 )
 
@@ -88,33 +93,31 @@ def encode_messages(
     """
     if dialect == "openai":
         return [_minimal(m) for m in messages]
-    reasoning = dialect == "trl"
     encoded: list[Message] = []
     append = encoded.append
     for message in messages:  # _uniform, inlined (the hot path of every SFT row and DPO pair)
-        if reasoning:
-            # A message with only trl keys, role and content set: its keys in trl order, in one
-            # step (the dict union keeps the left side's order); then the calls copied as below.
-            out = _TRL_KEYS | message
-            if len(out) == 5 and out["role"] is not None and out["content"] is not None:
-                calls = out["tool_calls"]
-                if calls:
-                    out["tool_calls"] = [_call(c, arguments) for c in calls]
-                elif calls is not None:
-                    out["tool_calls"] = None
-                append(out)
-                continue
+        # A message with only the uniform keys, role and content set: its keys in order, in one
+        # step (the dict union keeps the left side's order); then the calls copied as below.
+        out = _UNIFORM_KEYS | message
+        if len(out) == 5 and out["role"] is not None and out["content"] is not None:
+            calls = out["tool_calls"]
+            if calls:
+                out["tool_calls"] = [_call(c, arguments) for c in calls]
+            elif calls is not None:
+                out["tool_calls"] = None
+            append(out)
+            continue
         get = message.get
         calls = get("tool_calls")
-        out = {
-            "role": message["role"],
-            "content": message["content"],
-            "tool_calls": [_call(c, arguments) for c in calls] if calls else None,
-            "tool_call_id": get("tool_call_id"),
-        }
-        if reasoning:
-            out["reasoning_content"] = get("reasoning_content")
-        append(out)
+        append(
+            {
+                "role": message["role"],
+                "content": message["content"],
+                "tool_calls": [_call(c, arguments) for c in calls] if calls else None,
+                "tool_call_id": get("tool_call_id"),
+                "reasoning_content": get("reasoning_content"),
+            }
+        )
     return encoded
 
 

@@ -12,7 +12,7 @@ import orjson
 from rollcraft._records import Rollout
 from rollcraft.formats._dialects import ArgumentsMode, Dialect, encode_messages, encode_tools
 
-__all__ = ["SFT_SKIP_REASONS", "SftReport", "sft_row", "sft_rows", "sft_skip_reason"]
+__all__ = ["SFT_SKIP_REASONS", "SftReport", "drops_reasoning", "sft_row", "sft_rows", "sft_skip_reason"]
 
 #: Why a rollout can become no SFT row, whatever the dialect.
 SFT_SKIP_REASONS: dict[str, str] = {
@@ -24,18 +24,33 @@ SFT_SKIP_REASONS: dict[str, str] = {
 }
 
 
+#: The skip reason of a rollout left out because it did not succeed (see :func:`sft_rows`).
+NOT_SUCCESS = "not_success"
+
+
 @dataclass(slots=True)
 class SftReport:
-    """Rows written and rollouts skipped (by reason); reports add up across workers."""
+    """Rows written and rollouts skipped (by reason); reports add up across workers.
+
+    ``reasoning_lost``: rows written without the reasoning their rollout had, because the
+    dialect has no field for it (openai; see :func:`drops_reasoning`).
+    """
 
     rows: int = 0
     skipped: Counter[str] = field(default_factory=Counter)
+    reasoning_lost: int = 0
 
     def __add__(self, other: SftReport) -> SftReport:
-        return SftReport(self.rows + other.rows, self.skipped + other.skipped)
+        return SftReport(
+            self.rows + other.rows, self.skipped + other.skipped, self.reasoning_lost + other.reasoning_lost
+        )
 
     def to_dict(self) -> dict[str, Any]:
-        return {"rows": self.rows, "skipped": dict(sorted(self.skipped.items()))}
+        return {
+            "rows": self.rows,
+            "skipped": dict(sorted(self.skipped.items())),
+            "reasoning_lost": self.reasoning_lost,
+        }
 
 
 def sft_skip_reason(rollout: Rollout) -> str | None:
@@ -54,13 +69,23 @@ def sft_skip_reason(rollout: Rollout) -> str | None:
     return None
 
 
+def drops_reasoning(rollout: Rollout, dialect: Dialect) -> bool:
+    """Whether ``dialect``'s row of ``rollout`` leaves reasoning out.
+
+    Only ``openai`` does: its fine-tuning messages have no field for reasoning. Reading with
+    ``reasoning="think"`` (``--reasoning think``) inlines it in the content as
+    ``<think>...</think>``, which every dialect carries.
+    """
+    return dialect == "openai" and any(m.get("reasoning_content") for m in rollout.conversation.messages)
+
+
 def sft_row(
     rollout: Rollout, dialect: Dialect = "trl", *, arguments: ArgumentsMode = "string"
 ) -> dict[str, Any]:
     """The SFT row of one rollout (call :func:`sft_skip_reason` first).
 
     * ``trl``: ``{"messages", "tools", "reward", "task_type", "rollout_id"}``
-    * ``openai``: ``{"messages", "tools"}`` and nothing else
+    * ``openai``: ``{"messages", "tools"}`` and nothing else (no reasoning: :func:`drops_reasoning`)
     * ``nemo-rl``: ``{"messages", "tools", "task_name"}``
     """
     conversation = rollout.conversation
@@ -85,17 +110,25 @@ def sft_rows(
     *,
     report: SftReport | None = None,
     arguments: ArgumentsMode = "string",
+    include_failures: bool = False,
 ) -> Iterator[bytes]:
-    """Encoded SFT lines (with their newline) of the rollouts a dialect can express.
+    """Encoded SFT lines (with their newline) of the successful rollouts a dialect can express.
+
+    A rollout that did not succeed is left out and counted as ``not_success`` (the pipeline's
+    ``sft: {success_only: true}``; ``rollcraft sft`` without ``--include-failures``);
+    ``include_failures=True`` keeps it. ``report.reasoning_lost`` counts the rows written
+    without their rollout's reasoning (see :func:`drops_reasoning`).
 
     >>> from rollcraft import read_rollouts, Rollout
     >>> lines = list(sft_rows(r for r in read_rollouts(["examples/rollouts"]) if isinstance(r, Rollout)))
     """
     counts = report if report is not None else SftReport()
     for rollout in rollouts:
-        reason = sft_skip_reason(rollout)
+        reason = NOT_SUCCESS if not (include_failures or rollout.success) else sft_skip_reason(rollout)
         if reason is not None:
             counts.skipped[reason] += 1
             continue
         counts.rows += 1
+        if dialect == "openai" and drops_reasoning(rollout, dialect):
+            counts.reasoning_lost += 1
         yield orjson.dumps(sft_row(rollout, dialect, arguments=arguments), option=orjson.OPT_APPEND_NEWLINE)
