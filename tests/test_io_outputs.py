@@ -251,5 +251,47 @@ def test_a_config_that_is_not_utf8_is_one_line(tmp_path: Path) -> None:
 )
 def test_a_nan_threshold_is_a_usage_error(rollouts: Path, tmp_path: Path, args: list[str]) -> None:
     result = _cli(*args, rollouts, "-o", tmp_path / "out.jsonl")
-    _one_line_error(result, "must be a number, not nan")
+    _one_line_error(result, "must be a finite number, not nan")
     assert not (tmp_path / "out.jsonl").exists()
+
+
+@pytest.mark.parametrize(
+    ("body", "key"),
+    [
+        ("filters: {min_reward: .nan}\nsft: {}\n", "filters.min_reward (line 3)"),
+        ("read: {success_threshold: .nan}\nsft: {}\n", "read.success_threshold (line 3)"),
+        ("dpo: {min_margin: .nan}\n", "dpo.min_margin (line 3)"),
+    ],
+)
+def test_a_nan_threshold_in_a_pipeline_config_is_one_line(tmp_path: Path, body: str, key: str) -> None:
+    config = tmp_path / "pipeline.yaml"
+    config.write_text(f"inputs: [{EXAMPLES_DIR}]\noutput_dir: out\n{body}")
+    result = _cli("run", config)
+    _one_line_error(result, key, "finite number")
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_nan_threshold_in_a_filter_config_is_one_line(rollouts: Path, tmp_path: Path) -> None:
+    config = tmp_path / "filters.yaml"
+    config.write_text("min_reward: .nan\n")
+    result = _cli("filter", rollouts, "--config", config, "-o", tmp_path / "kept.jsonl")
+    _one_line_error(result, "min_reward (line 1)", "finite number")
+
+
+@pytest.mark.parametrize("option", ["--json", "--html"])
+def test_validate_and_evaluate_keep_their_inputs(rollouts: Path, tmp_path: Path, option: str) -> None:
+    rows = tmp_path / "sft.jsonl"
+    assert _cli("sft", rollouts, "-o", rows).returncode == 0
+    before = rows.read_bytes(), rollouts.read_bytes()
+    _one_line_error(_cli("validate", rows, option, rows), f"{rows}: is also an input")
+    _one_line_error(_cli("evaluate", rollouts, rollouts, option, rollouts), f"{rollouts}: is also an input")
+    assert (rows.read_bytes(), rollouts.read_bytes()) == before
+
+
+def test_validate_json_on_stdout_is_only_json(rollouts: Path, tmp_path: Path) -> None:
+    rows = tmp_path / "sft.jsonl"
+    assert _cli("sft", rollouts, "-o", rows).returncode == 0
+    result = _cli("validate", rows, "--json", "-")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["rows"] > 0
+    assert " rows, " in result.stderr  # the verdict line, on stderr

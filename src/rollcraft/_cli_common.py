@@ -50,9 +50,9 @@ ReasoningOpt = Annotated[
 
 
 def finite(value: float | None) -> float | None:
-    """Option callback: a number threshold must be a number (``nan`` compares false with all)."""
-    if value is not None and math.isnan(value):
-        raise typer.BadParameter("must be a number, not nan")
+    """Option callback: a threshold must be a finite number (``nan`` compares false with all)."""
+    if value is not None and not math.isfinite(value):
+        raise typer.BadParameter(f"must be a finite number, not {value}")
     return value
 
 

@@ -199,8 +199,10 @@ def evaluate_command(
     task_key: TaskKeyOpt = None,
 ) -> None:
     """Compare two rollout files of the same tasks: per metric, difference, 95% CI, p-value, verdict."""
+    from rollcraft._io import refuse_overwriting_inputs
     from rollcraft.evaluate import evaluate_files, render_html
 
+    refuse_overwriting_inputs([baseline, candidate], [json_path, html_path])
     options = ReadOptions(success_threshold=success_threshold, task_key=task_key)
     result = evaluate_files(
         baseline, candidate, options=options, k=k, bootstrap_samples=samples, permutations=samples, seed=seed

@@ -12,7 +12,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from rollcraft._console import out
-from rollcraft._io import atomic_writer
+from rollcraft._io import atomic_writer, refuse_overwriting_inputs
 from rollcraft.validate import ValidationReport, stat_lines, validate_file
 
 __all__ = ["register"]
@@ -67,6 +67,7 @@ def validate_command(
     """
     if (max_seq_len is not None or chat_template is not None) and tokenizer is None:
         raise typer.BadParameter("needs --tokenizer", param_hint="--max-seq-len/--chat-template")
+    refuse_overwriting_inputs([data], [json_out, html_out])
     report = validate_file(
         data,
         kind=None if kind is None else kind.value,

@@ -455,7 +455,7 @@ class FilterConfig(BaseModel):
     ('dedupe', 'min_reward')
     """
 
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, allow_inf_nan=False)
 
     min_reward: float | None = None
     max_reward: float | None = None

@@ -59,7 +59,7 @@ MANIFEST = "manifest.json"
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # a nan threshold compares false
 
 
 class ReadSection(_Section):
