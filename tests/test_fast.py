@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import sys
 from pathlib import Path
 
 import orjson
@@ -331,3 +332,21 @@ def test_numbers_beyond_a_double_get_the_same_verdict_on_both_paths(number: byte
         assert not (isinstance(verdict, Quarantined) and verdict.reason == "not_json"), (where, verdict)
         if isinstance(verdict, Rollout):
             assert verdict.record is not None
+
+
+def test_a_raised_recursion_limit_does_not_let_the_fast_path_read_deeper_than_orjson() -> None:
+    # msgspec skips unused values as deep as Python's recursion limit lets it: raised (Hypothesis
+    # raises it), it kept lines nested deeper than orjson reads, which the general path refuses.
+    raw = RawLine("deep.jsonl", 1, 0, _placed("unknown_key", b"[" * 1030 + b"]" * 1030))
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(20000)
+    try:
+        _same(raw, ReadOptions())
+        verdict = parse_line(raw, ReadOptions())
+        assert isinstance(verdict, Quarantined) and verdict.reason == "too_deeply_nested"
+        assert sys.getrecursionlimit() == 20000  # given back
+        shallow = RawLine("ok.jsonl", 1, 0, _placed("unknown_key", b"[" * 900 + b"]" * 900))
+        _same(shallow, ReadOptions())
+        assert isinstance(parse_line(shallow, ReadOptions()), Rollout)
+    finally:
+        sys.setrecursionlimit(limit)

@@ -99,3 +99,38 @@ def test_mutated_real_records_never_crash(seed: int) -> None:
     path: Path = rng.choice(real_files())
     line = rng.choice(path.read_bytes().splitlines())
     _check(orjson.dumps(_mutations(orjson.loads(line), rng)))
+
+
+def _bury(value: object, rng: random.Random, deep: bytes) -> tuple[object, bool]:
+    """``value`` with one of its values (any depth, any kind) replaced by a marker for ``deep``."""
+    if isinstance(value, dict) and value and rng.random() < 0.8:
+        key = rng.choice(sorted(value))
+        child, done = _bury(value[key], rng, deep)
+        return {**value, key: child}, done
+    if isinstance(value, list) and value and rng.random() < 0.8:
+        at = rng.randrange(len(value))
+        child, done = _bury(value[at], rng, deep)
+        return [*value[:at], child, *value[at + 1 :]], done
+    return "@@DEEP@@", True
+
+
+@settings(max_examples=120, deadline=None)
+@given(st.integers(min_value=0, max_value=10**6), st.integers(min_value=200, max_value=1100))
+def test_deep_values_anywhere_in_real_records_never_crash_and_both_paths_agree(seed: int, depth: int) -> None:
+    # A value nested ~990-1023 deep crashed every command (RecursionError in Python's repr).
+    rng = random.Random(seed)
+    path: Path = rng.choice(real_files())
+    line = rng.choice([line for line in path.read_bytes().splitlines() if line.strip()])
+    opener, closer = rng.choice([(b"[", b"]"), (b'{"k":', b"}")])
+    deep = (
+        opener * depth + rng.choice([b"1", b'"t"', b"1e400", b'{"type":"text","text":"x"}']) + closer * depth
+    )
+    record, _ = _bury(orjson.loads(line), rng, deep)
+    data = orjson.dumps(record).replace(b'"@@DEEP@@"', deep)
+    raw = RawLine("deep", 1, 0, data)
+    fast, general = parse_line(raw, OPTIONS), parse_line(raw, OPTIONS, fast=False)
+    assert fast == general
+    if isinstance(fast, Rollout):
+        assert fast.conversation == general.conversation
+    elif depth > 1024:
+        assert fast.reason in {"too_deeply_nested", "not_object"}, fast

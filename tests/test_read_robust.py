@@ -155,6 +155,19 @@ def test_what_orjson_refuses_besides_a_big_number_stays_not_json() -> None:
         assert parse_line(raw, ReadOptions(), fast=False) == verdict
 
 
+@pytest.mark.parametrize("depth", [300, 990, 1022, 1030])
+def test_a_big_number_in_a_deep_unused_value_keeps_orjsons_depth_rule(depth: int) -> None:
+    # After orjson refused the number, Python's json read the line: its recursion limit (about
+    # 990 levels) is not orjson's 1024, and the paths disagreed.
+    raw = RawLine("x", 1, 0, _line(_record(usage="@@"), b'{"k":' * depth + b"1e400" + b"}" * depth))
+    verdict = parse_line(raw, ReadOptions(), fast=False)
+    assert parse_line(raw, ReadOptions()) == verdict
+    if depth + 1 > 1024:
+        assert isinstance(verdict, Quarantined) and verdict.reason == "too_deeply_nested"
+    else:
+        assert isinstance(verdict, Rollout)
+
+
 # --------------------------------------------------------------------------------------------
 # Compressed inputs: truncated and corrupt files are errors that name the file.
 

@@ -12,6 +12,7 @@ line: the fast path never decides anything the general path would decide differe
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated, Final
 
 import msgspec
@@ -21,6 +22,7 @@ from xxhash import xxh3_64_hexdigest
 from rollcraft._normalize import (
     _PLACEHOLDERS,
     _TEXT_PARTS,
+    ORJSON_DEPTH,
     ReasoningMode,
     TooDeep,
     _Builder,
@@ -128,15 +130,38 @@ _loads = orjson.loads
 _JSONDecodeError = orjson.JSONDecodeError
 
 
+_recursion_limit = sys.getrecursionlimit
+
+
 def fast_decode(data: bytes) -> FastRecord | None:
     """The record's fields of the common NeMo Gym shape, or None (the general reader decides)."""
     try:
-        record = _DECODER.decode(data)
+        if _recursion_limit() > ORJSON_DEPTH:
+            record = _decode_within_orjson_depth(data)
+        else:
+            record = _DECODER.decode(data)
     except (msgspec.DecodeError, RecursionError):
         return None
     if record.ng_failure_class is not msgspec.UNSET:
         return None
     return record
+
+
+def _decode_within_orjson_depth(data: bytes) -> FastRecord:
+    """Decode with Python's recursion limit lowered to orjson's depth for the call.
+
+    msgspec skips the values it does not use recursively, as deep as Python's recursion limit
+    lets it (1000 by default: less than orjson's 1024). Raised (Hypothesis raises it, a notebook
+    may), msgspec would keep a line whose unused value nests deeper than orjson reads, which the
+    general path quarantines. (From Python 3.12, C code has a recursion limit of its own, which
+    this cannot lower.) Raises RecursionError when the stack is already that deep.
+    """
+    limit = _recursion_limit()
+    sys.setrecursionlimit(ORJSON_DEPTH)
+    try:
+        return _DECODER.decode(data)
+    finally:
+        sys.setrecursionlimit(limit)
 
 
 _TEXT_OR_UNTYPED = _TEXT_PARTS | {None}
