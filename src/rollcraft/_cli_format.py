@@ -27,6 +27,7 @@ from rollcraft.filters import FilterConfig, FilterReport
 from rollcraft.formats import DIALECTS, DpoOptions, DpoReport, SftReport, dpo_rows, sft_rows
 from rollcraft.formats._dialects import ArgumentsMode, Dialect
 from rollcraft.formats.dpo import CompletionMode, Pairing
+from rollcraft.formats.sft import NOT_SUCCESS
 
 __all__ = ["register"]
 
@@ -39,6 +40,13 @@ ArgumentsOpt = Annotated[
     ),
 ]
 ReportOpt = Annotated[str | None, typer.Option("--report", help="Write the counts as JSON to this file.")]
+IncludeFailuresOpt = Annotated[
+    bool,
+    typer.Option(
+        "--include-failures",
+        help="Also write rows of rollouts that did not succeed (by default only successful ones).",
+    ),
+]
 
 
 def _dialect(value: str) -> Dialect:
@@ -86,13 +94,15 @@ def sft_command(
     reasoning: ReasoningOpt = "separate",
     success_threshold: SuccessOpt = DEFAULT_SUCCESS_THRESHOLD,
     task_key: TaskKeyOpt = None,
+    include_failures: IncludeFailuresOpt = False,
     *,
     filters: FilterConfig,
     redaction: Any,
 ) -> None:
-    """Write one SFT row per kept rollout: the whole conversation with its tools, in a trainer's dialect.
+    """Write one SFT row per successful kept rollout: the conversation with its tools, in a trainer's dialect.
 
-    The filter flags of ``rollcraft filter`` apply first (with its default --drop-flagged set).
+    The filter flags of ``rollcraft filter`` apply first (with its default --drop-flagged set);
+    rollouts that did not succeed are left out unless --include-failures is given.
     """
     chosen = _dialect(dialect)
     mode = _arguments(arguments, chosen)
@@ -101,15 +111,11 @@ def sft_command(
     report, sft = FilterReport(), SftReport()
     kept = filtered_rollouts(paths, filters, redaction, options, report)
     with atomic_writer(output) as handle:
-        for line in sft_rows(kept, chosen, report=sft, arguments=mode):
+        for line in sft_rows(kept, chosen, report=sft, arguments=mode, include_failures=include_failures):
             handle.write(line)
         require_rollouts(report.read)  # before the output is kept: no rollout read is exit 2, no file
     _print_filtering(report, redaction)
-    out.print(
-        f"Wrote {sft.rows} SFT rows ({chosen}) to {output}; skipped {sum(sft.skipped.values())} rollouts"
-    )
-    if sft.skipped:
-        out.print(_skip_table("Rollouts skipped", dict(sorted(sft.skipped.items()))))
+    _print_sft(sft, chosen, output)
     if report_path:
         data = {"filter": report.to_dict(), "sft": sft.to_dict(), "format": chosen}
         write_json(report_path, data | _redaction_dict(redaction))
@@ -179,6 +185,23 @@ def dpo_command(
     if report_path:
         data = {"filter": report.to_dict(), "dpo": dpo.to_dict(), "format": chosen}
         write_json(report_path, data | _redaction_dict(redaction))
+
+
+def _print_sft(sft: SftReport, dialect: Dialect, output: str) -> None:
+    unfit = {reason: n for reason, n in sorted(sft.skipped.items()) if reason != NOT_SUCCESS}
+    out.print(f"Wrote {sft.rows} SFT rows ({dialect}) to {output}; skipped {sum(unfit.values())} rollouts")
+    if sft.skipped[NOT_SUCCESS]:
+        out.print(
+            f"Left out {sft.skipped[NOT_SUCCESS]} unsuccessful rollouts; pass --include-failures to keep them"
+        )
+    if sft.reasoning_lost:
+        out.print(
+            f"{sft.reasoning_lost} rows had reasoning that the {dialect} format cannot carry; "
+            "--reasoning think inlines it as <think>...</think>",
+            markup=False,
+        )
+    if unfit:
+        out.print(_skip_table("Rollouts skipped", unfit))
 
 
 def _print_dpo(dpo: DpoReport, options: DpoOptions, output: str) -> None:
