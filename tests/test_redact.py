@@ -478,6 +478,17 @@ _PIECES = [
     " #",
     "\t",
     "x" * 40,
+    "aws",
+    "AWS_",
+    "SecretAccessKey",
+    "secret_access_key",
+    "SessionToken",
+    "session-token",
+    "Session",
+    "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+    "FwoGZXIvYXdzEBYaDH",
+    "==",
+    "/",
 ]
 
 
@@ -485,8 +496,15 @@ _STARTED = [p for p in _PATTERNS if p.starts is not None]
 
 
 def test_the_patterns_with_their_own_starts() -> None:
-    kinds = ["url_password", "password", "password", "secret_assignment", "email"]
-    assert [p.kind for p in _STARTED] == kinds
+    kinds = [
+        "aws_secret_key",
+        "aws_session_token",
+        "url_password",
+        "password",
+        "password",
+        "secret_assignment",
+    ]
+    assert [p.kind for p in _STARTED] == [*kinds, "email"]
 
 
 @pytest.mark.parametrize("pattern", _STARTED, ids=[f"{p.kind}-{i}" for i, p in enumerate(_STARTED)])

@@ -92,8 +92,8 @@ def _assigned_secret(value: str) -> bool:
 #: The positions in a text, in increasing order, where a pattern's match may start: a superset
 #: of the true starts, so that matching at each (see :func:`_sub`) finds what the pattern's own
 #: ``sub`` finds, without running the regex at every position of a long text. None when it
-#: cannot tell for this text.
-Starts = Callable[[str], Iterable[int] | None]
+#: cannot tell for this text. Called with the text and the text lower-cased (computed once).
+Starts = Callable[[str, str], Iterable[int] | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,10 +136,9 @@ _FOLDS_ODDLY = ("\u0130", "\u0131", "\u017f")
 def _word_starts(*roots: str) -> Starts:
     """Where one of ``roots`` begins (case-insensitive): for a regex whose match begins with one."""
 
-    def starts(text: str) -> list[int] | None:
+    def starts(text: str, lower: str) -> list[int] | None:
         if not text.isascii() and any(c in text for c in _FOLDS_ODDLY):
             return None
-        lower = text.lower()
         found: set[int] = set()
         for root in roots:
             pos = lower.find(root)
@@ -154,7 +153,7 @@ def _word_starts(*roots: str) -> Starts:
 _LOCAL_PART_TAIL = re.compile(r"[A-Za-z0-9._%+\-]{1,64}\Z")
 
 
-def _email_starts(text: str) -> Iterator[int]:
+def _email_starts(text: str, lower: str) -> Iterator[int]:
     """For each ``@``, the start of the run of local-part characters before it (at most 64 back):
     the one place an address through that ``@`` can start, given the lookbehind."""
     at = text.find("@")
@@ -165,7 +164,7 @@ def _email_starts(text: str) -> Iterator[int]:
         at = text.find("@", at + 1)
 
 
-def _url_starts(text: str) -> Iterator[int]:
+def _url_starts(text: str, lower: str) -> Iterator[int]:
     """Every place a scheme of 2-16 characters can start before a ``://``."""
     low = 0
     sep = text.find("://")
@@ -206,7 +205,7 @@ _NOT_PASSWORDS = frozenset(
 )
 
 
-def _password_starts(text: str) -> Iterator[int]:
+def _password_starts(text: str, lower: str) -> Iterator[int]:
     """For each ``password``/``passwd``, the start of the run of name characters before it (at
     most 40 back): the one place a key ending there can start, given the lookbehind."""
     last = -1
@@ -292,16 +291,18 @@ _PATTERNS: tuple[_Pattern, ...] = (
         ),
         group=1,
         valid=_mixed,
+        starts=_word_starts("aws", "secret"),
     ),
     _Pattern(
         "aws_session_token",
-        ("session",),
+        ("sessiontoken", "session_token", "session-token"),
         re.compile(
             r"(?i:session[_\-]?token)(?:\\?[\"'])?\s*[:=]\s*(?:\\?[\"'])?"
             r"([A-Za-z0-9/+]{16,}=*)(?![A-Za-z0-9/+=])"
         ),
         group=1,
         valid=_mixed,
+        starts=_word_starts("session"),
     ),
     _Pattern(
         "github_token",
@@ -481,6 +482,8 @@ class Redactor:
     _gated: tuple[_Pattern, ...] = field(init=False, repr=False, compare=False, default=())
     #: The secret keys' hints no wanted pattern has: a token holding one matters only as a key.
     _key_only: frozenset[bytes] = field(init=False, repr=False, compare=False, default=frozenset())
+    #: Hints scanned only to tell where the longer ones that contain them are worth a scan.
+    _prefilters: frozenset[bytes] = field(init=False, repr=False, compare=False, default=frozenset())
 
     def __post_init__(self) -> None:
         unknown = sorted((self.kinds or frozenset()) - set(SECRET_KINDS))
@@ -490,9 +493,12 @@ class Redactor:
         object.__setattr__(self, "_patterns", tuple(wanted))
         keys = _KEY_HINTS if self._keyed else ()
         ungated = dict.fromkeys([*(h for p in wanted if p.gate is None for h in p.bhints), *keys])
-        hints = sorted(ungated, key=len)
-        scan = [(h, next((q for q in hints if q in h and q != h), _NEEDS.get(h))) for h in hints]
+        first = {q for q in _PREFILTERS if any(q in h for h in ungated)} - set(ungated)
+        hints = sorted([*ungated, *first], key=len)
+        # Each hint after the longest other hint it contains (the rarer), where that one is found.
+        scan = [(h, next((q for q in reversed(hints) if q in h and q != h), _NEEDS.get(h))) for h in hints]
         object.__setattr__(self, "_scan", tuple((h, q if q in hints else None) for h, q in scan))
+        object.__setattr__(self, "_prefilters", frozenset(first))
         object.__setattr__(self, "_gated", tuple(p for p in wanted if p.gate is not None))
         object.__setattr__(self, "_key_only", frozenset(keys) - {h for p in wanted for h in p.bhints})
 
@@ -512,7 +518,9 @@ class Redactor:
         lower = text.lower()
         for pattern in patterns:
             if any(hint in lower for hint in pattern.hints):
-                text = self._apply(pattern, text, counts)
+                new = self._apply(pattern, text, lower, counts)
+                if new is not text:
+                    text, lower = new, new.lower()
         kind = self._keyed_secret(key, text) if not counts and key is not None else None
         if kind is not None:
             counts[kind] += 1
@@ -527,7 +535,7 @@ class Redactor:
         wanted = self.kinds is None or kind in self.kinds
         return kind if wanted and _KEYED[kind](value) and not self.allowlist.allows(value) else None
 
-    def _apply(self, pattern: _Pattern, text: str, counts: Counter[str]) -> str:
+    def _apply(self, pattern: _Pattern, text: str, lower: str, counts: Counter[str]) -> str:
         def replace(match: re.Match[str]) -> str:
             hit = match.group(pattern.group)
             if self.allowlist.allows(hit) or (pattern.valid is not None and not pattern.valid(hit)):
@@ -539,7 +547,7 @@ class Redactor:
             whole, offset = match.group(0), match.start(0)
             return whole[: start - offset] + placeholder(pattern.kind) + whole[end - offset :]
 
-        return _sub(pattern, replace, text)
+        return _sub(pattern, replace, text, lower)
 
     def redact_line(self, raw: bytes) -> tuple[bytes, Counter[str]]:
         """Redact the string values of one JSON line; the line comes back unchanged when clean.
@@ -599,6 +607,8 @@ class Redactor:
         for hint, needs in self._scan:
             if (needs is None or needs in hints) and hint in probe:
                 hints.add(hint)
+        if self._prefilters:
+            hints -= self._prefilters
         gated = [p for p in self._gated if p.gate is not None and p.gate.search(text)]
         for pattern in gated:
             hints.update(pattern.bhints)  # the tokens that may hold a hit
@@ -636,15 +646,22 @@ class _Unreadable(Exception):
 _KEY_HINTS = (b"passw", b"pwd", b"key", b"secret", b"token")
 # A hint worth searching only where another is: no Slack webhook without "://".
 _NEEDS = {b"hooks.slack.com": b"://"}
+# Hints no pattern has, scanned first so that the hints that contain them are scanned only where
+# they are (one scan for "session" instead of three for the ways to write "session token").
+_PREFILTERS = (b"session",)
 
 
-def _sub(pattern: _Pattern, replace: Callable[[re.Match[str]], str], text: str) -> str:
+def _sub(
+    pattern: _Pattern, replace: Callable[[re.Match[str]], str], text: str, lower: str | None = None
+) -> str:
     """``pattern.regex.sub(replace, text)``, matching only at the pattern's possible starts.
 
     The same result: every match starts at one of them, and trying them in order, each from the
     end of the last match, finds the leftmost match each time, as ``sub`` does.
     """
-    starts = pattern.starts(text) if pattern.starts is not None else None
+    if pattern.starts is None:
+        return pattern.regex.sub(replace, text)
+    starts = pattern.starts(text, text.lower() if lower is None else lower)
     if starts is None:
         return pattern.regex.sub(replace, text)
     match_at = pattern.regex.match
