@@ -817,3 +817,23 @@ def test_pipeline_redact_every_kind_every_part_and_quarantine_details(
     assert kept["kept"] + kept["dropped"] == read["rollouts"] == _ROLLOUTS
     details = " ".join(q["detail"] for q in read["first_quarantined"])
     assert "PGPASSWORD=<REDACTED:password>" in details and "<REDACTED:anthropic_api_key>" in details
+
+
+def test_cli_redact_on_failed_attempts_only_says_so_without_their_secrets(tmp_path: Path) -> None:
+    source = tmp_path / "failed.jsonl"
+    source.write_bytes(
+        orjson.dumps({**orjson.loads(_every_part("hi")), "_ng_failure_class": _FAILURE}) + b"\n"
+    )
+    command = [
+        sys.executable,
+        "-m",
+        "rollcraft.cli",
+        "redact",
+        str(source),
+        "-o",
+        str(tmp_path / "out.jsonl"),
+    ]
+    done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "COLUMNS": "2000"})
+    assert done.returncode == 2 and "failed attempt" in done.stderr and "Traceback" not in done.stderr
+    assert "<REDACTED:url_password>" in done.stderr
+    _assert_no_secret(done.stdout, done.stderr)

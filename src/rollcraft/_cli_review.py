@@ -137,6 +137,7 @@ def redact_command(
                 kept = step.apply(item).rollout
                 if kept is not None:
                     handle.write(kept.raw + b"\n")
+        read.quarantine_examples = [step.redact_quarantined(q) for q in read.quarantine_examples]
         require_rollouts(read)  # before the output is kept (and whatever form the report takes)
     _print_redaction(step.report, read, output, as_json=as_json)
 
