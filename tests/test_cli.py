@@ -122,8 +122,8 @@ def test_every_command_that_reads_rollouts_names_a_wrong_file(tmp_path: Path, co
     assert done.returncode == 2, done.stdout + done.stderr
     assert f"{path} looks like SFT rows (messages, no reward)" in done.stderr and READS in done.stderr
     assert "Read 1 lines: 0 rollouts + 1 quarantined (no_result 1)" in done.stderr
-    if args[0] in ("redact", "sft"):  # they check before their output is kept
-        assert not (tmp_path / "out.jsonl").exists()
+    assert not (tmp_path / "out.jsonl").exists()  # every command checks before its output is kept
+    assert not [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
 
 
 def test_run_on_inputs_of_no_rollout_makes_no_version(tmp_path: Path) -> None:

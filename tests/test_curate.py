@@ -131,6 +131,17 @@ def test_balance_by_a_record_field(pool: Path) -> None:
     assert category_of(rollout, "nope.x") == "(missing)" and category_of(rollout, "none") == "all"
 
 
+def test_balance_by_a_field_nested_deeper_than_json_text_is_one_category(tmp_path: Path) -> None:
+    deep = b"[" * 300 + b'"leaf"' + b"]" * 300  # read (an unused field), but orjson writes 254 levels
+    lines = [orjson.dumps({**record(1.0, "math", i), "usage": {"x": i}}) for i in range(4)]
+    lines[1::2] = [line.replace(b'"x":%d' % i, b'"x":' + deep) for i, line in enumerate(lines) if i % 2]
+    path = tmp_path / "deep.jsonl"
+    path.write_bytes(b"".join(line + b"\n" for line in lines))
+    report = BalanceReport()
+    kept = list(balance([str(path)], max_per_category=1, by="usage.x", report=report))
+    assert report.before == Counter({"0": 1, "2": 1, "(too deeply nested)": 2}) and len(kept) == 3
+
+
 def write_decisions(path: Path, rows: list[Any]) -> Path:
     path.write_bytes(b"".join((r if isinstance(r, bytes) else orjson.dumps(r)) + b"\n" for r in rows))
     return path

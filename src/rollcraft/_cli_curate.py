@@ -29,8 +29,9 @@ from rollcraft._cli_common import (
     write_json,
 )
 from rollcraft._console import err, out
+from rollcraft._inspect import require_rollouts
 from rollcraft._io import atomic_writer, refuse_overwriting_inputs
-from rollcraft._read import DEFAULT_SUCCESS_THRESHOLD, read_rollouts
+from rollcraft._read import DEFAULT_SUCCESS_THRESHOLD, ReadReport, read_rollouts
 from rollcraft._records import Rollout
 from rollcraft.curate import (
     BalanceReport,
@@ -219,7 +220,7 @@ def filter_command(
     redaction = redaction_step(redact_secrets=redact_secrets, on_secret=on_secret, allowlist=allowlist)
     report = FilterReport()
     judged = judged_rollouts(paths, settings, redaction, options, report)
-    write_lines(judged, None if dry_run else output, None if dry_run else rejects)
+    write_lines(judged, None if dry_run else output, None if dry_run else rejects, report.read)
     console = _console_for(output, dry_run)
     _print_filter_report(report, console)
     data = report.to_dict()
@@ -247,12 +248,16 @@ def _console_for(output: str | None, dry_run: bool) -> Console:
 
 
 def write_lines(
-    judged: Iterable[tuple[Rollout, Drop | None]], output: str | None, rejects: str | None
+    judged: Iterable[tuple[Rollout, Drop | None]],
+    output: str | None,
+    rejects: str | None,
+    read: ReadReport,
 ) -> tuple[int, int]:
     """Write kept rollouts' original lines to ``output`` and dropped ones, wrapped, to ``rejects``.
 
-    Either may be None (not written). Both are atomic: nothing is left half-written. Returns
-    (kept, dropped) counts.
+    Either may be None (not written). Both are atomic: nothing is left half-written, and nothing
+    at all when ``read`` (filled while ``judged`` is consumed) found no rollout. Returns (kept,
+    dropped) counts.
     """
     kept = dropped = 0
     with contextlib.ExitStack() as stack:
@@ -267,6 +272,7 @@ def write_lines(
                 else:
                     dropped += 1
                     _write(reject_out, wrap_reject(rollout, drop))
+        require_rollouts(read)  # before the outputs are kept: no rollout read is exit 2, no file
     return kept, dropped
 
 
@@ -347,7 +353,7 @@ def sample_command(
     _not_an_input(paths, output, report_path)
     report = SampleReport()
     chosen = sample_for_review(paths, strata=strata, by=by, seed=seed, options=options, report=report)
-    _write_rollouts(chosen, output)
+    _write_rollouts(chosen, output, report.read)
     console = _console_for(output, False)
     result = table(f"Review sample (seed {seed})", ["stratum / " + by, "available", "chosen"])
     for row in report.to_dict()["strata"]:
@@ -359,12 +365,13 @@ def sample_command(
         write_json(report_path, report.to_dict())
 
 
-def _write_rollouts(rollouts: Iterator[Rollout], output: str) -> int:
+def _write_rollouts(rollouts: Iterator[Rollout], output: str, read: ReadReport) -> int:
     n = 0
     with atomic_writer(output) as handle:
         for rollout in rollouts:
             handle.write(rollout.raw + b"\n")
             n += 1
+        require_rollouts(read)  # before the output is kept: no rollout read is exit 2, no file
     return n
 
 
@@ -392,7 +399,8 @@ def apply_review_command(
     table_of = read_decisions(decisions)
     report = ReviewReport()
     items = read_rollouts(paths, options=options)
-    write_lines(apply_review(items, table_of, drop_undecided=drop_undecided, report=report), output, rejects)
+    reviewed = apply_review(items, table_of, drop_undecided=drop_undecided, report=report)
+    write_lines(reviewed, output, rejects, report.read)
     console = _console_for(output, False)
     console.print(
         f"Kept {report.kept}/{report.read.rollouts} rollouts: {report.accepted} accepted, "
@@ -433,7 +441,7 @@ def balance_command(
     _not_an_input(paths, output, report_path)
     report = BalanceReport()
     kept = balance(paths, max_per_category=max_per_category, by=by, seed=seed, options=options, report=report)
-    _write_rollouts(kept, output)
+    _write_rollouts(kept, output, report.read)
     console = _console_for(output, False)
     result = table(f"Rollouts per {by} (seed {seed})", [by, "before", "after"])
     for row in report.to_dict()["categories"]:

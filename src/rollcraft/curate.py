@@ -39,6 +39,8 @@ __all__ = [
 ]
 
 MISSING = "(missing)"
+#: The category of a value nested deeper than can be written as JSON text (254 levels).
+TOO_DEEP = "(too deeply nested)"
 
 
 def category_of(rollout: Rollout, by: str) -> str:
@@ -60,7 +62,12 @@ def category_of(rollout: Rollout, by: str) -> str:
         value = value.get(part) if isinstance(value, dict) else None
     if value is None:
         return MISSING
-    return value if isinstance(value, str) else orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+    if isinstance(value, str):
+        return value
+    try:
+        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+    except orjson.JSONEncodeError:  # nests deeper than orjson writes: one category for all such
+        return TOO_DEEP
 
 
 # ---------------------------------------------------------------------------------------------
