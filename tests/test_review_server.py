@@ -322,3 +322,19 @@ def test_the_command_refuses_an_unwritable_decisions_file(sample: Path, tmp_path
     )
     assert result.returncode == 2 and "Open http" not in result.stdout
     assert result.stderr.strip().splitlines() == [f"error: {target}: cannot write (Not a directory)"]
+
+
+def test_the_command_prints_the_read_line_and_refuses_a_file_of_no_rollouts(tmp_path: Path) -> None:
+    rows = tmp_path / "sft.jsonl"  # the old server started on it and showed an empty page
+    messages = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo"}]
+    rows.write_bytes(orjson.dumps({"messages": messages}) + b"\n")
+    result = subprocess.run(
+        _rollcraft("review", str(rows), "--no-browser"),
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={**os.environ, "COLUMNS": "400"},
+    )
+    assert result.returncode == 2 and "Open http" not in result.stdout
+    assert f"{rows} looks like SFT rows" in result.stderr and "Traceback" not in result.stderr
+    assert not list(tmp_path.glob("*.decisions.jsonl"))

@@ -14,7 +14,7 @@ import orjson
 import typer
 from rich.markup import escape
 
-from rollcraft._cli_common import read_summary_line, table
+from rollcraft._cli_common import print_read, read_summary_line, table
 from rollcraft._console import err, out
 from rollcraft._errors import DependencyError, InputError
 from rollcraft._inspect import require_rollouts
@@ -56,18 +56,20 @@ def review_command(
         import uvicorn
 
         from rollcraft.review.decisions import default_decisions_path
-        from rollcraft.review.server import create_app, new_token
+        from rollcraft.review.server import create_app, load_sample, new_token
     except ModuleNotFoundError as exc:
         raise DependencyError(f"rollcraft review needs {exc.name}: pip install 'rollcraft[review]'") from None
 
     if not sample.is_file():
         raise InputError("no such file", path=str(sample))
     decisions_path = decisions or default_decisions_path(sample)
+    loaded = load_sample(sample)
+    print_read(loaded.read)  # a file of no rollout is exit 2 here, naming what it looks like
     token = new_token()
     sock = _bind(port)
     bound = sock.getsockname()[1]
     try:
-        app = create_app(sample, decisions_path, token, port=bound, reviewer=reviewer)
+        app = create_app(loaded, decisions_path, token, port=bound, reviewer=reviewer)
     except BaseException:
         sock.close()
         raise

@@ -29,7 +29,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from rollcraft._errors import RollcraftError
-from rollcraft._read import ReadOptions, read_rollouts
+from rollcraft._read import ReadOptions, ReadReport, read_rollouts
 from rollcraft._records import Rollout
 from rollcraft.review.decisions import Decision, DecisionLog, utc_now
 
@@ -69,12 +69,14 @@ class Sample:
     rollouts: dict[str, Rollout] = field(default_factory=dict)
     quarantined: Counter[str] = field(default_factory=Counter)
     duplicates: int = 0
+    #: What reading the file found (its ``Read L lines: ...`` line).
+    read: ReadReport = field(default_factory=ReadReport)
 
 
 def load_sample(path: str | Path, options: ReadOptions | None = None) -> Sample:
     """Read a sample file: rollouts by id; quarantined lines and repeated ids only counted."""
     sample = Sample(Path(path))
-    for item in read_rollouts([str(path)], options=options):
+    for item in read_rollouts([str(path)], options=options, report=sample.read):
         if not isinstance(item, Rollout):
             sample.quarantined[item.reason] += 1
         elif item.rollout_id in sample.rollouts:
@@ -141,7 +143,7 @@ class _Guard:
 
 
 def create_app(
-    sample_path: str | Path,
+    sample_path: str | Path | Sample,
     decisions_path: str | Path,
     token: str,
     *,
@@ -149,13 +151,15 @@ def create_app(
     reviewer: str | None = None,
     options: ReadOptions | None = None,
 ) -> Starlette:
-    """The review app for one sample file; decisions are appended to ``decisions_path``.
+    """The review app for one sample file (or its :class:`Sample`, already loaded); decisions are
+    appended to ``decisions_path``.
 
     ``port``: the port the server listens on; requests must name it in ``Host`` (``None``: any
     port of a local name). Raises :class:`~rollcraft.OutputError` when the decisions file cannot
     be written and :class:`~rollcraft.InputError` when it holds a malformed decision.
     """
-    state = _State(load_sample(sample_path, options), DecisionLog(decisions_path), token, reviewer)
+    sample = sample_path if isinstance(sample_path, Sample) else load_sample(sample_path, options)
+    state = _State(sample, DecisionLog(decisions_path), token, reviewer)
     routes = [
         Route("/", state.index),
         Route("/static/{name}", state.static),
