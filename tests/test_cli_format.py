@@ -82,6 +82,27 @@ def test_openai_sft_says_how_many_rows_lost_reasoning_and_think_keeps_it(tmp_pat
     assert len(with_reasoning) == 44
 
 
+def test_openai_dpo_says_how_many_kept_rollouts_have_reasoning_it_cannot_carry(tmp_path: Path) -> None:
+    from rollcraft import Rollout, read_rollouts
+
+    kept = tmp_path / "kept.jsonl"
+    assert rollcraft("filter", str(REAL_DIR), "-o", str(kept)).returncode == 0
+    with_reasoning = sum(
+        any(m.get("reasoning_content") for m in r.conversation.messages)
+        for r in read_rollouts([str(kept)])
+        if isinstance(r, Rollout)
+    )
+    assert with_reasoning == 85
+    out, report = tmp_path / "dpo.jsonl", tmp_path / "dpo.json"
+    for reasoning, expected in (("separate", with_reasoning), ("think", 0)):
+        args = ["--format", "openai", "--reasoning", reasoning, "--report", str(report)]
+        result = rollcraft("dpo", str(REAL_DIR), "-o", str(out), *args)
+        assert result.returncode == 0, result.stderr
+        line = f"{with_reasoning} kept rollouts have reasoning that the openai format cannot carry"
+        assert (line in result.stdout) == (expected > 0)
+        assert json.loads(report.read_text())["dpo"]["reasoning_lost_rollouts"] == expected
+
+
 def test_redact_secrets_in_sft(tmp_path: Path) -> None:
     out = tmp_path / "sft.jsonl"
     # the examples' secrets sit in rollouts that did not succeed

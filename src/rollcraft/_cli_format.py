@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Iterator
 from typing import Annotated, Any, cast
 
 import typer
@@ -23,11 +25,12 @@ from rollcraft._console import out
 from rollcraft._inspect import require_rollouts
 from rollcraft._io import atomic_writer, refuse_overwriting_inputs
 from rollcraft._read import DEFAULT_SUCCESS_THRESHOLD
+from rollcraft._records import Rollout
 from rollcraft.filters import FilterConfig, FilterReport
 from rollcraft.formats import DIALECTS, DpoOptions, DpoReport, SftReport, dpo_rows, sft_rows
 from rollcraft.formats._dialects import ArgumentsMode, Dialect
 from rollcraft.formats.dpo import CompletionMode, Pairing
-from rollcraft.formats.sft import NOT_SUCCESS
+from rollcraft.formats.sft import NOT_SUCCESS, drops_reasoning
 
 __all__ = ["register"]
 
@@ -174,17 +177,34 @@ def dpo_command(
     )
     options = read_options(shape, reasoning, success_threshold, task_key)
     refuse_overwriting_inputs(paths, [output, report_path])
-    report, dpo = FilterReport(), DpoReport()
-    kept = filtered_rollouts(paths, filters, redaction, options, report)
+    report, dpo, lost = FilterReport(), DpoReport(), Counter[str]()
+    kept = _noting_lost_reasoning(filtered_rollouts(paths, filters, redaction, options, report), chosen, lost)
     with atomic_writer(output) as handle:
         for line in dpo_rows(kept, dpo_options, read_options=options, report=dpo):
             handle.write(line)
         require_rollouts(report.read)  # before the output is kept: no rollout read is exit 2, no file
     _print_filtering(report, redaction)
     _print_dpo(dpo, dpo_options, output)
+    if lost["rollouts"]:
+        out.print(
+            f"{lost['rollouts']} kept rollouts have reasoning that the {chosen} format cannot carry "
+            "(a pair drops it); --reasoning think inlines it as <think>...</think>",
+            markup=False,
+        )
     if report_path:
-        data = {"filter": report.to_dict(), "dpo": dpo.to_dict(), "format": chosen}
+        counts = dpo.to_dict() | {"reasoning_lost_rollouts": lost["rollouts"]}
+        data = {"filter": report.to_dict(), "dpo": counts, "format": chosen}
         write_json(report_path, data | _redaction_dict(redaction))
+
+
+def _noting_lost_reasoning(
+    rollouts: Iterator[Rollout], dialect: Dialect, lost: Counter[str]
+) -> Iterator[Rollout]:
+    """The rollouts as they come, counting in ``lost["rollouts"]`` those whose reasoning ``dialect`` drops."""
+    for rollout in rollouts:
+        if drops_reasoning(rollout, dialect):
+            lost["rollouts"] += 1
+        yield rollout
 
 
 def _print_sft(sft: SftReport, dialect: Dialect, output: str) -> None:
