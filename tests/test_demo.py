@@ -56,3 +56,21 @@ def test_closed_loop_improves_heldout_success(tmp_path: Path) -> None:
     saved = json.loads((tmp_path / "demo" / "demo_report.json").read_text())
     assert saved["comparisons"]["sft vs base"]["overall"]["success_rate"]["verdict"] == "improved"
     assert (tmp_path / "demo" / "reports" / "sft-vs-base.html").is_file()
+
+
+def test_the_loop_runs_seeded_on_fixed_threads_with_deterministic_kernels() -> None:
+    torch = pytest.importorskip("torch")
+    import random
+
+    import numpy as np
+
+    from rollcraft.demo.loop import _deterministic
+
+    before = (torch.get_num_threads(), torch.are_deterministic_algorithms_enabled())
+    draws = []
+    for _ in range(2):
+        with _deterministic(3, threads=1):
+            assert torch.get_num_threads() == 1 and torch.are_deterministic_algorithms_enabled()
+            draws.append((random.random(), float(np.random.rand()), float(torch.rand(1))))
+    assert draws[0] == draws[1]  # every generator seeded
+    assert (torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()) == before

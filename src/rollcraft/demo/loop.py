@@ -24,7 +24,8 @@ import os
 import random
 import shutil
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -83,7 +84,8 @@ class DemoReport:
 
     def summary(self) -> str:
         """A few lines: per comparison, success and reward before/after with the 95% CI of the change."""
-        lines = [f"demo ({self.size}) in {self.out_dir}: {self.counts}"]
+        counts = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in self.counts.items())
+        lines = [f"demo ({self.size}) in {self.out_dir}: {counts}"]
         for name, comparison in self.comparisons.items():
             for metric in ("success_rate", "mean_reward"):
                 r = comparison.overall[metric]
@@ -262,16 +264,44 @@ def run_demo(
     ``threads`` is torch's CPU thread count: the tiny model's matrices are too small for more to
     help, and on a busy 2-core machine 2 threads made training an order of magnitude slower.
     """
-    import torch
-
     if size not in SIZES:
         raise ConfigError(f"must be one of {', '.join(SIZES)}", key="size")
     plan, out = SIZES[size], Path(out_dir)
     _prepare_out(out, overwrite)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    _quiet()
+    with _deterministic(seed, threads):
+        report = _loop(out, plan, size, seed, dpo, log)
+    _write_report(out, report)
+    return report
+
+
+@contextmanager
+def _deterministic(seed: int, threads: int) -> Iterator[None]:
+    """Fixed CPU threads, deterministic kernels, every generator seeded; the old settings come back after.
+
+    With these the loop prints the same figures for the same seed on machines of the same kind
+    (the same torch build and device); only the timings differ.
+    """
+    import numpy as np
+    import torch
+
+    threads_before, strict_before = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # deterministic cuBLAS, on a GPU
+    random.seed(seed)
+    np.random.seed(seed)
     torch.manual_seed(seed)
     torch.set_num_threads(threads)
-    _quiet()
+    torch.use_deterministic_algorithms(True)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(strict_before)
+        torch.set_num_threads(threads_before)
+
+
+def _loop(out: Path, plan: DemoSize, size: str, seed: int, dpo: bool, log: Log) -> DemoReport:
+    """The steps of :func:`run_demo`, timed."""
     report = DemoReport(out, size)
     clock = _Clock(report.timings)
     with clock("pretrain"):
@@ -299,7 +329,6 @@ def run_demo(
             report.comparisons[f"{name} vs base"] = _evaluate(out, "base", name)
         if "dpo" in names:
             report.comparisons["dpo vs sft"] = _evaluate(out, "sft", "dpo")
-    _write_report(out, report)
     return report
 
 
