@@ -286,16 +286,22 @@ def _deterministic(seed: int, threads: int) -> Iterator[None]:
     import numpy as np
     import torch
 
+    settings: Any = torch.utils.deterministic  # a module whose attributes are properties (untyped)
     threads_before, strict_before = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
+    fill_before = settings.fill_uninitialized_memory
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # deterministic cuBLAS, on a GPU
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
     torch.set_num_threads(threads)
     torch.use_deterministic_algorithms(True)
+    # Deterministic mode also fills every new tensor's memory by default: page faults that made
+    # training 3.5x slower (mostly system time). The loop reads no uninitialized memory.
+    settings.fill_uninitialized_memory = False
     try:
         yield
     finally:
+        settings.fill_uninitialized_memory = fill_before
         torch.use_deterministic_algorithms(strict_before)
         torch.set_num_threads(threads_before)
 
