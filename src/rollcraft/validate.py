@@ -47,6 +47,7 @@ from typing import Any, Literal
 import orjson
 
 from rollcraft._errors import ConfigError, DependencyError, InputError
+from rollcraft.formats._dialects import DIALECTS
 
 __all__ = [
     "CODES",
@@ -60,7 +61,6 @@ __all__ = [
 Severity = Literal["error", "warning"]
 Kind = Literal["sft", "dpo"]
 KINDS: tuple[str, ...] = ("sft", "dpo")
-DIALECTS: tuple[str, ...] = ("trl", "openai", "nemo-rl")
 
 #: Every finding code: its severity and what it means. Codes never change meaning.
 CODES: dict[str, tuple[Severity, str]] = {
