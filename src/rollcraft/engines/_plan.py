@@ -18,6 +18,7 @@ import orjson
 
 from rollcraft._alloc import tune_allocator
 from rollcraft._compact import CategoryLog, IdSet, LocatorSet
+from rollcraft._pipeline_config import LoadedConfig
 from rollcraft._read import ReadOptions
 from rollcraft._records import Quarantined, Rollout
 from rollcraft.engines._dedupe import Decisions, DedupeLog, PlannedDedupe
@@ -25,7 +26,6 @@ from rollcraft.filters import Dedupe, Filter, FilterConfig, FilterReport, TaskSt
 from rollcraft.formats import SftReport, sft_row, sft_skip_reason
 from rollcraft.formats.dpo import Candidate, sft_locator
 from rollcraft.formats.sft import drops_reasoning
-from rollcraft.pipeline import LoadedConfig
 
 __all__ = ["Pass", "PassResult", "Plan", "few_collections"]
 

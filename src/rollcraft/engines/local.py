@@ -29,6 +29,7 @@ from typing import Any
 from rollcraft._compact import CategoryLog, IdSet, LocatorSet
 from rollcraft._digest import DigestWriter
 from rollcraft._io import NO_ROOM, RawLine, is_plain_file, skip_bom, write_failed
+from rollcraft._pipeline_config import LoadedConfig
 from rollcraft._read import parse_lines, read_rollouts
 from rollcraft._records import Quarantined, Rollout
 from rollcraft.engines._dedupe import Decider, Decisions, DedupeLog, Entry
@@ -36,7 +37,6 @@ from rollcraft.engines._plan import Pass, PassResult, Plan, Sinks, Writer, few_c
 from rollcraft.filters import TaskStats, relabel, rereadable
 from rollcraft.formats import DpoReport
 from rollcraft.formats.dpo import PairCollector, PlannedPair, shift_sft_locator, task_keys_of
-from rollcraft.pipeline import LoadedConfig
 
 __all__ = ["Outcome", "execute", "split_shards"]
 

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from rollcraft._errors import DependencyError
+from rollcraft._pipeline_config import LoadedConfig
 from rollcraft.engines._plan import Pass, PassResult, Plan, Sinks, few_collections, moved_to
 from rollcraft.engines.local import (
     LINES_SCRATCH,
@@ -33,7 +34,6 @@ from rollcraft.engines.local import (
     shard_log,
     split_shards,
 )
-from rollcraft.pipeline import LoadedConfig
 
 __all__ = ["MAX_SHARD", "connect", "execute_ray"]
 

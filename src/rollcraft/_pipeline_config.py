@@ -1,0 +1,174 @@
+"""The pipeline config's schema (``rollcraft run pipeline.yaml``) and a loaded config.
+
+A module of its own so that :mod:`rollcraft.pipeline` and the engines (:mod:`rollcraft.engines`)
+both import it without importing each other: the pipeline calls an engine, an engine reads the
+config. :func:`rollcraft.pipeline.load_pipeline_config` reads and validates the YAML into a
+:class:`LoadedConfig`.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from rollcraft._read import DEFAULT_MAX_LINE_BYTES, DEFAULT_SUCCESS_THRESHOLD, ReadOptions
+from rollcraft.filters import FilterConfig
+from rollcraft.formats import DpoOptions
+from rollcraft.formats._dialects import ArgumentsMode, Dialect
+from rollcraft.formats.dpo import CompletionMode, Pairing
+
+__all__ = [
+    "BalanceSection",
+    "DpoSection",
+    "LoadedConfig",
+    "PipelineConfig",
+    "ReadSection",
+    "RedactSection",
+    "ReviewSection",
+    "SftSection",
+    "TrainSection",
+    "ValidateSection",
+]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # a nan threshold compares false
+
+
+class ReadSection(_Section):
+    """How lines are read (see :class:`rollcraft.ReadOptions`)."""
+
+    shape: Literal["auto", "nemo-gym", "tutorial", "chat"] = "auto"
+    reasoning: Literal["separate", "think", "drop"] = "separate"
+    success_threshold: float = DEFAULT_SUCCESS_THRESHOLD
+    task_key: str | None = None
+    max_line_bytes: int = Field(default=DEFAULT_MAX_LINE_BYTES, gt=0)
+
+    def options(self) -> ReadOptions:
+        return ReadOptions(
+            shape=self.shape,
+            reasoning=self.reasoning,
+            success_threshold=self.success_threshold,
+            task_key=self.task_key,
+            max_line_bytes=self.max_line_bytes,
+        )
+
+
+class RedactSection(_Section):
+    """Secret and PII redaction before filtering (``rollcraft.redact``)."""
+
+    on_secret: Literal["replace", "drop"] = "replace"
+    allowlist: str | None = None
+
+
+class ReviewSection(_Section):
+    """Review decisions to apply: rejected rollouts are dropped."""
+
+    decisions: str
+
+
+class BalanceSection(_Section):
+    """At most ``max_per_category`` rollouts per category, a seeded random choice."""
+
+    max_per_category: int = Field(ge=0)
+    by: str = "task_type"
+    seed: int = 0
+
+
+class SftSection(_Section):
+    """SFT rows: which kept rollouts become rows, in which dialect."""
+
+    format: Dialect = "trl"
+    arguments: ArgumentsMode = "string"
+    file: str = "sft.jsonl"
+    min_reward: float | None = None
+    success_only: bool = False
+
+
+class DpoSection(_Section):
+    """DPO pairs from the kept rollouts of each task."""
+
+    format: Dialect = "trl"
+    pairing: Pairing = "best-worst"
+    k: int = Field(default=2, ge=1)
+    min_margin: float = Field(default=0.1, ge=0)
+    completion: CompletionMode | None = None
+    arguments: ArgumentsMode = "string"
+    file: str = "dpo.jsonl"
+
+    def options(self) -> DpoOptions:
+        return DpoOptions(
+            dialect=self.format,
+            pairing=self.pairing,
+            k=self.k,
+            min_margin=self.min_margin,
+            completion=self.completion,
+            arguments=self.arguments,
+        )
+
+
+class ValidateSection(_Section):
+    """Validation of the written data (``rollcraft validate``)."""
+
+    enabled: bool = True
+    fail_on_error: bool = True
+    html: bool = True
+    tokenizer: str | None = None
+    max_seq_len: int | None = Field(default=None, gt=0)
+    chat_template: str | None = None
+
+
+class TrainSection(_Section):
+    """Optional training on the version's data (needs ``rollcraft[train]``)."""
+
+    method: Literal["sft", "dpo"] = "sft"
+    model: str
+    name: str | None = None
+    models_dir: str = "models"
+    config: str | None = None
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class PipelineConfig(_Section):
+    """The whole pipeline. Relative paths are relative to the config file's folder."""
+
+    inputs: list[str] = Field(min_length=1)
+    output_dir: str = "training"
+    version: str | None = None
+    parent: str | None = None
+    read: ReadSection = Field(default_factory=ReadSection)
+    filters: dict[str, Any] = Field(default_factory=dict)
+    redact: RedactSection | None = None
+    review: ReviewSection | None = None
+    balance: BalanceSection | None = None
+    sft: SftSection | None = None
+    dpo: DpoSection | None = None
+    validate_data: ValidateSection = Field(default_factory=ValidateSection, alias="validate")
+    train: TrainSection | None = None
+    workers: int = Field(default=1, ge=1)
+    engine: Literal["local", "ray"] = "local"
+    ray_address: str | None = None
+    write_filtered: bool = False
+    write_rejects: bool = False
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedConfig:
+    """A validated config with where it came from."""
+
+    config: PipelineConfig
+    filters: FilterConfig
+    path: Path
+    base: Path
+
+    def resolve(self, value: str) -> str:
+        """A config path made absolute against the config file's folder (``-`` stays)."""
+        if value == "-" or os.path.isabs(value):
+            return value
+        return os.path.normpath(self.base / value)
