@@ -3,9 +3,24 @@ dependency versions, tokenizer loading and YAML configs behave the same wherever
 
 from __future__ import annotations
 
+from pathlib import Path
+
 
 def test_validate_and_the_formatters_share_one_list_of_dialects() -> None:
     from rollcraft import formats, validate
 
     assert validate.DIALECTS is formats.DIALECTS
     assert validate.__all__.count("DIALECTS") == 1
+
+
+def test_the_pipeline_and_train_hash_files_with_one_function(tmp_path: Path) -> None:
+    import hashlib
+
+    from rollcraft import _digest, pipeline, train
+
+    data = tmp_path / "data.jsonl"
+    data.write_bytes(bytes(range(256)) * (40 << 10))  # 10 MiB: more than one 4 MiB piece
+    assert pipeline.sha256_file is train.data_sha256 is _digest.sha256_file
+    assert _digest.sha256_file(data) == hashlib.sha256(data.read_bytes()).hexdigest()
+    (tmp_path / "empty").write_bytes(b"")
+    assert _digest.sha256_file(tmp_path / "empty") == hashlib.sha256(b"").hexdigest()

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import hashlib
 import json
 import os
 import platform
@@ -40,6 +39,7 @@ import orjson
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from rollcraft._digest import sha256_file
 from rollcraft._errors import ConfigError, DependencyError, InputError, OutputError
 from rollcraft._io import atomic_writer, iter_lines
 
@@ -185,13 +185,7 @@ def _yaml_line(text: str, key: str | None) -> int | None:
 # ---------------------------------------------------------------- data
 
 
-def data_sha256(path: str | os.PathLike[str]) -> str:
-    """The sha256 of a file's bytes, as hex."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+data_sha256 = sha256_file  # the name train's API has exported
 
 
 _REQUIRED = {"sft": ("messages",), "dpo": ("prompt", "chosen", "rejected")}
