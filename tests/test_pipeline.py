@@ -291,13 +291,14 @@ def test_the_manifests_versions_are_the_installed_distributions_versions() -> No
     from importlib import metadata
 
     from rollcraft import pipeline
+    from rollcraft._versions import dependency_versions, installed_version
 
-    versions = pipeline._versions_of_dependencies()
+    versions = dependency_versions(pipeline._DEPENDENCIES)
     assert {"rollcraft", "orjson", "msgspec", "xxhash", "pydantic"} <= set(versions)
     for name, version in versions.items():
         if name != "python":
             assert version == metadata.version(name), name
-    assert pipeline._installed_version("no-such-distribution-here") is None
+    assert installed_version("no-such-distribution-here") is None
 
 
 def test_a_killed_runs_staging_folder_is_swept_by_the_next_run(tmp_path: Path) -> None:

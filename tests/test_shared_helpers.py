@@ -24,3 +24,20 @@ def test_the_pipeline_and_train_hash_files_with_one_function(tmp_path: Path) -> 
     assert _digest.sha256_file(data) == hashlib.sha256(data.read_bytes()).hexdigest()
     (tmp_path / "empty").write_bytes(b"")
     assert _digest.sha256_file(tmp_path / "empty") == hashlib.sha256(b"").hexdigest()
+
+
+def test_the_manifest_and_the_model_record_list_versions_with_one_function() -> None:
+    from importlib import metadata
+
+    from rollcraft import _versions, pipeline, train
+
+    names = ("rollcraft", "no-such-distribution-here", "pydantic")
+    kept = _versions.dependency_versions(names, missing=True)
+    assert list(kept) == ["python", "rollcraft", "no-such-distribution-here", "pydantic"]
+    assert kept["no-such-distribution-here"] is None and kept["pydantic"] == metadata.version("pydantic")
+    assert "no-such-distribution-here" not in _versions.dependency_versions(names)
+    # the model folder's record keeps its keys, null when not installed; the manifest only those installed
+    record = _versions.dependency_versions(train._DEPENDENCIES, missing=True)
+    assert list(record) == ["python", "rollcraft", *train._DEPENDENCIES[1:]]
+    assert train._DEPENDENCIES[1:] == ("torch", "transformers", "trl", "datasets", "accelerate", "peft")
+    assert None not in _versions.dependency_versions(pipeline._DEPENDENCIES).values()

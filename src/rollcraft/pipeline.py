@@ -13,14 +13,12 @@ import contextlib
 import dataclasses
 import errno
 import os
-import platform
 import re
 import shutil
 import tempfile
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 from typing import Any, Literal
 
@@ -39,6 +37,7 @@ from rollcraft._io import (
     write_failed,
 )
 from rollcraft._pipeline_config import LoadedConfig, PipelineConfig  # apart: the engines import it
+from rollcraft._versions import dependency_versions
 from rollcraft._yamlconf import load_yaml, validate_model
 from rollcraft.filters import FilterConfig
 
@@ -123,49 +122,24 @@ def _file_entry(path: Path, name: str, known: dict[str, tuple[int, str]] | None 
     return {"path": name, "bytes": size, "sha256": sha}
 
 
-def _versions_of_dependencies() -> dict[str, str]:
-    names = (
-        "rollcraft",
-        "orjson",
-        "msgspec",
-        "xxhash",
-        "pydantic",
-        "typer",
-        "rich",
-        "pyyaml",
-        "zstandard",
-        "transformers",
-        "trl",
-        "datasets",
-        "torch",
-        "peft",
-        "ray",
-    )
-    found = {"python": platform.python_version()}
-    for name in names:
-        version = _installed_version(name)
-        if version is not None:
-            found[name] = version
-    return found
-
-
-def _installed_version(name: str) -> str | None:
-    """``importlib.metadata.version(name)``, read from the metadata's header lines only.
-
-    ``version()`` parses the whole METADATA file (long descriptions included) with the email
-    parser: 20-60 ms for this list, on every run.
-    """
-    try:
-        distribution = metadata.distribution(name)
-    except metadata.PackageNotFoundError:
-        return None
-    text = distribution.read_text("METADATA") or distribution.read_text("PKG-INFO") or ""
-    for line in text.splitlines():
-        if line.startswith("Version:"):
-            return line[len("Version:") :].strip()
-        if not line:  # the end of the headers
-            break
-    return distribution.version
+#: The distributions whose versions the manifest records (those installed).
+_DEPENDENCIES = (
+    "rollcraft",
+    "orjson",
+    "msgspec",
+    "xxhash",
+    "pydantic",
+    "typer",
+    "rich",
+    "pyyaml",
+    "zstandard",
+    "transformers",
+    "trl",
+    "datasets",
+    "torch",
+    "peft",
+    "ray",
+)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -505,7 +479,7 @@ def _manifest(
         "outputs": outputs,
         "counts": outcome.counts(),
         "validation": validation,
-        "versions": _versions_of_dependencies(),
+        "versions": dependency_versions(_DEPENDENCIES),
     }
 
 

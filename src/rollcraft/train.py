@@ -27,7 +27,6 @@ import contextlib
 import copy
 import json
 import os
-import platform
 import shutil
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -42,6 +41,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from rollcraft._digest import sha256_file
 from rollcraft._errors import ConfigError, DependencyError, InputError, OutputError
 from rollcraft._io import atomic_writer, iter_lines
+from rollcraft._versions import dependency_versions
 
 __all__ = [
     "MANIFEST_NAME",
@@ -707,7 +707,7 @@ def _write_records(folder: Path, config: TrainConfig, data: str, result: TrainRe
             "runtime_s": result.runtime_s,
         },
         "log_history": result.log_history,
-        "versions": _versions(),
+        "versions": dependency_versions(_DEPENDENCIES, missing=True),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     _write_bytes(folder / MANIFEST_NAME, orjson.dumps(manifest, option=orjson.OPT_INDENT_2) + b"\n")
@@ -721,18 +721,8 @@ def _write_bytes(path: Path, payload: bytes) -> None:
         handle.write(payload)
 
 
-def _versions() -> dict[str, str | None]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    from rollcraft import __version__
-
-    found: dict[str, str | None] = {"python": platform.python_version(), "rollcraft": __version__}
-    for name in ("torch", "transformers", "trl", "datasets", "accelerate", "peft"):
-        try:
-            found[name] = version(name)
-        except PackageNotFoundError:
-            found[name] = None
-    return found
+#: The distributions whose versions the model folder's record keeps (``null`` when not installed).
+_DEPENDENCIES = ("rollcraft", "torch", "transformers", "trl", "datasets", "accelerate", "peft")
 
 
 def _move_into_place(partial: Path, output: Path) -> None:
