@@ -39,6 +39,7 @@ from rollcraft._io import (
 from rollcraft._pipeline_config import LoadedConfig, PipelineConfig  # apart: the engines import it
 from rollcraft._versions import dependency_versions
 from rollcraft._yamlconf import load_yaml, validate_model
+from rollcraft.engines import Outcome, select_engine
 from rollcraft.filters import FilterConfig
 
 __all__ = [
@@ -193,8 +194,7 @@ def run_pipeline(
     mode: HashMode = "inline" if config.engine != "local" else ("thread" if processes == 1 else "process")
     hashing = _InputHashes(inputs, digests, mode=mode)
     try:
-        execute = _engine(config.engine)
-        outcome = execute(loaded, inputs, staging, workers=processes, progress=progress)
+        outcome = select_engine(config.engine)(loaded, inputs, staging, workers=processes, progress=progress)
         require_rollouts(outcome.result.filter.read)  # no version of nothing: say what the inputs are
         input_entries = hashing.entries()
         digests.save()
@@ -319,17 +319,6 @@ def _with_engine(loaded: LoadedConfig, engine: str | None, address: str | None) 
     return dataclasses.replace(loaded, config=loaded.config.model_copy(update=changes))
 
 
-def _engine(name: str) -> Any:
-    """The ``execute`` function of the configured engine (imported only when used)."""
-    if name == "ray":
-        from rollcraft.engines.ray import execute_ray
-
-        return execute_ray
-    from rollcraft.engines.local import execute
-
-    return execute
-
-
 HashMode = Literal["thread", "process", "inline"]
 
 
@@ -422,7 +411,7 @@ def _check_name(name: str) -> None:
         raise ConfigError(f"{name!r} is not a usable folder name (letters, digits, . _ -)", key="version")
 
 
-def _validate_outputs(loaded: LoadedConfig, folder: Path, outcome: Any) -> dict[str, dict[str, Any]]:
+def _validate_outputs(loaded: LoadedConfig, folder: Path, outcome: Outcome) -> dict[str, dict[str, Any]]:
     section = loaded.config.validate_data
     if not section.enabled:
         return {}
@@ -458,7 +447,7 @@ def _manifest(
     parent: str | None,
     inputs: list[dict[str, Any]],
     folder: Path,
-    outcome: Any,
+    outcome: Outcome,
     validation: dict[str, Any],
     started: float,
 ) -> dict[str, Any]:

@@ -22,7 +22,7 @@ import signal
 from array import array
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,7 @@ from rollcraft._io import NO_ROOM, RawLine, is_plain_file, skip_bom, write_faile
 from rollcraft._pipeline_config import LoadedConfig
 from rollcraft._read import parse_lines, read_rollouts
 from rollcraft._records import Quarantined, Rollout
+from rollcraft.engines._base import Digests, Outcome
 from rollcraft.engines._dedupe import Decider, Decisions, DedupeLog, Entry
 from rollcraft.engines._plan import Pass, PassResult, Plan, Sinks, Writer, few_collections, moved_to
 from rollcraft.filters import TaskStats, relabel, rereadable
@@ -40,46 +41,9 @@ from rollcraft.formats.dpo import PairCollector, PlannedPair, shift_sft_locator,
 
 __all__ = ["Outcome", "execute", "split_shards"]
 
-#: Output file name -> (bytes, sha256).
-Digests = dict[str, tuple[int, str]]
 
 _MIN_SHARD = 8 << 20
 _MAX_SHARD = 16 << 20
-
-
-@dataclass(slots=True)
-class Outcome:
-    """Everything a run counted."""
-
-    result: PassResult
-    dpo: DpoReport | None
-    workers: int
-    passes: int
-    balance: dict[str, Any] = field(default_factory=dict)
-    engine: str = "local"
-    #: Output file name -> (bytes, sha256), computed while writing.
-    digests: Digests = field(default_factory=dict)
-    #: Why the run streamed in one process although it was asked for more (or for Ray).
-    one_process: str | None = None
-
-    def counts(self) -> dict[str, Any]:
-        """The manifest's ``counts``: read, redaction, filter, review, balance, sft, dpo."""
-        result = self.result
-        filtered = result.filter.to_dict()
-        read = {k: filtered.pop(k) for k in ("lines", "rollouts", "quarantined")}
-        read["first_quarantined"] = filtered.pop("quarantine_examples", [])
-        counts: dict[str, Any] = {"read": read, "filter": filtered}
-        if result.redaction:
-            counts["redaction"] = result.redaction
-        counts["review"] = {"rejected": result.review_rejected, "decisions_matched": result.review_matched}
-        counts["balance"] = self.balance | {"dropped": result.balance_dropped}
-        counts["sft"] = result.sft.to_dict()
-        if self.dpo is not None:
-            counts["dpo"] = self.dpo.to_dict()
-        counts["engine"] = {"name": self.engine, "workers": self.workers, "passes": self.passes}
-        if self.one_process is not None:
-            counts["engine"]["one_process_because"] = self.one_process
-        return counts
 
 
 #: Runs the main pass over shards: (plan, sources, folder, sinks, workers, progress) -> result.

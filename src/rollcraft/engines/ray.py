@@ -22,10 +22,10 @@ from typing import Any
 
 from rollcraft._errors import DependencyError
 from rollcraft._pipeline_config import LoadedConfig
+from rollcraft.engines._base import Outcome
 from rollcraft.engines._plan import Pass, PassResult, Plan, Sinks, few_collections, moved_to
 from rollcraft.engines.local import (
     LINES_SCRATCH,
-    Outcome,
     Shard,
     ShardLog,
     _merge,
