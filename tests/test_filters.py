@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 import pytest
 
-from rollcraft import ConfigError, ReadOptions, Rollout, parse_line, read_rollouts
+from rollcraft import ConfigError, InputError, ReadOptions, Rollout, parse_line, read_rollouts
 from rollcraft._io import RawLine
 from rollcraft.filters import (
     DEFAULT_DROP_FLAGS,
@@ -148,7 +148,7 @@ def test_max_tokens_counts_the_chat_template(tiny_tokenizer: Path) -> None:
 def test_max_tokens_needs_a_tokenizer_folder(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="tokenizer"):
         FilterConfig(max_tokens=10)
-    with pytest.raises(ConfigError, match="not a folder"):
+    with pytest.raises(InputError, match="nope: not a folder"):
         build_steps(FilterConfig(max_tokens=10, tokenizer=str(tmp_path / "nope")))
 
 

@@ -3,7 +3,16 @@ dependency versions, tokenizer loading and YAML configs behave the same wherever
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from collections.abc import Callable
 from pathlib import Path
+
+import pytest
+
+from rollcraft._errors import InputError
+
+ROW = '{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo"}]}\n'
 
 
 def test_validate_and_the_formatters_share_one_list_of_dialects() -> None:
@@ -41,3 +50,62 @@ def test_the_manifest_and_the_model_record_list_versions_with_one_function() -> 
     assert list(record) == ["python", "rollcraft", *train._DEPENDENCIES[1:]]
     assert train._DEPENDENCIES[1:] == ("torch", "transformers", "trl", "datasets", "accelerate", "peft")
     assert None not in _versions.dependency_versions(pipeline._DEPENDENCIES).values()
+
+
+def _not_a_tokenizer(tmp_path: Path) -> Path:
+    folder = tmp_path / "tok"
+    folder.mkdir()
+    (folder / "tokenizer_config.json").write_text("{not json")
+    return folder
+
+
+def _tokenizer_error(call: Callable[[], object]) -> str:
+    with pytest.raises(InputError) as info:
+        call()
+    return str(info.value)
+
+
+def test_filter_and_validate_refuse_a_tokenizer_they_cannot_load_with_one_error(tmp_path: Path) -> None:
+    pytest.importorskip("transformers")
+    from rollcraft.filters import FilterConfig, build_steps
+    from rollcraft.validate import validate_file
+
+    data = tmp_path / "sft.jsonl"
+    data.write_text(ROW)
+    for folder, message in (
+        (str(_not_a_tokenizer(tmp_path)), "cannot load a tokenizer (JSONDecodeError: "),
+        (str(tmp_path / "missing"), "not a folder (a tokenizer is a local Hugging Face tokenizer folder)"),
+        (str(data), "not a folder (a tokenizer is a local Hugging Face tokenizer folder)"),
+    ):
+        by_filter = _tokenizer_error(lambda f=folder: build_steps(FilterConfig(max_tokens=9, tokenizer=f)))
+        by_validate = _tokenizer_error(lambda f=folder: validate_file(data, tokenizer=f))
+        assert by_filter == by_validate
+        assert by_filter.startswith(f"{folder}: {message}")
+
+
+def test_train_refuses_a_tokenizer_it_cannot_load_as_filter_does(tmp_path: Path) -> None:
+    pytest.importorskip("trl")
+    from rollcraft.filters import FilterConfig, build_steps
+    from rollcraft.train import TrainConfig, train_sft
+
+    data = tmp_path / "sft.jsonl"
+    data.write_text(ROW * 4)
+    model = _not_a_tokenizer(tmp_path)
+    quick = TrainConfig(max_steps=1, batch_size=1, validate_data=False)
+    by_train = _tokenizer_error(lambda: train_sft(data, str(model), tmp_path / "out", config=quick))
+    assert by_train == _tokenizer_error(lambda: build_steps(FilterConfig(max_tokens=9, tokenizer=str(model))))
+    assert by_train.startswith(f"{model}: cannot load a tokenizer (")
+
+
+def test_without_transformers_a_tokenizer_is_a_dependency_error_naming_the_extra(tmp_path: Path) -> None:
+    code = (
+        "import sys; sys.modules['transformers'] = None\n"  # as if rollcraft[train] were not installed
+        "from rollcraft._errors import DependencyError\n"
+        "from rollcraft.filters import FilterConfig, build_steps\n"
+        "try:\n"
+        f"    build_steps(FilterConfig(max_tokens=9, tokenizer={str(tmp_path)!r}))\n"
+        "except DependencyError as exc:\n"
+        "    print(exc)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout == "loading a tokenizer needs transformers: pip install 'rollcraft[train]'\n"

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import functools
 import os
 import shutil
 import sys
@@ -39,10 +38,11 @@ from pydantic_core.core_schema import ValidationInfo
 from xxhash import xxh3_128_digest
 
 from rollcraft._compact import FirstSeen
-from rollcraft._errors import ConfigError, DependencyError
+from rollcraft._errors import ConfigError
 from rollcraft._normalize import FLAGS
 from rollcraft._read import ReadOptions, ReadReport, read_rollouts
 from rollcraft._records import Conversation, Message, Quarantined, Rollout
+from rollcraft._tokenizer import cached_tokenizer
 
 __all__ = [
     "DEFAULT_DROP_FLAGS",
@@ -331,23 +331,8 @@ class MaxTokens:
     name: ClassVar[str] = "max_tokens"
 
     def check(self, rollout: Rollout) -> str | None:
-        n = count_tokens(rollout.conversation, load_tokenizer(self.tokenizer))
+        n = count_tokens(rollout.conversation, cached_tokenizer(self.tokenizer))
         return None if n <= self.maximum else f"{n} tokens > {self.maximum}"
-
-
-@functools.lru_cache(maxsize=4)
-def load_tokenizer(path: str) -> Any:
-    """Load a local Hugging Face tokenizer folder once per process (lazy ``transformers`` import)."""
-    if not Path(path).is_dir():
-        raise ConfigError(f"{path}: not a folder (a local Hugging Face tokenizer folder)", key="tokenizer")
-    try:
-        import transformers
-    except ImportError:
-        raise DependencyError("max_tokens needs transformers: pip install 'rollcraft[train]'") from None
-    try:
-        return transformers.AutoTokenizer.from_pretrained(path, local_files_only=True)
-    except (OSError, ValueError, TypeError) as exc:
-        raise ConfigError(f"{path}: cannot load a tokenizer ({exc})", key="tokenizer") from None
 
 
 def count_tokens(conversation: Conversation, tokenizer: Any) -> int:
@@ -629,7 +614,7 @@ def _step(key: str, config: FilterConfig, stats: TaskStats | None) -> Filter | N
             raise ValueError("min_success_rate needs task_stats from a first pass (TaskStats.collect)")
         return MinTaskSuccessRate(value, stats)
     if key == "max_tokens":
-        load_tokenizer(str(config.tokenizer))
+        cached_tokenizer(str(config.tokenizer))
         return MaxTokens(value, str(config.tokenizer))
     if key in _SWITCH_STEPS:
         return _SWITCH_STEPS[key]()
@@ -844,7 +829,7 @@ def filter_paths(
     """
     report = report if report is not None else FilterReport()
     if config.max_tokens is not None:
-        load_tokenizer(str(config.tokenizer))
+        cached_tokenizer(str(config.tokenizer))
     two_pass = config.min_success_rate is not None
     with rereadable(paths, needed=two_pass) as sources:
         stats = TaskStats.collect(read_rollouts(sources, options=options)) if two_pass else None

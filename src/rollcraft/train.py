@@ -41,6 +41,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from rollcraft._digest import sha256_file
 from rollcraft._errors import ConfigError, DependencyError, InputError, OutputError
 from rollcraft._io import atomic_writer, iter_lines
+from rollcraft._tokenizer import load_tokenizer
 from rollcraft._versions import dependency_versions
 
 __all__ = [
@@ -471,12 +472,7 @@ def _build_trainer(
 
 
 def _load_tokenizer(model_name: str) -> Any:
-    from transformers import AutoTokenizer
-
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(model_name)
-    except (OSError, ValueError) as exc:
-        raise InputError(f"cannot load a tokenizer: {exc}", path=model_name) from None
+    tokenizer = load_tokenizer(model_name, local_only=False)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     if not tokenizer.chat_template:

@@ -46,7 +46,8 @@ from typing import Any, Literal
 
 import orjson
 
-from rollcraft._errors import ConfigError, DependencyError, InputError
+from rollcraft._errors import ConfigError, InputError
+from rollcraft._tokenizer import load_tokenizer
 from rollcraft.formats._dialects import DIALECTS
 
 __all__ = [
@@ -914,18 +915,9 @@ class _Renderer:
 
 
 def _load_tokenizer(folder: str) -> Any:
-    if not Path(folder).is_dir():
-        raise InputError("not a tokenizer folder", path=folder)
-    try:
-        from transformers import AutoTokenizer
-    except ImportError:
-        raise DependencyError("tokenizer checks need transformers: pip install 'rollcraft[train]'") from None
     # "sequence longer than the model's maximum" on stderr: the report says that itself
     logging.getLogger("transformers").setLevel(logging.ERROR)
-    try:
-        return AutoTokenizer.from_pretrained(folder, local_files_only=True)
-    except Exception as exc:
-        raise InputError(f"cannot load the tokenizer ({type(exc).__name__}: {exc})", path=folder) from None
+    return load_tokenizer(folder)
 
 
 def _read_template(path: str) -> str:
