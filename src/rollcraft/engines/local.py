@@ -30,7 +30,7 @@ from rollcraft._compact import CategoryLog, IdSet, LocatorSet
 from rollcraft._digest import DigestWriter
 from rollcraft._io import NO_ROOM, RawLine, is_plain_file, skip_bom, write_failed
 from rollcraft._pipeline_config import LoadedConfig
-from rollcraft._read import parse_lines, read_rollouts
+from rollcraft._read import ReadOptions, parse_lines, read_rollouts
 from rollcraft._records import Quarantined, Rollout
 from rollcraft.engines._base import Digests, Outcome
 from rollcraft.engines._dedupe import Decider, Decisions, DedupeLog, Entry
@@ -39,7 +39,18 @@ from rollcraft.filters import TaskStats, relabel, rereadable
 from rollcraft.formats import DpoReport
 from rollcraft.formats.dpo import PairCollector, PlannedPair, shift_sft_locator, task_keys_of
 
-__all__ = ["Outcome", "execute", "split_shards"]
+#: The Ray engine (:mod:`rollcraft.engines.ray`) runs these passes too: it uses the public names.
+__all__ = [
+    "LINES_SCRATCH",
+    "Outcome",
+    "Shard",
+    "ShardLog",
+    "execute",
+    "merge_results",
+    "shard_lines",
+    "shard_log",
+    "split_shards",
+]
 
 
 _MIN_SHARD = 8 << 20
@@ -274,7 +285,7 @@ def shard_log(plan: Plan, shard: Shard, categories: bool) -> ShardLog:
     """The first pass over one shard (with balance's categories when ``categories``); without
     ``filters.dedupe`` its log stays empty."""
     first = Pass(plan, Sinks(), dedupe_log=DedupeLog(), collect_categories=categories)
-    result = first.run(_shard_lines(shard, plan.read_options))
+    result = first.run(shard_lines(shard, plan.read_options))
     assert first.dedupe_log is not None
     return first.dedupe_log.entries, first.clean_lines, result.categories, shard.end - shard.start
 
@@ -532,7 +543,8 @@ def _ranges(source: str, size: int) -> list[tuple[int, int]]:
     return [(a, b) for a, b in itertools.pairwise(cuts) if b > a] or [(0, 0)]
 
 
-def _shard_lines(shard: Shard, options: Any) -> Iterator[Rollout | Quarantined]:
+def shard_lines(shard: Shard, options: ReadOptions) -> Iterator[Rollout | Quarantined]:
+    """The rollouts and quarantined lines of one shard, read as :func:`rollcraft.read_rollouts` reads."""
     return parse_lines(_shard_raw_lines(shard), options)
 
 
@@ -596,7 +608,7 @@ def _run_shard(job: tuple[Shard, str]) -> tuple[int, PassResult]:
             )
             sinks = Sinks(sft, ids, kept, rejects, lines=lines)
             result = Pass(plan, sinks, sft_locators=_same_trl(plan.loaded)).run(
-                _shard_lines(shard, plan.read_options)
+                shard_lines(shard, plan.read_options)
             )
     except OSError as exc:
         if exc.errno in NO_ROOM:  # the output folder's disk is full, or read-only
@@ -647,7 +659,7 @@ def _sharded(
                     progress(shards[index].end - shards[index].start)
     finally:
         shutil.rmtree(parts, ignore_errors=True)
-    return _merge(shards, results)
+    return merge_results(shards, results)
 
 
 def _append_parts(parts: str, index: int, sinks: Sinks) -> None:
@@ -665,7 +677,9 @@ def _copy_part(path: str, sink: Writer) -> None:
     os.unlink(path)
 
 
-def _merge(shards: list[Shard], results: dict[int, PassResult]) -> PassResult:
+def merge_results(shards: list[Shard], results: dict[int, PassResult]) -> PassResult:
+    """The shards' results (by shard index) added up in shard order, quarantined line numbers
+    counted from the start of each file."""
     total = PassResult()
     lines_before: dict[str, int] = defaultdict(int)
     for shard in shards:

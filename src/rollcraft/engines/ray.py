@@ -28,9 +28,9 @@ from rollcraft.engines.local import (
     LINES_SCRATCH,
     Shard,
     ShardLog,
-    _merge,
-    _shard_lines,
     execute,
+    merge_results,
+    shard_lines,
     shard_log,
     split_shards,
 )
@@ -144,7 +144,7 @@ def _run_on_ray(plan: Plan, shards: list[Shard], sinks: Sinks, progress: Any, li
         _append(row, sinks)
         if progress is not None:
             progress(shards[index].end - shards[index].start)
-    return _merge(shards, results)
+    return merge_results(shards, results)
 
 
 def _append(row: dict[str, Any], sinks: Sinks) -> None:
@@ -173,7 +173,7 @@ class _ShardTask:
         sft, ids, kept, rejects = (buffers[k] if wanted[k] else None for k in _KINDS)
         sinks = Sinks(sft, ids, kept, rejects, lines=lines)
         with few_collections():
-            result = Pass(self.plan, sinks).run(_shard_lines(shard, self.plan.read_options))
+            result = Pass(self.plan, sinks).run(shard_lines(shard, self.plan.read_options))
         out: dict[str, Any] = {kind: buffers[kind].getvalue() for kind in _KINDS}
         out["lines"] = lines.getvalue()
         return out | {"index": shard.index, "result": pickle.dumps(result)}
