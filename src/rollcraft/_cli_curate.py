@@ -1,14 +1,14 @@
 """Curation commands: ``filter``, ``sample``, ``apply-review``, ``balance``.
 
-The filter flags are reusable: a command that filters (``sft``, ``dpo``) declares the
-``*Opt`` parameters below and calls :func:`filter_config` with their values.
+The filter flags (``*Opt``) and :func:`~rollcraft._cli_filters.filter_config` live in
+:mod:`rollcraft._cli_filters`, shared with every command that filters (``sft``, ``dpo``).
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterable, Iterator
-from typing import IO, Annotated, Any
+from typing import IO, Annotated
 
 import orjson
 import typer
@@ -20,13 +20,32 @@ from rollcraft._cli_common import (
     ShapeOpt,
     SuccessOpt,
     TaskKeyOpt,
-    finite,
     progress,
     quarantine_lines,
     read_options,
     read_summary_line,
     table,
     write_json,
+)
+from rollcraft._cli_filters import (
+    ConfigOpt,
+    DedupeOpt,
+    DropFlaggedOpt,
+    MaxAssistantTurnsOpt,
+    MaxCharsOpt,
+    MaxRewardOpt,
+    MaxTokensOpt,
+    MaxTurnsOpt,
+    MinAssistantTurnsOpt,
+    MinRewardOpt,
+    MinTaskSuccessRateOpt,
+    MinTurnsOpt,
+    RequireToolUseOpt,
+    SuccessOnlyOpt,
+    TokenizerOpt,
+    filter_config,
+    judged_rollouts,
+    redaction_step,
 )
 from rollcraft._console import err, out
 from rollcraft._inspect import require_rollouts
@@ -43,25 +62,9 @@ from rollcraft.curate import (
     read_decisions,
     sample_for_review,
 )
-from rollcraft.filters import Drop, FilterConfig, FilterReport
+from rollcraft.filters import Drop, FilterReport
 
 __all__ = [
-    "ConfigOpt",
-    "DedupeOpt",
-    "DropFlaggedOpt",
-    "MaxAssistantTurnsOpt",
-    "MaxCharsOpt",
-    "MaxRewardOpt",
-    "MaxTokensOpt",
-    "MaxTurnsOpt",
-    "MinAssistantTurnsOpt",
-    "MinRewardOpt",
-    "MinTaskSuccessRateOpt",
-    "MinTurnsOpt",
-    "RequireToolUseOpt",
-    "SuccessOnlyOpt",
-    "TokenizerOpt",
-    "filter_config",
     "register",
     "write_lines",
 ]
@@ -76,89 +79,6 @@ SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed (same seed, sa
 ByOpt = Annotated[
     str, typer.Option("--by", help="Category: task_type, agent, task_key, none, or a record field (dots).")
 ]
-
-_P = "Filters"
-ConfigOpt = Annotated[
-    str | None, typer.Option("--config", help="YAML of filter keys (flags override it).", rich_help_panel=_P)
-]
-MinRewardOpt = Annotated[
-    float | None,
-    typer.Option("--min-reward", help="Keep reward >= this.", rich_help_panel=_P, callback=finite),
-]
-MaxRewardOpt = Annotated[
-    float | None,
-    typer.Option("--max-reward", help="Keep reward <= this.", rich_help_panel=_P, callback=finite),
-]
-SuccessOnlyOpt = Annotated[
-    bool | None,
-    typer.Option("--success-only/--no-success-only", help="Keep successful rollouts.", rich_help_panel=_P),
-]
-MinTurnsOpt = Annotated[
-    int | None, typer.Option("--min-turns", help="Keep >= N completion messages.", rich_help_panel=_P)
-]
-MaxTurnsOpt = Annotated[
-    int | None, typer.Option("--max-turns", help="Keep <= N completion messages.", rich_help_panel=_P)
-]
-MinAssistantTurnsOpt = Annotated[
-    int | None,
-    typer.Option("--min-assistant-turns", help="Keep >= N assistant messages.", rich_help_panel=_P),
-]
-MaxAssistantTurnsOpt = Annotated[
-    int | None,
-    typer.Option("--max-assistant-turns", help="Keep <= N assistant messages.", rich_help_panel=_P),
-]
-RequireToolUseOpt = Annotated[
-    bool | None,
-    typer.Option(
-        "--require-tool-use/--no-require-tool-use", help="Keep rollouts with a tool call.", rich_help_panel=_P
-    ),
-]
-MinTaskSuccessRateOpt = Annotated[
-    float | None,
-    typer.Option(
-        "--min-task-success-rate",
-        help="Keep rollouts of tasks whose rollouts succeed at rate >= X (two passes).",
-        rich_help_panel=_P,
-        callback=finite,
-    ),
-]
-MaxCharsOpt = Annotated[
-    int | None, typer.Option("--max-chars", help="Keep <= N characters of message text.", rich_help_panel=_P)
-]
-MaxTokensOpt = Annotated[
-    int | None, typer.Option("--max-tokens", help="Keep <= N tokens (needs --tokenizer).", rich_help_panel=_P)
-]
-TokenizerOpt = Annotated[
-    str | None, typer.Option("--tokenizer", help="A local Hugging Face tokenizer folder.", rich_help_panel=_P)
-]
-DropFlaggedOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--drop-flagged",
-        help="Drop rollouts with these flags (comma-separated; 'none' drops none). Default: truncated,"
-        " unpaired_tool_call, orphan_tool_output, empty_completion, invalid_tool_arguments, mask_sample,"
-        " verification_skipped.",
-        rich_help_panel=_P,
-    ),
-]
-DedupeOpt = Annotated[
-    bool | None,
-    typer.Option("--dedupe/--no-dedupe", help="Drop repeated identical conversations.", rich_help_panel=_P),
-]
-
-
-def filter_config(config: str | None, **flags: Any) -> FilterConfig:
-    """The YAML config (if any) with the flags that were given (not None) laid over it.
-
-    Keyword names are the config keys (``min_reward=...``, ``drop_flagged="truncated"``, ...).
-
-    >>> filter_config(None, min_reward=0.5, dedupe=None).min_reward
-    0.5
-    """
-    base = FilterConfig.from_yaml(config) if config else FilterConfig()
-    given = {key: value for key, value in flags.items() if value is not None}
-    return base.merged(given) if given else base
-
 
 def filter_command(
     paths: PathsArg,
@@ -215,8 +135,6 @@ def filter_command(
     )
     options = read_options(shape, reasoning, success_threshold, task_key)
     _check_outputs(paths, output, rejects, report_path, dry_run=dry_run)
-    from rollcraft._cli_filters import judged_rollouts, redaction_step
-
     redaction = redaction_step(redact_secrets=redact_secrets, on_secret=on_secret, allowlist=allowlist)
     report = FilterReport()
     judged = judged_rollouts(paths, settings, redaction, options, report)

@@ -14,15 +14,31 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-from rollcraft import _cli_curate as c
+from rollcraft._cli_common import finite
 from rollcraft._read import ReadOptions
 from rollcraft._records import Rollout
-from rollcraft.filters import Drop, FilterReport, filter_paths
+from rollcraft.filters import Drop, FilterConfig, FilterReport, filter_paths
 
 __all__ = [
     "AllowlistOpt",
+    "ConfigOpt",
+    "DedupeOpt",
+    "DropFlaggedOpt",
+    "MaxAssistantTurnsOpt",
+    "MaxCharsOpt",
+    "MaxRewardOpt",
+    "MaxTokensOpt",
+    "MaxTurnsOpt",
+    "MinAssistantTurnsOpt",
+    "MinRewardOpt",
+    "MinTaskSuccessRateOpt",
+    "MinTurnsOpt",
     "OnSecretOpt",
     "RedactOpt",
+    "RequireToolUseOpt",
+    "SuccessOnlyOpt",
+    "TokenizerOpt",
+    "filter_config",
     "filtered_rollouts",
     "judged_rollouts",
     "redaction_step",
@@ -47,23 +63,106 @@ AllowlistOpt = Annotated[
     typer.Option("--allowlist", help="File of strings/regexes never redacted.", rich_help_panel=_R),
 ]
 
+_P = "Filters"
+ConfigOpt = Annotated[
+    str | None, typer.Option("--config", help="YAML of filter keys (flags override it).", rich_help_panel=_P)
+]
+MinRewardOpt = Annotated[
+    float | None,
+    typer.Option("--min-reward", help="Keep reward >= this.", rich_help_panel=_P, callback=finite),
+]
+MaxRewardOpt = Annotated[
+    float | None,
+    typer.Option("--max-reward", help="Keep reward <= this.", rich_help_panel=_P, callback=finite),
+]
+SuccessOnlyOpt = Annotated[
+    bool | None,
+    typer.Option("--success-only/--no-success-only", help="Keep successful rollouts.", rich_help_panel=_P),
+]
+MinTurnsOpt = Annotated[
+    int | None, typer.Option("--min-turns", help="Keep >= N completion messages.", rich_help_panel=_P)
+]
+MaxTurnsOpt = Annotated[
+    int | None, typer.Option("--max-turns", help="Keep <= N completion messages.", rich_help_panel=_P)
+]
+MinAssistantTurnsOpt = Annotated[
+    int | None,
+    typer.Option("--min-assistant-turns", help="Keep >= N assistant messages.", rich_help_panel=_P),
+]
+MaxAssistantTurnsOpt = Annotated[
+    int | None,
+    typer.Option("--max-assistant-turns", help="Keep <= N assistant messages.", rich_help_panel=_P),
+]
+RequireToolUseOpt = Annotated[
+    bool | None,
+    typer.Option(
+        "--require-tool-use/--no-require-tool-use", help="Keep rollouts with a tool call.", rich_help_panel=_P
+    ),
+]
+MinTaskSuccessRateOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--min-task-success-rate",
+        help="Keep rollouts of tasks whose rollouts succeed at rate >= X (two passes).",
+        rich_help_panel=_P,
+        callback=finite,
+    ),
+]
+MaxCharsOpt = Annotated[
+    int | None, typer.Option("--max-chars", help="Keep <= N characters of message text.", rich_help_panel=_P)
+]
+MaxTokensOpt = Annotated[
+    int | None, typer.Option("--max-tokens", help="Keep <= N tokens (needs --tokenizer).", rich_help_panel=_P)
+]
+TokenizerOpt = Annotated[
+    str | None, typer.Option("--tokenizer", help="A local Hugging Face tokenizer folder.", rich_help_panel=_P)
+]
+DropFlaggedOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--drop-flagged",
+        help="Drop rollouts with these flags (comma-separated; 'none' drops none). Default: truncated,"
+        " unpaired_tool_call, orphan_tool_output, empty_completion, invalid_tool_arguments, mask_sample,"
+        " verification_skipped.",
+        rich_help_panel=_P,
+    ),
+]
+DedupeOpt = Annotated[
+    bool | None,
+    typer.Option("--dedupe/--no-dedupe", help="Drop repeated identical conversations.", rich_help_panel=_P),
+]
+
+
+def filter_config(config: str | None, **flags: Any) -> FilterConfig:
+    """The YAML config (if any) with the flags that were given (not None) laid over it.
+
+    Keyword names are the config keys (``min_reward=...``, ``drop_flagged="truncated"``, ...).
+
+    >>> filter_config(None, min_reward=0.5, dedupe=None).min_reward
+    0.5
+    """
+    base = FilterConfig.from_yaml(config) if config else FilterConfig()
+    given = {key: value for key, value in flags.items() if value is not None}
+    return base.merged(given) if given else base
+
+
 #: option parameter name -> (annotation, config key)
 _FILTER_OPTIONS: dict[str, tuple[Any, str]] = {
-    "config": (c.ConfigOpt, ""),
-    "min_reward": (c.MinRewardOpt, "min_reward"),
-    "max_reward": (c.MaxRewardOpt, "max_reward"),
-    "success_only": (c.SuccessOnlyOpt, "success_only"),
-    "min_turns": (c.MinTurnsOpt, "min_turns"),
-    "max_turns": (c.MaxTurnsOpt, "max_turns"),
-    "min_assistant_turns": (c.MinAssistantTurnsOpt, "min_assistant_turns"),
-    "max_assistant_turns": (c.MaxAssistantTurnsOpt, "max_assistant_turns"),
-    "require_tool_use": (c.RequireToolUseOpt, "require_tool_usage"),
-    "min_task_success_rate": (c.MinTaskSuccessRateOpt, "min_success_rate"),
-    "max_chars": (c.MaxCharsOpt, "max_chars"),
-    "max_tokens": (c.MaxTokensOpt, "max_tokens"),
-    "tokenizer": (c.TokenizerOpt, "tokenizer"),
-    "drop_flagged": (c.DropFlaggedOpt, "drop_flagged"),
-    "dedupe": (c.DedupeOpt, "dedupe"),
+    "config": (ConfigOpt, ""),
+    "min_reward": (MinRewardOpt, "min_reward"),
+    "max_reward": (MaxRewardOpt, "max_reward"),
+    "success_only": (SuccessOnlyOpt, "success_only"),
+    "min_turns": (MinTurnsOpt, "min_turns"),
+    "max_turns": (MaxTurnsOpt, "max_turns"),
+    "min_assistant_turns": (MinAssistantTurnsOpt, "min_assistant_turns"),
+    "max_assistant_turns": (MaxAssistantTurnsOpt, "max_assistant_turns"),
+    "require_tool_use": (RequireToolUseOpt, "require_tool_usage"),
+    "min_task_success_rate": (MinTaskSuccessRateOpt, "min_success_rate"),
+    "max_chars": (MaxCharsOpt, "max_chars"),
+    "max_tokens": (MaxTokensOpt, "max_tokens"),
+    "tokenizer": (TokenizerOpt, "tokenizer"),
+    "drop_flagged": (DropFlaggedOpt, "drop_flagged"),
+    "dedupe": (DedupeOpt, "dedupe"),
 }
 _REDACT_OPTIONS: dict[str, tuple[Any, Any]] = {
     "redact_secrets": (RedactOpt, False),
@@ -98,7 +197,7 @@ def with_filters(func: F) -> F:
         flags = {_FILTER_OPTIONS[name][1]: value for name, value in values.items()}
         redact = {name: kwargs.pop(name, default) for name, (_, default) in _REDACT_OPTIONS.items()}
         return func(
-            *args, **kwargs, filters=c.filter_config(config, **flags), redaction=redaction_step(**redact)
+            *args, **kwargs, filters=filter_config(config, **flags), redaction=redaction_step(**redact)
         )
 
     params = [*[p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in own], *extra]
