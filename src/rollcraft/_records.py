@@ -23,6 +23,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from rollcraft._json import read_json  # as the reader read it
+
 __all__ = ["Conversation", "Message", "Quarantined", "Rollout", "Tool"]
 
 Message = dict[str, Any]
@@ -81,8 +83,6 @@ class Rollout:
     @property
     def record(self) -> dict[str, Any]:
         """The whole JSON record of ``raw``, decoded on each access (the reader keeps only facts)."""
-        from rollcraft._normalize import read_json  # as the reader read it; a cycle at import time
-
         value = read_json(self.raw)
         return value if isinstance(value, dict) else {}
 
