@@ -80,6 +80,7 @@ ByOpt = Annotated[
     str, typer.Option("--by", help="Category: task_type, agent, task_key, none, or a record field (dots).")
 ]
 
+
 def filter_command(
     paths: PathsArg,
     output: OutOpt = None,
