@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from rollcraft._errors import InputError
+from rollcraft._errors import ConfigError, InputError
 
 ROW = '{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo"}]}\n'
 
@@ -109,3 +109,73 @@ def test_without_transformers_a_tokenizer_is_a_dependency_error_naming_the_extra
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout == "loading a tokenizer needs transformers: pip install 'rollcraft[train]'\n"
+
+
+def _config_error(call: Callable[[], object]) -> str:
+    with pytest.raises(ConfigError) as info:
+        call()
+    return str(info.value)
+
+
+def _three_loaders(path: Path) -> list[str]:
+    from rollcraft.filters import FilterConfig
+    from rollcraft.pipeline import load_pipeline_config
+    from rollcraft.train import load_train_config
+
+    return [
+        _config_error(lambda: load_pipeline_config(path)),
+        _config_error(lambda: FilterConfig.from_yaml(path)),
+        _config_error(lambda: load_train_config(path)),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"sft:\n  format: [trl\n", ": not valid YAML (line 3): expected ',' or ']', but got '<stream end>'"),
+        (b"# caf\xe9\n", ": not UTF-8 text (byte 0xe9 on line 1)"),
+        (b"- a\n- b\n", ": the config must be a mapping of keys, not a list"),
+    ],
+)
+def test_pipeline_filter_and_train_configs_are_read_by_one_loader(
+    tmp_path: Path, content: bytes, message: str
+) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_bytes(content)
+    assert _three_loaders(path) == [f"{path}{message}"] * 3
+    assert (
+        _three_loaders(tmp_path / "nope.yaml")
+        == [f"cannot read config {tmp_path / 'nope.yaml'}: No such file or directory"] * 3
+    )
+
+
+def test_train_and_filter_config_errors_name_file_key_and_line(tmp_path: Path) -> None:
+    from rollcraft.filters import FilterConfig
+    from rollcraft.train import load_train_config
+
+    path = tmp_path / "config.yaml"
+    path.write_text("filters:\n  max_turns: 4\n\n  min_reward: high\n")
+    message = _config_error(lambda: FilterConfig.from_yaml(path))
+    assert (
+        message.startswith("min_reward (line 4): Input should be a valid number")
+        and f"(in {path})" in message
+    )
+    path.write_text("epochs: 1\n\nbatch_size: 0\n")
+    assert _config_error(lambda: load_train_config(path)) == (
+        f"batch_size (line 3): Input should be greater than or equal to 1 (in {path})"
+    )
+    # a value given as an option is not on the file's line
+    assert _config_error(lambda: load_train_config(path, batch_size=-1)) == (
+        "batch_size: Input should be greater than or equal to 1 (in the options)"
+    )
+    assert load_train_config(path, batch_size=2).batch_size == 2
+
+
+def test_a_set_value_that_is_not_yaml_is_one_line_exit_2(tmp_path: Path) -> None:
+    command = ["train", "sft", "--set", "lora_r=[", "--data", "d", "--model", "m", "-o", str(tmp_path / "o")]
+    done = subprocess.run([sys.executable, "-m", "rollcraft.cli", *command], capture_output=True, text=True)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines() == [
+        "error: --set lora_r: '[' is not a valid YAML value: "
+        "expected the node content, but found '<stream end>'"
+    ]

@@ -59,14 +59,14 @@ SetOpt = Annotated[
 
 
 def _sets(items: list[str] | None) -> dict[str, Any]:
-    import yaml
+    from rollcraft._yamlconf import yaml_value
 
     found: dict[str, Any] = {}
     for item in items or []:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
             raise typer.BadParameter(f"{item!r}: expected KEY=VALUE", param_hint="--set")
-        found[key.strip()] = yaml.safe_load(value)
+        found[key.strip()] = yaml_value(value, key=f"--set {key.strip()}")
     return found
 
 

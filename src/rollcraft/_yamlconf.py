@@ -1,4 +1,5 @@
-"""YAML configs whose errors name the key and its line."""
+"""YAML configs whose errors name the file, the key and its line: the one reader of every config
+file (pipeline, filters, train) and of ``--set KEY=VALUE`` values."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from pydantic import BaseModel, ValidationError
 
 from rollcraft._errors import ConfigError
 
-__all__ = ["key_lines", "load_yaml", "validation_error"]
+__all__ = ["key_lines", "load_yaml", "validation_error", "yaml_value"]
 
 
 def load_yaml(path: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[tuple[str, ...], int]]:
@@ -29,14 +30,34 @@ def load_yaml(path: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[tuple[
         node = yaml.compose(text)
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else None
-        raise ConfigError(f"{source}: not valid YAML: {getattr(exc, 'problem', exc)}", line=line) from None
+        line = _problem_line(exc)
+        where = f" (line {line})" if line is not None else ""
+        raise ConfigError(f"{source}: not valid YAML{where}: {_problem(exc)}", line=line) from None
     if data is None:
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: the config must be a mapping of keys, not a {type(data).__name__}")
     return data, key_lines(node)
+
+
+def yaml_value(text: str, *, key: str) -> Any:
+    """One value in YAML syntax (``8``, ``1e-5``, ``[a, b]``, ``null``), as ``--set KEY=VALUE`` gives it.
+
+    Not valid YAML is a :class:`ConfigError` naming ``key``.
+    """
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{text!r} is not a valid YAML value: {_problem(exc)}", key=key) from None
+
+
+def _problem(exc: yaml.YAMLError) -> str:
+    return str(getattr(exc, "problem", None) or exc)
+
+
+def _problem_line(exc: yaml.YAMLError) -> int | None:
+    mark = getattr(exc, "problem_mark", None)
+    return int(mark.line) + 1 if mark is not None else None
 
 
 def key_lines(node: Any, prefix: tuple[str, ...] = ()) -> dict[tuple[str, ...], int]:

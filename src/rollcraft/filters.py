@@ -28,11 +28,9 @@ import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Annotated, Any, ClassVar, Protocol
 
 import orjson
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 from pydantic_core.core_schema import ValidationInfo
 from xxhash import xxh3_128_digest
@@ -43,6 +41,7 @@ from rollcraft._normalize import FLAGS
 from rollcraft._read import ReadOptions, ReadReport, read_rollouts
 from rollcraft._records import Conversation, Message, Quarantined, Rollout
 from rollcraft._tokenizer import cached_tokenizer
+from rollcraft._yamlconf import load_yaml
 
 __all__ = [
     "DEFAULT_DROP_FLAGS",
@@ -509,13 +508,12 @@ class FilterConfig(BaseModel):
 
         >>> FilterConfig.from_yaml("filters.yaml")  # doctest: +SKIP
         """
-        node, text = _yaml_mapping(path)
-        data = yaml.safe_load(text) or {}
-        lines = {str(k.value): k.start_mark.line + 1 for k, _ in node.value} if node else {}
-        if node is not None and list(data) == ["filters"] and isinstance(data["filters"], dict):
-            lines = {str(k.value): k.start_mark.line + 1 for k, _ in node.value[0][1].value}
+        data, lines = load_yaml(path)
+        top = {key[0]: line for key, line in lines.items() if len(key) == 1}
+        if list(data) == ["filters"] and isinstance(data["filters"], dict):
+            top = {key[1]: line for key, line in lines.items() if len(key) == 2 and key[0] == "filters"}
             data = data["filters"]
-        return cls.from_mapping(data, lines=lines, source=os.fspath(path))
+        return cls.from_mapping(data, lines=top, source=os.fspath(path))
 
     def merged(self, overrides: Mapping[str, Any]) -> FilterConfig:
         """This config with ``overrides`` applied; the key order stays this config's.
@@ -527,24 +525,6 @@ class FilterConfig(BaseModel):
         result = FilterConfig.from_mapping(data)
         result._key_order = self.key_order
         return result
-
-
-def _yaml_mapping(path: str | os.PathLike[str]) -> tuple[Any, str]:
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{os.fspath(path)}: cannot read ({exc})") from None
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else None
-        raise ConfigError(f"{os.fspath(path)}: not valid YAML ({exc})", line=line) from None
-    if node is not None and not isinstance(node, yaml.MappingNode):
-        raise ConfigError(
-            f"{os.fspath(path)}: must be a mapping of filter keys", line=node.start_mark.line + 1
-        )
-    return node, text
 
 
 def _config_error(exc: ValidationError) -> ConfigError:

@@ -43,6 +43,7 @@ from rollcraft._errors import ConfigError, DependencyError, InputError, OutputEr
 from rollcraft._io import atomic_writer, iter_lines
 from rollcraft._tokenizer import load_tokenizer
 from rollcraft._versions import dependency_versions
+from rollcraft._yamlconf import load_yaml, validation_error
 
 __all__ = [
     "MANIFEST_NAME",
@@ -140,47 +141,16 @@ def load_train_config(path: str | os.PathLike[str] | None = None, **overrides: A
     >>> load_train_config(None, method="dpo", beta=0.5).beta
     0.5
     """
-    text = _read_config_text(path) if path is not None else ""
-    data = _parse_yaml(text, path)
-    data.update({k: v for k, v in overrides.items() if v is not None})
+    data, lines = load_yaml(path) if path is not None else ({}, {})
+    given = {key: value for key, value in overrides.items() if value is not None}
+    data.update(given)
     try:
         return TrainConfig.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        key = ".".join(str(p) for p in first["loc"]) or None
-        raise ConfigError(first["msg"], key=key, line=_yaml_line(text, key)) from None
-
-
-def _read_config_text(path: str | os.PathLike[str]) -> str:
-    try:
-        return Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InputError(exc.strerror or str(exc), path=os.fspath(path)) from None
-
-
-def _parse_yaml(text: str, path: str | os.PathLike[str] | None) -> dict[str, Any]:
-    try:
-        data = yaml.safe_load(text) if text.strip() else {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML ({exc})") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: the top level must be a mapping of keys to values")
-    return data
-
-
-def _yaml_line(text: str, key: str | None) -> int | None:
-    """The 1-based line of a top-level ``key`` in YAML ``text``, when it is there."""
-    if not key or not text.strip():
-        return None
-    top = key.split(".")[0]
-    try:
-        node = yaml.compose(text)
-    except yaml.YAMLError:
-        return None
-    for key_node, _ in getattr(node, "value", []):
-        if getattr(key_node, "value", None) == top:
-            return int(key_node.start_mark.line) + 1
-    return None
+        loc = exc.errors()[0]["loc"]
+        if path is None or (loc and str(loc[0]) in given):  # not from the file: no line of it
+            raise validation_error(exc, {}, "the options") from None
+        raise validation_error(exc, lines, path) from None
 
 
 # ---------------------------------------------------------------- data
