@@ -557,17 +557,7 @@ def _sft_trainer(
     args = _trl_config(
         trl.SFTConfig, {**_common_args(config, workdir), "assistant_only_loss": assistant_only}, config
     )
-    try:
-        return trl.SFTTrainer(
-            model=model,
-            args=args,
-            train_dataset=dataset,
-            processing_class=tokenizer,
-            callbacks=callbacks,
-            peft_config=peft_config,
-        )
-    except ValueError as exc:
-        raise ConfigError(f"TRL refused the SFT run: {exc}") from None
+    return _trainer(trl.SFTTrainer, "SFT", model, args, dataset, tokenizer, callbacks, peft_config)
 
 
 def _assistant_only_possible(tokenizer: Any) -> bool:
@@ -599,18 +589,35 @@ def _dpo_trainer(
         extra["loss_weights"] = list(config.loss_weights)
     args = _trl_config(trl.DPOConfig, {**_common_args(config, workdir), **extra}, config)
     ref_model = None if peft_config is not None else copy.deepcopy(model).eval()
+    return _trainer(
+        trl.DPOTrainer, "DPO", model, args, dataset, tokenizer, callbacks, peft_config, ref_model=ref_model
+    )
+
+
+def _trainer(
+    cls: Any,
+    method: str,
+    model: Any,
+    args: Any,
+    dataset: Any,
+    tokenizer: Any,
+    callbacks: list[Any],
+    peft_config: Any,
+    **extra: Any,
+) -> Any:
+    """A TRL trainer of ``cls``; its refusal of the run is a :class:`ConfigError`."""
     try:
-        return trl.DPOTrainer(
+        return cls(
             model=model,
-            ref_model=ref_model,
             args=args,
             train_dataset=dataset,
             processing_class=tokenizer,
             callbacks=callbacks,
             peft_config=peft_config,
+            **extra,
         )
     except ValueError as exc:
-        raise ConfigError(f"TRL refused the DPO run: {exc}") from None
+        raise ConfigError(f"TRL refused the {method} run: {exc}") from None
 
 
 def _log_callback(on_log: LogFn) -> Any:
