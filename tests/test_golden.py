@@ -391,13 +391,14 @@ def test_outputs_match_the_goldens(source: Source, tmp_path: Path) -> None:
         "made from; the goldens say nothing about these inputs"
     )
     changed = _differences(stored["outputs"], observed)
-    assert not changed, (
-        f"{len(changed)} output(s) of the CLI on {source.name} differ from the goldens "
-        f"({GOLDEN.relative_to(FIXTURES.parent.parent)}):\n"
-        + "\n".join(changed)
-        + "\nIf the change is intended, regenerate: ROLLCRAFT_UPDATE_GOLDEN=1 python -m pytest "
-        "tests/test_golden.py (and say why in the commit)."
-    )
+    if changed:
+        pytest.fail(
+            f"{len(changed)} output(s) of the CLI on {source.name} differ from the goldens "
+            f"({GOLDEN.relative_to(FIXTURES.parent.parent)}):\n"
+            + "\n".join(changed)
+            + "\nIf the change is intended, regenerate: ROLLCRAFT_UPDATE_GOLDEN=1 python -m pytest "
+            "tests/test_golden.py (and say why in the commit)."
+        )
 
 
 def test_the_goldens_cover_every_command() -> None:
