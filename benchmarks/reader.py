@@ -18,7 +18,7 @@ from rollcraft.engines._plan import few_collections
 def main(path: str) -> None:
     """Read every line; count rollouts and quarantined lines so nothing is optimized away."""
     rollouts = quarantined = 0
-    with few_collections():
+    with few_collections(own_process=True):  # as in `rollcraft run`, whose process is its own
         for item in read_rollouts([path], options=ReadOptions()):
             if isinstance(item, Rollout):
                 rollouts += 1

@@ -16,7 +16,7 @@ from importlib import import_module
 import typer
 from rich.markup import escape
 
-from rollcraft._alloc import tune_allocator
+from rollcraft._alloc import tune_process
 from rollcraft._console import err
 from rollcraft._errors import RollcraftError
 
@@ -108,7 +108,7 @@ def main() -> None:
     """Entry point of the console script: user mistakes print one clear line, exit status 2."""
     from rollcraft._signals import install_cleanup_handlers
 
-    tune_allocator()
+    tune_process()  # the command line's process is rollcraft's own: the library never tunes a caller's
     install_cleanup_handlers()
     try:
         app = register_commands(sys.argv[1:])

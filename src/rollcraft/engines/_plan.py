@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 import orjson
 
-from rollcraft._alloc import tune_allocator
+from rollcraft._alloc import process_tuned, tune_process
 from rollcraft._compact import CategoryLog, IdSet, LocatorSet
 from rollcraft._pipeline_config import LoadedConfig
 from rollcraft._read import ReadOptions
@@ -31,7 +31,7 @@ __all__ = ["Pass", "PassResult", "Plan", "few_collections"]
 
 
 @contextlib.contextmanager
-def few_collections(threshold: int = 100_000) -> Iterator[None]:
+def few_collections(threshold: int = 100_000, *, own_process: bool = False) -> Iterator[None]:
     """Run the hot path with the cyclic garbage collector mostly out of the way (output unchanged).
 
     Decoding one long line allocates thousands of containers that stay alive until the line is
@@ -39,8 +39,17 @@ def few_collections(threshold: int = 100_000) -> Iterator[None]:
     then, a full one over every imported module's objects: about 15-20% of a pass. What the pass
     makes is acyclic and freed by reference counting; the imports' objects are frozen (never
     scanned) and young collections run every ``threshold`` net allocations instead.
+
+    Only in a process that is rollcraft's own (see :mod:`rollcraft._alloc`): the command line,
+    which tunes its process first, or ``own_process=True`` (a Ray worker running rollcraft's task,
+    a benchmark). A caller of the Python API keeps its collector as it was: ``gc.freeze`` and
+    ``gc.unfreeze`` would also freeze and release what the caller had frozen itself.
     """
-    tune_allocator()
+    if own_process:
+        tune_process()
+    elif not process_tuned():
+        yield
+        return
     old = gc.get_threshold()
     gc.freeze()
     gc.set_threshold(max(threshold, old[0]), old[1], old[2])

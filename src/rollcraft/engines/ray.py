@@ -124,7 +124,7 @@ class _LogTask:
 
     def __call__(self, row: dict[str, Any]) -> dict[str, Any]:
         shard: Shard = pickle.loads(row["shard"])
-        with few_collections():
+        with few_collections(own_process=True):  # a Ray worker, not the caller
             log = shard_log(self.plan, shard, self.categories)
         return {"log": pickle.dumps(log)}
 
@@ -172,7 +172,7 @@ class _ShardTask:
         lines = io.BytesIO()  # the redacted lines of DPO candidates, when redaction rewrites any
         sft, ids, kept, rejects = (buffers[k] if wanted[k] else None for k in _KINDS)
         sinks = Sinks(sft, ids, kept, rejects, lines=lines)
-        with few_collections():
+        with few_collections(own_process=True):  # a Ray worker, not the caller
             result = Pass(self.plan, sinks).run(shard_lines(shard, self.plan.read_options))
         out: dict[str, Any] = {kind: buffers[kind].getvalue() for kind in _KINDS}
         out["lines"] = lines.getvalue()
