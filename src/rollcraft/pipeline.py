@@ -451,7 +451,7 @@ def _manifest(
     validation: dict[str, Any],
     started: float,
 ) -> dict[str, Any]:
-    known = getattr(outcome, "digests", None)
+    known = outcome.digests
     outputs = [
         _file_entry(p, p.name, known) for p in sorted(folder.iterdir()) if p.is_file() and p.name != MANIFEST
     ]
