@@ -57,7 +57,11 @@ UPDATE = os.environ.get("ROLLCRAFT_UPDATE_GOLDEN") == "1"
 #: JSON keys whose values are times, durations or versions of the environment: dropped.
 VOLATILE_KEYS = frozenset({"created", "duration_s", "versions"})
 #: Files the test writes itself (inputs of commands), or a cache of file stats: not outputs.
-NOT_OUTPUTS = frozenset({"in", "decisions.jsonl", "run_w1.yaml", "run_w2.yaml"})
+NOT_OUTPUTS = frozenset({"in", "decisions.jsonl", "allow.txt", "run_w1.yaml", "run_w2.yaml"})
+#: Commands that read their standard input from a file (an output of the first group).
+STDIN = {"sft_stdin": "filter_flags.jsonl"}
+#: ``--allowlist`` of ``redact_drop``: one literal and one regex.
+ALLOWLIST = "admin@example.com\nre:.*@example\\.org\n"
 NOT_OUTPUT_NAMES = frozenset({".rollcraft-input-digests.json"})
 #: The console script ``rollcraft`` (its entry point, ``rollcraft.cli:main``), as a user runs it.
 _SCRIPT = Path(sys.executable).with_name("rollcraft")
@@ -152,6 +156,30 @@ def _commands() -> tuple[dict[str, list[str]], dict[str, list[str]]]:
             "balance.json",
         ],
         "redact": ["redact", "in", "-o", "redact.jsonl", "--json"],
+        "redact_drop": [
+            *("redact", "in", "-o", "redact_drop.jsonl", "--on-secret", "drop"),
+            *("--allowlist", "allow.txt", "--json"),
+        ],
+        "filter_stdout": ["filter", "in", "-o", "-", "--success-only", "--max-chars", "20000"],
+        "sample_none": [
+            *("sample", "in", "-o", "sample_none.jsonl", "--by", "none"),
+            *("--edges", "0.3", "--sizes", "2,6", "--seed", "7"),
+        ],
+        "balance_agent": [
+            *("balance", "in", "-o", "balance_agent.jsonl", "--by", "agent"),
+            *("--max-per-category", "3", "--report", "balance_agent.json"),
+        ],
+        "sft_think": [
+            *("sft", "in", "-o", "sft_think.jsonl", "--format", "openai", "--reasoning", "think"),
+        ],
+        "sft_drop": [
+            *("sft", "in", "-o", "sft_drop.jsonl", "--format", "nemo-rl", "--reasoning", "drop"),
+            *("--success-threshold", "0.5", "--arguments", "object"),
+        ],
+        "dpo_top3": [
+            *("dpo", "in", "-o", "dpo_top3.jsonl", "--pairing", "top-k", "--k", "3"),
+            *("--min-margin", "0.3", "--completion", "first-divergence", "--redact-secrets"),
+        ],
         "sft_failures": [
             "sft",
             "in",
@@ -198,6 +226,7 @@ def _commands() -> tuple[dict[str, list[str]], dict[str, list[str]]]:
             ]
             first[name] = argv + (["--completion", completion] if completion else [])
     then: dict[str, list[str]] = {
+        "sft_stdin": ["sft", "-", "-o", "-", "--format", "openai"],  # stdin: STDIN["sft_stdin"]
         "apply_review": [
             "apply-review",
             "in",
@@ -252,7 +281,7 @@ def _write_decisions(work: Path) -> None:
     (work / "decisions.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
 
 
-def _run(work: Path, argv: list[str]) -> tuple[int, str]:
+def _run(work: Path, name: str, argv: list[str]) -> tuple[int, str]:
     env = {
         **os.environ,
         "COLUMNS": COLUMNS,
@@ -262,8 +291,10 @@ def _run(work: Path, argv: list[str]) -> tuple[int, str]:
         "PYTHONHASHSEED": "0",
     }
     env.pop("FORCE_COLOR", None)
+    stdin = (work / STDIN[name]).read_bytes().decode() if name in STDIN else None
     result = subprocess.run(
         [*CLI, *argv],
+        input=stdin,
         cwd=work,
         env=env,
         capture_output=True,
@@ -344,16 +375,17 @@ def _input_digest(folder: Path) -> str:
 def _observe(work: Path, source: Path) -> dict[str, str]:
     """Run every command once in ``work`` (inputs at ``work/in``); every digest, by name."""
     (work / "in").symlink_to(source.resolve(), target_is_directory=True)
+    (work / "allow.txt").write_text(ALLOWLIST)
     for name in ("run_w1", "run_w2"):
         (work / f"{name}.yaml").write_text(PIPELINE.format(out=name))
     first, then = _commands()
     results: dict[str, tuple[int, str]] = {}
     with ThreadPoolExecutor(max_workers=2) as pool:
-        for name, result in zip(first, pool.map(lambda a: _run(work, a), first.values()), strict=True):
-            results[name] = result
-        _write_decisions(work)
-        for name, result in zip(then, pool.map(lambda a: _run(work, a), then.values()), strict=True):
-            results[name] = result
+        for group in (first, then):
+            if group is then:
+                _write_decisions(work)
+            runs = pool.map(lambda item: _run(work, *item), group.items())
+            results |= dict(zip(group, runs, strict=True))
     normalize = _normalizer(work, source)
     observed = {f"{name}.exit": str(code) for name, (code, _) in results.items()}
     observed |= {f"{name}.terminal": _terminal_digest(text, normalize) for name, (_, text) in results.items()}
