@@ -34,7 +34,8 @@ the change, saying why in the commit message::
 
 (it rewrites the entries of the sources it ran; the other real source is kept as it was, so run
 it where both sources exist, or point ``ROLLCRAFT_GOLDEN_WHEEL_DIR`` at the wheel's files).
-A failure lists every output that changed, appeared or disappeared.
+A failure lists every output that changed, appeared or disappeared. Only ``*.terminal`` entries
+changed after upgrading a dependency (rich draws the tables) is a rendering change, not rollcraft's.
 """
 
 from __future__ import annotations
