@@ -27,7 +27,7 @@ inputs: ["{REAL_DIR}"]
 output_dir: out
 filters:
   max_turns: 400
-sft: {{format: trl}}
+sft: {{format: trl, success_only: false}}
 dpo: {{format: trl, pairing: all}}
 validate: {{enabled: false}}
 write_filtered: true
@@ -80,7 +80,8 @@ def test_spilled_dpo_candidates_write_the_same_bytes(
     from rollcraft.formats import _spill, dpo
 
     if sections == "dpo only":
-        monkeypatch.setattr(sys.modules[__name__], "BODY", BODY.replace("sft: {format: trl}\n", ""))
+        without_sft = BODY.replace("sft: {format: trl, success_only: false}\n", "")
+        monkeypatch.setattr(sys.modules[__name__], "BODY", without_sft)
     if sections == "openai pairs":
         monkeypatch.setattr(
             sys.modules[__name__], "BODY", BODY.replace("dpo: {format: trl", "dpo: {format: openai")
@@ -140,7 +141,7 @@ def _redacting(body: str) -> str:
     """With SFT rows for successes only, the rewritten DPO candidates that fail have no SFT row
     to be read from: their redacted lines must travel from the shard that made them."""
     body = body.replace(f'inputs: ["{REAL_DIR}"]\n', "")
-    return body.replace("sft: {format: trl}", "sft: {format: trl, success_only: true}")
+    return body.replace("sft: {format: trl, success_only: false}", "sft: {format: trl}")
 
 
 @pytest.mark.skipif(not HAVE_RAY, reason="ray is not installed: pip install 'rollcraft[ray]'")

@@ -129,7 +129,7 @@ def test_cli_json_html_and_exit_status(tmp_path: Path) -> None:
             assert result["verdict"] in (IMPROVED, REGRESSED, NO_CHANGE)
             assert len(result["ci95"]) == 2
     assert set(data["by_task_type"]) == {"math", "code"}
-    assert data["only_in_candidate"] == ["task_id:new-1", "task_id:new-2"]
+    assert data["only_in_candidate"] == ["task_id:fixture_agent:new-1", "task_id:fixture_agent:new-2"]
     html = page.read_text()
     assert html.startswith("<!DOCTYPE html>") and html.count("<svg") >= 6
 

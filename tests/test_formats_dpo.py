@@ -105,6 +105,19 @@ def test_one_prompt_of_two_tasks_never_pairs(tmp_path: Path) -> None:
     assert _answers(rows) == [("barber ok", "barber bad")] and report.tasks == 2
 
 
+def test_one_task_id_of_two_environments_never_pairs(tmp_path: Path) -> None:
+    # The real case: NeMo Gym's workspace_bench and inverse_if example rollouts both have task_id 3.
+    def task(agent: str, question: str, reward: float) -> dict[str, Any]:
+        return _record(question, reward, question) | {"task_id": 3, "agent_ref": {"name": agent}}
+
+    two = [task("bench_agent", "plan a week", 0.9), task("if_agent", "rhyme", 0.1)]
+    rows, report = _pairs([_write(tmp_path / "a.jsonl", two)], pairing="all")
+    assert rows == [] and report.tasks == 2
+    one = [task("bench_agent", "a", 0.9), task("bench_agent", "b", 0.1)]
+    rows, _ = _pairs([_write(tmp_path / "b.jsonl", one)])
+    assert _answers(rows) == [("a", "b")] and rows[0]["task_key"] == "task_id:bench_agent:3"
+
+
 def test_all_pairs_over_the_margin(spread: list[str]) -> None:
     rows, _ = _pairs(spread, pairing="all")
     assert sorted(_answers(rows)) == sorted(
@@ -145,6 +158,18 @@ def test_sides_that_differ_only_in_call_ids_are_never_paired(tmp_path: Path) -> 
     ]
     rows, report = _pairs([_write(tmp_path / "t.jsonl", records)])
     assert rows == [] and report.skipped_pairs["identical_sides"] == 1
+
+
+@pytest.mark.parametrize("completion", ["full", "first-divergence"])
+def test_sides_that_differ_only_in_reasoning_are_one_side_in_openai(tmp_path: Path, completion: str) -> None:
+    records = [_record("T", 1.0, "same"), _record("T", 0.0, "same")]
+    thought = {"type": "reasoning", "summary": [{"type": "summary_text", "text": "think it through"}]}
+    records[0]["response"]["output"].insert(0, thought)
+    path = _write(tmp_path / "t.jsonl", records)
+    rows, report = _pairs([path], dialect="openai", completion=completion)
+    assert rows == [] and report.skipped_pairs["identical_sides"] == 1  # openai has no reasoning field
+    rows, _ = _pairs([path], dialect="trl", completion=completion)
+    assert len(rows) == 1 and rows[0]["chosen"][-1]["reasoning_content"] == "think it through"
 
 
 def test_first_divergence_moves_the_shared_prefix_into_the_prompt(tmp_path: Path) -> None:

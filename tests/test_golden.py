@@ -66,11 +66,8 @@ UPDATE = os.environ.get("ROLLCRAFT_UPDATE_GOLDEN") == "1"
 VOLATILE_KEYS = frozenset({"created", "duration_s", "versions"})
 #: Files the test writes itself (inputs of commands), or a cache of file stats: not outputs.
 NOT_OUTPUTS = frozenset({"in", "decisions.jsonl", "allow.txt", "run_w1.yaml", "run_w2.yaml"})
-#: Commands whose exit status is not 0 on purpose, by source. ``unseen``: ``dpo --format openai``
-#: pairs two rollouts of one task that differ only in what the openai dialect cannot carry (a
-#: reasoning item, a hosted tool call), so two pairs' sides are identical and ``validate`` finds
-#: them (``identical_pair``, exit 1). Pinned as it is; fixing it will change these goldens.
-KNOWN_FAILURES = {"unseen": {"validate_dpo.exit": "1"}}
+#: Commands whose exit status is not 0 on purpose, by source (none: every command succeeds).
+KNOWN_FAILURES: dict[str, dict[str, str]] = {}
 #: Commands that read their standard input from a file (an output of the first group).
 STDIN = {"sft_stdin": "filter_flags.jsonl"}
 #: ``--allowlist`` of ``redact_drop``: one literal and one regex.

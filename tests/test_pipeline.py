@@ -34,7 +34,7 @@ inputs: ["{REAL_DIR}"]
 output_dir: out
 filters:
   max_turns: 400
-sft: {{format: trl}}
+sft: {{format: trl, success_only: false}}
 dpo: {{format: trl, pairing: all}}
 write_rejects: true
 """
@@ -623,3 +623,15 @@ def test_an_openai_pipeline_counts_the_rows_that_lose_reasoning(tmp_path: Path) 
             rows = [json.loads(line) for line in (folder / "sft.jsonl").read_text().splitlines()]
             carried = sum(any(m["reasoning_content"] for m in row["messages"]) for row in rows)
     assert carried > 0 and lost == [0, carried, 0]
+
+
+def test_sft_keeps_only_successful_rollouts_by_default_as_the_command_does(tmp_path: Path) -> None:
+    examples = ROOT / "examples" / "rollouts"
+    run_pipeline(_config(tmp_path, f"inputs: [{examples}]\noutput_dir: out\nsft: {{}}\n"))
+    run_pipeline(_config(tmp_path, f"inputs: [{examples}]\noutput_dir: out\nsft: {{success_only: false}}\n"))
+    manifests = (tmp_path / "out" / v / "manifest.json" for v in ("v1", "v2"))
+    default, everything = (json.loads(path.read_text()) for path in manifests)
+    assert default["counts"]["sft"]["skipped"]["not_success"] > 0
+    assert "not_success" not in everything["counts"]["sft"]["skipped"]
+    rows = (tmp_path / "out" / "v1" / "sft.jsonl").read_bytes().splitlines()
+    assert all(json.loads(row)["reward"] >= 1.0 for row in rows)

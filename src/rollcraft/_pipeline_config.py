@@ -86,7 +86,8 @@ class SftSection(_Section):
     arguments: ArgumentsMode = "string"
     file: str = "sft.jsonl"
     min_reward: float | None = None
-    success_only: bool = False
+    #: Only successful rollouts become rows, as ``rollcraft sft`` does; false keeps the rest too.
+    success_only: bool = True
 
 
 class DpoSection(_Section):

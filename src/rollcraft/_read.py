@@ -336,7 +336,7 @@ def _fast_rollout(raw: RawLine, options: ReadOptions, rollout_id: str | None) ->
     ref = record.agent_ref
     agent = ref.name if ref is not None and ref.name else None
     if record.task_id is not None:
-        task_key = f"task_id:{_scalar(record.task_id)}"
+        task_key = _task_id_key(agent, record.task_id)
     elif conversation.prompt:
         task_key = _indexed(prompt_task_key(agent, conversation.prompt, tools_json), record.ng_task_index)
     else:
@@ -499,8 +499,10 @@ def task_key_of(
 ) -> str:
     """The stable key of a record's task (the same in every run, process and file).
 
-    ``field_name`` when given (dots reach into objects); else ``task_id``; else an XXH3-64 of the
-    prompt (instructions, input items, tools; not sampling settings or seeds) with the agent
+    ``field_name`` when given (dots reach into objects); else ``task_id`` with the agent name
+    (two environments number their tasks alike: ``task_id`` 3 of one is not task 3 of another);
+    else an XXH3-64 of the prompt (instructions, input items, tools; not sampling settings or
+    seeds) with the agent
     name, and ``_ng_task_index`` when the record has one; else the agent name with
     ``_ng_task_index``.
 
@@ -516,12 +518,17 @@ def task_key_of(
             raise _Quarantine("malformed_record", f"task key field {field_name!r} missing")
         return f"{field_name}:{_scalar(value)}"
     if record.get("task_id") is not None:
-        return f"task_id:{_scalar(record['task_id'])}"
+        return _task_id_key(agent, record["task_id"])
     if conversation.prompt:
         payload = {"agent": agent, "prompt": conversation.prompt, "tools": conversation.tools}
         digest = xxh3_64_hexdigest(orjson.dumps(payload, option=orjson.OPT_SORT_KEYS))
         return _indexed(f"prompt:{digest}", record.get("_ng_task_index"))
     return _index_key(agent, record.get("_ng_task_index"))
+
+
+def _task_id_key(agent: str | None, task_id: Any) -> str:
+    """``task_id:AGENT:ID``, or ``task_id:ID`` for a record without an agent name."""
+    return f"task_id:{agent}:{_scalar(task_id)}" if agent else f"task_id:{_scalar(task_id)}"
 
 
 def _index_key(agent: str | None, task_index: Any) -> str:

@@ -19,7 +19,7 @@ from array import array
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import IO, Any, Literal, NamedTuple, TypeVar, overload
+from typing import IO, Any, Literal, NamedTuple, TypeVar, cast, overload
 
 import orjson
 
@@ -1013,6 +1013,8 @@ def _pair_row(
 ) -> tuple[dict[str, Any] | None, str]:
     prompt = chosen.prompt
     good, bad = chosen.completion, rejected.completion
+    if options.dialect == "openai":  # no field for reasoning: sides differing only there are one side
+        prompt, good, bad = _unreasoned(prompt), _unreasoned(good), _unreasoned(bad)
     if _same_messages(good, bad):
         return None, "identical_sides"
     if options.completion_mode == "first-divergence":
@@ -1022,6 +1024,13 @@ def _pair_row(
         prompt = [*prompt, *good[:split]]
         good, bad = good[split : split + 1], bad[split : split + 1]
     return _encode_pair(task_key, prompt, good, bad, chosen.tools, chosen_facts, rejected_facts, options), ""
+
+
+def _unreasoned(messages: list[Message]) -> list[Message]:
+    """``messages`` as a dialect without reasoning writes them (``reasoning_content`` left out)."""
+    if not any(m.get("reasoning_content") for m in messages):
+        return messages
+    return [cast(Message, {k: v for k, v in m.items() if k != "reasoning_content"}) for m in messages]
 
 
 def _same_messages(good: list[Message], bad: list[Message]) -> bool:
