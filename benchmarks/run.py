@@ -53,7 +53,7 @@ filters:
 {sections}
 validate: {{enabled: {validate}}}
 """
-SFT = "sft: {format: trl}"
+SFT = "sft: {format: trl, success_only: false}"  # every kept rollout, as the tutorial writes
 DPO = "dpo: {format: trl}"
 
 
