@@ -6,37 +6,38 @@ only the lines that make pairs (seeking in plain files; compressed files and std
 to a temporary file during the first pass). Past :data:`SPILL_BYTES` of such facts (millions of
 short rollouts) they go to disk as sorted runs, merged when the pairs are planned
 (:mod:`rollcraft.formats._spill`): memory is then bounded, whatever the number of rollouts.
+
+Modules: :mod:`._pairing` (candidates ranked and paired per task), :mod:`._pair_plan` (the
+planned pairs, compact), :mod:`._lines` (input lines read back), :mod:`._sides` (sides read back
+from SFT or side rows, or spliced), :mod:`._pair_rows` (a pair's row per dialect); here the
+options, the report, the packed candidate table, the collector and the second pass.
 """
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
 import os
 import struct
-import tempfile
 from array import array
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import IO, Any, Literal, NamedTuple, TypeVar, cast, overload
+from typing import IO, Any, Literal
 
 import orjson
 
 from rollcraft._compact import Numbering, id_bits
-from rollcraft._fast import tools_from_text
-from rollcraft._io import is_plain_file
-from rollcraft._read import ReadOptions, conversation_of_line
-from rollcraft._records import Conversation, Message, Rollout, Tool
-from rollcraft.formats._dialects import (
-    ArgumentsMode,
-    Dialect,
-    canonical_messages,
-    encode_messages,
-    encode_tools,
-    strip_call_ids,
-)
-from rollcraft.formats._spill import ENTRY, Entry, FilePairs, merged, write_run
+from rollcraft._read import ReadOptions
+from rollcraft._records import Conversation, Rollout
+from rollcraft.formats._dialects import ArgumentsMode, Dialect
+from rollcraft.formats._lines import LineStore
+from rollcraft.formats._pair_plan import PairPlan, _FileStore, _MemoryPairs
+from rollcraft.formats._pair_plan import task_keys_of as task_keys_of
+from rollcraft.formats._pair_rows import _pair_row, pair_id
+from rollcraft.formats._pairing import Candidate, PlannedPair, _rank, _Ranked, _task_pairs, plan_pairs
+from rollcraft.formats._sides import _SIDE_MARK, _load, _locator, _Rows, _spliced
+from rollcraft.formats._sides import sft_locator as sft_locator
+from rollcraft.formats._sides import shift_sft_locator as shift_sft_locator
+from rollcraft.formats._spill import ENTRY, FilePairs, merged, write_run
 from rollcraft.formats.sft import sft_skip_reason
 
 __all__ = [
@@ -80,24 +81,6 @@ class DpoOptions:
         return "full" if self.dialect == "trl" else "first-divergence"
 
 
-class Candidate(NamedTuple):
-    """What the first pass keeps of a rollout: enough to choose pairs and find the line again.
-
-    A named tuple: one is made per rollout (a frozen dataclass's ``__init__`` costs 3x more).
-    """
-
-    reward: float
-    rollout_id: str
-    locator: tuple[str, int]
-
-
-@dataclass(frozen=True, slots=True)
-class PlannedPair:
-    task_key: str
-    chosen: Candidate
-    rejected: Candidate
-
-
 @dataclass(slots=True)
 class DpoReport:
     """What pairing saw and did; reports add up across workers."""
@@ -120,147 +103,6 @@ class DpoReport:
             "skipped_tasks": dict(sorted(self.skipped_tasks.items())),
             "skipped_pairs": dict(sorted(self.skipped_pairs.items())),
         }
-
-
-class LineStore:
-    """Finds original lines again: by offset in plain files, or in a spool of the others."""
-
-    def __init__(self) -> None:
-        self._seekable: dict[str, bool] = {}
-        self._spool: IO[bytes] | None = None
-        self._spool_path: str | None = None
-        self._handles: dict[str, IO[bytes]] = {}
-
-    def remember(self, rollout: Rollout) -> tuple[str, int]:
-        if not rollout.rewritten and self._is_seekable(rollout.source):
-            return (rollout.source, rollout.offset)
-        spool = self._open_spool()
-        position = spool.tell()
-        spool.write(rollout.raw + b"\n")
-        return ("", position)
-
-    @property
-    def spooled(self) -> bool:
-        """Whether some lines sit in the spool (which only this process may read)."""
-        return self._spool is not None
-
-    def fetch(self, locator: tuple[str, int]) -> bytes:
-        source, offset = locator
-        if source == "":
-            assert self._spool is not None
-            self._spool.flush()
-            handle = self._handle(self._spool_path or "")
-        else:
-            handle = self._handle(source)
-        if not hasattr(os, "pread"):  # pragma: no cover (Windows)
-            handle.seek(offset)
-            return handle.readline().rstrip(b"\r\n")
-        line = _line_at(handle.fileno(), offset)
-        return line.rstrip(b"\r") if line.endswith(b"\r") else line  # as the reader cuts CRLF
-
-    def _is_seekable(self, source: str) -> bool:
-        known = self._seekable.get(source)
-        if known is None:
-            known = self._seekable[source] = is_plain_file(source)
-        return known
-
-    def _open_spool(self) -> IO[bytes]:
-        if self._spool is None:
-            fd, self._spool_path = tempfile.mkstemp(prefix="rollcraft-dpo-", suffix=".jsonl")
-            self._spool = os.fdopen(fd, "w+b")
-        return self._spool
-
-    def _handle(self, path: str) -> IO[bytes]:
-        if path not in self._handles:
-            self._handles[path] = open(path, "rb")
-        return self._handles[path]
-
-    def close(self) -> None:
-        for handle in self._handles.values():
-            handle.close()
-        if self._spool is not None:
-            self._spool.close()
-        if self._spool_path:
-            with contextlib.suppress(OSError):
-                os.unlink(self._spool_path)
-
-
-#: The first read of :func:`_line_at`: the median SFT row of the benchmark is 4 KiB, the 90th
-#: percentile 20 KiB; a larger read copies more than the line needs, most of the time.
-_FIRST_READ = 1 << 14
-
-
-def _line_at(fd: int, offset: int) -> bytes:
-    """The line starting at ``offset``, without its newline: positioned reads of growing size.
-
-    ``seek`` + ``readline`` goes through the 8 KiB buffer and costs more than the line's decode.
-    """
-    size = _FIRST_READ
-    chunk = os.pread(fd, size, offset)
-    end = chunk.find(b"\n")
-    if end >= 0:
-        return chunk[:end]
-    parts = [chunk]
-    while len(chunk) == size:
-        offset += size
-        size = min(size * 2, 1 << 24)
-        chunk = os.pread(fd, size, offset)
-        end = chunk.find(b"\n")
-        if end >= 0:
-            parts.append(chunk[:end])
-            break
-        parts.append(chunk)
-    return b"".join(parts)
-
-
-def plan_pairs(
-    groups: dict[str, list[Candidate]], options: DpoOptions, report: DpoReport
-) -> list[PlannedPair]:
-    """Choose pairs per task (tasks in sorted key order; deterministic tie-breaking by rollout id)."""
-    planned: list[PlannedPair] = []
-    for task_key in sorted(groups):
-        _plan_task(task_key, groups[task_key], options, report, planned)
-    return planned
-
-
-def _plan_task(
-    task_key: str,
-    candidates: list[Candidate],
-    options: DpoOptions,
-    report: DpoReport,
-    planned: list[PlannedPair],
-) -> None:
-    ranked = sorted(candidates, key=lambda c: (-c.reward, c.rollout_id))
-    planned.extend(PlannedPair(task_key, c, r) for c, r in _task_pairs(ranked, options, report))
-
-
-_C = TypeVar("_C", Candidate, "_Ranked", Entry)
-
-
-def _task_pairs(ranked: list[_C], options: DpoOptions, report: DpoReport) -> list[tuple[_C, _C]]:
-    """The pairs of one task's ranked candidates (the task counted in ``report``)."""
-    if not _plannable(ranked, report):
-        return []
-    pairs = _choose(ranked, options)
-    if not pairs:
-        report.skipped_tasks["under_margin"] += 1
-    return pairs
-
-
-def _choose(ranked: list[_C], options: DpoOptions) -> list[tuple[_C, _C]]:
-    def ok(chosen: _C, rejected: _C) -> bool:
-        margin = chosen.reward - rejected.reward
-        return margin > 0 and margin >= options.min_margin
-
-    if options.pairing == "best-worst":
-        candidates = [(ranked[0], ranked[-1])]
-    elif options.pairing == "all":
-        candidates = [(a, b) for i, a in enumerate(ranked) for b in ranked[i + 1 :]]
-    else:
-        k = max(1, options.k)
-        best, worst = ranked[:k], ranked[::-1][:k]
-        candidates = [(a, b) for a in best for b in worst if a is not b]
-    return [(a, b) for a, b in candidates if ok(a, b)]
 
 
 #: A packed candidate: reward, the rollout id's 64 bits, its locator's source (a number) and
@@ -441,184 +283,8 @@ class _Candidates:
         return PairPlan(_FileStore(pairs.done(), self._sources.values))
 
 
-class _Ranked(NamedTuple):
-    reward: float
-    order: int | str  # the rollout id's 64 bits, or the id itself
-    number: int
-
-
-def _rank(item: _Ranked | Entry) -> tuple[float, int | str]:
-    """How a task's candidates are ranked: by reward, high first, then by rollout id."""
-    return -item.reward, item.order
-
-
 _SOURCE = struct.Struct("<I")
 _SOURCE_AT = 16  # where the source's number sits in a candidate
-
-
-class _MemoryPairs:
-    """Planned pairs as the numbers of their candidates in the table, with their task keys."""
-
-    __slots__ = ("_keys", "_numbers", "_table")
-
-    def __init__(self, table: _Candidates) -> None:
-        self._table = table
-        self._keys: list[str] = []
-        self._numbers: array[int] = array("I")
-
-    def add(self, task_key: str, chosen: int, rejected: int) -> None:
-        self._keys.append(task_key)
-        self._numbers.append(chosen)
-        self._numbers.append(rejected)
-
-    def __len__(self) -> int:
-        return len(self._keys)
-
-    def key(self, index: int) -> str:
-        return self._keys[index]
-
-    def keys(self, start: int, stop: int) -> Sequence[str]:
-        return self._keys if start == 0 and stop == len(self._keys) else self._keys[start:stop]
-
-    def pair(self, index: int) -> tuple[Candidate, Candidate]:
-        candidate, numbers = self._table.candidate, self._numbers
-        return candidate(numbers[2 * index]), candidate(numbers[2 * index + 1])
-
-    def sources(self, index: int) -> tuple[str, str]:
-        source, numbers = self._table.source, self._numbers
-        return source(numbers[2 * index]), source(numbers[2 * index + 1])
-
-
-class _FileStore:
-    """Planned pairs on disk (:class:`rollcraft.formats._spill.FilePairs`), made candidates again."""
-
-    __slots__ = ("_pairs", "_sources")
-
-    def __init__(self, pairs: FilePairs, sources: list[str]) -> None:
-        self._pairs = pairs
-        self._sources = sources
-
-    def __len__(self) -> int:
-        return len(self._pairs)
-
-    def key(self, index: int) -> str:
-        return self._pairs.key(index)
-
-    def keys(self, start: int, stop: int) -> Sequence[str]:
-        return _Keys(self, start, stop)
-
-    def pair(self, index: int) -> tuple[Candidate, Candidate]:
-        sources = self._sources
-        chosen, rejected = self._pairs.sides(index)
-        return (
-            Candidate(chosen[0], chosen[1], (sources[chosen[2]], chosen[3])),
-            Candidate(rejected[0], rejected[1], (sources[rejected[2]], rejected[3])),
-        )
-
-    def sources(self, index: int) -> tuple[str, str]:
-        chosen, rejected = self._pairs.sources(index)
-        return self._sources[chosen], self._sources[rejected]
-
-
-class _Keys(Sequence[str]):
-    """The task keys of a slice of pairs on disk, read as they are asked for."""
-
-    __slots__ = ("_start", "_stop", "_store")
-
-    def __init__(self, store: _FileStore, start: int, stop: int) -> None:
-        self._store, self._start, self._stop = store, start, stop
-
-    def __len__(self) -> int:
-        return self._stop - self._start
-
-    @overload
-    def __getitem__(self, index: int) -> str: ...
-    @overload
-    def __getitem__(self, index: slice) -> Sequence[str]: ...
-    def __getitem__(self, index: int | slice) -> str | Sequence[str]:
-        if isinstance(index, slice):
-            start, stop = _span(index, len(self))
-            return _Keys(self._store, self._start + start, self._start + stop)
-        return self._store.key(self._start + _position(index, len(self)))
-
-
-def _span(index: slice, length: int) -> tuple[int, int]:
-    """Where a slice of a plan (or of its keys) starts and stops; only step 1 is allowed."""
-    start, stop, step = index.indices(length)
-    if step != 1:
-        raise ValueError("a plan slices with step 1 only")
-    return start, stop
-
-
-def _position(index: int, length: int) -> int:
-    if index < 0:
-        index += length
-    if not 0 <= index < length:
-        raise IndexError("pair index out of range")
-    return index
-
-
-class PairPlan(Sequence[PlannedPair]):
-    """The planned pairs, three numbers each (or records on disk for a run that spilled its
-    candidates); a :class:`PlannedPair` is made when one is read.
-
-    A list of planned pairs (each with its two :class:`Candidate` objects) took about 540 bytes
-    a pair, as much as all the candidates of a run of 1 KB rollouts put together.
-    """
-
-    __slots__ = ("_start", "_stop", "_store")
-
-    def __init__(self, store: _MemoryPairs | _FileStore, start: int = 0, stop: int | None = None) -> None:
-        self._store = store
-        self._start = start
-        self._stop = len(store) if stop is None else stop
-
-    @property
-    def task_keys(self) -> Sequence[str]:
-        """Each pair's task key (in plan order)."""
-        return self._store.keys(self._start, self._stop)
-
-    def sources(self) -> Iterator[tuple[str, str]]:
-        """Each pair's locator sources, chosen and rejected (without making the pairs)."""
-        return map(self._store.sources, range(self._start, self._stop))
-
-    def __len__(self) -> int:
-        return self._stop - self._start
-
-    @overload
-    def __getitem__(self, index: int) -> PlannedPair: ...
-    @overload
-    def __getitem__(self, index: slice) -> PairPlan: ...
-    def __getitem__(self, index: int | slice) -> PlannedPair | PairPlan:
-        if isinstance(index, slice):
-            start, stop = _span(index, len(self))
-            return PairPlan(self._store, self._start + start, self._start + stop)
-        return self._pair(self._start + _position(index, len(self)))
-
-    def __iter__(self) -> Iterator[PlannedPair]:
-        return map(self._pair, range(self._start, self._stop))
-
-    def _pair(self, index: int) -> PlannedPair:
-        chosen, rejected = self._store.pair(index)
-        return PlannedPair(self._store.key(index), chosen, rejected)
-
-
-def _plannable(ranked: Sequence[_Ranked] | Sequence[Candidate] | Sequence[Entry], report: DpoReport) -> bool:
-    """Counts the task; whether it has two or more rollouts that are not all tied."""
-    report.tasks += 1
-    if len(ranked) < 2:
-        report.skipped_tasks["single_rollout"] += 1
-        return False
-    report.tasks_with_two_or_more += 1
-    if ranked[0].reward == ranked[-1].reward:
-        report.skipped_tasks["all_tied"] += 1
-        return False
-    return True
-
-
-def task_keys_of(planned: Sequence[PlannedPair]) -> Sequence[str]:
-    """Each planned pair's task key, in order (without making the pairs of a :class:`PairPlan`)."""
-    return planned.task_keys if isinstance(planned, PairPlan) else [pair.task_key for pair in planned]
 
 
 class PairCollector:
@@ -811,184 +477,6 @@ def _second_pass(
         yield pair_id(row, options.dialect), orjson.dumps(row, option=orjson.OPT_APPEND_NEWLINE)
 
 
-def pair_id(row: dict[str, Any], dialect: Dialect) -> str:
-    """A pair's id in ``dpo_ids.txt``: ``chosen_id:rejected_id`` for trl, else 16 hex digits of the
-    sha256 of the row's sorted-keys JSON (the other dialects' rows carry no ids)."""
-    if dialect == "trl":
-        return f"{row['chosen_id']}:{row['rejected_id']}"
-    return hashlib.sha256(orjson.dumps(row, option=orjson.OPT_SORT_KEYS)).hexdigest()[:16]
-
-
-def _spliced(
-    pair: PlannedPair, store: LineStore, rows: _Rows, lines: dict[tuple[str, int], bytes]
-) -> bytes | None:
-    """The trl row of a pair whose sides both have trl rows (SFT or side rows), spliced from
-    the rows' bytes.
-
-    The same bytes as decoding both rows and encoding the pair: the rows' message lists are the
-    trl encoding of the sides (the mapping is one to one) and orjson writes no whitespace. None
-    (the general path decides) when a side has no SFT row, or when the sides end with the same
-    message: they might be identical but for their call ids, which needs the decoded messages.
-    (The last message is a final answer: no tool calls, so no call ids, in its bytes.)
-    """
-    chosen, rejected = pair.chosen, pair.rejected
-    good_at, bad_at = rows.find(chosen.locator), rows.find(rejected.locator)
-    if good_at is None or bad_at is None:
-        return None
-    good = _row_parts(_row(chosen, good_at, store, lines), good_at[2])
-    bad = _row_parts(_row(rejected, bad_at, store, lines), bad_at[2])
-    if good is None or bad is None or good[3] == bad[3]:
-        return None
-    tail = orjson.dumps(
-        {
-            "quality_difference": round(chosen.reward - rejected.reward, 12),
-            "task_key": pair.task_key,
-            "chosen_reward": chosen.reward,
-            "rejected_reward": rejected.reward,
-            "chosen_id": chosen.rollout_id,
-            "rejected_id": rejected.rollout_id,
-        },
-        option=orjson.OPT_APPEND_NEWLINE,
-    )
-    prompt, win, tools = good[0], good[1], good[2]
-    parts = (b'{"prompt":[', prompt, b'],"chosen":[', win, b'],"rejected":[', bad[1], b'],"tools":', tools)
-    return b"".join((*parts, b",", memoryview(tail)[1:]))
-
-
-_MESSAGES_HEAD = b'{"messages":['
-_MESSAGE_START = b',{"role":'
-_TOOLS_KEY = b'],"tools":'
-_REWARD_KEY = b',"reward":'
-
-_Parts = tuple[memoryview, memoryview, memoryview, memoryview]
-
-
-def _row(
-    candidate: Candidate, at: tuple[str, int, int], store: LineStore, lines: dict[tuple[str, int], bytes]
-) -> bytes:
-    """A candidate's trl row (``at`` from :meth:`_Rows.find`), read once per task."""
-    row = lines.get(candidate.locator)
-    if row is None:
-        row = lines[candidate.locator] = store.fetch(at[:2])
-    return row
-
-
-def _row_parts(row: bytes, prompt_messages: int) -> _Parts | None:
-    """A trl SFT row cut into its prompt messages, completion messages, tools JSON and last
-    message, or None (not laid out as expected).
-
-    The row is orjson's JSON: no whitespace outside strings, and every quote inside a string is
-    escaped. So ``,{"role":`` starts a message (tool calls have no role), the last
-    ``],"tools":`` ends the messages and the last ``,"reward":`` ends the tools' string.
-    """
-    if not row.startswith(_MESSAGES_HEAD):
-        return None
-    head = start = len(_MESSAGES_HEAD)
-    try:
-        for _ in range(prompt_messages):
-            start = row.index(_MESSAGE_START, start) + 1
-        end = row.rindex(_TOOLS_KEY, start)
-        tools = end + len(_TOOLS_KEY)
-        tools_end = row.rindex(_REWARD_KEY, tools)
-    except ValueError:
-        return None
-    if start == end:  # no completion messages
-        return None
-    last = row.rfind(_MESSAGE_START, start, end) + 1 or start
-    view = memoryview(row)
-    return view[head : max(head, start - 1)], view[start:end], view[tools:tools_end], view[last:end]
-
-
-def _load(
-    candidate: Candidate,
-    store: LineStore,
-    read_options: ReadOptions,
-    cache: dict[tuple[str, int], Conversation],
-    rows: _Rows | None = None,
-    lines: dict[tuple[str, int], bytes] | None = None,
-) -> Conversation:
-    """The conversation of a candidate's line (read back; the first pass has every other fact).
-
-    With ``rows`` (see :meth:`PairCollector.read_sft_rows`) every conversation comes back with
-    trl-encoded messages: from its trl row where it has one (``lines``: the rows this task has
-    read already), else encoded here.
-    """
-    found = cache.get(candidate.locator)
-    if found is None:
-        where = rows.find(candidate.locator) if rows is not None else None
-        try:
-            if where is not None:
-                row = _row(candidate, where, store, lines if lines is not None else {})
-                found = _from_sft_row(row, where[2])
-            else:
-                found = conversation_of_line(store.fetch(candidate.locator), read_options)
-                if rows is not None:
-                    prompt, completion = found.prompt, found.completion
-                    found = Conversation(
-                        encode_messages(prompt, "trl"), encode_messages(completion, "trl"), found.tools
-                    )
-        except ValueError:  # the same bytes parsed once already
-            raise RuntimeError(f"line of rollout {candidate.rollout_id} could not be read back") from None
-        cache[candidate.locator] = found
-    return found
-
-
-#: Locators into the SFT file (or into the side rows) carry this prefix and the number of prompt
-#: messages.
-_SFT_MARK = "\0sft:"
-_SIDE_MARK = "\0side:"
-_MARKS: dict[tuple[str, int], str] = {}
-
-
-def sft_locator(prompt_messages: int, offset: int) -> tuple[str, int]:
-    """A candidate's locator pointing at its row in the SFT file (see :meth:`PairCollector.read_sft_rows`)."""
-    return _locator(_SFT_MARK, prompt_messages, offset)
-
-
-def _locator(kind: str, prompt_messages: int, offset: int) -> tuple[str, int]:
-    mark = _MARKS.get((kind, prompt_messages))
-    if mark is None:
-        mark = _MARKS[kind, prompt_messages] = f"{kind}{prompt_messages}"
-    return mark, offset
-
-
-@dataclass(frozen=True, slots=True)
-class _Rows:
-    """Where trl rows of candidates are: the SFT file and the side rows (either may be None)."""
-
-    sft: str | None
-    sides: str | None
-
-    def holds(self, source: str) -> bool:
-        """Whether a locator with this source points into one of the files."""
-        return (source.startswith(_SFT_MARK) and self.sft is not None) or (
-            source.startswith(_SIDE_MARK) and self.sides is not None
-        )
-
-    def find(self, locator: tuple[str, int]) -> tuple[str, int, int] | None:
-        """``(path, offset, prompt messages)`` of a locator into one of the files, else None."""
-        source, offset = locator
-        if source.startswith(_SFT_MARK) and self.sft is not None:
-            return self.sft, offset, int(source[len(_SFT_MARK) :])
-        if source.startswith(_SIDE_MARK) and self.sides is not None:
-            return self.sides, offset, int(source[len(_SIDE_MARK) :])
-        return None
-
-
-def shift_sft_locator(candidate: Candidate, base: int) -> Candidate:
-    """``candidate`` with an SFT-row locator moved by ``base`` bytes (others unchanged)."""
-    source, offset = candidate.locator
-    if not source.startswith(_SFT_MARK):
-        return candidate
-    return Candidate(candidate.reward, candidate.rollout_id, (source, base + offset))
-
-
-def _from_sft_row(line: bytes, prompt_messages: int) -> Conversation:
-    row = orjson.loads(line)
-    messages = row["messages"]
-    return Conversation(messages[:prompt_messages], messages[prompt_messages:], tools_from_text(row["tools"]))
-
-
 def build_pair(
     task_key: str, chosen: Rollout, rejected: Rollout, options: DpoOptions
 ) -> tuple[dict[str, Any] | None, str]:
@@ -1001,96 +489,3 @@ def build_pair(
         Candidate(rejected.reward, rejected.rollout_id, (rejected.source, rejected.offset)),
         options,
     )
-
-
-def _pair_row(
-    task_key: str,
-    chosen: Conversation,
-    rejected: Conversation,
-    chosen_facts: Candidate,
-    rejected_facts: Candidate,
-    options: DpoOptions,
-) -> tuple[dict[str, Any] | None, str]:
-    prompt = chosen.prompt
-    good, bad = chosen.completion, rejected.completion
-    if options.dialect == "openai":  # no field for reasoning: sides differing only there are one side
-        prompt, good, bad = _unreasoned(prompt), _unreasoned(good), _unreasoned(bad)
-    if _same_messages(good, bad):
-        return None, "identical_sides"
-    if options.completion_mode == "first-divergence":
-        split = _divergence(good, bad)
-        if split is None:
-            return None, "no_assistant_divergence"
-        prompt = [*prompt, *good[:split]]
-        good, bad = good[split : split + 1], bad[split : split + 1]
-    return _encode_pair(task_key, prompt, good, bad, chosen.tools, chosen_facts, rejected_facts, options), ""
-
-
-def _unreasoned(messages: list[Message]) -> list[Message]:
-    """``messages`` as a dialect without reasoning writes them (``reasoning_content`` left out)."""
-    if not any(m.get("reasoning_content") for m in messages):
-        return messages
-    return [cast(Message, {k: v for k, v in m.items() if k != "reasoning_content"}) for m in messages]
-
-
-def _same_messages(good: list[Message], bad: list[Message]) -> bool:
-    """``strip_call_ids(good) == strip_call_ids(bad)``, answered cheaply when the texts differ.
-
-    Canonical bytes keep every key but the call ids, so a different length, role or text content
-    already makes them differ.
-    """
-    if len(good) != len(bad):
-        return False
-    for a, b in zip(good, bad, strict=True):
-        text_a, text_b = a["content"], b["content"]
-        if type(text_a) is str and type(text_b) is str and (text_a != text_b or a["role"] != b["role"]):
-            return False
-    return strip_call_ids(good) == strip_call_ids(bad)
-
-
-def _divergence(good: list[Message], bad: list[Message]) -> int | None:
-    for index, (a, b) in enumerate(zip(canonical_messages(good), canonical_messages(bad), strict=False)):
-        if a != b:
-            both_assistant = good[index]["role"] == "assistant" and bad[index]["role"] == "assistant"
-            return index if both_assistant else None
-    return None
-
-
-def _encode_pair(
-    task_key: str,
-    prompt: list[Message],
-    good: list[Message],
-    bad: list[Message],
-    tools: list[Tool],
-    chosen: Candidate,
-    rejected: Candidate,
-    options: DpoOptions,
-) -> dict[str, Any]:
-    dialect, arguments = options.dialect, options.arguments
-    context = encode_messages(prompt, dialect, arguments=arguments)
-    win = encode_messages(good, dialect, arguments=arguments)
-    lose = encode_messages(bad, dialect, arguments=arguments)
-    encoded_tools = encode_tools(tools, dialect)
-    if dialect == "openai":
-        return {
-            "input": {"messages": context, "tools": encoded_tools},
-            "preferred_output": win,
-            "non_preferred_output": lose,
-        }
-    if dialect == "nemo-rl":
-        return {
-            "context": context,
-            "completions": [{"rank": 0, "completion": win}, {"rank": 1, "completion": lose}],
-        }
-    return {
-        "prompt": context,
-        "chosen": win,
-        "rejected": lose,
-        "tools": encoded_tools,
-        "quality_difference": round(chosen.reward - rejected.reward, 12),
-        "task_key": task_key,
-        "chosen_reward": chosen.reward,
-        "rejected_reward": rejected.reward,
-        "chosen_id": chosen.rollout_id,
-        "rejected_id": rejected.rollout_id,
-    }
