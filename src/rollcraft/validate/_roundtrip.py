@@ -1,0 +1,138 @@
+"""The ``datasets`` round trip: load the file with ``load_dataset('json')`` and report changed rows."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from typing import Any
+
+import orjson
+
+from rollcraft.validate._codes import _Findings
+from rollcraft.validate._json import _is_number, _lines
+
+_LOOSE_LIST_KEYS = frozenset(
+    {
+        "messages",
+        "prompt",
+        "chosen",
+        "rejected",
+        "context",
+        "completion",
+        "completions",
+        "tool_calls",
+        "tools",
+        "preferred_output",
+        "non_preferred_output",
+    }
+)
+
+
+def _diff(before: Any, after: Any, path: str, loose: bool) -> str | None:
+    """Where ``after`` first differs from ``before`` (None when equal); ``loose`` dicts may gain nulls."""
+    if isinstance(before, dict) and isinstance(after, dict):
+        for key in before.keys() | after.keys():
+            if key not in before:
+                if loose and after[key] is None:
+                    continue
+                return f"{path}.{key} appears ({json.dumps(after[key])[:40]})"
+            if key not in after:
+                return f"{path}.{key} disappears"
+            child_loose = key in ("function", "input")
+            if isinstance(before[key], list):
+                child_loose = key in _LOOSE_LIST_KEYS
+            found = _diff(before[key], after[key], f"{path}.{key}", child_loose)
+            if found:
+                return found
+        return None
+    if isinstance(before, list) and isinstance(after, list) and len(before) == len(after):
+        for i, (b, a) in enumerate(zip(before, after, strict=True)):
+            found = _diff(b, a, f"{path}[{i}]", loose)
+            if found:
+                return found
+        return None
+    if _same_scalar(before, after):
+        return None
+    return f"{path} changes from {json.dumps(before)[:40]} to {json.dumps(after, default=str)[:40]}"
+
+
+def _same_scalar(before: Any, after: Any) -> bool:
+    """Equal scalars; numbers within 1e-12 relative (Arrow's float parsing may move the last digit)."""
+    if isinstance(before, (list, dict)) or isinstance(after, (list, dict)):
+        return False
+    if _is_number(before) and _is_number(after):
+        return bool(math.isclose(before, after, rel_tol=1e-12, abs_tol=0.0))
+    return bool(type(before) is type(after) and before == after)
+
+
+def _roundtrip(path: str, sink: _Findings) -> None:
+    """Load the file with ``datasets`` and report every row the load changes."""
+    try:
+        import datasets
+    except ImportError:
+        sink.add("roundtrip_unavailable", "datasets is not installed; the round trip was not checked", None)
+        return
+    cache = tempfile.mkdtemp(prefix="rollcraft-roundtrip-")
+    try:
+        _compare_loaded(path, _load_json_dataset(datasets, path, cache), sink)
+    except _LoadFailed as exc:
+        sink.add("roundtrip_failed", f"datasets cannot load the file: {exc}", None)
+    finally:
+        shutil.rmtree(cache, ignore_errors=True)
+
+
+class _LoadFailed(Exception):
+    pass
+
+
+def _load_json_dataset(datasets: Any, path: str, cache: str) -> Any:
+    datasets.disable_progress_bars()
+    datasets.logging.set_verbosity_error()
+    try:
+        return datasets.load_dataset("json", data_files=os.path.abspath(path), split="train", cache_dir=cache)
+    except Exception as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise _LoadFailed(f"{type(exc).__name__}: {first[:200]}") from None
+
+
+def _compare_loaded(path: str, dataset: Any, sink: _Findings) -> None:
+    loaded = _loaded_rows(dataset)
+    for number, data in _lines(path):
+        if not data.strip():
+            continue
+        after = next(loaded, None)
+        change = _diff(orjson.loads(data), after, "row", True)
+        if change:
+            sink.add("roundtrip_changed", f"load_dataset('json') changes the row: {change}", number)
+
+
+def _loaded_rows(dataset: Any) -> Iterator[Any]:
+    """The rows of a loaded dataset as ``iter(dataset)`` gives them (decoded by its features),
+    read from its Arrow cache files one record batch at a time.
+
+    Iterating the dataset reads them through a memory map whose pages stay resident: the peak
+    memory grew with the file (+214 MB for a 302 MB file, 4x slower). Any other dataset (in
+    memory, or with an indices mapping) is iterated as it is.
+    """
+    files = [entry["filename"] for entry in getattr(dataset, "cache_files", None) or ()]
+    features = getattr(dataset, "features", None)
+    if not files or features is None or getattr(dataset, "_indices", None) is not None:
+        yield from dataset
+        return
+    import pyarrow as pa
+
+    try:  # the cache is an Arrow stream (as ``datasets`` writes it); anything else: iterate
+        with pa.OSFile(files[0]) as handle:
+            pa.ipc.open_stream(handle)
+    except pa.ArrowInvalid:
+        yield from dataset
+        return
+    for name in files:
+        with pa.OSFile(name) as handle:
+            for batch in pa.ipc.open_stream(handle):
+                for row in batch.to_pylist():
+                    yield features.decode_example(row)

@@ -1,0 +1,39 @@
+"""The row being checked (where its findings go) and the facts it contributes to the statistics."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from rollcraft.validate._codes import _Findings
+
+
+@dataclass(slots=True)
+class _Row:
+    """The row being checked: its number, dialect, and where its findings go."""
+
+    number: int
+    kind: str
+    dialect: str
+    sink: _Findings
+
+    def add(self, code: str, message: str) -> None:
+        self.sink.add(code, message, self.number)
+
+
+@dataclass(slots=True)
+class _Facts:
+    """What a checked row contributes to the statistics and the tokenizer checks."""
+
+    n_messages: int = 0
+    n_assistant: int = 0
+    n_tool_calls: int = 0
+    chars: int = 0
+    reward: float | None = None
+    chosen_reward: float | None = None
+    rejected_reward: float | None = None
+    margin: float | None = None
+    task: str | None = None
+    fingerprint: bytes | None = None
+    renders: list[tuple[list[dict[str, Any]], list[dict[str, Any]]]] = field(default_factory=list)
+    tools: list[dict[str, Any]] = field(default_factory=list)
