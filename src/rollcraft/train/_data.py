@@ -1,0 +1,148 @@
+"""Data files read into trainer rows, and rows made ready for the chat template.
+
+Data files are the TRL dialect of ``rollcraft sft`` / ``rollcraft dpo``: ``messages`` (SFT) or
+``prompt``/``chosen``/``rejected`` (DPO), every message with ``role`` and ``content``, tool calls
+with ``arguments`` as JSON text, and ``tools`` as a JSON string. :func:`prepare_row` turns that
+text back into objects for the chat template, so templates that iterate ``arguments`` work; the
+text form is what keeps ``datasets`` from merging the keys of different rows' arguments.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable
+from typing import Any, Literal
+
+import orjson
+
+from rollcraft._digest import sha256_file
+from rollcraft._errors import InputError
+from rollcraft._io import iter_lines
+
+data_sha256 = sha256_file  # the name train's API has exported
+
+
+_REQUIRED = {"sft": ("messages",), "dpo": ("prompt", "chosen", "rejected")}
+
+
+def load_rows(path: str | os.PathLike[str], method: Literal["sft", "dpo"]) -> list[dict[str, Any]]:
+    """Read a TRL-dialect JSONL file into rows holding only what the trainer reads.
+
+    Message lists keep tool-call ``arguments`` and ``tools`` as JSON text (see the module
+    docstring). A line that is not such a row is an :class:`InputError` naming its line.
+    """
+    rows: list[dict[str, Any]] = []
+    for raw in iter_lines([os.fspath(path)]):
+        if raw.data.strip():
+            rows.append(_trainer_row(_decode(raw.data, raw.source, raw.line), method, raw.source, raw.line))
+    if not rows:
+        raise InputError("holds no rows", path=os.fspath(path))
+    if all(row["tools"] is None for row in rows):
+        for row in rows:
+            del row["tools"]
+    return rows
+
+
+def _decode(data: bytes, source: str, line: int) -> dict[str, Any]:
+    try:
+        record = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise InputError(f"not JSON ({exc})", path=source, line=line) from None
+    if not isinstance(record, dict):
+        raise InputError("not a JSON object", path=source, line=line)
+    return record
+
+
+def _trainer_row(record: dict[str, Any], method: str, source: str, line: int) -> dict[str, Any]:
+    row: dict[str, Any] = {}
+    for key in _REQUIRED[method]:
+        value = record.get(key)
+        if not isinstance(value, list) or not value or not all(isinstance(m, dict) for m in value):
+            raise InputError(
+                f"{key!r} must be a non-empty list of messages ({method} data)", path=source, line=line
+            )
+        row[key] = [_text_message(m) for m in value]
+    row["tools"] = _tools_text(record.get("tools"))
+    return row
+
+
+def _text_message(message: dict[str, Any]) -> dict[str, Any]:
+    """A message with tool-call arguments as JSON text and every dialect key present."""
+    calls = message.get("tool_calls") or None
+    if calls:
+        calls = [_text_call(c) for c in calls]
+    content = message.get("content")
+    return {
+        "role": message.get("role"),
+        "content": content if isinstance(content, str) else ("" if content is None else json.dumps(content)),
+        "tool_calls": calls,
+        "tool_call_id": message.get("tool_call_id"),
+        "reasoning_content": message.get("reasoning_content"),
+    }
+
+
+def _text_call(call: dict[str, Any]) -> dict[str, Any]:
+    inner = call.get("function")
+    fn: dict[str, Any] = inner if isinstance(inner, dict) else call
+    args = fn.get("arguments")
+    text = args if isinstance(args, str) else json.dumps(args if args is not None else {})
+    return {"id": call.get("id"), "type": "function", "function": {"name": fn.get("name"), "arguments": text}}
+
+
+def _tools_text(tools: Any) -> str | None:
+    if tools is None or tools == "" or tools == []:
+        return None
+    return tools if isinstance(tools, str) else json.dumps(tools)
+
+
+def prepare_messages(messages: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Messages ready for a chat template: JSON-text ``arguments`` parsed, None-valued keys dropped.
+
+    >>> call = {"id": "c", "type": "function", "function": {"name": "add", "arguments": '{"a": 1}'}}
+    >>> prepare_messages([{"role": "assistant", "content": "", "tool_calls": [call], "tool_call_id": None}])
+    [{'role': 'assistant', 'content': '', 'tool_calls': [{'id': 'c', 'type': 'function', \
+'function': {'name': 'add', 'arguments': {'a': 1}}}]}]
+    """
+    prepared = []
+    for message in messages:
+        clean = {k: v for k, v in message.items() if v is not None}
+        if clean.get("tool_calls"):
+            clean["tool_calls"] = [_object_call(c) for c in clean["tool_calls"]]
+        prepared.append(clean)
+    return prepared
+
+
+def _object_call(call: dict[str, Any]) -> dict[str, Any]:
+    fn = dict(call.get("function") or {})
+    args = fn.get("arguments")
+    if isinstance(args, str):
+        try:
+            fn["arguments"] = json.loads(args) if args.strip() else {}
+        except json.JSONDecodeError:
+            pass
+    return {**{k: v for k, v in call.items() if v is not None}, "function": fn}
+
+
+def prepare_row(row: dict[str, Any]) -> dict[str, Any]:
+    """A trainer row with ``tools`` and every message list ready for a chat template.
+
+    >>> prepare_row({"messages": [{"role": "user", "content": "hi", "tool_calls": None}], "tools": "[]"})
+    {'messages': [{'role': 'user', 'content': 'hi'}], 'tools': []}
+    """
+    prepared = dict(row)
+    for key in ("messages", "prompt", "chosen", "rejected", "completion"):
+        if isinstance(row.get(key), list):
+            prepared[key] = prepare_messages(row[key])
+    if "tools" in row:
+        prepared["tools"] = _parse_tools(row["tools"])
+    return prepared
+
+
+def _parse_tools(tools: Any) -> Any:
+    if isinstance(tools, str):
+        try:
+            return json.loads(tools) if tools.strip() else None
+        except json.JSONDecodeError:
+            return None
+    return tools
