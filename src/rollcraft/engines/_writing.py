@@ -1,0 +1,86 @@
+"""The local engine's outputs: the sinks (digest writers, each hashing what it writes, on a
+background thread for a single-process run), the scratch files of DPO's candidates, and which
+outputs a run writes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+
+from rollcraft._digest import DigestWriter
+from rollcraft._pipeline_config import LoadedConfig
+from rollcraft.engines._base import Digests
+from rollcraft.engines._plan import Sinks
+from rollcraft.formats.dpo import PairCollector
+
+#: Scratch file in the output folder: the trl rows of the DPO candidates that get no SFT row.
+_SIDES = ".dpo-sides.jsonl"
+#: Scratch file in the output folder: the shards' redacted lines of the DPO candidates that get
+#: no SFT row (``Sinks.lines``), where the pairs are read back from.
+LINES_SCRATCH = ".dpo-lines.jsonl"
+
+
+@contextlib.contextmanager
+def _sides(
+    loaded: LoadedConfig, folder: Path, collector: PairCollector | None
+) -> Iterator[DigestWriter | None]:
+    """Where a single-process run writing trl pairs (string arguments) keeps the trl rows of the
+    candidates that get no SFT row (all of them when it writes no SFT rows): the pairs are then
+    spliced from rows instead of re-reading and re-normalizing input lines
+    (:meth:`PairCollector.keep_sides`). On disk in the output folder until the pairs are
+    written: at most about a third of the input's size. None for other runs."""
+    if collector is None or not collector.reads_rows:
+        yield None
+        return
+    with DigestWriter(folder / _SIDES, background=True, digest=False) as writer:
+        collector.keep_sides(writer.path)
+        yield writer
+
+
+def _same_trl(loaded: LoadedConfig) -> bool:
+    """Whether SFT rows and DPO pairs are both trl with string arguments (pairs may reuse rows)."""
+    sft, dpo = loaded.config.sft, loaded.config.dpo
+    if sft is None or dpo is None:
+        return False
+    trl = sft.format == dpo.format == "trl"
+    return trl and sft.arguments == "string" and dpo.options().arguments == "string"
+
+
+def _remember(digests: Digests, name: str, writer: DigestWriter) -> None:
+    digests[name] = (writer.size, writer.sha256)
+
+
+@contextlib.contextmanager
+def _sinks(
+    loaded: LoadedConfig, folder: Path, digests: Digests, *, background: bool, sharded: bool
+) -> Iterator[Sinks]:
+    config = loaded.config
+    with contextlib.ExitStack() as stack:
+
+        def sink(name: str | None) -> DigestWriter | None:
+            if not name:
+                return None
+            writer = DigestWriter(folder / name, background=background)
+            stack.callback(_remember, digests, name, writer)  # runs after the writer is closed
+            return stack.enter_context(writer)
+
+        lines = None
+        if sharded and rewrites_for_dpo(loaded):
+            lines = stack.enter_context(
+                DigestWriter(folder / LINES_SCRATCH, background=background, digest=False)
+            )
+        yield Sinks(
+            sft=sink(config.sft.file if config.sft else None),
+            sft_ids=sink("sft_ids.txt" if config.sft else None),
+            kept=sink("filtered.jsonl" if config.write_filtered else None),
+            rejects=sink("rejects.jsonl" if config.write_rejects else None),
+            lines=lines,
+        )
+
+
+def rewrites_for_dpo(loaded: LoadedConfig) -> bool:
+    """Whether redaction rewrites lines that DPO pairs must hold (replace mode with DPO)."""
+    config = loaded.config
+    return config.dpo is not None and config.redact is not None and config.redact.on_secret == "replace"
