@@ -7,6 +7,8 @@ marked ``slow`` so it can be deselected locally (``-m "not slow"``). CI runs it.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -79,3 +81,15 @@ def test_the_loop_runs_seeded_on_fixed_threads_with_deterministic_kernels() -> N
             draws.append((random.random(), float(np.random.rand()), float(torch.rand(1))))
     assert draws[0] == draws[1]  # every generator seeded
     assert settings() == before
+
+
+def test_the_demo_without_the_train_extra_is_one_line_naming_it(tmp_path: Path) -> None:
+    code = (  # as if rollcraft[train] were not installed: the demo was a traceback
+        "import sys; sys.modules['trl'] = None\n"
+        f"sys.argv = ['rollcraft', 'demo', '-o', {str(tmp_path / 'run')!r}]\n"
+        "from rollcraft.cli import main; main()\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    assert "rollcraft demo needs trl: pip install 'rollcraft[train]'" in done.stderr
+    assert not (tmp_path / "run").exists()

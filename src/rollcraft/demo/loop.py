@@ -266,6 +266,9 @@ def run_demo(
     """
     if size not in SIZES:
         raise ConfigError(f"must be one of {', '.join(SIZES)}", key="size")
+    from rollcraft.train import require_train_extra
+
+    require_train_extra("rollcraft demo")  # before anything is written
     plan, out = SIZES[size], Path(out_dir)
     _prepare_out(out, overwrite)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")

@@ -82,13 +82,14 @@ def _validate_first(path: str, config: TrainConfig) -> None:
 # ---------------------------------------------------------------- running
 
 
-def _require_train_extra() -> None:
+def require_train_extra(what: str = "training") -> None:
+    """Raise :class:`~rollcraft.DependencyError` naming ``rollcraft[train]`` when any of it is missing."""
     import importlib.util
 
     missing = [name for name in _TRAIN_MODULES if importlib.util.find_spec(name) is None]
     if missing:
         raise DependencyError(
-            f"training needs {', '.join(missing)}: pip install 'rollcraft[train]' "
+            f"{what} needs {', '.join(missing)}: pip install 'rollcraft[train]' "
             "(install a torch build for your machine first, e.g. the CPU or CUDA wheel)"
         )
 
@@ -124,7 +125,7 @@ def train_dpo(
 def train(config: TrainConfig, *, on_log: LogFn | None = None) -> TrainResult:
     """Validate the data, train with TRL, and write the model folder with its manifest."""
     data, model_name, output = _required_paths(config)
-    _require_train_extra()
+    require_train_extra()
     _check_output(output, overwrite=config.overwrite)
     if config.validate_data:
         _validate_first(data, config)
