@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import random
 import sys
@@ -12,6 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import rollcraft._fast
 from rollcraft import Quarantined, ReadOptions, Rollout
 from rollcraft._fast import fast_decode, prompt_task_key, tools_of
 from rollcraft._io import RawLine
@@ -350,3 +352,26 @@ def test_a_raised_recursion_limit_does_not_let_the_fast_path_read_deeper_than_or
         assert isinstance(parse_line(shallow, ReadOptions()), Rollout)
     finally:
         sys.setrecursionlimit(limit)
+
+
+def test_the_fast_path_uses_only_the_normalizers_public_api() -> None:
+    # One place per mapping rule: the fast decoder feeds rollcraft._normalize.Builder through its
+    # public methods, never re-implementing (or reaching into) the builder's private parts.
+    tree = ast.parse(Path(rollcraft._fast.__file__).read_text(encoding="utf-8"))
+    imported = [
+        alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and node.module == "rollcraft._normalize"
+        for alias in node.names
+    ]
+    assert imported and "Builder" in imported
+    assert [name for name in imported if name.startswith("_")] == []
+    private_uses = [
+        node.attr
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Attribute)
+        and isinstance(node.value, ast.Name)
+        and node.value.id == "builder"
+        and node.attr.startswith("_")
+    ]
+    assert private_uses == []

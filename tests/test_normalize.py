@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from rollcraft._normalize import conversation_from_chat, conversation_from_responses, nest_tools
+from rollcraft._normalize import Builder, conversation_from_chat, conversation_from_responses, nest_tools
 from rollcraft._records import Conversation
 
 
@@ -221,3 +221,41 @@ def test_chat_records_with_tool_calls() -> None:
     assert conv.prompt == [{"role": "user", "content": "q"}]
     assert [m["role"] for m in conv.completion] == ["assistant", "tool", "assistant"]
     assert flags == set()
+
+
+def test_the_builders_public_api_holds_the_mapping_rules() -> None:
+    # Both decoders (dict items here, msgspec structs in rollcraft._fast) feed this one API.
+    flags: set[str] = set()
+    builder = Builder("separate", flags)
+    builder.add_message("developer", "be brief")
+    builder.add_message("user", "hi")
+    builder.end_prompt()
+    builder.add_reasoning(["", ""], encrypted="gAAA")
+    builder.add_reasoning(["think", "", "more"])
+    builder.add_call(None, "f", "{not json", item_id="")
+    builder.add_call(None, "g", None, item_id="fc_1")
+    builder.add_tool_output("call_1", "out")
+    builder.add_tool_output("nobody", "lost")
+    builder.add_message("tool", "late", tool_call_id="fc_1")
+    builder.add_message("assistant", "done")
+    conversation = builder.finish([])
+    assert conversation.prompt == [
+        {"role": "system", "content": "be brief"},
+        {"role": "user", "content": "hi"},
+    ]
+    assert conversation.completion == [
+        {
+            "role": "assistant",
+            "content": "",
+            "tool_calls": [
+                {"id": "call_1", "type": "function", "function": {"name": "f", "arguments": "{not json"}},
+                {"id": "fc_1", "type": "function", "function": {"name": "g", "arguments": "{}"}},
+            ],
+            "reasoning_content": "think\nmore",
+        },
+        {"role": "tool", "tool_call_id": "call_1", "content": "out"},
+        {"role": "tool", "tool_call_id": "nobody", "content": "lost"},
+        {"role": "tool", "tool_call_id": "fc_1", "content": "late"},
+        {"role": "assistant", "content": "done"},
+    ]
+    assert flags == {"encrypted_reasoning", "missing_call_id", "invalid_tool_arguments", "orphan_tool_output"}

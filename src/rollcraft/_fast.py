@@ -7,7 +7,9 @@ unexpected type, an item kind other than message / function_call / function_call
 reasoning, content parts other than text, step snapshots, ...) makes :func:`fast_parse` return
 None, and the general reader (:mod:`rollcraft._read`, on the fully decoded record) handles the
 line: the fast path never decides anything the general path would decide differently
-(``tests/test_fast.py`` compares both on every real line and on crafted odd ones).
+(``tests/test_fast.py`` compares both on every real line and on crafted odd ones). The mapping
+to chat is not here: the decoded items feed :class:`rollcraft._normalize.Builder` through its
+public methods, as the general reader's dicts do.
 """
 
 from __future__ import annotations
@@ -20,16 +22,13 @@ import orjson
 from xxhash import xxh3_64_hexdigest
 
 from rollcraft._normalize import (
-    _PLACEHOLDERS,
-    _TEXT_PARTS,
     ORJSON_DEPTH,
+    TEXT_PARTS,
+    Builder,
     ReasoningMode,
     TooDeep,
-    _Builder,
-    _finish,
-    _leading_prompt,
-    _Turn,
     nest_tools,
+    part_text,
 )
 from rollcraft._records import Conversation, Tool
 
@@ -126,8 +125,6 @@ class FastRecord(msgspec.Struct, gc=False):
 
 
 _DECODER: Final = msgspec.json.Decoder(FastRecord)
-_loads = orjson.loads
-_JSONDecodeError = orjson.JSONDecodeError
 
 
 _recursion_limit = sys.getrecursionlimit
@@ -164,7 +161,8 @@ def _decode_within_orjson_depth(data: bytes) -> FastRecord:
         sys.setrecursionlimit(limit)
 
 
-_TEXT_OR_UNTYPED = _TEXT_PARTS | {None}
+_TEXT_OR_UNTYPED = TEXT_PARTS | {None}
+_UNSET = msgspec.UNSET
 
 
 def _text(content: str | list[_Part] | None, flags: set[str]) -> str:
@@ -178,67 +176,32 @@ def _text(content: str | list[_Part] | None, flags: set[str]) -> str:
         text = part.text
         if type(text) is str and part.type in _TEXT_OR_UNTYPED:
             return text
-    texts = []
-    for part in content:
-        kind, text = part.type, part.text
-        if kind in _TEXT_PARTS or (kind is None and text is not msgspec.UNSET):
-            texts.append(text if type(text) is str else "")
-        elif kind == "refusal":
-            flags.add("refusal")
-            texts.append(part.refusal or "")
-        elif kind in _PLACEHOLDERS:
-            placeholder, flag = _PLACEHOLDERS[kind]
-            flags.add(flag)
-            texts.append(placeholder)
-        else:
-            flags.add("unknown_item")
-            texts.append("")
+    texts = [_part(part, flags) for part in content]
     return texts[0] if len(texts) == 1 else "\n".join(texts)
 
 
-def _feed(builder: _Builder, items: list[_Item]) -> None:
-    """:meth:`rollcraft._normalize._Builder.feed` for the common item kinds of the fast path.
+def _part(part: _Part, flags: set[str]) -> str:
+    text = part.text
+    if text is _UNSET:
+        return part_text(part.type, False, None, part.refusal, flags)
+    return part_text(part.type, True, text, part.refusal, flags)
 
-    Tool calls and tool outputs are inlined (``_Builder._add_call`` / ``_function_output``, the
-    same rules): they are most of the items.
-    """
-    append = builder.messages.append
-    open_calls = builder.open_calls
+
+def _feed(builder: Builder, items: list[_Item]) -> None:
+    """:meth:`rollcraft._normalize.Builder.feed` for the structs of the fast path: the same
+    calls of the builder, with the methods bound once (tool calls and outputs are most items)."""
+    add_call = builder.add_call
+    add_tool_output = builder.add_tool_output
+    add_message = builder.add_message
     flags = builder.flags
     for item in items:
         kind = item.type
         if kind == "function_call":
-            turn = builder.turn
-            if turn is None:
-                turn = builder.turn = _Turn()
-            call_id = item.call_id or item.id
-            if not call_id:
-                builder._add_call(turn, call_id, item.name, item.arguments)  # makes up an id
-                continue
-            arguments = item.arguments
-            if arguments is None:
-                arguments = "{}"
-            else:
-                try:
-                    _loads(arguments)
-                except _JSONDecodeError:
-                    flags.add("invalid_tool_arguments")
-            function = {"name": item.name or "", "arguments": arguments}
-            turn.calls.append({"id": call_id, "type": "function", "function": function})
-            open_calls[call_id] = None
+            add_call(item.call_id, item.name, item.arguments, item.id)
         elif kind == "function_call_output":
-            if builder.turn is not None:
-                builder.close_turn()
             output = item.output
-            text = output if type(output) is str else _text(output, flags)
-            key = item.call_id if item.call_id is not None else ""
-            if key in open_calls:
-                del open_calls[key]
-            else:
-                flags.add("orphan_tool_output")
-            append({"role": "tool", "tool_call_id": key, "content": text})
+            add_tool_output(item.call_id, output if type(output) is str else _text(output, flags))
         elif kind == "message" or (kind is None and item.role is not None):
-            role = item.role
             content = item.content
             if isinstance(content, str):
                 text = content
@@ -251,19 +214,7 @@ def _feed(builder: _Builder, items: list[_Item]) -> None:
                 text = one  # one text part (the common case), without a call
             else:
                 text = _text(content, flags)
-            if role == "assistant":
-                turn = builder.turn
-                if turn is None:
-                    turn = builder.turn = _Turn()
-                if text:
-                    turn.texts.append(text)
-            elif role == "tool":
-                builder._function_output(item.tool_call_id, text)
-            else:
-                if builder.turn is not None:
-                    builder.close_turn()
-                name = "system" if role == "developer" else (role if role is not None else "user")
-                append({"role": name, "content": text})
+            add_message(item.role, text, item.tool_call_id)
         elif kind == "reasoning":
             content = item.content
             if isinstance(content, str):
@@ -276,15 +227,11 @@ def _feed(builder: _Builder, items: list[_Item]) -> None:
                 and type(one := summary[0].text) is str
                 and summary[0].type in _TEXT_OR_UNTYPED
             ):
-                text = one  # one summary part (the common case)
+                texts = [one]  # one summary part (the common case)
             else:
-                texts = [_text([part], flags) for part in summary or ()]
-                texts += [_text([part], flags) for part in content or ()]
-                text = "\n".join(t for t in texts if t)
-            if not text:
-                flags.add("encrypted_reasoning" if item.encrypted_content else "empty_reasoning")
-                continue
-            builder._open_turn().reasoning.append(text)
+                texts = [_part(part, flags) for part in summary or ()]
+                texts += [_part(part, flags) for part in content or ()]
+            builder.add_reasoning(texts, item.encrypted_content)
         else:
             raise _Fallback
 
@@ -363,25 +310,20 @@ def _conversation(
     incomplete = response.incomplete_details
     if (incomplete is not None and incomplete.reason) or response.status == "incomplete":
         flags.add("truncated")
-    builder = _Builder(reasoning, flags)
+    builder = Builder(reasoning, flags)
     if params.instructions:
-        builder.messages.append({"role": "system", "content": params.instructions})
+        builder.add_message("system", params.instructions)
     prompt_items = params.input
     if isinstance(prompt_items, str):
-        builder.messages.append({"role": "user", "content": prompt_items})
+        builder.add_message("user", prompt_items)
     elif prompt_items:
         _feed(builder, prompt_items)
-        builder.close_turn()
-    split = len(builder.messages)
+    builder.end_prompt()
     if response.output:
         _feed(builder, response.output)
-        builder.close_turn()
-    prompt, completion = builder.messages[:split], builder.messages[split:]
-    if not prompt:
-        prompt, completion = _leading_prompt(completion, flags)
     tools, tools_json, tool_flags = tools_of(params.tools)
     flags.update(tool_flags)
-    return _finish(Conversation(prompt, completion, tools), builder, flags), tools_json
+    return builder.finish(tools), tools_json
 
 
 def prompt_task_key(agent: str | None, prompt: list[dict[str, object]], tools_json: bytes) -> str:

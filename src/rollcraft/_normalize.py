@@ -14,7 +14,9 @@ The rules (``docs/normalization.md`` has the full table):
 * Hosted-tool items (web search, file search, computer use, MCP, code interpreter, ...) have no
   place in a chat-completions conversation: they are left out and the rollout is flagged.
 
-Whatever is lost or doubtful is named by a flag on the rollout (see :data:`FLAGS`).
+Whatever is lost or doubtful is named by a flag on the rollout (see :data:`FLAGS`). Each rule
+lives once, in :class:`Builder` (items and messages) and :func:`part_text` (content parts): the
+general reader feeds them decoded dicts, the fast path (:mod:`rollcraft._fast`) msgspec structs.
 """
 
 from __future__ import annotations
@@ -31,11 +33,14 @@ from rollcraft._records import Conversation, Message, Tool
 __all__ = [
     "FLAGS",
     "ORJSON_DEPTH",
+    "TEXT_PARTS",
+    "Builder",
     "ReasoningMode",
     "TooDeep",
     "conversation_from_chat",
     "conversation_from_responses",
     "json_text",
+    "part_text",
     "read_json",
     "value_text",
 ]
@@ -70,7 +75,7 @@ FLAGS: dict[str, str] = {
     "verification_skipped": "the reward is a placeholder (verification_skipped)",
 }
 
-_TEXT_PARTS = frozenset({"input_text", "output_text", "text", "summary_text", "reasoning_text"})
+TEXT_PARTS = frozenset({"input_text", "output_text", "text", "summary_text", "reasoning_text"})
 _PLACEHOLDERS = {
     "input_image": ("<image>", "image_content"),
     "image_url": ("<image>", "image_content"),
@@ -80,6 +85,9 @@ _PLACEHOLDERS = {
     "input_audio": ("<audio>", "audio_content"),
     "audio": ("<audio>", "audio_content"),
 }
+
+_loads = orjson.loads  # bound once: the builder checks every tool call's arguments
+_JSONDecodeError = orjson.JSONDecodeError
 
 
 class TooDeep(ValueError):
@@ -119,7 +127,7 @@ def content_text(content: Any, flags: set[str]) -> str:
     if isinstance(content, list):
         if len(content) == 1:
             part = content[0]
-            if type(part) is dict and part.get("type") in _TEXT_PARTS:
+            if type(part) is dict and part.get("type") in TEXT_PARTS:
                 text = part.get("text")
                 if type(text) is str:
                     return text
@@ -135,13 +143,18 @@ def _part_text(part: Any, flags: set[str]) -> str:
         return part
     if not isinstance(part, dict):
         return value_text(part)
-    kind = part.get("type")
-    if kind in _TEXT_PARTS or (kind is None and "text" in part):
-        text = part.get("text")
+    return part_text(part.get("type"), "text" in part, part.get("text"), part.get("refusal"), flags)
+
+
+def part_text(kind: Any, has_text: bool, text: Any, refusal: Any, flags: set[str]) -> str:
+    """The text of a content part of type ``kind`` (None: untyped) from its fields: ``text``
+    (``has_text``: the part has the key; None when it has not), ``refusal``. A refusal or a
+    placeholder sets its flag; a part of unknown type gives no text and ``unknown_item``."""
+    if kind in TEXT_PARTS or (kind is None and has_text):
         return text if isinstance(text, str) else ("" if text is None else value_text(text))
     if kind == "refusal":
         flags.add("refusal")
-        return value_text(part.get("refusal") or "")
+        return value_text(refusal or "")
     if kind in _PLACEHOLDERS:
         placeholder, flag = _PLACEHOLDERS[kind]
         flags.add(flag)
@@ -157,141 +170,98 @@ class _Turn:
     reasoning: list[str] = field(default_factory=list)
 
 
-@dataclass(slots=True)
-class _Builder:
-    """Turns a stream of items (Responses items or chat messages) into chat messages."""
+class Builder:
+    """Chat messages from a stream of decoded items: the one place for each rule of the
+    Responses-to-chat mapping. A reader decodes items its own way (dicts here, structs in
+    :mod:`rollcraft._fast`) and calls these methods in the items' order:
 
-    reasoning_mode: ReasoningMode
-    flags: set[str]
-    messages: list[Message] = field(default_factory=list)
-    turn: _Turn | None = None
-    open_calls: dict[str, None] = field(default_factory=dict)
-    made_ids: int = 0
+    * :meth:`add_message` for a message (``developer`` -> ``system``, ``tool`` -> a tool output,
+      ``assistant`` -> text of the open assistant turn);
+    * :meth:`add_call` for a function call (an id made up where it has none; arguments that are
+      not JSON flagged);
+    * :meth:`add_tool_output` for a function call's output (one answering no open call flagged);
+    * :meth:`add_reasoning` for a reasoning item's texts;
+    * :meth:`end_prompt` after the prompt's items, and :meth:`finish` for the conversation.
+    """
 
-    def feed(self, items: Iterable[Any]) -> None:
-        # The dispatch of :meth:`_item`, inlined for the common item kinds (the hot path).
-        flags = self.flags
-        for item in items:
-            if type(item) is not dict:
-                self._item(item)
-                continue
-            kind = item.get("type")
-            if kind == "function_call":
-                turn = self.turn
-                if turn is None:
-                    turn = self.turn = _Turn()
-                self._add_call(
-                    turn, item.get("call_id") or item.get("id"), item.get("name"), item.get("arguments")
-                )
-            elif kind == "function_call_output":
-                self._function_output(item.get("call_id"), item.get("output"))
-            elif kind == "message" or (kind is None and isinstance(item.get("role"), str)):
-                role = item.get("role")
-                content = item.get("content")
-                text = content if type(content) is str else content_text(content, flags)
-                if role == "assistant":
-                    self._assistant(item, text)
-                elif role == "tool":
-                    self._function_output(item.get("tool_call_id"), text)
-                else:
-                    if self.turn is not None:
-                        self.close_turn()
-                    name = "system" if role == "developer" else (role if isinstance(role, str) else "user")
-                    self.messages.append({"role": name, "content": text})
-            else:
-                self._item(item)
+    __slots__ = ("_made_ids", "_open_calls", "_split", "_turn", "flags", "messages", "reasoning_mode")
 
-    def _item(self, item: Any) -> None:
-        if not isinstance(item, dict):
-            self.flags.add("malformed_item")
-            return
-        kind = item.get("type")
-        role = item.get("role")
-        if kind == "message" or (kind is None and isinstance(role, str)):
-            self._message(item, role)
-        elif kind == "function_call":
-            self._function_call(item)
-        elif kind == "function_call_output":
-            self._function_output(item.get("call_id"), item.get("output"))
-        elif kind == "reasoning":
-            self._reasoning(item)
-        elif isinstance(kind, str) and ("_call" in kind or kind.startswith("mcp_")):
-            self.flags.add("hosted_tool_call")
-        else:
-            self.flags.add("unknown_item")
+    def __init__(self, reasoning_mode: ReasoningMode, flags: set[str]) -> None:
+        self.reasoning_mode = reasoning_mode
+        self.flags = flags
+        self.messages: list[Message] = []
+        self._turn: _Turn | None = None
+        self._open_calls: dict[str, None] = {}
+        self._made_ids = 0
+        self._split = 0
 
-    def _message(self, item: dict[str, Any], role: Any) -> None:
-        text = content_text(item.get("content"), self.flags)
+    def add_message(self, role: Any, text: str, tool_call_id: Any = None) -> None:
+        """A message of ``role`` with content ``text`` (``tool_call_id`` for a ``tool`` message)."""
         if role == "assistant":
-            self._assistant(item, text)
+            turn = self._turn
+            if turn is None:
+                turn = self._turn = _Turn()
+            if text:
+                turn.texts.append(text)
         elif role == "tool":
-            self._function_output(item.get("tool_call_id"), text)
+            self.add_tool_output(tool_call_id, text)
         else:
-            self.close_turn()
+            if self._turn is not None:
+                self.close_turn()
             name = "system" if role == "developer" else (role if isinstance(role, str) else "user")
             self.messages.append({"role": name, "content": text})
 
-    def _assistant(self, item: dict[str, Any], text: str) -> None:
-        turn = self.turn
+    def add_call(self, call_id: Any, name: Any, arguments: Any, item_id: Any = None) -> None:
+        """A function call of the open assistant turn: its ``call_id`` (else ``item_id``), the
+        function's name and arguments (JSON text, or a value written as JSON)."""
+        turn = self._turn
         if turn is None:
-            turn = self.turn = _Turn()
-        if text:
-            turn.texts.append(text)
-        reasoning = item.get("reasoning_content") or item.get("reasoning")
-        if isinstance(reasoning, str) and reasoning:
-            turn.reasoning.append(reasoning)
-        for call in item.get("tool_calls") or ():
-            if isinstance(call, dict):
-                nested = call.get("function")
-                function: dict[str, Any] = nested if isinstance(nested, dict) else call
-                self._add_call(turn, call.get("id"), function.get("name"), function.get("arguments"))
-
-    def _function_call(self, item: dict[str, Any]) -> None:
-        turn = self._open_turn()
-        self._add_call(turn, item.get("call_id") or item.get("id"), item.get("name"), item.get("arguments"))
-
-    def _add_call(self, turn: _Turn, call_id: Any, name: Any, arguments: Any) -> None:
+            turn = self._turn = _Turn()
+        call_id = call_id or item_id
         if not isinstance(call_id, str) or not call_id:
-            self.made_ids += 1
-            call_id = f"call_{self.made_ids}"
+            self._made_ids += 1
+            call_id = f"call_{self._made_ids}"
             self.flags.add("missing_call_id")
-        args = _arguments_text(arguments, self.flags)
-        turn.calls.append(
-            {
-                "id": call_id,
-                "type": "function",
-                "function": {"name": value_text(name or ""), "arguments": args},
-            }
-        )
-        self.open_calls[call_id] = None
+        if arguments is None:
+            arguments = "{}"
+        elif isinstance(arguments, str):
+            try:
+                _loads(arguments)
+            except _JSONDecodeError:
+                self.flags.add("invalid_tool_arguments")
+        else:
+            arguments = json_text(arguments)
+        function = {"name": name if isinstance(name, str) else value_text(name or ""), "arguments": arguments}
+        turn.calls.append({"id": call_id, "type": "function", "function": function})
+        self._open_calls[call_id] = None
 
-    def _function_output(self, call_id: Any, output: Any) -> None:
-        if self.turn is not None:
+    def add_tool_output(self, call_id: Any, text: str) -> None:
+        """The output ``text`` of the call ``call_id``: a ``tool`` message, after the open turn."""
+        if self._turn is not None:
             self.close_turn()
-        text = output if isinstance(output, str) else content_text(output, self.flags)
         key = call_id if isinstance(call_id, str) else ""
-        if key in self.open_calls:
-            del self.open_calls[key]
+        open_calls = self._open_calls
+        if key in open_calls:
+            del open_calls[key]
         else:
             self.flags.add("orphan_tool_output")
         self.messages.append({"role": "tool", "tool_call_id": key, "content": text})
 
-    def _reasoning(self, item: dict[str, Any]) -> None:
-        texts = [content_text(part, self.flags) for part in item.get("summary") or ()]
-        texts += [content_text(part, self.flags) for part in item.get("content") or ()]
-        text = "\n".join(t for t in texts if t)
+    def add_reasoning(self, texts: list[str], encrypted: object = None) -> None:
+        """A reasoning item's texts (summary then content parts), joined into the open turn's
+        reasoning; with no text at all, flagged (``encrypted``: it carried encrypted content)."""
+        text = texts[0] if len(texts) == 1 else "\n".join([t for t in texts if t])
         if not text:
-            self.flags.add("encrypted_reasoning" if item.get("encrypted_content") else "empty_reasoning")
+            self.flags.add("encrypted_reasoning" if encrypted else "empty_reasoning")
             return
-        self._open_turn().reasoning.append(text)
-
-    def _open_turn(self) -> _Turn:
-        if self.turn is None:
-            self.turn = _Turn()
-        return self.turn
+        turn = self._turn
+        if turn is None:
+            turn = self._turn = _Turn()
+        turn.reasoning.append(text)
 
     def close_turn(self) -> None:
-        turn, self.turn = self.turn, None
+        """The open assistant turn (if any) as one assistant message."""
+        turn, self._turn = self._turn, None
         if turn is None:
             return
         content = "\n".join(turn.texts)
@@ -307,17 +277,72 @@ class _Builder:
             message["reasoning_content"] = reasoning
         self.messages.append(message)
 
+    def end_prompt(self) -> None:
+        """The messages so far are the prompt; the completion follows."""
+        self.close_turn()
+        self._split = len(self.messages)
 
-def _arguments_text(arguments: Any, flags: set[str]) -> str:
-    if arguments is None:
-        return "{}"
-    if not isinstance(arguments, str):
-        return json_text(arguments)
-    try:
-        orjson.loads(arguments)
-    except orjson.JSONDecodeError:
-        flags.add("invalid_tool_arguments")
-    return arguments
+    def finish(self, tools: list[Tool], *, flag_prompt_in_output: bool = True) -> Conversation:
+        """The conversation: prompt, completion and ``tools``, with the flags on the whole of it.
+
+        With no prompt, the completion's leading system/user messages are the prompt (flagged
+        ``prompt_in_output`` unless ``flag_prompt_in_output`` is false).
+        """
+        self.close_turn()
+        messages, split = self.messages, self._split
+        prompt, completion = messages[:split], messages[split:]
+        if not prompt:
+            prompt, completion = _leading_prompt(completion, self.flags, quiet=not flag_prompt_in_output)
+        if self._open_calls:
+            self.flags.add("unpaired_tool_call")
+        return _finish(Conversation(prompt, completion, tools), self.reasoning_mode, self.flags)
+
+    def feed(self, items: Iterable[Any]) -> None:
+        """Decoded items (dicts: Responses items or chat messages), in order."""
+        for item in items:
+            self._item(item)
+
+    def _item(self, item: Any) -> None:
+        if not isinstance(item, dict):
+            self.flags.add("malformed_item")
+            return
+        kind = item.get("type")
+        if kind == "function_call":
+            self.add_call(item.get("call_id"), item.get("name"), item.get("arguments"), item.get("id"))
+        elif kind == "function_call_output":
+            output = item.get("output")
+            self.add_tool_output(
+                item.get("call_id"), output if isinstance(output, str) else content_text(output, self.flags)
+            )
+        elif kind == "message" or (kind is None and isinstance(item.get("role"), str)):
+            self._message(item)
+        elif kind == "reasoning":
+            texts = [content_text(part, self.flags) for part in item.get("summary") or ()]
+            texts += [content_text(part, self.flags) for part in item.get("content") or ()]
+            self.add_reasoning(texts, item.get("encrypted_content"))
+        elif isinstance(kind, str) and ("_call" in kind or kind.startswith("mcp_")):
+            self.flags.add("hosted_tool_call")
+        else:
+            self.flags.add("unknown_item")
+
+    def _message(self, item: dict[str, Any]) -> None:
+        role = item.get("role")
+        content = item.get("content")
+        self.add_message(
+            role,
+            content if type(content) is str else content_text(content, self.flags),
+            item.get("tool_call_id"),
+        )
+        if role != "assistant":
+            return
+        reasoning = item.get("reasoning_content") or item.get("reasoning")
+        if isinstance(reasoning, str) and reasoning:
+            self.add_reasoning([reasoning])
+        for call in item.get("tool_calls") or ():
+            if isinstance(call, dict):
+                nested = call.get("function")
+                function: dict[str, Any] = nested if isinstance(nested, dict) else call
+                self.add_call(call.get("id"), function.get("name"), function.get("arguments"))
 
 
 def nest_tools(tools: Any, flags: set[str]) -> list[Tool]:
@@ -371,19 +396,14 @@ def conversation_from_responses(
     flags: set[str],
 ) -> Conversation:
     """A NeMo Gym record's request (``responses_create_params``) and ``response.output`` as chat."""
-    builder = _Builder(reasoning, flags)
+    builder = Builder(reasoning, flags)
     instructions = params.get("instructions")
     if isinstance(instructions, str) and instructions:
-        builder.messages.append({"role": "system", "content": instructions})
+        builder.add_message("system", instructions)
     builder.feed(_items(params.get("input"), flags))
-    builder.close_turn()
-    split = len(builder.messages)
+    builder.end_prompt()
     builder.feed(_items(output, flags))
-    builder.close_turn()
-    prompt, completion = builder.messages[:split], builder.messages[split:]
-    if not prompt:
-        prompt, completion = _leading_prompt(completion, flags)
-    return _finish(Conversation(prompt, completion, nest_tools(params.get("tools"), flags)), builder, flags)
+    return builder.finish(nest_tools(params.get("tools"), flags))
 
 
 def conversation_from_chat(
@@ -398,16 +418,11 @@ def conversation_from_chat(
 
     With no explicit prompt, the leading system/user messages of ``messages`` are the prompt.
     """
-    builder = _Builder(reasoning, flags)
+    builder = Builder(reasoning, flags)
     builder.feed(_items(prompt_items, flags))
-    builder.close_turn()
-    split = len(builder.messages)
+    builder.end_prompt()
     builder.feed(_items(messages, flags))
-    builder.close_turn()
-    prompt, completion = builder.messages[:split], builder.messages[split:]
-    if not prompt:
-        prompt, completion = _leading_prompt(completion, flags, quiet=True)
-    return _finish(Conversation(prompt, completion, nest_tools(tools, flags)), builder, flags)
+    return builder.finish(nest_tools(tools, flags), flag_prompt_in_output=False)
 
 
 def _leading_prompt(
@@ -421,9 +436,7 @@ def _leading_prompt(
     return messages[:cut], messages[cut:]
 
 
-def _finish(conversation: Conversation, builder: _Builder, flags: set[str]) -> Conversation:
-    if builder.open_calls:
-        flags.add("unpaired_tool_call")
+def _finish(conversation: Conversation, reasoning_mode: ReasoningMode, flags: set[str]) -> Conversation:
     if not conversation.prompt:
         flags.add("empty_prompt")
     completion = conversation.completion
@@ -435,7 +448,7 @@ def _finish(conversation: Conversation, builder: _Builder, flags: set[str]) -> C
         flags.add("no_final_assistant")
     elif not last["content"] and not last.get("tool_calls"):
         flags.add("empty_final_answer")
-    if builder.reasoning_mode != "think":
+    if reasoning_mode != "think":
         for message in completion:  # a plain loop: any() over a generator costs twice as much
             if message["role"] == "assistant" and "<think>" in message["content"]:
                 flags.add("inline_think")
