@@ -7,7 +7,7 @@ unexpected type, an item kind other than message / function_call / function_call
 reasoning, content parts other than text, step snapshots, ...) makes :func:`fast_parse` return
 None, and the general reader (:mod:`rollcraft._read`, on the fully decoded record) handles the
 line: the fast path never decides anything the general path would decide differently
-(``tests/test_fast.py`` compares both on every real line and on crafted odd ones). The mapping
+(``tests/read/test_fast.py`` compares both on every real line and on crafted odd ones). The mapping
 to chat is not here: the decoded items feed :class:`rollcraft._normalize.Builder` through its
 public methods, as the general reader's dicts do.
 """

@@ -78,7 +78,7 @@ def register_commands(args: list[str] | None = None) -> typer.Typer:
     option), or every command module when there is none, or it is not a command (help, typos).
 
     One module is enough to run a command; importing only that one starts ``rollcraft run`` about
-    60 ms sooner. ``tests/test_cli.py`` checks :data:`COMMANDS` against what the modules
+    60 ms sooner. ``tests/cli/test_cli.py`` checks :data:`COMMANDS` against what the modules
     register.
     """
     word = next((a for a in args or () if not a.startswith("-")), None)

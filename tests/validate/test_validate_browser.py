@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 
 from rollcraft.validate import validate_file
+from tests.conftest import FIXTURES
 
 CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if os.path.exists("/usr/bin/chromium") else None)
-FIX = Path(__file__).resolve().parent / "fixtures" / "validate"
+FIX = FIXTURES / "validate"
 pytestmark = pytest.mark.skipif(
     CHROMIUM is None, reason="chromium is not installed (apt-get install chromium)"
 )

@@ -13,8 +13,9 @@ import pytest
 
 from rollcraft import validate as v
 from rollcraft.validate import CODES, ValidationReport, validate_file
+from tests.conftest import FIXTURES
 
-FIX = Path(__file__).resolve().parent / "fixtures" / "validate"
+FIX = FIXTURES / "validate"
 CLEAN = sorted(FIX.glob("*_clean.jsonl"))
 Row = dict[str, Any]
 

@@ -19,7 +19,7 @@ from rollcraft._fast import fast_decode, prompt_task_key, tools_of
 from rollcraft._io import RawLine
 from rollcraft._read import _fast_rollout, conversation_of_line, parse_line, task_key_of
 from tests.conftest import ROOT, real_files
-from tests.test_fuzz_read import _mutations
+from tests.read.test_fuzz_read import _mutations
 
 MODES = [ReadOptions(), ReadOptions(reasoning="think"), ReadOptions(reasoning="drop", success_threshold=0.5)]
 

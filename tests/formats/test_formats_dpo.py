@@ -14,7 +14,7 @@ from rollcraft import Rollout, read_rollouts
 from rollcraft.formats import DIALECTS, DpoOptions, DpoReport, dpo_rows
 from rollcraft.formats.dpo import PairCollector
 from tests._chat_check import check_messages, parse_tools
-from tests.conftest import REAL_DIR
+from tests.conftest import EXAMPLES_DIR, REAL_DIR
 
 
 def _record(
@@ -282,7 +282,7 @@ def _collect_with_sft_rows(
 @pytest.mark.parametrize("pairing", ["best-worst", "all"])
 def test_pairs_spliced_from_sft_rows_are_the_encoded_pairs(tmp_path: Path, pairing: str) -> None:
     """Pair rows cut and joined from SFT rows' bytes equal the pairs decoded and encoded again."""
-    paths = [str(REAL_DIR), str(Path(__file__).parent.parent / "examples" / "rollouts")]
+    paths = [str(REAL_DIR), str(EXAMPLES_DIR)]
     rows, spliced = _collect_with_sft_rows(paths, tmp_path, pairing=pairing)
     expected = list(
         dpo_rows((r for r in read_rollouts(paths) if isinstance(r, Rollout)), DpoOptions(pairing=pairing))

@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks import make_data, rss, run
-
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "rollouts"
+from tests.conftest import EXAMPLES_DIR
 
 
 def test_a_tiny_run_prints_every_ratio(
@@ -22,7 +21,7 @@ def test_a_tiny_run_prints_every_ratio(
             "--sizes",
             "300KB",
             "--source",
-            str(EXAMPLES),
+            str(EXAMPLES_DIR),
             "--repeat",
             "1",
             "--modes",
@@ -40,10 +39,10 @@ def test_a_tiny_run_prints_every_ratio(
 def test_an_input_built_from_changed_source_files_gets_a_new_name(tmp_path: Path) -> None:
     source = tmp_path / "rollouts"
     source.mkdir()
-    (source / "a.jsonl").write_bytes((EXAMPLES / "tool_agents_rollouts.jsonl").read_bytes())
+    (source / "a.jsonl").write_bytes((EXAMPLES_DIR / "tool_agents_rollouts.jsonl").read_bytes())
     first = run.source_digest([source])
     assert run.source_digest([source]) == first  # the same files: the same input is reused
-    (source / "b.jsonl").write_bytes((EXAMPLES / "chat_agents_rollouts.jsonl").read_bytes())
+    (source / "b.jsonl").write_bytes((EXAMPLES_DIR / "chat_agents_rollouts.jsonl").read_bytes())
     second = run.source_digest([source])
     assert second != first
     (source / "b.jsonl").write_bytes(b"{}\n")
@@ -51,18 +50,18 @@ def test_an_input_built_from_changed_source_files_gets_a_new_name(tmp_path: Path
 
 
 def test_a_large_source_gives_a_seeded_sample_of_its_lines() -> None:
-    whole = make_data.load_templates(EXAMPLES)
+    whole = make_data.load_templates(EXAMPLES_DIR)
     size = sum(len(line) for line in whole.rollouts + whole.odd)
-    sample = make_data.load_templates(EXAMPLES, max_bytes=size // 4)
+    sample = make_data.load_templates(EXAMPLES_DIR, max_bytes=size // 4)
     assert 0 < len(sample.rollouts) < len(whole.rollouts)
     assert set(sample.rollouts) <= set(whole.rollouts)
-    assert make_data.load_templates(EXAMPLES, max_bytes=size // 4) == sample  # the same sample again
+    assert make_data.load_templates(EXAMPLES_DIR, max_bytes=size // 4) == sample  # the same sample again
     assert len(sample.sizes) == len(sample.rollouts)
 
 
 def test_a_compressed_source_is_sampled_too(tmp_path: Path) -> None:
     """A .gz file holds more lines than its size says: the sample still stays under the limit."""
-    lines = b"".join((EXAMPLES / name).read_bytes() for name in ("tool_agents_rollouts.jsonl",) * 8)
+    lines = b"".join((EXAMPLES_DIR / name).read_bytes() for name in ("tool_agents_rollouts.jsonl",) * 8)
     (tmp_path / "many.jsonl.gz").write_bytes(gzip.compress(lines))
     limit = len(lines) // 3
     assert (tmp_path / "many.jsonl.gz").stat().st_size < limit  # the files' size alone would keep all

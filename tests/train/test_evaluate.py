@@ -24,8 +24,9 @@ from rollcraft.evaluate import (
     permutation_p_value,
     render_html,
 )
+from tests import conftest
 
-FIXTURES = Path(__file__).resolve().parent / "fixtures" / "evaluate"
+FIXTURES = conftest.FIXTURES / "evaluate"
 BASELINE = str(FIXTURES / "baseline.jsonl")
 RESULT_KEYS = {"baseline", "candidate", "difference", "ci95", "p_value", "verdict"}
 
