@@ -14,7 +14,7 @@ from typing import Any
 from rollcraft._errors import ConfigError, DependencyError, InputError
 from rollcraft._tokenizer import load_tokenizer
 from rollcraft.train._config import LogFn, TrainConfig
-from rollcraft.train._data import _parse_tools, prepare_messages
+from rollcraft.train._data import template_ready
 
 
 @contextlib.contextmanager
@@ -62,22 +62,9 @@ def _load_tokenizer(model_name: str) -> Any:
         tokenizer.pad_token = tokenizer.eos_token
     if not tokenizer.chat_template:
         raise ConfigError(f"{model_name}: the tokenizer has no chat template; conversational data needs one")
-    _prepare_before_template(tokenizer)
-    return tokenizer
+    from rollcraft.formats._templates import probe_tokenizer
 
-
-def _prepare_before_template(tokenizer: Any) -> None:
-    """Make this tokenizer's ``apply_chat_template`` parse JSON-text arguments and tools first."""
-    original = tokenizer.apply_chat_template
-
-    def apply_chat_template(conversation: Any, *args: Any, tools: Any = None, **kwargs: Any) -> Any:
-        if conversation and isinstance(conversation[0], list):
-            conversation = [prepare_messages(c) for c in conversation]
-        elif isinstance(conversation, list):
-            conversation = prepare_messages(conversation)
-        return original(conversation, *args, tools=_parse_tools(tools), **kwargs)
-
-    tokenizer.apply_chat_template = apply_chat_template
+    return template_ready(tokenizer, probe_tokenizer(tokenizer).shape)
 
 
 def _load_model(model_name: str, config: TrainConfig) -> Any:
