@@ -107,8 +107,8 @@ def encode_messages(
     if dialect == "openai":
         return [_minimal(m) for m in messages]
     if shape is not None:
-        encoded = encode_messages(messages, dialect, arguments=shape.arguments)
-        return encoded if shape.reasoning == "reasoning_content" else _place_reasoning(encoded, shape)
+        plain = encode_messages(messages, dialect, arguments=shape.arguments)
+        return plain if shape.reasoning == "reasoning_content" else _place_reasoning(plain, shape)
     encoded: list[Message] = []
     append = encoded.append
     for message in messages:  # _uniform, inlined (the hot path of every SFT row and DPO pair)
