@@ -186,9 +186,16 @@ def test_several_candidates_are_holm_adjusted(tmp_path: Path) -> None:
         assert result.paired_binary is not None
         assert (result.paired_binary.mcnemar_p, result.paired_binary.mcnemar_p_adjusted) == (0.03125, 0.0625)
         assert result.settings["correction"] == "holm"
-    report = tmp_path / "r.json"
-    done = rollcraft("evaluate", str(base), str(one), str(two), "--samples", "500", "--json", str(report))
+    report, page = tmp_path / "r.json", tmp_path / "r.html"
+    files = [str(base), str(one), str(two)]
+    done = rollcraft("evaluate", *files, "--samples", "500", "--json", str(report), "--html", str(page))
     assert done.returncode == 0, done.stderr
+    html = page.read_text()
+    assert (
+        html.count("<h2>Candidate ") == 2
+        and "p (Holm)" in html
+        and "McNemar exact p = 0.0312 (Holm 0.0625)" in html
+    )
     data = json.loads(report.read_text())
     assert data["candidates"] == [str(one), str(two)] and data["correction"] == "holm"
     assert [c["overall"]["success_rate"]["p_adjusted"] for c in data["comparisons"]] == [0.0625, 0.0625]
