@@ -13,6 +13,9 @@ The rules (``docs/normalization.md`` has the full table):
 * ``response.output`` given as step snapshots (a list of lists) uses the last snapshot.
 * Hosted-tool items (web search, file search, computer use, MCP, code interpreter, ...) have no
   place in a chat-completions conversation: they are left out and the rollout is flagged.
+* A namespaced function (a call's ``namespace``, a ``namespace`` tool) is named as the model saw
+  it, ``<namespace>__<name>``; a message item with no role and no text (a model call captured
+  only as token ids) makes no message.
 
 Whatever is lost or doubtful is named by a flag on the rollout (see :data:`FLAGS`). Each rule
 lives once, in :class:`Builder` (items and messages) and :func:`part_text` (content parts): the
