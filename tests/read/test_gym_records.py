@@ -15,6 +15,7 @@ rows of ``reward_profile``.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -394,3 +395,20 @@ def test_inspect_shows_what_is_beside_a_rollouts_file(tmp_path: Path) -> None:
     assert sidecars["reward_profiling"]["full_reward"] == {"never": 0, "sometimes": 1, "always": 1}
     assert sidecars["aggregate_metrics"]["agents"] == {"weather_agent": {"mean/reward": 0.75, "n": 3}}
     assert "sidecars" not in inspect_paths([str(EXAMPLE)]).to_dict()
+
+
+def test_the_inspect_command_prints_components_and_sidecars(tmp_path: Path) -> None:
+    folder = _run_folder(tmp_path)
+    path = _write(
+        folder / "scored.jsonl",
+        [_record([_message("a")], 0.5, reward_components={"accuracy": 0.0, "format": 1.0})],
+    )
+    command = [sys.executable, "-m", "rollcraft.cli", "inspect", str(folder / "rollouts.jsonl"), str(path)]
+    result = subprocess.run(command, capture_output=True, text=True, check=False, env=_wide())
+    assert result.returncode == 0, result.stderr
+    assert "Reward components" in result.stdout and "accuracy" in result.stdout
+    assert "4 failed attempts (judge_failed 3, timeout_exceeded 1)" in result.stdout
+
+
+def _wide() -> dict[str, str]:
+    return {**os.environ, "COLUMNS": "200"}
