@@ -25,6 +25,7 @@ import orjson
 import pytest
 
 from rollcraft import FilterConfig, Quarantined, ReadOptions, ReadReport, Rollout, build_steps, read_rollouts
+from rollcraft._fast import fast_conversation, fast_decode
 from rollcraft._inspect import inspect_paths
 from rollcraft._io import RawLine
 from rollcraft._read import parse_line, parse_lines
@@ -116,11 +117,21 @@ def _captured() -> dict[str, Any]:
         {"type": "message"} | _tokens([1, 2, 3, 4, 5, 6, 7, 8, 9, 10], [11]),
     ]
     record = _record(output, _ng_task_index=0, _ng_rollout_index=0)
-    record["response"]["id"] = "proj-0-0"
+    # the whole response as project_main_chain_response makes it (an agent that returned none)
+    usage = {"input_tokens": 3, "output_tokens": 5}
+    record["response"] = {
+        "id": "proj-0-0",
+        "model": "",
+        "object": "response",
+        "output": output,
+        "usage": usage,
+    }
     return record
 
 
 def test_token_only_items_make_no_empty_messages() -> None:
+    decoded = fast_decode(orjson.dumps(_captured()))
+    assert decoded is not None and fast_conversation(decoded, "separate", set()) is not None  # fast path
     rollout = _both(_captured())
     completion = rollout.conversation.completion
     assert [m["role"] for m in completion] == ["assistant", "tool", "assistant"]
