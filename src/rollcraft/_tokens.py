@@ -22,7 +22,7 @@ from rollcraft._json import read_json
 from rollcraft._normalize import Builder, items_of, nest_tools
 from rollcraft._records import Rollout
 
-__all__ = ["TokenTurn", "token_turns"]
+__all__ = ["TokenTurn", "contiguous", "token_turns"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,8 +51,9 @@ class TokenTurn:
 
 
 def token_turns(rollout: Rollout) -> list[TokenTurn]:
-    """The token-bearing items of a NeMo Gym rollout's ``response.output``, in order (empty when
-    the record carries no token ids, or is not of the NeMo Gym shape).
+    """The token-bearing items of a NeMo Gym rollout's ``response.output``, in order: those with
+    non-empty ``generation_token_ids`` (empty when the record carries none, or is not of the NeMo
+    Gym shape).
 
     Each later call's ``prompt_token_ids`` extends the earlier calls' prompt and generation when
     the capture was contiguous (NeMo Gym's projection of the main chain guarantees it): the last
@@ -66,7 +67,7 @@ def token_turns(rollout: Rollout) -> list[TokenTurn]:
     if not isinstance(params, dict) or not isinstance(response, dict):
         return []
     output = items_of(response.get("output"), set())
-    if not any(isinstance(item, dict) and "generation_token_ids" in item for item in output):
+    if not any(_carries_tokens(item) for item in output):
         return []
     builder = _TokenBuilder("separate", set())
     instructions = params.get("instructions")
@@ -105,12 +106,29 @@ class _TokenBuilder(Builder):
         turn's message will have among all messages, whether it has content of its own)."""
         found = []
         for index, item in enumerate(items):
-            if isinstance(item, dict) and "generation_token_ids" in item:
+            if _carries_tokens(item):
                 get = item.get
                 token_only = get("type") == "message" and get("role") is None and not get("content")
                 found.append((index, item, len(self.messages), not token_only))
             self.feed((item,))
         return found
+
+
+def contiguous(turns: list[TokenTurn]) -> bool:
+    """Whether each turn's prompt extends every token before it (the earlier prompt and
+    generation), as NeMo Gym's projection of a rollout's main chain guarantees: then the last
+    turn's prompt and generation are the whole sequence, with no re-tokenization between calls."""
+    seen: list[int] = []
+    for turn in turns:
+        if turn.prompt_token_ids[: len(seen)] != seen:
+            return False
+        seen = turn.prompt_token_ids + turn.generation_token_ids
+    return True
+
+
+def _carries_tokens(item: Any) -> bool:
+    """An item carrying a generation (NeMo Gym's test: non-empty ``generation_token_ids``)."""
+    return isinstance(item, dict) and bool(item.get("generation_token_ids"))
 
 
 def _ints(value: Any) -> list[int]:

@@ -29,7 +29,7 @@ from rollcraft._fast import fast_conversation, fast_decode
 from rollcraft._inspect import inspect_paths
 from rollcraft._io import RawLine
 from rollcraft._read import parse_line, parse_lines
-from rollcraft._tokens import token_turns
+from rollcraft._tokens import contiguous, token_turns
 from rollcraft.filters import MinTaskSuccessRate, TaskStats
 from tests.conftest import REAL_DIR
 
@@ -152,6 +152,8 @@ def test_token_turns_reach_each_calls_tokens_and_its_message() -> None:
     assert turns[1].generated_span == (7, 9)
     last = turns[-1]
     assert last.prompt_token_ids + last.generation_token_ids == list(range(1, 12))
+    assert contiguous(turns)
+    assert not contiguous([turns[1], turns[0]])
     assert token_turns(_both(_record([_message("no tokens here")]))) == []
 
 
@@ -174,6 +176,9 @@ def test_real_token_bearing_records_read_as_before() -> None:
         turns = token_turns(rollout)
         assert turns and all(t.message is not None for t in turns)
         assert all(len(t.generation_token_ids) == len(t.generation_log_probs) for t in turns)
+    hermes = REAL_DIR / "responses_api_agents_anyswe_agent_data_example_rollouts_hermes.jsonl"
+    empty, _, _ = _read([str(hermes)])  # its items carry the token fields, all empty: no tokens
+    assert empty and all(token_turns(r) == [] for r in empty)
 
 
 # -- phases and namespaced calls ------------------------------------------------------------
