@@ -237,6 +237,8 @@ def test_reward_components_negative_and_partial_rewards(tmp_path: Path) -> None:
     assert [r.reward for r in rollouts] == [1.0, -0.5, 0.25]
     assert [r.success for r in rollouts] == [True, False, False]
     assert rollouts[1].reward_components == {"accuracy": -1.0, "format": 1.0}
+    assert rollouts[1].reward_component("accuracy") == -1.0
+    assert rollouts[2].reward_component("accuracy") is None
     half = [
         r.success
         for r in read_rollouts([str(path)], options=ReadOptions(success_threshold=0.25))
