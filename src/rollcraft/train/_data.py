@@ -74,6 +74,11 @@ def _trainer_row(record: dict[str, Any], method: str, source: str, line: int) ->
     return row
 
 
+def trainer_messages(messages: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Messages as :func:`load_rows` hands them to the trainer (``validate`` renders these)."""
+    return [_text_message(m) for m in messages]
+
+
 def _text_message(message: dict[str, Any]) -> dict[str, Any]:
     """A message with tool-call arguments as JSON text and every dialect key present."""
     calls = message.get("tool_calls") or None
@@ -195,3 +200,47 @@ def template_ready(tokenizer: Any, shape: RowShape | None = None) -> Any:
 
     tokenizer.apply_chat_template = apply_chat_template
     return tokenizer
+
+
+def assistant_masks_possible(tokenizer: Any) -> bool:
+    """Whether TRL can mask everything but the assistant's tokens with this tokenizer's template
+    (``train``'s default ``assistant_only_loss`` for SFT)."""
+    try:
+        from trl.chat_template_utils import get_training_chat_template, has_generation_markers
+    except ImportError:
+        return False
+    if has_generation_markers(tokenizer.chat_template):
+        return True
+    try:
+        return get_training_chat_template(tokenizer) is not None
+    except (ValueError, TypeError, NotImplementedError):
+        return False
+
+
+def rendering_template(tokenizer: Any, method: str, assistant_only: bool) -> str:
+    """The template TRL renders with: for SFT with ``assistant_only`` and a template without
+    ``{% generation %}`` markers, TRL's training variant of it; else the tokenizer's own."""
+    template = str(tokenizer.chat_template)
+    if method != "sft" or not assistant_only:
+        return template
+    try:
+        from trl.chat_template_utils import get_training_chat_template, has_generation_markers
+    except ImportError:
+        return template
+    if has_generation_markers(template):
+        return template
+    try:
+        return get_training_chat_template(tokenizer) or template
+    except (ValueError, TypeError, NotImplementedError):
+        return template
+
+
+def shaped_for_training(tokenizer: Any, method: str, assistant_only: bool) -> Any:
+    """``tokenizer`` made :func:`template_ready` for the template TRL will render with (probed)."""
+    import copy
+
+    from rollcraft.formats._templates import probe_tokenizer
+
+    probe_copy = copy.copy(tokenizer)
+    probe_copy.chat_template = rendering_template(tokenizer, method, assistant_only)
+    return template_ready(tokenizer, probe_tokenizer(probe_copy).shape)
