@@ -235,6 +235,8 @@ def evaluate_command(
     if plan:
         if len(candidates) > 1:
             ctx.fail("--plan takes at most one CANDIDATE (a pilot run of the same tasks).")
+        if html_path or fail_on_regression:
+            ctx.fail("--plan compares nothing: --html and --fail-on-regression do not apply.")
         refuse_overwriting_inputs([baseline, *candidates], [json_path])
         knobs = {"detect": detect, "power": power, "alpha": alpha, "metric": plan_metric}
         _plan(baseline, candidates[0] if candidates else None, options, knobs, correlation, json_path)

@@ -254,11 +254,17 @@ def test_plan_correlation_from_a_pilot_and_bad_knobs(tmp_path: Path) -> None:
     assert "Traceback" not in bad.stderr
     two = rollcraft("evaluate", str(base), str(pilot), str(pilot), "--plan")
     assert two.returncode == 2 and "at most one CANDIDATE" in two.stderr
+    page = rollcraft("evaluate", str(base), "--plan", "--html", str(tmp_path / "p.html"))
+    assert page.returncode == 2 and "--html and --fail-on-regression do not apply" in page.stderr
     one_each = tmp_path / "single.jsonl"
     write_run(one_each, {"a": [1], "b": [0]}, "one")
     thin = rollcraft("evaluate", str(one_each), "--plan")
     assert thin.returncode == 2 and "a task with 2 or more rollouts" in thin.stderr
     assert rollcraft("evaluate", str(base)).returncode == 2
+    flat = tmp_path / "flat.jsonl"
+    write_run(flat, {"a": [1, 1], "b": [1, 1]}, "flat")
+    done = rollcraft("evaluate", str(flat), "--plan")
+    assert done.returncode == 2 and "does not vary (every task scores 1)" in done.stderr
 
 
 # ---------------------------------------------------------------- NeMo Gym's aggregate metrics

@@ -143,6 +143,11 @@ def plan_run(
     _check(detect, power, alpha, correlation, metric)
     tasks = _values(baseline, metric)
     mean, between, within = _components(tasks)
+    if between == 0 and within == 0:
+        raise InputError(
+            f"--plan: the baseline's {metric} does not vary (every task scores {mean:g}): "
+            "no variance to plan from"
+        )
     normal = statistics.NormalDist()
     z_alpha = normal.inv_cdf(1 - alpha / 2)
     factor = (z_alpha + normal.inv_cdf(power)) ** 2 / detect**2
