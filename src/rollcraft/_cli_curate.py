@@ -7,10 +7,9 @@ The filter flags (``*Opt``) and :func:`~rollcraft._cli_filters.filter_config` li
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Iterator
-from typing import IO, Annotated
+from collections.abc import Callable, Iterator
+from typing import Annotated
 
-import orjson
 import typer
 from rich.console import Console
 
@@ -57,12 +56,12 @@ from rollcraft.curate import (
     ReviewReport,
     SampleReport,
     Strata,
-    apply_review,
     balance,
     read_decisions,
     sample_for_review,
 )
-from rollcraft.filters import Drop, FilterReport
+from rollcraft.filters import FilterReport
+from rollcraft.steps import Judged, Review, Stage, WriteKept, WriteRejects, run_steps
 
 __all__ = [
     "register",
@@ -138,8 +137,11 @@ def filter_command(
     _check_outputs(paths, output, rejects, report_path, dry_run=dry_run)
     redaction = redaction_step(redact_secrets=redact_secrets, on_secret=on_secret, allowlist=allowlist)
     report = FilterReport()
-    judged = judged_rollouts(paths, settings, redaction, options, report)
-    write_lines(judged, None if dry_run else output, None if dry_run else rejects, report.read)
+
+    def steps(stages: list[Stage]) -> Iterator[Judged]:
+        return judged_rollouts(paths, settings, redaction, options, report, stages)
+
+    write_lines(steps, None if dry_run else output, None if dry_run else rejects, report.read)
     console = _console_for(output, dry_run)
     _print_filter_report(report, console)
     data = report.to_dict()
@@ -167,49 +169,27 @@ def _console_for(output: str | None, dry_run: bool) -> Console:
 
 
 def write_lines(
-    judged: Iterable[tuple[Rollout, Drop | None]],
+    steps: Callable[[list[Stage]], Iterator[Judged]],
     output: str | None,
     rejects: str | None,
     read: ReadReport,
-) -> tuple[int, int]:
-    """Write kept rollouts' original lines to ``output`` and dropped ones, wrapped, to ``rejects``.
+) -> None:
+    """Run a command's ``steps`` (given the writers to end with): the kept rollouts' original
+    lines to ``output`` and the dropped ones, wrapped, to ``rejects`` (:mod:`rollcraft.steps`).
 
     Either may be None (not written). Both are atomic: nothing is left half-written, and nothing
-    at all when ``read`` (filled while ``judged`` is consumed) found no rollout. Returns (kept,
-    dropped) counts.
+    at all when ``read`` (filled as the steps run) found no rollout.
     """
-    kept = dropped = 0
     with contextlib.ExitStack() as stack:
-        keep_out = stack.enter_context(atomic_writer(output)) if output else None
-        reject_out = stack.enter_context(atomic_writer(rejects)) if rejects else None
+        writers: list[Stage] = []
+        if output:
+            writers.append(WriteKept(stack.enter_context(atomic_writer(output))))
+        if rejects:
+            writers.append(WriteRejects(stack.enter_context(atomic_writer(rejects))))
         with progress("filtering") as advance:
-            for rollout, drop in judged:
+            for _ in steps(writers):
                 advance()
-                if drop is None:
-                    kept += 1
-                    _write(keep_out, rollout.raw + b"\n")
-                else:
-                    dropped += 1
-                    _write(reject_out, wrap_reject(rollout, drop))
         require_rollouts(read)  # before the outputs are kept: no rollout read is exit 2, no file
-    return kept, dropped
-
-
-def _write(handle: IO[bytes] | None, data: bytes) -> None:
-    if handle is not None:
-        handle.write(data)
-
-
-def wrap_reject(rollout: Rollout, drop: Drop) -> bytes:
-    """``{"dropped_by": ..., "reason": ..., "rollout": <the original line>}`` and a newline
-    (for a drop by ``redact_secrets``, the line with its secrets replaced)."""
-    head = b'{"dropped_by":' + orjson.dumps(drop.by) + b',"reason":' + orjson.dumps(drop.reason)
-    raw = rollout.raw.strip()
-    if drop.by == "redact_secrets":
-        from rollcraft.redact import redacted_reject
-
-        raw = redacted_reject(raw)
-    return head + b',"rollout":' + raw + b"}\n"
 
 
 def _print_filter_report(report: FilterReport, console: Console) -> None:
@@ -316,10 +296,15 @@ def apply_review_command(
     options = read_options(shape, reasoning, success_threshold, task_key)
     _not_an_input([*paths, decisions], output, rejects, report_path)
     table_of = read_decisions(decisions)
-    report = ReviewReport()
-    items = read_rollouts(paths, options=options)
-    reviewed = apply_review(items, table_of, drop_undecided=drop_undecided, report=report)
-    write_lines(reviewed, output, rejects, report.read)
+    review = Review(table_of, drop_undecided)
+    report = review.report
+
+    def steps(stages: list[Stage]) -> Iterator[Judged]:
+        items = read_rollouts(paths, options=options)
+        return run_steps(items, [review, *stages], FilterReport(read=report.read))
+
+    write_lines(steps, output, rejects, report.read)
+    report.unmatched = review.unmatched()
     console = _console_for(output, False)
     console.print(
         f"Kept {report.kept}/{report.read.rollouts} rollouts: {report.accepted} accepted, "

@@ -1,4 +1,5 @@
-"""The filter options (and secret redaction) shared by ``sft``, ``dpo`` and other commands.
+"""The filter options (and secret redaction) shared by ``filter``, ``sft``, ``dpo`` and other commands,
+and :func:`judged_rollouts`, which runs a command's steps.
 
 :func:`with_filters` adds every filter flag of ``rollcraft filter`` to a Typer command; the
 command receives one ``filters: FilterConfig`` (flags laid over ``--config``) and one
@@ -9,15 +10,15 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Annotated, Any, TypeVar
 
 import typer
 
 from rollcraft._cli_common import finite
 from rollcraft._read import ReadOptions
-from rollcraft._records import Rollout
-from rollcraft.filters import Drop, FilterConfig, FilterReport, filter_paths
+from rollcraft.filters import FilterConfig, FilterReport, build_steps
+from rollcraft.steps import Judged, Stage, Step, redaction_steps, run_paths
 
 __all__ = [
     "AllowlistOpt",
@@ -39,7 +40,6 @@ __all__ = [
     "SuccessOnlyOpt",
     "TokenizerOpt",
     "filter_config",
-    "filtered_rollouts",
     "judged_rollouts",
     "redaction_step",
     "with_filters",
@@ -219,24 +219,24 @@ def redaction_step(*, redact_secrets: bool, on_secret: str, allowlist: str | Non
     return RedactSecrets(on_secret=on_secret, redactor=Redactor(allowlist=allow))  # type: ignore[arg-type]
 
 
-def filtered_rollouts(
-    paths: list[str], filters: Any, redaction: Any, options: ReadOptions, report: FilterReport
-) -> Iterator[Rollout]:
-    """Read, redact (when asked) and filter: the kept rollouts; every drop counted in ``report``."""
-    judged = judged_rollouts(paths, filters, redaction, options, report)
-    return (rollout for rollout, drop in judged if drop is None)
-
-
 def judged_rollouts(
-    paths: list[str], filters: Any, redaction: Any, options: ReadOptions, report: FilterReport
-) -> Iterator[tuple[Rollout, Drop | None]]:
-    """Read, redact (when asked) and judge every rollout (see :func:`rollcraft.filters.judge`)."""
-    first: list[Any] = []
-    transform = None
+    paths: list[str],
+    filters: FilterConfig,
+    redaction: Any,
+    options: ReadOptions,
+    report: FilterReport,
+    stages: Sequence[Stage] = (),
+) -> Iterator[Judged]:
+    """Read and run the command's steps: redaction (when asked), the filters, then ``stages``
+    (see :mod:`rollcraft.steps`); every drop counted in ``report``."""
+    first: list[Step] = []
     if redaction is not None:
         redaction.options = options
-        transform = redaction.redact_items  # in drop mode: the quarantined lines' details only
-        first.append(redaction.drop_step() if redaction.on_secret == "drop" else redaction.failure_step())
-    return filter_paths(
-        paths, filters, options=options, report=report, first_steps=first, transform=transform
+        first = redaction_steps(redaction)
+    return run_paths(
+        paths,
+        lambda stats: [*first, *build_steps(filters, task_stats=stats), *stages],
+        options=options,
+        report=report,
+        task_stats=filters.min_success_rate is not None,
     )

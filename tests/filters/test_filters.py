@@ -12,6 +12,7 @@ import pytest
 
 from rollcraft import ConfigError, InputError, ReadOptions, Rollout, parse_line, read_rollouts
 from rollcraft._io import RawLine
+from rollcraft.steps import filter_paths
 from rollcraft.filters import (
     DEFAULT_DROP_FLAGS,
     Dedupe,
@@ -32,7 +33,6 @@ from rollcraft.filters import (
     SuccessOnly,
     TaskStats,
     build_steps,
-    filter_paths,
     judge,
     run_filters,
 )

@@ -14,19 +14,19 @@ Keys run in the order they are named (YAML order, keyword order); active keys no
 flag not in the YAML, the default ``drop_flagged``) follow in :data:`STEP_KEYS` order.
 
 The task-level step (``min_success_rate``) needs :class:`TaskStats` from a first pass over the
-inputs; :func:`filter_paths` does both passes (spooling stdin to a temporary file).
+inputs; :func:`rollcraft.filter_paths` does both passes (spooling stdin to a temporary file).
 
 The package, one role a module: ``_base`` (:class:`Filter`, :class:`Drop`), ``_thresholds``
 (the per-rollout steps), ``_tokens`` (:class:`MaxTokens`), ``_tasks`` (:class:`TaskStats`,
 :class:`MinTaskSuccessRate`), ``_config`` (:class:`FilterConfig`), ``_judge`` (:func:`judge`,
 :class:`FilterReport`), ``_passes`` (two passes over stdin). This module holds dedupe (its
-memory looks ``conversation_key`` up here), the step registries with :func:`build_steps`, and
-:func:`filter_paths`.
+memory looks ``conversation_key`` up here) and the step registries with :func:`build_steps`.
+The runner of every kind of step, filters among them, is :mod:`rollcraft.steps`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -34,8 +34,7 @@ import orjson
 from xxhash import xxh3_128_digest
 
 from rollcraft._compact import FirstSeen
-from rollcraft._read import ReadOptions, read_rollouts
-from rollcraft._records import Conversation, Message, Quarantined, Rollout
+from rollcraft._records import Conversation, Message, Rollout
 from rollcraft._tokenizer import cached_tokenizer
 from rollcraft.filters._base import Drop, Filter
 from rollcraft.filters._config import DEFAULT_DROP_FLAGS, STEP_KEYS, FilterConfig
@@ -46,7 +45,7 @@ from rollcraft.filters._judge import FilterReport, judge, run_filters
 from rollcraft.filters._judge import _Judge as _Judge
 from rollcraft.filters._judge import _twin as _twin
 from rollcraft.filters._passes import relabel as relabel
-from rollcraft.filters._passes import rereadable
+from rollcraft.filters._passes import rereadable as rereadable
 from rollcraft.filters._tasks import MinTaskSuccessRate, TaskStats
 from rollcraft.filters._thresholds import (
     DropFlagged,
@@ -88,7 +87,6 @@ __all__ = [
     "TaskStats",
     "build_steps",
     "conversation_key",
-    "filter_paths",
     "judge",
     "rereadable",
     "run_filters",
@@ -258,40 +256,3 @@ def _step(key: str, config: FilterConfig, stats: TaskStats | None) -> Filter | N
     if key in _SWITCH_STEPS:
         return _SWITCH_STEPS[key]()
     return _THRESHOLD_STEPS[key](value)
-
-
-# ---------------------------------------------------------------------------------------------
-# Two passes over files (and stdin)
-
-
-def filter_paths(
-    paths: Sequence[str],
-    config: FilterConfig,
-    *,
-    options: ReadOptions | None = None,
-    report: FilterReport | None = None,
-    first_steps: Sequence[Filter] = (),
-    transform: Callable[[Iterable[Rollout | Quarantined]], Iterator[Rollout | Quarantined]] | None = None,
-) -> Iterator[tuple[Rollout, Drop | None]]:
-    """Read ``paths`` and judge every rollout (two passes when a task-level step is on).
-
-    ``first_steps`` run before the config's steps (e.g. secret detection in drop mode);
-    ``transform`` rewrites items before any step sees them (e.g. secret redaction).
-
-    >>> report = FilterReport()
-    >>> judged = filter_paths(["examples/rollouts"], FilterConfig(), report=report)
-    >>> kept = [rollout for rollout, drop in judged if drop is None]
-    """
-    report = report if report is not None else FilterReport()
-    if config.max_tokens is not None:
-        cached_tokenizer(str(config.tokenizer))
-    two_pass = config.min_success_rate is not None
-    with rereadable(paths, needed=two_pass) as sources:
-        stats = TaskStats.collect(read_rollouts(sources, options=options)) if two_pass else None
-        steps = [*first_steps, *build_steps(config, task_stats=stats)]
-        items: Iterable[Rollout | Quarantined] = relabel(
-            read_rollouts(sources, options=options), sources, paths
-        )
-        if transform is not None:
-            items = transform(items)
-        yield from judge(items, steps, report)

@@ -17,7 +17,8 @@ workers. ``rollcraft filter``, ``sft``, ``dpo``, ``apply-review``, ``balance`` a
     >>> drain(run_steps(read_rollouts(["examples/rollouts"]), steps, FilterReport()))
 
 The modules: ``_base`` (the kinds of step, :func:`run_steps`), ``_redact``, ``_review``,
-``_balance``, ``_write`` (lines kept and rejected), ``_formats`` (SFT rows, DPO candidates).
+``_balance``, ``_write`` (lines kept and rejected), ``_formats`` (SFT rows, DPO candidates),
+``_paths`` (steps over files: :func:`run_paths`, :func:`filter_paths`).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from __future__ import annotations
 from rollcraft.steps._balance import Categorize, Choice, Select, category_of, choose, draw
 from rollcraft.steps._base import Item, Judged, Rewrite, Stage, Step, drain, run_steps
 from rollcraft.steps._formats import SHARD_LINES, CollectDpo, WriteSft
+from rollcraft.steps._paths import filter_paths, run_paths
 from rollcraft.steps._redact import RedactLines, redaction_steps
 from rollcraft.steps._review import Review, ReviewReport
 from rollcraft.steps._write import TellingWriter, WriteKept, Writer, WriteRejects, reject_line
@@ -52,7 +54,9 @@ __all__ = [
     "choose",
     "drain",
     "draw",
+    "filter_paths",
     "redaction_steps",
     "reject_line",
+    "run_paths",
     "run_steps",
 ]

@@ -14,7 +14,7 @@ from rollcraft._records import Rollout
 from rollcraft.formats import SftReport, sft_row, sft_skip_reason
 from rollcraft.formats._dialects import ArgumentsMode, Dialect
 from rollcraft.formats.dpo import Candidate, PairCollector, sft_locator
-from rollcraft.formats.sft import NOT_SUCCESS, drops_reasoning
+from rollcraft.formats.sft import drops_reasoning, left_out
 from rollcraft.steps._base import Judged
 from rollcraft.steps._write import TellingWriter, Writer
 
@@ -41,6 +41,9 @@ class WriteSft:
     success_only: bool = True
     min_reward: float | None = None
     ids: Writer | None = None
+    #: Whether to note where each row starts (when the sink can tell): for a :class:`CollectDpo`
+    #: that reads pairs back from the rows.
+    offsets: bool = True
     report: SftReport = field(default_factory=SftReport)
     last: Rollout | None = None
     last_unfit: str | None = None
@@ -48,7 +51,7 @@ class WriteSft:
     name: str = "sft"
 
     def run(self, judged: Iterator[Judged]) -> Iterator[Judged]:
-        tell = getattr(self.sink, "tell", None)
+        tell = getattr(self.sink, "tell", None) if self.offsets else None
         for rollout, drop in judged:
             if drop is None:
                 self._row(rollout, tell)
@@ -58,7 +61,7 @@ class WriteSft:
         unfit = sft_skip_reason(rollout)
         self.last, self.last_unfit, self.last_offset = rollout, unfit, None
         report = self.report
-        reason = self._left_out(rollout) or unfit
+        reason = left_out(rollout, success_only=self.success_only, min_reward=self.min_reward) or unfit
         if reason is not None:
             report.skipped[reason] += 1
             return
@@ -72,13 +75,6 @@ class WriteSft:
             sink.write(orjson.dumps(row, option=orjson.OPT_APPEND_NEWLINE))
         if self.ids is not None:
             self.ids.write(rollout.rollout_id.encode() + b"\n")
-
-    def _left_out(self, rollout: Rollout) -> str | None:
-        if self.min_reward is not None and rollout.reward < self.min_reward:
-            return "below_sft_min_reward"
-        if self.success_only and not rollout.success:
-            return NOT_SUCCESS
-        return None
 
 
 @dataclass(slots=True)
