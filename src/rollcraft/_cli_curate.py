@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -26,26 +26,7 @@ from rollcraft._cli_common import (
     table,
     write_json,
 )
-from rollcraft._cli_filters import (
-    ConfigOpt,
-    DedupeOpt,
-    DropFlaggedOpt,
-    MaxAssistantTurnsOpt,
-    MaxCharsOpt,
-    MaxRewardOpt,
-    MaxTokensOpt,
-    MaxTurnsOpt,
-    MinAssistantTurnsOpt,
-    MinRewardOpt,
-    MinTaskSuccessRateOpt,
-    MinTurnsOpt,
-    RequireToolUseOpt,
-    SuccessOnlyOpt,
-    TokenizerOpt,
-    filter_config,
-    judged_rollouts,
-    redaction_step,
-)
+from rollcraft._cli_filters import judged_rollouts, with_filters
 from rollcraft._console import err, out
 from rollcraft._inspect import require_rollouts
 from rollcraft._io import atomic_writer, refuse_overwriting_inputs
@@ -60,7 +41,7 @@ from rollcraft.curate import (
     read_decisions,
     sample_for_review,
 )
-from rollcraft.filters import FilterReport
+from rollcraft.filters import FilterConfig, FilterReport
 from rollcraft.steps import Judged, Review, Stage, WriteKept, WriteRejects, run_steps
 
 __all__ = [
@@ -80,66 +61,28 @@ ByOpt = Annotated[
 ]
 
 
+@with_filters
 def filter_command(
     paths: PathsArg,
     output: OutOpt = None,
-    config: ConfigOpt = None,
-    min_reward: MinRewardOpt = None,
-    max_reward: MaxRewardOpt = None,
-    success_only: SuccessOnlyOpt = None,
-    min_turns: MinTurnsOpt = None,
-    max_turns: MaxTurnsOpt = None,
-    min_assistant_turns: MinAssistantTurnsOpt = None,
-    max_assistant_turns: MaxAssistantTurnsOpt = None,
-    require_tool_use: RequireToolUseOpt = None,
-    min_task_success_rate: MinTaskSuccessRateOpt = None,
-    max_chars: MaxCharsOpt = None,
-    max_tokens: MaxTokensOpt = None,
-    tokenizer: TokenizerOpt = None,
-    drop_flagged: DropFlaggedOpt = None,
-    dedupe: DedupeOpt = None,
     report_path: ReportOpt = None,
     rejects: RejectsOpt = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the report; write no data.")] = False,
-    redact_secrets: Annotated[
-        bool, typer.Option("--redact-secrets", help="Replace API keys, tokens, passwords, emails...")
-    ] = False,
-    on_secret: Annotated[
-        str, typer.Option("--on-secret", help="replace (typed placeholder) or drop.")
-    ] = "replace",
-    allowlist: Annotated[
-        str | None, typer.Option("--allowlist", help="Strings/regexes never redacted.")
-    ] = None,
     shape: ShapeOpt = "auto",
     reasoning: ReasoningOpt = "separate",
     success_threshold: SuccessOpt = DEFAULT_SUCCESS_THRESHOLD,
     task_key: TaskKeyOpt = None,
+    *,
+    filters: FilterConfig,
+    redaction: Any,
 ) -> None:
     """Keep the rollouts that pass every filter; write them as their original lines, byte for byte."""
-    settings = filter_config(
-        config,
-        min_reward=min_reward,
-        max_reward=max_reward,
-        success_only=success_only,
-        min_turns=min_turns,
-        max_turns=max_turns,
-        min_assistant_turns=min_assistant_turns,
-        max_assistant_turns=max_assistant_turns,
-        require_tool_usage=require_tool_use,
-        min_success_rate=min_task_success_rate,
-        max_chars=max_chars,
-        max_tokens=max_tokens,
-        tokenizer=tokenizer,
-        drop_flagged=drop_flagged,
-        dedupe=dedupe,
-    )
     options = read_options(shape, reasoning, success_threshold, task_key)
     _check_outputs(paths, output, rejects, report_path, dry_run=dry_run)
-    redaction = redaction_step(redact_secrets=redact_secrets, on_secret=on_secret, allowlist=allowlist)
     report = FilterReport()
 
     def steps(stages: list[Stage]) -> Iterator[Judged]:
-        return judged_rollouts(paths, settings, redaction, options, report, stages)
+        return judged_rollouts(paths, filters, redaction, options, report, stages)
 
     write_lines(steps, None if dry_run else output, None if dry_run else rejects, report.read)
     console = _console_for(output, dry_run)
