@@ -45,7 +45,47 @@ def inspect_command(
     out.print(_detail_table("Quarantined lines", data["quarantined"]))
     out.print(_detail_table("Task types", data["task_types"]))
     out.print(_detail_table("Flags", data["flags"]))
+    if "reward_components" in data:
+        out.print(_components_table(data["reward_components"]))
+    if "sidecars" in data:
+        out.print(_sidecars_table(data["sidecars"]))
     print_read(report.total.read)
+
+
+def _components_table(components: dict[str, dict[str, Any]]) -> Table:
+    result = table("Reward components", ["name", "rollouts", "min / mean / max"])
+    for name, c in components.items():
+        result.add_row(name, str(c["count"]), f"{_fmt(c['min'])} / {_fmt(c['mean'])} / {_fmt(c['max'])}")
+    return result
+
+
+def _sidecars_table(sidecars: dict[str, dict[str, Any]]) -> Table:
+    """What NeMo Gym wrote beside each rollouts file (``rollcraft._inspect.sidecars_beside``)."""
+    result = table("Beside the rollouts files", ["file", "sidecar", "what it holds"])
+    for name, found in sidecars.items():
+        for kind, summary in found.items():
+            beside = summary["file"].rsplit("/", 1)[-1]
+            result.add_row(name.rsplit("/", 1)[-1], beside, _sidecar_text(kind, summary))
+    return result
+
+
+def _sidecar_text(kind: str, summary: dict[str, Any]) -> str:
+    if kind == "failures":
+        classes = ", ".join(f"{name} {n}" for name, n in summary["classes"].items())
+        return f"{summary['attempts']} failed attempts ({classes})"
+    if kind == "reward_profiling":
+        mean, full = summary["mean_reward"], summary["full_reward"]
+        return (
+            f"{summary['tasks']} tasks, {summary['rollouts']} rollouts; task mean reward "
+            f"{_fmt(mean['min'])} / {_fmt(mean['mean'])} / {_fmt(mean['max'])}; full reward never "
+            f"{full['never']}, sometimes {full['sometimes']}, always {full['always']}"
+        )
+    if "error" in summary:
+        return f"unreadable: {summary['error']}"
+    return "; ".join(
+        f"{agent}: " + ", ".join(f"{k} {_fmt(v)}" for k, v in metrics.items())
+        for agent, metrics in summary["agents"].items()
+    )
 
 
 def _fmt(value: Any) -> str:

@@ -179,8 +179,18 @@ def dpo_command(
 
 
 def evaluate_command(
-    baseline: Annotated[str, typer.Argument(help="Rollouts of the held-out tasks before training.")],
-    candidate: Annotated[str, typer.Argument(help="Rollouts of the same tasks after training.")],
+    ctx: typer.Context,
+    baseline: Annotated[
+        str, typer.Argument(metavar="BASELINE", help="Rollouts of the held-out tasks before training.")
+    ],
+    candidates: Annotated[
+        list[str] | None,
+        typer.Argument(
+            metavar="CANDIDATE",
+            help="Rollouts of the same tasks after training; several: each against the baseline (Holm).",
+            show_default=False,
+        ),
+    ] = None,
     json_path: Annotated[
         str | None, typer.Option("--json", help="Write the JSON report (- for stdout).")
     ] = None,
@@ -197,36 +207,102 @@ def evaluate_command(
     seed: Annotated[int, typer.Option("--seed", help="Seed of the bootstrap and the test.")] = 0,
     success_threshold: SuccessOpt = DEFAULT_SUCCESS_THRESHOLD,
     task_key: TaskKeyOpt = None,
+    plan: Annotated[
+        bool,
+        typer.Option(
+            "--plan", help="Size a run: tasks x repeats to detect --detect (a CANDIDATE is a pilot run)."
+        ),
+    ] = False,
+    detect: Annotated[float, typer.Option("--detect", help="--plan: the difference to detect.")] = 0.05,
+    power: Annotated[float, typer.Option("--power", help="--plan: the power wanted.")] = 0.8,
+    alpha: Annotated[float, typer.Option("--alpha", help="--plan: the two-sided test's level.")] = 0.05,
+    correlation: Annotated[
+        float | None,
+        typer.Option(
+            "--correlation", help="--plan: the runs' task-score correlation (default 0, or the pilot's)."
+        ),
+    ] = None,
+    plan_metric: Annotated[
+        str, typer.Option("--plan-metric", help="--plan: success_rate or mean_reward.")
+    ] = "success_rate",
 ) -> None:
-    """Compare two rollout files of the same tasks: per metric, difference, 95% CI, p-value, verdict."""
+    """Compare rollout files of the same tasks: per metric, difference, 95% CI, p-value, verdict."""
     from rollcraft._io import refuse_overwriting_inputs
-    from rollcraft.evaluate import evaluate_files, render_html
+    from rollcraft.evaluate import evaluate_many, render_html
 
-    refuse_overwriting_inputs([baseline, candidate], [json_path, html_path])
+    candidates = candidates or []
     options = ReadOptions(success_threshold=success_threshold, task_key=task_key)
-    result = evaluate_files(
-        baseline, candidate, options=options, k=k, bootstrap_samples=samples, permutations=samples, seed=seed
+    if plan:
+        if len(candidates) > 1:
+            ctx.fail("--plan takes at most one CANDIDATE (a pilot run of the same tasks).")
+        refuse_overwriting_inputs([baseline, *candidates], [json_path])
+        knobs = {"detect": detect, "power": power, "alpha": alpha, "metric": plan_metric}
+        _plan(baseline, candidates[0] if candidates else None, options, knobs, correlation, json_path)
+        return
+    if not candidates:
+        ctx.fail("Missing argument 'CANDIDATE'.")
+    refuse_overwriting_inputs([baseline, *candidates], [json_path, html_path])
+    results = evaluate_many(
+        baseline, candidates, options=options, k=k, bootstrap_samples=samples, permutations=samples, seed=seed
     )
-    _print_reads(result, err if json_path == "-" else out)
+    _print_reads(results, err if json_path == "-" else out)
+    report = results[0].to_dict() if len(results) == 1 else _many_dict(baseline, candidates, results)
     if json_path == "-":
-        write_json("-", result.to_dict())
+        write_json("-", report)
     else:
-        _print_comparison(result)
+        for i, result in enumerate(results, 1):
+            _print_comparison(result, None if len(results) == 1 else i)
         if json_path:
-            write_json(json_path, result.to_dict())
+            write_json(json_path, report)
     if html_path:
-        _write_text(html_path, render_html(result))
-    if fail_on_regression and result.regressions:
-        err.print(f"regressed: {', '.join(result.regressions)}")
+        _write_text(html_path, render_html(results[0] if len(results) == 1 else results))
+    regressions = [
+        f"{'' if len(results) == 1 else f'candidate {i}: '}{name}"
+        for i, result in enumerate(results, 1)
+        for name in result.regressions
+    ]
+    if fail_on_regression and regressions:
+        err.print(f"regressed: {', '.join(regressions)}")
         raise typer.Exit(1)
 
 
-def _print_reads(result: Comparison, console: Any) -> None:
-    """``baseline: Read L lines: ...`` and the candidate's, each with its first quarantined lines."""
-    for name, read in result.reads.items():
-        console.print(f"{name}: {read_summary_line(read)}")
-        for line in quarantine_lines(read):
-            console.print(line, markup=False)
+def _many_dict(baseline: str, candidates: list[str], results: list[Comparison]) -> dict[str, Any]:
+    return {
+        "baseline": baseline,
+        "candidates": candidates,
+        "correction": "holm",
+        "comparisons": [result.to_dict() for result in results],
+    }
+
+
+def _print_reads(results: list[Comparison], console: Any) -> None:
+    """``baseline: Read L lines: ...`` and each candidate's, with the first quarantined lines and
+    the NeMo Gym aggregate metrics found beside each file."""
+    several = len(results) > 1
+    for i, result in enumerate(results, 1):
+        for name, read in result.reads.items():
+            if name == "baseline" and i > 1:
+                continue
+            label = f"candidate {i}" if several and name == "candidate" else name
+            console.print(f"{label}: {read_summary_line(read)}")
+            for line in quarantine_lines(read):
+                console.print(line, markup=False)
+            for line in _aggregate_lines(result.inputs.get(name, {}).get("aggregate_metrics")):
+                console.print(f"{label}: {line}", markup=False, soft_wrap=True)
+
+
+def _aggregate_lines(found: dict[str, Any] | None) -> list[str]:
+    """NeMo Gym's key metrics per agent, from ``X_aggregate_metrics.json``."""
+    if found is None:
+        return []
+    if "error" in found:
+        return [f"{found['path']}: not read as NeMo Gym aggregate metrics ({found['error']})"]
+    lines = []
+    for agent, metrics in found["agents"].items():
+        shown = metrics["key_metrics"] or metrics["agent_metrics"]
+        values = ", ".join(f"{name} {value:.4g}" for name, value in list(shown.items())[:12])
+        lines.append(f"NeMo Gym aggregate metrics ({found['path']}), agent {agent}: {values or 'none'}")
+    return lines
 
 
 def _write_text(path: str, text: str) -> None:
@@ -237,28 +313,103 @@ def _write_text(path: str, text: str) -> None:
 
 
 _COLORS = {"improved": "green", "regressed": "red"}
+_FLIPS_SHOWN = 10
 
 
-def _print_comparison(result: Comparison) -> None:
-    grid = table(
-        f"Baseline vs candidate: {result.paired_tasks} paired tasks",
-        ["group", "metric", "baseline", "candidate", "difference", "95% CI", "p", "verdict", "tasks"],
-    )
+def _print_comparison(result: Comparison, index: int | None = None) -> None:
+    adjusted = index is not None
+    name = "candidate" if index is None else f"candidate {index} ({result.inputs['candidate']['path']})"
+    columns = ["group", "metric", "baseline", "candidate", "difference", "95% CI", "p", "verdict", "tasks"]
+    if adjusted:
+        columns.insert(7, "p (Holm)")
+    grid = table(f"Baseline vs {name}: {result.paired_tasks} paired tasks", columns)
     groups = [("overall", result.overall), *result.by_task_type.items()]
     for i, (group, metrics) in enumerate(groups):
         for j, (metric, r) in enumerate(metrics.items()):
             color = _COLORS.get(r.verdict, "dim")
-            name = f"pass@{r.k}" if r.k is not None else metric
+            metric_name = f"pass@{r.k}" if r.k is not None else metric
+            holm = [f"{r.p_adjusted:.3g}"] if r.p_adjusted is not None else []
             grid.add_row(
-                group, name, f"{r.baseline:.3f}", f"{r.candidate:.3f}",
+                group, metric_name, f"{r.baseline:.3f}", f"{r.candidate:.3f}",
                 f"{r.difference:+.3f}", f"[{r.ci95[0]:+.3f}, {r.ci95[1]:+.3f}]", f"{r.p_value:.3g}",
-                f"[{color}]{r.verdict}[/]", str(r.n_tasks), end_section=i == 0 and j == len(metrics) - 1,
+                *holm, f"[{color}]{r.verdict}[/]", str(r.n_tasks),
+                end_section=i == 0 and j == len(metrics) - 1,
             )  # fmt: skip
     out.print(grid)
-    for name, keys in (("baseline", result.only_in_baseline), ("candidate", result.only_in_candidate)):
+    for side, keys in (("baseline", result.only_in_baseline), ("candidate", result.only_in_candidate)):
         if keys:
             shown = ", ".join(keys[:5]) + (", ..." if len(keys) > 5 else "")
-            out.print(f"{len(keys)} task(s) only in the {name} file (not compared): {shown}")
+            out.print(f"{len(keys)} task(s) only in the {side} file (not compared): {shown}")
+    _print_binary(result)
+
+
+def _print_binary(result: Comparison) -> None:
+    """The paired binary outcomes: the 2x2 counts, McNemar's p and the first flips with rollout ids."""
+    from rollcraft.evaluate import binary_summary
+
+    binary = result.paired_binary
+    if binary is None:
+        return
+    out.print("Paired binary outcomes (rewards 0/1; a task passes when more than half its rollouts do):")
+    out.print(f"  {binary_summary(binary)}", soft_wrap=True)
+    for flip in binary.flips[:_FLIPS_SHOWN]:
+        before, after = flip.baseline, flip.candidate
+        arrow = flip.direction.replace("_to_", "->")
+        out.print(
+            f"  {arrow}  {flip.task}  baseline {before.passed}/{before.rollouts} "
+            f"[{', '.join(before.rollout_ids)}] -> candidate {after.passed}/{after.rollouts} "
+            f"[{', '.join(after.rollout_ids)}]",
+            markup=False,
+            soft_wrap=True,
+        )
+    if len(binary.flips) > _FLIPS_SHOWN:
+        out.print(f"  ... {len(binary.flips) - _FLIPS_SHOWN} more flipped task(s) (--json lists them all)")
+
+
+def _plan(
+    baseline: str,
+    pilot: str | None,
+    options: ReadOptions,
+    knobs: dict[str, Any],
+    correlation: float | None,
+    json_path: str | None,
+) -> None:
+    """``evaluate --plan``: the tasks x repeats table from the baseline's variance."""
+    from rollcraft.evaluate import plan_run, read_run, task_correlation
+
+    scores = read_run(baseline, "baseline", options=options)[0]
+    source = "assumed"
+    if correlation is None and pilot is not None:
+        pilot_scores = read_run(pilot, "pilot", options=options)[0]
+        correlation = task_correlation(scores, pilot_scores, knobs["metric"])
+        source = f"measured on {pilot}"
+    result = plan_run(scores, correlation=correlation or 0.0, correlation_source=source, **knobs)
+    if json_path:
+        write_json(json_path, {"baseline": baseline, "plan": result.to_dict()})
+        if json_path == "-":
+            return
+    out.print(
+        f"Plan from {baseline} ({result.metric}): {result.baseline_tasks} tasks x {result.baseline_repeats} "
+        f"repeats, mean {result.mean:.3f}; between-task variance {result.between_task_variance:.4f}, "
+        f"within-task variance {result.within_task_variance:.4f}; correlation {result.correlation:.2f} "
+        f"({result.correlation_source})",
+        markup=False,
+        soft_wrap=True,
+    )
+    out.print(
+        f"Tasks needed to detect a difference of {result.detect:g} with power {result.power:g} "
+        f"at alpha {result.alpha:g} (two-sided):"
+    )
+    grid = table("", ["repeats", "tasks", "rollouts per run"])
+    for row in result.rows:
+        grid.add_row(str(row.repeats), str(row.tasks), str(row.rollouts))
+    out.print(grid)
+    out.print(
+        f"A run the baseline's size ({result.baseline_tasks} tasks x {result.baseline_repeats} repeats) "
+        f"has power {result.baseline_power:.2f} for {result.detect:g}; no number of repeats needs fewer "
+        f"than {result.min_tasks} tasks.",
+        soft_wrap=True,
+    )
 
 
 # ---------------------------------------------------------------- demo

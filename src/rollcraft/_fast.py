@@ -63,6 +63,7 @@ class _Item(msgspec.Struct, gc=False):
     role: str | None = None
     content: str | list[_Part] | None = None
     name: str | None = None
+    namespace: str | None = None
     arguments: str | None = None
     call_id: str | None = None
     id: str | None = None
@@ -119,6 +120,8 @@ class FastRecord(msgspec.Struct, gc=False):
     verification_skipped: bool | None = None
     ng_rollout_index: Int | None = msgspec.field(default=None, name="_ng_rollout_index")
     ng_task_index: Int | str | None = msgspec.field(default=None, name="_ng_task_index")
+    ng_attempt_index: Int | str | None = msgspec.field(default=None, name="_ng_attempt_index")
+    ng_rollout_id: Int | str | None = msgspec.field(default=None, name="_ng_rollout_id")
     ng_failure_class: msgspec.Raw | msgspec.UnsetType = msgspec.field(
         default=msgspec.UNSET, name="_ng_failure_class"
     )
@@ -197,7 +200,7 @@ def _feed(builder: Builder, items: list[_Item]) -> None:
     for item in items:
         kind = item.type
         if kind == "function_call":
-            add_call(item.call_id, item.name, item.arguments, item.id)
+            add_call(item.call_id, item.name, item.arguments, item.id, item.namespace)
         elif kind == "function_call_output":
             output = item.output
             add_tool_output(item.call_id, output if type(output) is str else _text(output, flags))

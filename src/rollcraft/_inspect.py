@@ -18,8 +18,17 @@ import orjson
 from rollcraft._errors import InputError
 from rollcraft._read import ReadOptions, ReadReport, read_rollouts
 from rollcraft._records import Quarantined, Rollout
+from rollcraft._sidecars import aggregate_summary, failed_attempts, profile_summary, sidecar_of
 
-__all__ = ["FileSummary", "InspectReport", "inspect_paths", "looks_like", "read_summary", "require_rollouts"]
+__all__ = [
+    "FileSummary",
+    "InspectReport",
+    "inspect_paths",
+    "looks_like",
+    "read_summary",
+    "require_rollouts",
+    "sidecars_beside",
+]
 
 #: What rollcraft reads, said when an input holds none of it.
 WHAT_ROLLCRAFT_READS = "rollcraft reads rollouts: records with responses_create_params, response and reward"
@@ -39,6 +48,8 @@ class FileSummary:
     tool_users: int = 0
     task_types: Counter[str] = field(default_factory=Counter)
     flags: Counter[str] = field(default_factory=Counter)
+    #: reward component name -> [count, sum, min, max]
+    components: dict[str, list[float]] = field(default_factory=dict)
 
     def add(self, item: Rollout | Quarantined) -> None:
         self.read.count(item)
@@ -55,6 +66,15 @@ class FileSummary:
         self.tool_users += rollout.uses_tools
         self.task_types[rollout.task_type] += 1
         self.flags.update(rollout.flags)
+        for name, value in rollout.reward_components.items():
+            stat = self.components.get(name)
+            if stat is None:
+                self.components[name] = [1, value, value, value]
+            else:
+                stat[0] += 1
+                stat[1] += value
+                stat[2] = min(stat[2], value)
+                stat[3] = max(stat[3], value)
 
     def to_dict(self) -> dict[str, Any]:
         """The summary as plain JSON-ready data (the keys ``rollcraft inspect --json`` prints)."""
@@ -79,6 +99,18 @@ class FileSummary:
             "tool_use_rate": round(self.tool_users / n, 6) if n else None,
             "task_types": dict(self.task_types.most_common()),
             "flags": dict(sorted(self.flags.items())),
+        } | self._components_dict()
+
+    def _components_dict(self) -> dict[str, Any]:
+        """``reward_components``, when any rollout had some: per name, how many rollouts carry it,
+        its mean, min and max."""
+        if not self.components:
+            return {}
+        return {
+            "reward_components": {
+                name: {"count": int(n), "mean": round(total / n, 6), "min": low, "max": high}
+                for name, (n, total, low, high) in sorted(self.components.items())
+            }
         }
 
 
@@ -88,10 +120,14 @@ class InspectReport:
 
     files: dict[str, FileSummary]
     total: FileSummary
+    #: rollouts file -> what NeMo Gym wrote beside it (:func:`sidecars_beside`)
+    sidecars: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         data = self.total.to_dict()
         data["files"] = {name: summary.to_dict() for name, summary in self.files.items()}
+        if self.sidecars:
+            data["sidecars"] = self.sidecars
         data["quarantine_examples"] = [
             {"file": q.source, "line": q.line, "reason": q.reason, "detail": q.detail}
             for q in self.total.read.quarantine_examples
@@ -114,7 +150,27 @@ def inspect_paths(paths: Iterable[str], *, options: ReadOptions | None = None) -
             summary = files[item.source] = FileSummary(item.source)
         summary.add(item)
         total.add(item)
-    return InspectReport(files, total)
+    beside = {name: found for name in files if (found := sidecars_beside(name))}
+    return InspectReport(files, total, beside)
+
+
+def sidecars_beside(path: str) -> dict[str, Any]:
+    """What NeMo Gym wrote beside the rollouts file ``path``, in brief: its failed attempts
+    (``X_failures.jsonl``: how many, per failure class), reward profile
+    (``X_reward_profiling.jsonl``) and aggregate metrics (``X_aggregate_metrics.json``)."""
+    found: dict[str, Any] = {}
+    failures = sidecar_of(path, "failures")
+    if failures is not None:
+        classes = Counter(attempt.failure_class for attempt in failed_attempts(failures))
+        classes_sorted = dict(sorted(classes.items()))
+        found["failures"] = {"file": failures, "attempts": classes.total(), "classes": classes_sorted}
+    profile = sidecar_of(path, "reward_profiling")
+    if profile is not None:
+        found["reward_profiling"] = profile_summary(profile)
+    metrics = sidecar_of(path, "aggregate_metrics")
+    if metrics is not None:
+        found["aggregate_metrics"] = aggregate_summary(metrics)
+    return found
 
 
 def read_summary(report: ReadReport) -> str:

@@ -13,6 +13,9 @@ The rules (``docs/normalization.md`` has the full table):
 * ``response.output`` given as step snapshots (a list of lists) uses the last snapshot.
 * Hosted-tool items (web search, file search, computer use, MCP, code interpreter, ...) have no
   place in a chat-completions conversation: they are left out and the rollout is flagged.
+* A namespaced function (a call's ``namespace``, a ``namespace`` tool) is named as the model saw
+  it, ``<namespace>__<name>``; a message item with no role and no text (a model call captured
+  only as token ids) makes no message.
 
 Whatever is lost or doubtful is named by a flag on the rollout (see :data:`FLAGS`). Each rule
 lives once, in :class:`Builder` (items and messages) and :func:`part_text` (content parts): the
@@ -39,6 +42,7 @@ __all__ = [
     "TooDeep",
     "conversation_from_chat",
     "conversation_from_responses",
+    "items_of",
     "json_text",
     "part_text",
     "read_json",
@@ -71,9 +75,16 @@ FLAGS: dict[str, str] = {
     "unknown_item": "an item of unknown type was left out",
     "malformed_item": "an item that is not an object was left out",
     "inline_think": "assistant text already carries inline <think> tags",
+    "token_only_item": "an item with no role and no text (a call captured only as token ids) made no message",
     "mask_sample": "the record asks to be left out of the loss (mask_sample)",
     "verification_skipped": "the reward is a placeholder (verification_skipped)",
+    "superseded_attempt": "a later attempt (_ng_attempt_index) of the same rollout is in the same file",
+    "duplicate_rollout": "an earlier line of the file holds the same attempt of the same rollout",
 }
+
+#: What joins a namespaced function's namespace and name, as NeMo Gym's model servers join them
+#: for the model (``<namespace>__<name>``: the name the model saw and calls).
+NAMESPACE_DELIMITER = "__"
 
 TEXT_PARTS = frozenset({"input_text", "output_text", "text", "summary_text", "reasoning_text"})
 _PLACEHOLDERS = {
@@ -196,7 +207,10 @@ class Builder:
         self._split = 0
 
     def add_message(self, role: Any, text: str, tool_call_id: Any = None) -> None:
-        """A message of ``role`` with content ``text`` (``tool_call_id`` for a ``tool`` message)."""
+        """A message of ``role`` with content ``text`` (``tool_call_id`` for a ``tool`` message).
+
+        A message with no role and no text (NeMo Gym's token-only item of a model call whose
+        content was not captured) makes no message: flagged ``token_only_item``."""
         if role == "assistant":
             turn = self._turn
             if turn is None:
@@ -205,15 +219,20 @@ class Builder:
                 turn.texts.append(text)
         elif role == "tool":
             self.add_tool_output(tool_call_id, text)
+        elif role is None and not text:
+            self.flags.add("token_only_item")
         else:
             if self._turn is not None:
                 self.close_turn()
             name = "system" if role == "developer" else (role if isinstance(role, str) else "user")
             self.messages.append({"role": name, "content": text})
 
-    def add_call(self, call_id: Any, name: Any, arguments: Any, item_id: Any = None) -> None:
+    def add_call(
+        self, call_id: Any, name: Any, arguments: Any, item_id: Any = None, namespace: Any = None
+    ) -> None:
         """A function call of the open assistant turn: its ``call_id`` (else ``item_id``), the
-        function's name and arguments (JSON text, or a value written as JSON)."""
+        function's name and arguments (JSON text, or a value written as JSON). A ``namespace``
+        joins the name as the model saw it: ``<namespace>__<name>``."""
         turn = self._turn
         if turn is None:
             turn = self._turn = _Turn()
@@ -231,7 +250,10 @@ class Builder:
                 self.flags.add("invalid_tool_arguments")
         else:
             arguments = json_text(arguments)
-        function = {"name": name if isinstance(name, str) else value_text(name or ""), "arguments": arguments}
+        name = name if isinstance(name, str) else value_text(name or "")
+        if namespace and isinstance(namespace, str):
+            name = f"{namespace}{NAMESPACE_DELIMITER}{name}"
+        function = {"name": name, "arguments": arguments}
         turn.calls.append({"id": call_id, "type": "function", "function": function})
         self._open_calls[call_id] = None
 
@@ -308,7 +330,8 @@ class Builder:
             return
         kind = item.get("type")
         if kind == "function_call":
-            self.add_call(item.get("call_id"), item.get("name"), item.get("arguments"), item.get("id"))
+            get = item.get
+            self.add_call(get("call_id"), get("name"), get("arguments"), get("id"), get("namespace"))
         elif kind == "function_call_output":
             output = item.get("output")
             self.add_tool_output(
@@ -359,11 +382,28 @@ def nest_tools(tools: Any, flags: set[str]) -> list[Tool]:
             nested.append({"type": "function", "function": _tool_function(tool["function"])})
         elif tool.get("type") == "function" and "name" in tool:
             nested.append({"type": "function", "function": _tool_function(tool)})
+        elif tool.get("type") == "namespace" and isinstance(tool.get("tools"), list):
+            nested.extend(_namespace_tools(tool, flags))
         else:
             flags.add("hosted_tool")
     if nested:
         json_text([[[[nested]]]])  # room for the levels an output row puts around its tools
     return nested
+
+
+def _namespace_tools(tool: dict[str, Any], flags: set[str]) -> list[Tool]:
+    """A ``namespace`` tool (functions grouped under a name) as the function tools the model saw:
+    each named ``<namespace>__<name>``, as NeMo Gym's model servers flatten them."""
+    namespace = value_text(tool.get("name") or "")
+    functions: list[Tool] = []
+    for sub in tool["tools"]:
+        if isinstance(sub, dict) and sub.get("name") and sub.get("type", "function") == "function":
+            function = _tool_function(sub)
+            function["name"] = f"{namespace}{NAMESPACE_DELIMITER}{function['name']}"
+            functions.append({"type": "function", "function": function})
+        else:
+            flags.add("hosted_tool")
+    return functions
 
 
 def _tool_function(spec: dict[str, Any]) -> dict[str, Any]:
@@ -377,7 +417,9 @@ def _tool_function(spec: dict[str, Any]) -> dict[str, Any]:
     return function
 
 
-def _items(value: Any, flags: set[str]) -> list[Any]:
+def items_of(value: Any, flags: set[str]) -> list[Any]:
+    """Responses items of an ``input`` or ``output`` value: a string is one user message; step
+    snapshots (a list of lists) give the last snapshot (flagged ``step_snapshots``)."""
     if isinstance(value, str):
         return [{"role": "user", "content": value}]
     if not isinstance(value, list):
@@ -400,9 +442,9 @@ def conversation_from_responses(
     instructions = params.get("instructions")
     if isinstance(instructions, str) and instructions:
         builder.add_message("system", instructions)
-    builder.feed(_items(params.get("input"), flags))
+    builder.feed(items_of(params.get("input"), flags))
     builder.end_prompt()
-    builder.feed(_items(output, flags))
+    builder.feed(items_of(output, flags))
     return builder.finish(nest_tools(params.get("tools"), flags))
 
 
@@ -419,9 +461,9 @@ def conversation_from_chat(
     With no explicit prompt, the leading system/user messages of ``messages`` are the prompt.
     """
     builder = Builder(reasoning, flags)
-    builder.feed(_items(prompt_items, flags))
+    builder.feed(items_of(prompt_items, flags))
     builder.end_prompt()
-    builder.feed(_items(messages, flags))
+    builder.feed(items_of(messages, flags))
     return builder.finish(nest_tools(tools, flags), flag_prompt_in_output=False)
 
 

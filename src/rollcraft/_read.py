@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 import orjson
 
+from rollcraft._attempts import attempt_flag, attempt_of, rollout_identity
 from rollcraft._facts import (
     _agent,
     _components,
@@ -311,6 +312,10 @@ def _rollout(raw: RawLine, record: dict[str, Any], options: ReadOptions, rollout
     _mark(flags, record.get("mask_sample"), record.get("verification_skipped"))
     agent = _agent(record)
     index = record.get("_ng_rollout_index")
+    attempt = record.get("_ng_attempt_index")
+    if attempt is not None:
+        task, rollout_id = record.get("_ng_task_index"), record.get("_ng_rollout_id")
+        _mark_attempt(raw, flags, agent, task, index, rollout_id, attempt)
     metadata = record.get("metadata")
     facts = _Facts(
         task_key=task_key_of(record, conversation, agent, options.task_key),
@@ -341,6 +346,16 @@ def _fast_rollout(raw: RawLine, options: ReadOptions, rollout_id: str | None) ->
         _mark(flags, record.mask_sample, record.verification_skipped)
     ref = record.agent_ref
     agent = ref.name if ref is not None and ref.name else None
+    if record.ng_attempt_index is not None:
+        _mark_attempt(
+            raw,
+            flags,
+            agent,
+            record.ng_task_index,
+            record.ng_rollout_index,
+            record.ng_rollout_id,
+            record.ng_attempt_index,
+        )
     if record.task_id is not None:
         task_key = _task_id_key(agent, record.task_id)
     elif conversation.prompt:
@@ -360,6 +375,16 @@ def _fast_rollout(raw: RawLine, options: ReadOptions, rollout_id: str | None) ->
         agent,
     )
     return _build(raw, "nemo-gym", record.reward, conversation, flags, facts, rollout_id)
+
+
+def _mark_attempt(
+    raw: RawLine, flags: set[str], agent: str | None, task: Any, rollout: Any, rollout_id: Any, attempt: Any
+) -> None:
+    """Flag a line that is not its rollout's latest attempt in its file (:mod:`rollcraft._attempts`)."""
+    identity = rollout_identity(agent, task, rollout, rollout_id)
+    flag = attempt_flag(raw.source, raw.offset, identity, attempt_of(attempt))
+    if flag is not None:
+        flags.add(flag)
 
 
 def _utf8(data: bytes) -> bool:

@@ -86,6 +86,11 @@ class Rollout:
         value = read_json(self.raw)
         return value if isinstance(value, dict) else {}
 
+    def reward_component(self, name: str) -> float | None:
+        """The reward component ``name`` of a multi-reward record (``reward_components``), or None
+        when the record has no finite number of that name. What a per-component threshold reads."""
+        return self.reward_components.get(name)
+
     @property
     def uses_tools(self) -> bool:
         """True when the agent made at least one tool call."""

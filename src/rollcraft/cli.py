@@ -68,6 +68,7 @@ COMMANDS: dict[str, str] = {
     "diff": "rollcraft._cli_pipeline",
     "review": "rollcraft._cli_review",
     "redact": "rollcraft._cli_review",
+    "serve": "rollcraft._cli_serve",
 }
 _COMMAND_MODULES = tuple(dict.fromkeys(COMMANDS.values()))
 _registered: set[str] = set()

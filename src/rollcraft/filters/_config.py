@@ -41,6 +41,7 @@ DEFAULT_DROP_FLAGS: tuple[str, ...] = (
     "invalid_tool_arguments",
     "mask_sample",
     "verification_skipped",
+    *("superseded_attempt", "duplicate_rollout"),  # not the rollout's latest attempt (rollcraft._attempts)
 )
 
 

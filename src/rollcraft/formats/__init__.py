@@ -10,22 +10,36 @@ from rollcraft.formats._dialects import (
     encode_tools,
     strip_call_ids,
 )
+from rollcraft.formats._templates import (
+    DEFAULT_SHAPE,
+    RowShape,
+    TemplateProbe,
+    probe_template,
+    probe_tokenizer,
+    read_chat_template,
+)
 from rollcraft.formats.dpo import DpoOptions, DpoReport, build_pair, dpo_rows, plan_pairs
 from rollcraft.formats.sft import SFT_SKIP_REASONS, SftReport, sft_row, sft_rows, sft_skip_reason
 
 __all__ = [
+    "DEFAULT_SHAPE",
     "DIALECTS",
     "SFT_SKIP_REASONS",
     "ArgumentsMode",
     "Dialect",
     "DpoOptions",
     "DpoReport",
+    "RowShape",
     "SftReport",
+    "TemplateProbe",
     "build_pair",
     "dpo_rows",
     "encode_messages",
     "encode_tools",
     "plan_pairs",
+    "probe_template",
+    "probe_tokenizer",
+    "read_chat_template",
     "sft_row",
     "sft_rows",
     "sft_skip_reason",

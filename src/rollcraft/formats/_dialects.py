@@ -15,6 +15,13 @@ Reasoning is never dropped without a count: the openai fine-tuning format has no
 :func:`rollcraft.formats.sft.drops_reasoning` counts the rows that lose it; reading with
 ``reasoning="think"`` inlines it in the content as ``<think>...</think>``, which every dialect keeps.
 
+A :class:`~rollcraft.formats.RowShape` (probed from the chat template of the model to train,
+:func:`rollcraft.formats.probe_template`) changes three things in the trl and nemo-rl rows (the
+openai format is fixed by the API): ``arguments`` as objects for a template that iterates them,
+``null`` tools for a row without tools where the template renders instructions for ``[]``, and
+reasoning under ``thinking`` or inlined as ``<think>...</think>`` for templates that read it
+there. Without a shape (``shape=None``) rows are as described above.
+
 ``datasets.load_dataset("json")`` merges the keys of dicts across rows (TRL issue #5118): a
 dict-valued ``arguments`` or ``tools`` comes back with every other row's keys as nulls, and chat
 templates render them. Keeping every message's keys the same and carrying dict-shaped payloads as
@@ -24,12 +31,13 @@ JSON text makes the trl dialect survive that round trip unchanged.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import orjson
 
 from rollcraft._fast import shared_tools_text
 from rollcraft._records import Message, Tool
+from rollcraft.formats._templates import RowShape
 
 __all__ = [
     "DIALECTS",
@@ -84,15 +92,23 @@ _UNIFORM_KEYS: dict[str, Any] = dict.fromkeys(
 
 
 def encode_messages(
-    messages: Sequence[Message], dialect: Dialect, *, arguments: ArgumentsMode = "string"
+    messages: Sequence[Message],
+    dialect: Dialect,
+    *,
+    arguments: ArgumentsMode = "string",
+    shape: RowShape | None = None,
 ) -> list[Message]:
-    """Messages in ``dialect``'s shape (see the module docstring).
+    """Messages in ``dialect``'s shape (see the module docstring); ``shape`` (trl and nemo-rl)
+    sets ``arguments`` and where reasoning goes.
 
     >>> encode_messages([{"role": "user", "content": "hi"}], "openai")
     [{'role': 'user', 'content': 'hi'}]
     """
     if dialect == "openai":
         return [_minimal(m) for m in messages]
+    if shape is not None:
+        plain = encode_messages(messages, dialect, arguments=shape.arguments)
+        return plain if shape.reasoning == "reasoning_content" else _place_reasoning(plain, shape)
     encoded: list[Message] = []
     append = encoded.append
     for message in messages:  # _uniform, inlined (the hot path of every SFT row and DPO pair)
@@ -121,12 +137,37 @@ def encode_messages(
     return encoded
 
 
-def encode_tools(tools: Sequence[Tool], dialect: Dialect) -> Any:
-    """Tools as ``dialect`` carries them: JSON text for trl, a list for openai and nemo-rl.
+def _place_reasoning(messages: list[Message], shape: RowShape) -> list[Message]:
+    """Reasoning under ``thinking`` (same key order), or inlined as ``<think>...</think>``."""
+    placed: list[Message] = []
+    for message in messages:
+        reasoning = message["reasoning_content"]
+        if shape.reasoning == "thinking":
+            placed.append(
+                cast(
+                    Message, {("thinking" if k == "reasoning_content" else k): v for k, v in message.items()}
+                )
+            )
+        elif reasoning:
+            content = message["content"]
+            text = (
+                f"<think>\n{reasoning}\n</think>\n{content}" if content else f"<think>\n{reasoning}\n</think>"
+            )
+            placed.append({**message, "content": text, "reasoning_content": None})
+        else:
+            placed.append(message)
+    return placed
+
+
+def encode_tools(tools: Sequence[Tool], dialect: Dialect, shape: RowShape | None = None) -> Any:
+    """Tools as ``dialect`` carries them: JSON text for trl, a list for openai and nemo-rl; with a
+    ``shape`` whose ``empty_tools`` is ``none``, no tools are ``None`` (trl, nemo-rl).
 
     A tool list the reader shares between rollouts (:func:`rollcraft._fast.tools_of`) has its
     text made once.
     """
+    if not tools and shape is not None and shape.empty_tools == "none" and dialect != "openai":
+        return None
     if dialect == "trl":
         text = shared_tools_text(tools)
         return text if text is not None else orjson.dumps(list(tools), option=orjson.OPT_SORT_KEYS).decode()

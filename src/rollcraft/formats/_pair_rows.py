@@ -94,11 +94,11 @@ def _encode_pair(
     rejected: Candidate,
     options: DpoOptions,
 ) -> dict[str, Any]:
-    dialect, arguments = options.dialect, options.arguments
-    context = encode_messages(prompt, dialect, arguments=arguments)
-    win = encode_messages(good, dialect, arguments=arguments)
-    lose = encode_messages(bad, dialect, arguments=arguments)
-    encoded_tools = encode_tools(tools, dialect)
+    dialect, arguments, shape = options.dialect, options.arguments, options.shape
+    context = encode_messages(prompt, dialect, arguments=arguments, shape=shape)
+    win = encode_messages(good, dialect, arguments=arguments, shape=shape)
+    lose = encode_messages(bad, dialect, arguments=arguments, shape=shape)
+    encoded_tools = encode_tools(tools, dialect, shape)
     if dialect == "openai":
         return {
             "input": {"messages": context, "tools": encoded_tools},

@@ -38,6 +38,7 @@ from rollcraft.formats._sides import _SIDE_MARK, _load, _locator, _Rows, _splice
 from rollcraft.formats._sides import sft_locator as sft_locator
 from rollcraft.formats._sides import shift_sft_locator as shift_sft_locator
 from rollcraft.formats._spill import ENTRY, FilePairs, merged, write_run
+from rollcraft.formats._templates import RowShape
 from rollcraft.formats.sft import sft_skip_reason
 
 __all__ = [
@@ -73,6 +74,7 @@ class DpoOptions:
     min_margin: float = 0.1
     completion: CompletionMode | None = None
     arguments: ArgumentsMode = "string"
+    shape: RowShape | None = None  # a chat template's row shape (see rollcraft.formats.probe_template)
 
     @property
     def completion_mode(self) -> CompletionMode:

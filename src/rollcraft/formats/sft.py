@@ -11,6 +11,7 @@ import orjson
 
 from rollcraft._records import Rollout
 from rollcraft.formats._dialects import ArgumentsMode, Dialect, encode_messages, encode_tools
+from rollcraft.formats._templates import RowShape
 
 __all__ = ["SFT_SKIP_REASONS", "SftReport", "drops_reasoning", "sft_row", "sft_rows", "sft_skip_reason"]
 
@@ -92,17 +93,24 @@ def drops_reasoning(rollout: Rollout, dialect: Dialect) -> bool:
 
 
 def sft_row(
-    rollout: Rollout, dialect: Dialect = "trl", *, arguments: ArgumentsMode = "string"
+    rollout: Rollout,
+    dialect: Dialect = "trl",
+    *,
+    arguments: ArgumentsMode = "string",
+    shape: RowShape | None = None,
 ) -> dict[str, Any]:
     """The SFT row of one rollout (call :func:`sft_skip_reason` first).
+
+    ``shape``: the row shape a chat template needs (:func:`rollcraft.formats.probe_template`;
+    it sets ``arguments``); None writes the dialect's plain rows.
 
     * ``trl``: ``{"messages", "tools", "reward", "task_type", "rollout_id"}``
     * ``openai``: ``{"messages", "tools"}`` and nothing else (no reasoning: :func:`drops_reasoning`)
     * ``nemo-rl``: ``{"messages", "tools", "task_name"}``
     """
     conversation = rollout.conversation
-    messages = encode_messages(conversation.messages, dialect, arguments=arguments)
-    tools = encode_tools(conversation.tools, dialect)
+    messages = encode_messages(conversation.messages, dialect, arguments=arguments, shape=shape)
+    tools = encode_tools(conversation.tools, dialect, shape)
     if dialect == "openai":
         return {"messages": messages, "tools": tools}
     if dialect == "nemo-rl":
@@ -123,13 +131,14 @@ def sft_rows(
     report: SftReport | None = None,
     arguments: ArgumentsMode = "string",
     include_failures: bool = False,
+    shape: RowShape | None = None,
 ) -> Iterator[bytes]:
     """Encoded SFT lines (with their newline) of the successful rollouts a dialect can express.
 
     A rollout that did not succeed is left out and counted as ``not_success`` (the pipeline's
     ``sft: {success_only: true}``; ``rollcraft sft`` without ``--include-failures``);
-    ``include_failures=True`` keeps it. ``report.reasoning_lost`` counts the rows written
-    without their rollout's reasoning (see :func:`drops_reasoning`).
+    ``include_failures=True`` keeps it. ``shape``: see :func:`sft_row`. ``report.reasoning_lost``
+    counts the rows written without their rollout's reasoning (see :func:`drops_reasoning`).
 
     >>> from rollcraft import read_rollouts, Rollout
     >>> lines = list(sft_rows(r for r in read_rollouts(["examples/rollouts"]) if isinstance(r, Rollout)))
@@ -143,4 +152,5 @@ def sft_rows(
         counts.rows += 1
         if dialect == "openai" and drops_reasoning(rollout, dialect):
             counts.reasoning_lost += 1
-        yield orjson.dumps(sft_row(rollout, dialect, arguments=arguments), option=orjson.OPT_APPEND_NEWLINE)
+        row = sft_row(rollout, dialect, arguments=arguments, shape=shape)
+        yield orjson.dumps(row, option=orjson.OPT_APPEND_NEWLINE)

@@ -5,6 +5,12 @@ Data files are the TRL dialect of ``rollcraft sft`` / ``rollcraft dpo``: ``messa
 with ``arguments`` as JSON text, and ``tools`` as a JSON string. :func:`prepare_row` turns that
 text back into objects for the chat template, so templates that iterate ``arguments`` work; the
 text form is what keeps ``datasets`` from merging the keys of different rows' arguments.
+
+With the template's probed :class:`~rollcraft.formats.RowShape` (:func:`template_ready`, which
+``train`` and ``validate --tokenizer`` both use, so that both render the same text), arguments
+stay text for a template that prints text, reasoning goes under the key the template reads, an
+empty tool list goes in as none (Llama 3.x renders tool instructions for ``[]``), and null-valued
+keys are dropped (transformers before 5 renders them).
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import orjson
 from rollcraft._digest import sha256_file
 from rollcraft._errors import InputError
 from rollcraft._io import iter_lines
+from rollcraft.formats._templates import RowShape
 
 data_sha256 = sha256_file  # the name train's API has exported
 
@@ -67,6 +74,11 @@ def _trainer_row(record: dict[str, Any], method: str, source: str, line: int) ->
     return row
 
 
+def trainer_messages(messages: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Messages as :func:`load_rows` hands them to the trainer (``validate`` renders these)."""
+    return [_text_message(m) for m in messages]
+
+
 def _text_message(message: dict[str, Any]) -> dict[str, Any]:
     """A message with tool-call arguments as JSON text and every dialect key present."""
     calls = message.get("tool_calls") or None
@@ -78,7 +90,7 @@ def _text_message(message: dict[str, Any]) -> dict[str, Any]:
         "content": content if isinstance(content, str) else ("" if content is None else json.dumps(content)),
         "tool_calls": calls,
         "tool_call_id": message.get("tool_call_id"),
-        "reasoning_content": message.get("reasoning_content"),
+        "reasoning_content": message.get("reasoning_content") or message.get("thinking"),
     }
 
 
@@ -96,19 +108,27 @@ def _tools_text(tools: Any) -> str | None:
     return tools if isinstance(tools, str) else json.dumps(tools)
 
 
-def prepare_messages(messages: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Messages ready for a chat template: JSON-text ``arguments`` parsed, None-valued keys dropped.
+def prepare_messages(
+    messages: Iterable[dict[str, Any]], shape: RowShape | None = None
+) -> list[dict[str, Any]]:
+    """Messages ready for a chat template: None-valued keys dropped, ``arguments`` as ``shape``
+    says (JSON text parsed to objects without a shape), reasoning under ``shape``'s key.
 
     >>> call = {"id": "c", "type": "function", "function": {"name": "add", "arguments": '{"a": 1}'}}
     >>> prepare_messages([{"role": "assistant", "content": "", "tool_calls": [call], "tool_call_id": None}])
     [{'role': 'assistant', 'content': '', 'tool_calls': [{'id': 'c', 'type': 'function', \
 'function': {'name': 'add', 'arguments': {'a': 1}}}]}]
     """
+    as_text = shape is not None and shape.arguments == "string"
+    key = shape.reasoning if shape is not None and shape.reasoning != "inline" else None
     prepared = []
     for message in messages:
         clean = {k: v for k, v in message.items() if v is not None}
         if clean.get("tool_calls"):
-            clean["tool_calls"] = [_object_call(c) for c in clean["tool_calls"]]
+            convert = _string_call if as_text else _object_call
+            clean["tool_calls"] = [convert(c) for c in clean["tool_calls"]]
+        if key is not None:
+            _move_reasoning(clean, key)
         prepared.append(clean)
     return prepared
 
@@ -124,6 +144,16 @@ def _object_call(call: dict[str, Any]) -> dict[str, Any]:
     return {**{k: v for k, v in call.items() if v is not None}, "function": fn}
 
 
+def _string_call(call: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in _text_call(call).items() if v is not None}
+
+
+def _move_reasoning(message: dict[str, Any], key: str) -> None:
+    for other in ("reasoning_content", "thinking"):
+        if other != key and other in message and key not in message:
+            message[key] = message.pop(other)
+
+
 def prepare_row(row: dict[str, Any]) -> dict[str, Any]:
     """A trainer row with ``tools`` and every message list ready for a chat template.
 
@@ -135,14 +165,82 @@ def prepare_row(row: dict[str, Any]) -> dict[str, Any]:
         if isinstance(row.get(key), list):
             prepared[key] = prepare_messages(row[key])
     if "tools" in row:
-        prepared["tools"] = _parse_tools(row["tools"])
+        prepared["tools"] = prepare_tools(row["tools"])
     return prepared
 
 
-def _parse_tools(tools: Any) -> Any:
+def prepare_tools(tools: Any) -> Any:
+    """Tools for a chat template: JSON text parsed, an empty list as None.
+
+    >>> prepare_tools("[]") is None
+    True
+    """
     if isinstance(tools, str):
         try:
-            return json.loads(tools) if tools.strip() else None
+            tools = json.loads(tools) if tools.strip() else None
         except json.JSONDecodeError:
             return None
-    return tools
+    return tools or None
+
+
+def template_ready(tokenizer: Any, shape: RowShape | None = None) -> Any:
+    """Make ``tokenizer.apply_chat_template`` prepare what it renders (:func:`prepare_messages`,
+    :func:`prepare_tools`) for a template of ``shape``; returns the tokenizer.
+
+    ``train`` hands the tokenizer so made to TRL; ``validate --tokenizer`` renders through it.
+    """
+    original = tokenizer.apply_chat_template
+
+    def apply_chat_template(conversation: Any, *args: Any, tools: Any = None, **kwargs: Any) -> Any:
+        if conversation and isinstance(conversation[0], list):
+            conversation = [prepare_messages(c, shape) for c in conversation]
+        elif isinstance(conversation, list):
+            conversation = prepare_messages(conversation, shape)
+        return original(conversation, *args, tools=prepare_tools(tools), **kwargs)
+
+    tokenizer.apply_chat_template = apply_chat_template
+    return tokenizer
+
+
+def assistant_masks_possible(tokenizer: Any) -> bool:
+    """Whether TRL can mask everything but the assistant's tokens with this tokenizer's template
+    (``train``'s default ``assistant_only_loss`` for SFT)."""
+    try:
+        from trl.chat_template_utils import get_training_chat_template, has_generation_markers
+    except ImportError:
+        return False
+    if has_generation_markers(tokenizer.chat_template):
+        return True
+    try:
+        return get_training_chat_template(tokenizer) is not None
+    except (ValueError, TypeError, NotImplementedError):
+        return False
+
+
+def rendering_template(tokenizer: Any, method: str, assistant_only: bool) -> str:
+    """The template TRL renders with: for SFT with ``assistant_only`` and a template without
+    ``{% generation %}`` markers, TRL's training variant of it; else the tokenizer's own."""
+    template = str(tokenizer.chat_template)
+    if method != "sft" or not assistant_only:
+        return template
+    try:
+        from trl.chat_template_utils import get_training_chat_template, has_generation_markers
+    except ImportError:
+        return template
+    if has_generation_markers(template):
+        return template
+    try:
+        return get_training_chat_template(tokenizer) or template
+    except (ValueError, TypeError, NotImplementedError):
+        return template
+
+
+def shaped_for_training(tokenizer: Any, method: str, assistant_only: bool) -> Any:
+    """``tokenizer`` made :func:`template_ready` for the template TRL will render with (probed)."""
+    import copy
+
+    from rollcraft.formats._templates import probe_tokenizer
+
+    probe_copy = copy.copy(tokenizer)
+    probe_copy.chat_template = rendering_template(tokenizer, method, assistant_only)
+    return template_ready(tokenizer, probe_tokenizer(probe_copy).shape)

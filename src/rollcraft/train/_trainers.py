@@ -14,7 +14,7 @@ from typing import Any
 from rollcraft._errors import ConfigError, DependencyError, InputError
 from rollcraft._tokenizer import load_tokenizer
 from rollcraft.train._config import LogFn, TrainConfig
-from rollcraft.train._data import _parse_tools, prepare_messages
+from rollcraft.train._data import assistant_masks_possible, shaped_for_training
 
 
 @contextlib.contextmanager
@@ -62,22 +62,7 @@ def _load_tokenizer(model_name: str) -> Any:
         tokenizer.pad_token = tokenizer.eos_token
     if not tokenizer.chat_template:
         raise ConfigError(f"{model_name}: the tokenizer has no chat template; conversational data needs one")
-    _prepare_before_template(tokenizer)
     return tokenizer
-
-
-def _prepare_before_template(tokenizer: Any) -> None:
-    """Make this tokenizer's ``apply_chat_template`` parse JSON-text arguments and tools first."""
-    original = tokenizer.apply_chat_template
-
-    def apply_chat_template(conversation: Any, *args: Any, tools: Any = None, **kwargs: Any) -> Any:
-        if conversation and isinstance(conversation[0], list):
-            conversation = [prepare_messages(c) for c in conversation]
-        elif isinstance(conversation, list):
-            conversation = prepare_messages(conversation)
-        return original(conversation, *args, tools=_parse_tools(tools), **kwargs)
-
-    tokenizer.apply_chat_template = apply_chat_template
 
 
 def _load_model(model_name: str, config: TrainConfig) -> Any:
@@ -168,25 +153,12 @@ def _sft_trainer(
     trl = _module("trl")
     assistant_only = config.assistant_only_loss
     if assistant_only is None:
-        assistant_only = _assistant_only_possible(tokenizer)
+        assistant_only = assistant_masks_possible(tokenizer)
+    tokenizer = shaped_for_training(tokenizer, "sft", assistant_only)
     args = _trl_config(
         trl.SFTConfig, {**_common_args(config, workdir), "assistant_only_loss": assistant_only}, config
     )
     return _trainer(trl.SFTTrainer, "SFT", model, args, dataset, tokenizer, callbacks, peft_config)
-
-
-def _assistant_only_possible(tokenizer: Any) -> bool:
-    """Whether TRL can mask everything but the assistant's tokens with this tokenizer's template."""
-    try:
-        from trl.chat_template_utils import get_training_chat_template, has_generation_markers
-    except ImportError:
-        return False
-    if has_generation_markers(tokenizer.chat_template):
-        return True
-    try:
-        return get_training_chat_template(tokenizer) is not None
-    except (ValueError, TypeError, NotImplementedError):
-        return False
 
 
 def _dpo_trainer(
@@ -199,6 +171,7 @@ def _dpo_trainer(
     peft_config: Any,
 ) -> Any:
     trl = _module("trl")
+    tokenizer = shaped_for_training(tokenizer, "dpo", False)
     extra: dict[str, Any] = {"beta": config.beta, "loss_type": list(config.loss_type)}
     if config.loss_weights is not None:
         extra["loss_weights"] = list(config.loss_weights)

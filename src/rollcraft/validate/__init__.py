@@ -95,7 +95,7 @@ def validate_file(
     """
     source = _check_options(path, kind, dialect, max_seq_len)
     kind, dialect = _detect(source, kind, dialect)
-    renderer = _Renderer(os.fspath(tokenizer), _opt(chat_template)) if tokenizer is not None else None
+    renderer = _Renderer(os.fspath(tokenizer), _opt(chat_template), kind) if tokenizer is not None else None
     sink = _Findings(max_findings_per_code)
     stats, clean_json = _scan(source, kind, dialect, renderer, max_seq_len, sink)
     unit = "tokens" if renderer is not None else "chars"
@@ -110,6 +110,8 @@ def validate_file(
     report = ValidationReport(
         source, kind, dialect, stats.rows, findings, dict(sink.counts), _stats_dict(stats, kind, unit)
     )
+    if renderer is not None:
+        report.stats["template"] = renderer.probe.to_dict()
     report.excerpts = _excerpts(source, sink.rows_with_findings())
     report.series = _series(stats, unit)
     return report

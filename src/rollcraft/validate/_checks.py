@@ -112,6 +112,7 @@ def _check_sft(data: dict[str, Any], row: _Row) -> _Facts:
     _check_answers(good, "messages", row)
     _message_facts(good, facts)
     facts.tools = tools or []
+    facts.empty_tools = tools == []
     facts.reward = _reward(data, "reward", row) if row.dialect == "trl" else None
     facts.task = _task(data, ("task_type", "task_name"), row)
     facts.fingerprint = _canonical([messages, tools])
@@ -202,6 +203,7 @@ def _check_dpo(data: dict[str, Any], row: _Row) -> _Facts:
             facts.renders.append((prompt + good[:-1], prompt + good))
     _compare_sides(pair, row)
     facts.tools = tools or []
+    facts.empty_tools = tools == []
     _dpo_numbers(data, row, facts)
     facts.fingerprint = _canonical([pair.prompt, pair.chosen, pair.rejected, tools])
     return facts

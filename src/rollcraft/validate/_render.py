@@ -1,35 +1,68 @@
-"""Token checks: rows rendered with a local tokenizer's chat template, lengths and truncation."""
+"""Token checks: rows rendered with a local tokenizer's chat template exactly as ``train`` renders
+them, lengths and truncation, and what the template does to each row.
+
+The tokenizer goes through the same preparation as ``train``'s (``rollcraft.train._data``): the
+template TRL renders with (its training variant for SFT with assistant-only loss), probed once
+(:func:`rollcraft.formats.probe_tokenizer`), rows read as ``load_rows`` reads them and prepared by
+:func:`~rollcraft.train._data.template_ready`. Each row then gets the findings of
+:mod:`rollcraft.validate._template` (double encoding, what the template drops or refuses, the
+empty-tools boilerplate, DPO prompt prefixes, assistant masks).
+"""
 
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import Any
 
-from rollcraft._errors import ConfigError, InputError
+from rollcraft._errors import ConfigError
 from rollcraft._tokenizer import load_tokenizer
+from rollcraft.formats._templates import TemplateProbe, probe_tokenizer, read_chat_template
+from rollcraft.train._data import (
+    assistant_masks_possible,
+    prepare_tools,
+    rendering_template,
+    template_ready,
+    trainer_messages,
+)
 from rollcraft.validate._row import _Facts, _Row
+from rollcraft.validate._template import limit_finding, row_findings
+
+Messages = list[dict[str, Any]]
 
 
 class _Renderer:
-    """Renders conversations with a local tokenizer's chat template and counts tokens."""
+    """Renders conversations as ``train`` does and counts tokens."""
 
-    def __init__(self, folder: str, chat_template: str | None) -> None:
-        self.tokenizer = _load_tokenizer(folder)
+    def __init__(self, folder: str, chat_template: str | None, kind: str = "sft") -> None:
+        tokenizer = _load_tokenizer(folder)
         if chat_template is not None:
-            self.tokenizer.chat_template = _read_template(chat_template)
-        if not getattr(self.tokenizer, "chat_template", None):
+            tokenizer.chat_template = read_chat_template(chat_template)
+        if not getattr(tokenizer, "chat_template", None):
             raise ConfigError(
                 f"{folder}: the tokenizer has no chat template; pass --chat-template FILE", key="tokenizer"
             )
+        self.kind = kind
+        self.masks = kind == "sft" and assistant_masks_possible(tokenizer)
+        tokenizer.chat_template = rendering_template(tokenizer, kind, self.masks)
+        self.probe: TemplateProbe = probe_tokenizer(tokenizer)
+        self.as_written = tokenizer.apply_chat_template  # without train's preparation
+        self.tokenizer = template_ready(tokenizer, self.probe.shape)
 
-    def count(
-        self, messages: list[dict[str, Any]], tools: list[dict[str, Any]], *, generation_prompt: bool
-    ) -> int:
+    def text(self, messages: Messages, tools: Any, *, generation_prompt: bool) -> str:
         text = self.tokenizer.apply_chat_template(
-            messages, tools=tools or None, tokenize=False, add_generation_prompt=generation_prompt
+            messages, tools=tools, tokenize=False, add_generation_prompt=generation_prompt
         )
-        return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+        return str(text)
+
+    def ids(self, text: str) -> list[int]:
+        return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def assistant_mask(self, messages: Messages, tools: Any) -> list[int]:
+        """TRL's assistant mask of a rendering (``return_assistant_tokens_mask``), token by token."""
+        out = self.tokenizer.apply_chat_template(
+            messages, tools=tools, tokenize=True, return_dict=True, return_assistant_tokens_mask=True
+        )
+        return list(out["assistant_masks"])
 
 
 def _load_tokenizer(folder: str) -> Any:
@@ -38,23 +71,26 @@ def _load_tokenizer(folder: str) -> Any:
     return load_tokenizer(folder)
 
 
-def _read_template(path: str) -> str:
-    try:
-        return Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"cannot read the chat template ({exc})", path=path) from None
-
-
 def _token_check(renderer: _Renderer, facts: _Facts, row: _Row, max_len: int | None) -> int | None:
-    """Token length of the row's longest rendering; reports template errors and cut answers."""
+    """Token length of the row's longest rendering; reports template errors, cut answers and what
+    the template does to the row."""
     longest: int | None = None
+    tools = prepare_tools(facts.tools)
     for context, full in facts.renders:
+        prepared, prompt = trainer_messages(full), trainer_messages(context)
         try:
-            total = renderer.count(full, facts.tools, generation_prompt=False)
-            start = renderer.count(context, facts.tools, generation_prompt=True) if context else 0
-        except Exception as exc:
-            row.add("template_error", f"the chat template fails: {type(exc).__name__}: {str(exc)[:200]}")
+            text = renderer.text(prepared, tools, generation_prompt=False)
+            start_text = renderer.text(prompt, tools, generation_prompt=True) if prompt else ""
+        except Exception as exc:  # the template's own message is the finding
+            code, message = limit_finding(renderer.probe, full, exc)
+            row.add(code, message)
             return None
+        ids = renderer.ids(text)
+        start_ids = renderer.ids(start_text) if start_text else []
+        start = _common_prefix(start_ids, ids)
+        tokens = (start_ids, start)
+        row_findings(renderer, row, full, facts.tools, text, tokens, empty_tools=facts.empty_tools)
+        total = len(ids)
         longest = max(longest or 0, total)
         if max_len is not None and total > max_len:
             lost = "all of it" if start >= max_len else f"{total - max_len} of its {total - start} tokens"
@@ -64,3 +100,12 @@ def _token_check(renderer: _Renderer, facts: _Facts, row: _Row, max_len: int | N
                 f"the final assistant turn (from token {start}) loses {lost}",
             )
     return longest
+
+
+def _common_prefix(a: list[int], b: list[int]) -> int:
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n

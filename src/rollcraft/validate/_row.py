@@ -37,3 +37,4 @@ class _Facts:
     fingerprint: bytes | None = None
     renders: list[tuple[list[dict[str, Any]], list[dict[str, Any]]]] = field(default_factory=list)
     tools: list[dict[str, Any]] = field(default_factory=list)
+    empty_tools: bool = False  # tools given as an empty list (not absent)
