@@ -12,7 +12,6 @@ import pytest
 
 from rollcraft import ConfigError, InputError, ReadOptions, Rollout, parse_line, read_rollouts
 from rollcraft._io import RawLine
-from rollcraft.steps import filter_paths
 from rollcraft.filters import (
     DEFAULT_DROP_FLAGS,
     Dedupe,
@@ -36,6 +35,7 @@ from rollcraft.filters import (
     judge,
     run_filters,
 )
+from rollcraft.steps import filter_paths
 
 ASSISTANT = {"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "hi"}]}
 CALL = {"type": "function_call", "call_id": "c1", "name": "add", "arguments": '{"a": 1}'}
