@@ -29,12 +29,12 @@ if TYPE_CHECKING:
         FilterReport,
         TaskStats,
         build_steps,
-        filter_paths,
         judge,
         run_filters,
     )
     from rollcraft.formats import DpoOptions, DpoReport, SftReport, dpo_rows, sft_row, sft_rows
     from rollcraft.pipeline import diff_versions, list_versions, load_pipeline_config, run_pipeline
+    from rollcraft.steps import filter_paths
     from rollcraft.validate import Finding, ValidationReport, validate_file
 
 _EXPORTS: dict[str, tuple[str, ...]] = {
@@ -90,7 +90,6 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "FilterReport",
         "TaskStats",
         "build_steps",
-        "filter_paths",
         "judge",
         "run_filters",
     ),
@@ -108,6 +107,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "load_pipeline_config",
         "run_pipeline",
     ),
+    "rollcraft.steps": ("filter_paths",),
     "rollcraft.validate": (
         "Finding",
         "ValidationReport",

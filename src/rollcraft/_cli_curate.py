@@ -7,10 +7,9 @@ The filter flags (``*Opt``) and :func:`~rollcraft._cli_filters.filter_config` li
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Iterator
-from typing import IO, Annotated
+from collections.abc import Callable, Iterator
+from typing import Annotated, Any
 
-import orjson
 import typer
 from rich.console import Console
 
@@ -27,26 +26,7 @@ from rollcraft._cli_common import (
     table,
     write_json,
 )
-from rollcraft._cli_filters import (
-    ConfigOpt,
-    DedupeOpt,
-    DropFlaggedOpt,
-    MaxAssistantTurnsOpt,
-    MaxCharsOpt,
-    MaxRewardOpt,
-    MaxTokensOpt,
-    MaxTurnsOpt,
-    MinAssistantTurnsOpt,
-    MinRewardOpt,
-    MinTaskSuccessRateOpt,
-    MinTurnsOpt,
-    RequireToolUseOpt,
-    SuccessOnlyOpt,
-    TokenizerOpt,
-    filter_config,
-    judged_rollouts,
-    redaction_step,
-)
+from rollcraft._cli_filters import judged_rollouts, with_filters
 from rollcraft._console import err, out
 from rollcraft._inspect import require_rollouts
 from rollcraft._io import atomic_writer, refuse_overwriting_inputs
@@ -57,12 +37,12 @@ from rollcraft.curate import (
     ReviewReport,
     SampleReport,
     Strata,
-    apply_review,
     balance,
     read_decisions,
     sample_for_review,
 )
-from rollcraft.filters import Drop, FilterReport
+from rollcraft.filters import FilterConfig, FilterReport
+from rollcraft.steps import Judged, Review, Stage, WriteKept, WriteRejects, run_steps
 
 __all__ = [
     "register",
@@ -81,65 +61,30 @@ ByOpt = Annotated[
 ]
 
 
+@with_filters
 def filter_command(
     paths: PathsArg,
     output: OutOpt = None,
-    config: ConfigOpt = None,
-    min_reward: MinRewardOpt = None,
-    max_reward: MaxRewardOpt = None,
-    success_only: SuccessOnlyOpt = None,
-    min_turns: MinTurnsOpt = None,
-    max_turns: MaxTurnsOpt = None,
-    min_assistant_turns: MinAssistantTurnsOpt = None,
-    max_assistant_turns: MaxAssistantTurnsOpt = None,
-    require_tool_use: RequireToolUseOpt = None,
-    min_task_success_rate: MinTaskSuccessRateOpt = None,
-    max_chars: MaxCharsOpt = None,
-    max_tokens: MaxTokensOpt = None,
-    tokenizer: TokenizerOpt = None,
-    drop_flagged: DropFlaggedOpt = None,
-    dedupe: DedupeOpt = None,
     report_path: ReportOpt = None,
     rejects: RejectsOpt = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the report; write no data.")] = False,
-    redact_secrets: Annotated[
-        bool, typer.Option("--redact-secrets", help="Replace API keys, tokens, passwords, emails...")
-    ] = False,
-    on_secret: Annotated[
-        str, typer.Option("--on-secret", help="replace (typed placeholder) or drop.")
-    ] = "replace",
-    allowlist: Annotated[
-        str | None, typer.Option("--allowlist", help="Strings/regexes never redacted.")
-    ] = None,
     shape: ShapeOpt = "auto",
     reasoning: ReasoningOpt = "separate",
     success_threshold: SuccessOpt = DEFAULT_SUCCESS_THRESHOLD,
     task_key: TaskKeyOpt = None,
+    *,
+    filters: FilterConfig,
+    redaction: Any,
 ) -> None:
     """Keep the rollouts that pass every filter; write them as their original lines, byte for byte."""
-    settings = filter_config(
-        config,
-        min_reward=min_reward,
-        max_reward=max_reward,
-        success_only=success_only,
-        min_turns=min_turns,
-        max_turns=max_turns,
-        min_assistant_turns=min_assistant_turns,
-        max_assistant_turns=max_assistant_turns,
-        require_tool_usage=require_tool_use,
-        min_success_rate=min_task_success_rate,
-        max_chars=max_chars,
-        max_tokens=max_tokens,
-        tokenizer=tokenizer,
-        drop_flagged=drop_flagged,
-        dedupe=dedupe,
-    )
     options = read_options(shape, reasoning, success_threshold, task_key)
     _check_outputs(paths, output, rejects, report_path, dry_run=dry_run)
-    redaction = redaction_step(redact_secrets=redact_secrets, on_secret=on_secret, allowlist=allowlist)
     report = FilterReport()
-    judged = judged_rollouts(paths, settings, redaction, options, report)
-    write_lines(judged, None if dry_run else output, None if dry_run else rejects, report.read)
+
+    def steps(stages: list[Stage]) -> Iterator[Judged]:
+        return judged_rollouts(paths, filters, redaction, options, report, stages)
+
+    write_lines(steps, None if dry_run else output, None if dry_run else rejects, report.read)
     console = _console_for(output, dry_run)
     _print_filter_report(report, console)
     data = report.to_dict()
@@ -167,49 +112,27 @@ def _console_for(output: str | None, dry_run: bool) -> Console:
 
 
 def write_lines(
-    judged: Iterable[tuple[Rollout, Drop | None]],
+    steps: Callable[[list[Stage]], Iterator[Judged]],
     output: str | None,
     rejects: str | None,
     read: ReadReport,
-) -> tuple[int, int]:
-    """Write kept rollouts' original lines to ``output`` and dropped ones, wrapped, to ``rejects``.
+) -> None:
+    """Run a command's ``steps`` (given the writers to end with): the kept rollouts' original
+    lines to ``output`` and the dropped ones, wrapped, to ``rejects`` (:mod:`rollcraft.steps`).
 
     Either may be None (not written). Both are atomic: nothing is left half-written, and nothing
-    at all when ``read`` (filled while ``judged`` is consumed) found no rollout. Returns (kept,
-    dropped) counts.
+    at all when ``read`` (filled as the steps run) found no rollout.
     """
-    kept = dropped = 0
     with contextlib.ExitStack() as stack:
-        keep_out = stack.enter_context(atomic_writer(output)) if output else None
-        reject_out = stack.enter_context(atomic_writer(rejects)) if rejects else None
+        writers: list[Stage] = []
+        if output:
+            writers.append(WriteKept(stack.enter_context(atomic_writer(output))))
+        if rejects:
+            writers.append(WriteRejects(stack.enter_context(atomic_writer(rejects))))
         with progress("filtering") as advance:
-            for rollout, drop in judged:
+            for _ in steps(writers):
                 advance()
-                if drop is None:
-                    kept += 1
-                    _write(keep_out, rollout.raw + b"\n")
-                else:
-                    dropped += 1
-                    _write(reject_out, wrap_reject(rollout, drop))
         require_rollouts(read)  # before the outputs are kept: no rollout read is exit 2, no file
-    return kept, dropped
-
-
-def _write(handle: IO[bytes] | None, data: bytes) -> None:
-    if handle is not None:
-        handle.write(data)
-
-
-def wrap_reject(rollout: Rollout, drop: Drop) -> bytes:
-    """``{"dropped_by": ..., "reason": ..., "rollout": <the original line>}`` and a newline
-    (for a drop by ``redact_secrets``, the line with its secrets replaced)."""
-    head = b'{"dropped_by":' + orjson.dumps(drop.by) + b',"reason":' + orjson.dumps(drop.reason)
-    raw = rollout.raw.strip()
-    if drop.by == "redact_secrets":
-        from rollcraft.redact import redacted_reject
-
-        raw = redacted_reject(raw)
-    return head + b',"rollout":' + raw + b"}\n"
 
 
 def _print_filter_report(report: FilterReport, console: Console) -> None:
@@ -316,10 +239,15 @@ def apply_review_command(
     options = read_options(shape, reasoning, success_threshold, task_key)
     _not_an_input([*paths, decisions], output, rejects, report_path)
     table_of = read_decisions(decisions)
-    report = ReviewReport()
-    items = read_rollouts(paths, options=options)
-    reviewed = apply_review(items, table_of, drop_undecided=drop_undecided, report=report)
-    write_lines(reviewed, output, rejects, report.read)
+    review = Review(table_of, drop_undecided)
+    report = review.report
+
+    def steps(stages: list[Stage]) -> Iterator[Judged]:
+        items = read_rollouts(paths, options=options)
+        return run_steps(items, [review, *stages], FilterReport(read=report.read))
+
+    write_lines(steps, output, rejects, report.read)
+    report.unmatched = review.unmatched()
     console = _console_for(output, False)
     console.print(
         f"Kept {report.kept}/{report.read.rollouts} rollouts: {report.accepted} accepted, "

@@ -1,4 +1,5 @@
-"""The filter options (and secret redaction) shared by ``sft``, ``dpo`` and other commands.
+"""The filter options (and secret redaction) shared by ``filter``, ``sft``, ``dpo`` and other commands,
+and :func:`judged_rollouts`, which runs a command's steps.
 
 :func:`with_filters` adds every filter flag of ``rollcraft filter`` to a Typer command; the
 command receives one ``filters: FilterConfig`` (flags laid over ``--config``) and one
@@ -9,37 +10,25 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable, Iterator
+import types
+import typing
+from collections.abc import Callable, Iterator, Sequence
 from typing import Annotated, Any, TypeVar
 
 import typer
 
 from rollcraft._cli_common import finite
 from rollcraft._read import ReadOptions
-from rollcraft._records import Rollout
-from rollcraft.filters import Drop, FilterConfig, FilterReport, filter_paths
+from rollcraft.filters import FilterConfig, FilterReport, build_steps, step_spec
+from rollcraft.steps import Judged, Stage, Step, redaction_steps, run_paths
 
 __all__ = [
     "AllowlistOpt",
     "ConfigOpt",
-    "DedupeOpt",
-    "DropFlaggedOpt",
-    "MaxAssistantTurnsOpt",
-    "MaxCharsOpt",
-    "MaxRewardOpt",
-    "MaxTokensOpt",
-    "MaxTurnsOpt",
-    "MinAssistantTurnsOpt",
-    "MinRewardOpt",
-    "MinTaskSuccessRateOpt",
-    "MinTurnsOpt",
     "OnSecretOpt",
     "RedactOpt",
-    "RequireToolUseOpt",
-    "SuccessOnlyOpt",
     "TokenizerOpt",
     "filter_config",
-    "filtered_rollouts",
     "judged_rollouts",
     "redaction_step",
     "with_filters",
@@ -67,69 +56,8 @@ _P = "Filters"
 ConfigOpt = Annotated[
     str | None, typer.Option("--config", help="YAML of filter keys (flags override it).", rich_help_panel=_P)
 ]
-MinRewardOpt = Annotated[
-    float | None,
-    typer.Option("--min-reward", help="Keep reward >= this.", rich_help_panel=_P, callback=finite),
-]
-MaxRewardOpt = Annotated[
-    float | None,
-    typer.Option("--max-reward", help="Keep reward <= this.", rich_help_panel=_P, callback=finite),
-]
-SuccessOnlyOpt = Annotated[
-    bool | None,
-    typer.Option("--success-only/--no-success-only", help="Keep successful rollouts.", rich_help_panel=_P),
-]
-MinTurnsOpt = Annotated[
-    int | None, typer.Option("--min-turns", help="Keep >= N completion messages.", rich_help_panel=_P)
-]
-MaxTurnsOpt = Annotated[
-    int | None, typer.Option("--max-turns", help="Keep <= N completion messages.", rich_help_panel=_P)
-]
-MinAssistantTurnsOpt = Annotated[
-    int | None,
-    typer.Option("--min-assistant-turns", help="Keep >= N assistant messages.", rich_help_panel=_P),
-]
-MaxAssistantTurnsOpt = Annotated[
-    int | None,
-    typer.Option("--max-assistant-turns", help="Keep <= N assistant messages.", rich_help_panel=_P),
-]
-RequireToolUseOpt = Annotated[
-    bool | None,
-    typer.Option(
-        "--require-tool-use/--no-require-tool-use", help="Keep rollouts with a tool call.", rich_help_panel=_P
-    ),
-]
-MinTaskSuccessRateOpt = Annotated[
-    float | None,
-    typer.Option(
-        "--min-task-success-rate",
-        help="Keep rollouts of tasks whose rollouts succeed at rate >= X (two passes).",
-        rich_help_panel=_P,
-        callback=finite,
-    ),
-]
-MaxCharsOpt = Annotated[
-    int | None, typer.Option("--max-chars", help="Keep <= N characters of message text.", rich_help_panel=_P)
-]
-MaxTokensOpt = Annotated[
-    int | None, typer.Option("--max-tokens", help="Keep <= N tokens (needs --tokenizer).", rich_help_panel=_P)
-]
 TokenizerOpt = Annotated[
     str | None, typer.Option("--tokenizer", help="A local Hugging Face tokenizer folder.", rich_help_panel=_P)
-]
-DropFlaggedOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--drop-flagged",
-        help="Drop rollouts with these flags (comma-separated; 'none' drops none). Default: truncated,"
-        " unpaired_tool_call, orphan_tool_output, empty_completion, invalid_tool_arguments, mask_sample,"
-        " verification_skipped.",
-        rich_help_panel=_P,
-    ),
-]
-DedupeOpt = Annotated[
-    bool | None,
-    typer.Option("--dedupe/--no-dedupe", help="Drop repeated identical conversations.", rich_help_panel=_P),
 ]
 
 
@@ -146,23 +74,40 @@ def filter_config(config: str | None, **flags: Any) -> FilterConfig:
     return base.merged(given) if given else base
 
 
-#: option parameter name -> (annotation, config key)
-_FILTER_OPTIONS: dict[str, tuple[Any, str]] = {
-    "config": (ConfigOpt, ""),
-    "min_reward": (MinRewardOpt, "min_reward"),
-    "max_reward": (MaxRewardOpt, "max_reward"),
-    "success_only": (SuccessOnlyOpt, "success_only"),
-    "min_turns": (MinTurnsOpt, "min_turns"),
-    "max_turns": (MaxTurnsOpt, "max_turns"),
-    "min_assistant_turns": (MinAssistantTurnsOpt, "min_assistant_turns"),
-    "max_assistant_turns": (MaxAssistantTurnsOpt, "max_assistant_turns"),
-    "require_tool_use": (RequireToolUseOpt, "require_tool_usage"),
-    "min_task_success_rate": (MinTaskSuccessRateOpt, "min_success_rate"),
-    "max_chars": (MaxCharsOpt, "max_chars"),
-    "max_tokens": (MaxTokensOpt, "max_tokens"),
-    "tokenizer": (TokenizerOpt, "tokenizer"),
-    "drop_flagged": (DropFlaggedOpt, "drop_flagged"),
-    "dedupe": (DedupeOpt, "dedupe"),
+def _option(key: str) -> Any:
+    """The Typer annotation of a :class:`FilterConfig` key's flag, from its :class:`StepSpec`."""
+    if key == "tokenizer":
+        return TokenizerOpt
+    spec = step_spec(key)
+    assert spec is not None
+    kind = _value_type(FilterConfig.model_fields[key].annotation)
+    flag = spec.option(key)
+    if kind is bool:
+        switch = typer.Option(f"{flag}/--no-{flag[2:]}", help=spec.help, rich_help_panel=_P)
+        return Annotated[bool | None, switch]
+    if kind is float:
+        number = typer.Option(flag, help=spec.help, rich_help_panel=_P, callback=finite)
+        return Annotated[float | None, number]
+    if kind is int:
+        return Annotated[int | None, typer.Option(flag, help=spec.help, rich_help_panel=_P)]
+    listed = typer.Option(flag, help=spec.help, rich_help_panel=_P)  # a list, comma-separated
+    return Annotated[str | None, listed]
+
+
+def _value_type(annotation: Any) -> Any:
+    """``float`` of ``float | None``, ``int`` of ``Annotated[int, ...] | None``, ``list`` of ``list[str]``."""
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    if typing.get_origin(annotation) in (types.UnionType, typing.Union):
+        return _value_type(args[0])
+    if typing.get_origin(annotation) is Annotated:
+        return _value_type(args[0])
+    return typing.get_origin(annotation) or annotation
+
+
+#: option parameter name (the config key, and ``config``) -> its annotation: one flag per
+#: :class:`FilterConfig` key, from the config's registry.
+_FILTER_OPTIONS: dict[str, Any] = {"config": ConfigOpt} | {
+    key: _option(key) for key in FilterConfig.model_fields if key == "tokenizer" or step_spec(key) is not None
 }
 _REDACT_OPTIONS: dict[str, tuple[Any, Any]] = {
     "redact_secrets": (RedactOpt, False),
@@ -183,7 +128,7 @@ def with_filters(func: F) -> F:
     ]
     extra = [
         inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=a)
-        for n, (a, _) in _FILTER_OPTIONS.items()
+        for n, a in _FILTER_OPTIONS.items()
     ]
     extra += [
         inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY, default=d, annotation=a)
@@ -192,9 +137,8 @@ def with_filters(func: F) -> F:
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        values = {name: kwargs.pop(name, None) for name in _FILTER_OPTIONS}
-        config = values.pop("config")
-        flags = {_FILTER_OPTIONS[name][1]: value for name, value in values.items()}
+        flags = {name: kwargs.pop(name, None) for name in _FILTER_OPTIONS}
+        config = flags.pop("config")
         redact = {name: kwargs.pop(name, default) for name, (_, default) in _REDACT_OPTIONS.items()}
         return func(
             *args, **kwargs, filters=filter_config(config, **flags), redaction=redaction_step(**redact)
@@ -219,24 +163,24 @@ def redaction_step(*, redact_secrets: bool, on_secret: str, allowlist: str | Non
     return RedactSecrets(on_secret=on_secret, redactor=Redactor(allowlist=allow))  # type: ignore[arg-type]
 
 
-def filtered_rollouts(
-    paths: list[str], filters: Any, redaction: Any, options: ReadOptions, report: FilterReport
-) -> Iterator[Rollout]:
-    """Read, redact (when asked) and filter: the kept rollouts; every drop counted in ``report``."""
-    judged = judged_rollouts(paths, filters, redaction, options, report)
-    return (rollout for rollout, drop in judged if drop is None)
-
-
 def judged_rollouts(
-    paths: list[str], filters: Any, redaction: Any, options: ReadOptions, report: FilterReport
-) -> Iterator[tuple[Rollout, Drop | None]]:
-    """Read, redact (when asked) and judge every rollout (see :func:`rollcraft.filters.judge`)."""
-    first: list[Any] = []
-    transform = None
+    paths: list[str],
+    filters: FilterConfig,
+    redaction: Any,
+    options: ReadOptions,
+    report: FilterReport,
+    stages: Sequence[Stage] = (),
+) -> Iterator[Judged]:
+    """Read and run the command's steps: redaction (when asked), the filters, then ``stages``
+    (see :mod:`rollcraft.steps`); every drop counted in ``report``."""
+    first: list[Step] = []
     if redaction is not None:
         redaction.options = options
-        transform = redaction.redact_items  # in drop mode: the quarantined lines' details only
-        first.append(redaction.drop_step() if redaction.on_secret == "drop" else redaction.failure_step())
-    return filter_paths(
-        paths, filters, options=options, report=report, first_steps=first, transform=transform
+        first = redaction_steps(redaction)
+    return run_paths(
+        paths,
+        lambda stats: [*first, *build_steps(filters, task_stats=stats), *stages],
+        options=options,
+        report=report,
+        task_stats=filters.min_success_rate is not None,
     )

@@ -1,9 +1,8 @@
-"""Format commands: ``sft`` and ``dpo``."""
+"""Format commands: ``sft`` and ``dpo``: the filters' steps (:func:`~rollcraft._cli_filters.judged_rollouts`)
+ending with the SFT writer or the DPO collector (:mod:`rollcraft.steps`)."""
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Iterator
 from typing import Annotated, Any, cast
 
 import typer
@@ -20,17 +19,17 @@ from rollcraft._cli_common import (
     table,
     write_json,
 )
-from rollcraft._cli_filters import filtered_rollouts, with_filters
+from rollcraft._cli_filters import judged_rollouts, with_filters
 from rollcraft._console import out
 from rollcraft._inspect import require_rollouts
 from rollcraft._io import atomic_writer, refuse_overwriting_inputs
 from rollcraft._read import DEFAULT_SUCCESS_THRESHOLD
-from rollcraft._records import Rollout
 from rollcraft.filters import FilterConfig, FilterReport
-from rollcraft.formats import DIALECTS, DpoOptions, DpoReport, SftReport, dpo_rows, sft_rows
+from rollcraft.formats import DIALECTS, DpoOptions, DpoReport, SftReport
 from rollcraft.formats._dialects import ArgumentsMode, Dialect
-from rollcraft.formats.dpo import CompletionMode, Pairing
-from rollcraft.formats.sft import NOT_SUCCESS, drops_reasoning
+from rollcraft.formats.dpo import CompletionMode, PairCollector, Pairing
+from rollcraft.formats.sft import NOT_SUCCESS
+from rollcraft.steps import CollectDpo, WriteSft, drain
 
 __all__ = ["register"]
 
@@ -111,12 +110,12 @@ def sft_command(
     mode = _arguments(arguments, chosen)
     options = read_options(shape, reasoning, success_threshold, task_key)
     refuse_overwriting_inputs(paths, [output, report_path])
-    report, sft = FilterReport(), SftReport()
-    kept = filtered_rollouts(paths, filters, redaction, options, report)
+    report = FilterReport()
     with atomic_writer(output) as handle:
-        for line in sft_rows(kept, chosen, report=sft, arguments=mode, include_failures=include_failures):
-            handle.write(line)
+        writer = WriteSft(handle, chosen, mode, success_only=not include_failures, offsets=False)
+        drain(judged_rollouts(paths, filters, redaction, options, report, [writer]))
         require_rollouts(report.read)  # before the output is kept: no rollout read is exit 2, no file
+    sft = writer.report
     _print_filtering(report, redaction)
     _print_sft(sft, chosen, output)
     if report_path:
@@ -177,34 +176,26 @@ def dpo_command(
     )
     options = read_options(shape, reasoning, success_threshold, task_key)
     refuse_overwriting_inputs(paths, [output, report_path])
-    report, dpo, lost = FilterReport(), DpoReport(), Counter[str]()
-    kept = _noting_lost_reasoning(filtered_rollouts(paths, filters, redaction, options, report), chosen, lost)
+    report, dpo = FilterReport(), DpoReport()
+    collector = PairCollector(dpo_options, read_options=options, report=dpo)
+    collect = CollectDpo(collector, dialect=chosen)
     with atomic_writer(output) as handle:
-        for line in dpo_rows(kept, dpo_options, read_options=options, report=dpo):
+        drain(judged_rollouts(paths, filters, redaction, options, report, [collect]))
+        for line in collector.rows():
             handle.write(line)
         require_rollouts(report.read)  # before the output is kept: no rollout read is exit 2, no file
     _print_filtering(report, redaction)
     _print_dpo(dpo, dpo_options, output)
-    if lost["rollouts"]:
+    if collect.reasoning_lost:
         out.print(
-            f"{lost['rollouts']} kept rollouts have reasoning that the {chosen} format cannot carry "
+            f"{collect.reasoning_lost} kept rollouts have reasoning that the {chosen} format cannot carry "
             "(a pair drops it); --reasoning think inlines it as <think>...</think>",
             markup=False,
         )
     if report_path:
-        counts = dpo.to_dict() | {"reasoning_lost_rollouts": lost["rollouts"]}
+        counts = dpo.to_dict() | {"reasoning_lost_rollouts": collect.reasoning_lost}
         data = {"filter": report.to_dict(), "dpo": counts, "format": chosen}
         write_json(report_path, data | _redaction_dict(redaction))
-
-
-def _noting_lost_reasoning(
-    rollouts: Iterator[Rollout], dialect: Dialect, lost: Counter[str]
-) -> Iterator[Rollout]:
-    """The rollouts as they come, counting in ``lost["rollouts"]`` those whose reasoning ``dialect`` drops."""
-    for rollout in rollouts:
-        if drops_reasoning(rollout, dialect):
-            lost["rollouts"] += 1
-        yield rollout
 
 
 def _print_sft(sft: SftReport, dialect: Dialect, output: str) -> None:

@@ -1,6 +1,9 @@
 """Curation: a stratified review sample, review decisions, and balancing across categories.
 
-Sampling and balancing make two passes: the first keeps only (stratum, ordinal) per rollout,
+Review decisions and balance are steps (:mod:`rollcraft.steps`: :class:`~rollcraft.steps.Review`,
+:class:`~rollcraft.steps.Categorize`, :func:`~rollcraft.steps.choose`,
+:class:`~rollcraft.steps.Select`), the same the pipeline runs; the functions here run them
+alone over files. Sampling and balancing make two passes: the first keeps only (stratum, ordinal) per rollout,
 the choice is made with a seeded ``random.Random`` per stratum (sorted), and the second pass
 yields the chosen rollouts in input order. The same input and seed give the same output::
 
@@ -13,17 +16,25 @@ from __future__ import annotations
 import itertools
 import random
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
-
-import orjson
 
 from rollcraft._errors import ConfigError
 from rollcraft._read import ReadOptions, ReadReport, read_rollouts
 from rollcraft._records import Quarantined, Rollout
-from rollcraft.filters import Drop, relabel, rereadable
+from rollcraft.filters import Drop, FilterReport, relabel, rereadable
 from rollcraft.review.decisions import Decision, read_decisions
+from rollcraft.steps import (
+    Categorize,
+    Review,
+    ReviewReport,
+    Select,
+    category_of,
+    choose,
+    drain,
+    run_steps,
+)
 
 __all__ = [
     "BalanceReport",
@@ -37,38 +48,6 @@ __all__ = [
     "read_decisions",
     "sample_for_review",
 ]
-
-MISSING = "(missing)"
-#: The category of a value nested deeper than can be written as JSON text (254 levels).
-TOO_DEEP = "(too deeply nested)"
-
-
-def category_of(rollout: Rollout, by: str) -> str:
-    """The category of a rollout: ``task_type``, ``agent``, ``task_key``, ``none``, or a record field.
-
-    A record field may use dots (``metadata.difficulty``); a missing one is ``(missing)``.
-
-    >>> category_of(rollout, "task_type")  # doctest: +SKIP
-    'math'
-    """
-    if by == "none":
-        return "all"
-    if by in ("task_type", "task_key"):
-        return str(getattr(rollout, by))
-    if by == "agent":
-        return rollout.agent or MISSING
-    value: Any = rollout.record
-    for part in by.split("."):
-        value = value.get(part) if isinstance(value, dict) else None
-    if value is None:
-        return MISSING
-    if isinstance(value, str):
-        return value
-    try:
-        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
-    except orjson.JSONEncodeError:  # nests deeper than orjson writes: one category for all such
-        return TOO_DEEP
-
 
 # ---------------------------------------------------------------------------------------------
 # Review sample
@@ -225,43 +204,15 @@ def _pick(items: Iterable[Rollout | Quarantined], chosen: dict[Any, list[int]]) 
 # type and reader, shared with the review server and the pipeline's review step.
 
 
-@dataclass(slots=True)
-class ReviewReport:
-    """What applying decisions did; ``undecided`` includes the ``skipped`` (a skip is no decision);
-    ``unmatched``: decision ids no rollout had."""
-
-    read: ReadReport = field(default_factory=ReadReport)
-    kept: int = 0
-    accepted: int = 0
-    rejected: int = 0
-    skipped: int = 0
-    undecided: int = 0
-    dropped_undecided: int = 0
-    unmatched: list[str] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "lines": self.read.lines,
-            "rollouts": self.read.rollouts,
-            "kept": self.kept,
-            "accepted": self.accepted,
-            "rejected": self.rejected,
-            "skipped": self.skipped,
-            "undecided": self.undecided,
-            "dropped_undecided": self.dropped_undecided,
-            "unmatched_decisions": len(self.unmatched),
-            "unmatched_ids": self.unmatched[:50],
-        }
-
-
 def apply_review(
     items: Iterable[Rollout | Quarantined],
-    decisions: dict[str, Decision],
+    decisions: Mapping[str, Decision],
     *,
     drop_undecided: bool = False,
     report: ReviewReport | None = None,
 ) -> Iterator[tuple[Rollout, Drop | None]]:
-    """Yield each rollout with ``Drop("review", note)`` when rejected (``None``: kept).
+    """Yield each rollout with ``Drop("review", note)`` when rejected (``None``: kept): the
+    :class:`rollcraft.steps.Review` step, alone.
 
     Rollouts without a decision (or with a ``skip``, which is no decision) are kept, or dropped
     as ``undecided`` with ``drop_undecided``.
@@ -270,37 +221,10 @@ def apply_review(
     >>> from rollcraft import read_rollouts
     >>> kept = [r for r, d in apply_review(read_rollouts(["examples/rollouts"]), {}) if d is None]
     """
-    report = report if report is not None else ReviewReport()
-    matched: set[str] = set()
-    for item in items:
-        report.read.count(item)
-        if isinstance(item, Rollout):
-            drop = _review_one(item, decisions.get(item.rollout_id), drop_undecided, report)
-            if item.rollout_id in decisions:
-                matched.add(item.rollout_id)
-            yield item, drop
-    report.unmatched = sorted(set(decisions) - matched)
-
-
-def _review_one(
-    rollout: Rollout, decision: Decision | None, drop_undecided: bool, report: ReviewReport
-) -> Drop | None:
-    if decision is not None and not decision.decided:
-        report.skipped += 1
-        decision = None
-    if decision is None:
-        report.undecided += 1
-        if drop_undecided:
-            report.dropped_undecided += 1
-            return Drop("undecided", "no review decision")
-        report.kept += 1
-        return None
-    if decision.decision == "reject":
-        report.rejected += 1
-        return Drop("review", decision.note or "rejected in review")
-    report.accepted += 1
-    report.kept += 1
-    return None
+    review = Review(decisions, drop_undecided, report if report is not None else ReviewReport())
+    counts = FilterReport(read=review.report.read)
+    yield from run_steps(items, [review], counts)
+    review.report.unmatched = review.unmatched()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -337,7 +261,9 @@ def balance(
     """Keep at most ``max_per_category`` rollouts per category, a seeded random choice in each.
 
     Not the first N: files are in completion order, so the first N favour fast rollouts. Each
-    category draws with ``random.Random(f"{seed}/{category}")``; the kept rollouts come in input order.
+    category draws with ``random.Random(f"{seed}/{category}")`` (:func:`rollcraft.steps.choose`,
+    the pipeline's ``balance:`` too); the kept rollouts come in input order. Two passes: the
+    :class:`~rollcraft.steps.Categorize` step, then :class:`~rollcraft.steps.Select`.
 
     >>> kept = list(balance(["examples/rollouts"], max_per_category=5, seed=0))
     """
@@ -345,12 +271,15 @@ def balance(
         raise ConfigError("must be >= 0", key="max_per_category")
     report = report if report is not None else BalanceReport()
     with rereadable(paths) as sources:
-        groups = _groups(read_rollouts(sources, options=options), lambda r: category_of(r, by), report.read)
-        chosen = {c: _draw(v, max_per_category, f"{seed}/{c}") for c, v in sorted(groups.items())}
-        report.before.update({c: len(v) for c, v in groups.items()})
-        report.after.update({c: len(v) for c, v in chosen.items()})
-        yield from _pick(relabel(read_rollouts(sources, options=options), sources, paths), chosen)
-
-
-def _draw(ordinals: list[int], k: int, seed: str) -> list[int]:
-    return ordinals if len(ordinals) <= k else random.Random(seed).sample(ordinals, k)
+        categorize = Categorize(by)
+        counts = FilterReport(read=report.read)
+        drain(run_steps(read_rollouts(sources, options=options), [categorize], counts))
+        choice = choose(categorize.log, max_per_category, seed)
+        report.before.update(choice.before)
+        report.after.update(choice.after)
+        select = [Select(choice.selected)]
+        second = run_steps(read_rollouts(sources, options=options), select, FilterReport())
+        kept = (rollout for rollout, drop in second if drop is None)
+        for item in relabel(kept, sources, paths):
+            if isinstance(item, Rollout):
+                yield item

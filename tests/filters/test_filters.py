@@ -32,10 +32,10 @@ from rollcraft.filters import (
     SuccessOnly,
     TaskStats,
     build_steps,
-    filter_paths,
     judge,
     run_filters,
 )
+from rollcraft.steps import filter_paths
 
 ASSISTANT = {"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "hi"}]}
 CALL = {"type": "function_call", "call_id": "c1", "name": "add", "arguments": '{"a": 1}'}
@@ -234,11 +234,11 @@ def test_dedupe_after_a_threshold_keeps_the_first_survivor() -> None:
 def test_dedupe_and_its_twin_share_one_memory_and_one_key_per_rollout(monkeypatch: Any) -> None:
     """The "alone" twin counts as a fresh step would, the same rollout object judged twice is
     two rollouts, and each rollout's conversation key is computed once for both."""
-    import rollcraft.filters as filters
+    import rollcraft.filters._dedupe as dedupe
 
     calls: list[int] = []
-    real_key = filters.conversation_key
-    monkeypatch.setattr(filters, "conversation_key", lambda c: calls.append(1) or real_key(c))
+    real_key = dedupe.conversation_key
+    monkeypatch.setattr(dedupe, "conversation_key", lambda c: calls.append(1) or real_key(c))
     same = rollout(1.0, extra_field=1)
     items = [rollout(0.0), same, rollout(1.0, extra_field=2), same, rollout(0.0, extra_field=3)]
     report = FilterReport()

@@ -4,7 +4,7 @@ rollouts are duplicates; later passes, in any number of processes, look the deci
 
 What one ``Dedupe`` step decides depends on every rollout before it: it drops a rollout that
 reaches it (no earlier step dropped it) when an earlier rollout that reached it had the same
-conversation, and its twin (for the "alone would drop" counts, see ``filters._Judge``) when
+conversation, and its twin (for the "alone would drop" counts, see ``filters._judge._Judge``) when
 any earlier rollout had. The log keeps, per rollout, its key and whether it reached the step;
 a :class:`Decider` replays both in input order and keeps a decision only for duplicates.
 """

@@ -10,11 +10,9 @@ from __future__ import annotations
 import contextlib
 import gc
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
-
-import orjson
+from typing import Any
 
 from rollcraft._alloc import process_tuned, tune_process
 from rollcraft._compact import CategoryLog, IdSet, LocatorSet
@@ -22,12 +20,28 @@ from rollcraft._pipeline_config import LoadedConfig
 from rollcraft._read import ReadOptions
 from rollcraft._records import Quarantined, Rollout
 from rollcraft.engines._dedupe import Decisions, DedupeLog, PlannedDedupe
-from rollcraft.filters import Dedupe, Filter, FilterConfig, FilterReport, TaskStats, build_steps, judge
-from rollcraft.formats import SftReport, sft_row, sft_skip_reason
-from rollcraft.formats.dpo import Candidate, sft_locator
-from rollcraft.formats.sft import drops_reasoning
+from rollcraft.filters import Dedupe, Filter, FilterConfig, FilterReport, TaskStats, build_steps
+from rollcraft.formats import SftReport
+from rollcraft.formats.dpo import Candidate
+from rollcraft.review.decisions import Decision
+from rollcraft.steps import (
+    SHARD_LINES,
+    Categorize,
+    CollectDpo,
+    Review,
+    Select,
+    Step,
+    TellingWriter,
+    WriteKept,
+    Writer,
+    WriteRejects,
+    WriteSft,
+    drain,
+    redaction_steps,
+    run_steps,
+)
 
-__all__ = ["Pass", "PassResult", "Plan", "few_collections"]
+__all__ = ["SHARD_LINES", "Pass", "PassResult", "Plan", "Sinks", "few_collections", "moved_to"]
 
 
 @contextlib.contextmanager
@@ -67,8 +81,8 @@ class Plan:
     loaded: LoadedConfig
     read_options: ReadOptions
     task_stats: TaskStats | None = None
-    rejected_ids: frozenset[str] = frozenset()
-    reviewed_ids: frozenset[str] = frozenset()
+    #: The review decisions (rollout id -> decision); None: no review step.
+    decisions: Mapping[str, Decision] | None = None
     #: Balance's choice: the locators of the rollouts it keeps (None: no balance).
     selected: LocatorSet | None = None
     #: The ids (content hashes) of the lines an earlier pass over the same inputs searched for
@@ -82,16 +96,14 @@ class Plan:
     def filters(self) -> FilterConfig:
         return self.loaded.filters
 
-    def steps(self, clean: IdSet | None = None) -> list[Filter]:
-        """Fresh filter steps (stateful ones such as dedupe start empty).
-
-        ``clean``: collects the ids of the lines the drop-mode redaction step finds clean."""
+    def filter_steps(self, dedupe_log: DedupeLog | None = None) -> list[Filter]:
+        """Fresh filter steps (stateful ones such as dedupe start empty); dedupe is the plan's
+        decisions when it has them, or ``dedupe_log`` (a first pass over shards) when given."""
         steps = build_steps(self.filters, task_stats=self.task_stats)
         if self.dedupe is not None:
             steps = [PlannedDedupe(self.dedupe) if isinstance(s, Dedupe) else s for s in steps]
-        redact = self.loaded.config.redact
-        if redact is not None and redact.on_secret == "drop":
-            steps.insert(0, self.redaction_step(clean).drop_step())
+        if dedupe_log is not None:
+            steps = [dedupe_log if isinstance(s, Dedupe) else s for s in steps]
         return steps
 
     def redaction_step(self, clean: IdSet | None = None) -> Any:
@@ -108,12 +120,6 @@ class Plan:
             clean=self.clean_lines,
             record_clean=clean,
         )
-
-
-def _redacted_reject(raw: bytes) -> bytes:
-    from rollcraft.redact import redacted_reject
-
-    return redacted_reject(raw)
 
 
 @dataclass(slots=True)
@@ -167,18 +173,6 @@ def _add_redaction(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
     return {k: a.get(k, 0) + b.get(k, 0) for k in keys} | {"kinds": dict(sorted(kinds.items()))}
 
 
-class Writer(Protocol):
-    """What a pass writes to: a binary file, a ``BytesIO``, a :class:`rollcraft._digest.DigestWriter`."""
-
-    def write(self, data: bytes, /) -> int: ...
-
-
-class TellingWriter(Writer, Protocol):
-    """A :class:`Writer` that says where the next write starts."""
-
-    def tell(self) -> int: ...
-
-
 @dataclass(slots=True)
 class Sinks:
     """Where a pass writes; any may be None."""
@@ -196,10 +190,6 @@ class Sinks:
     lines: TellingWriter | None = None
 
 
-#: A candidate locator's file name for "this shard's ``Sinks.lines``".
-SHARD_LINES = "\0shard-lines"
-
-
 def moved_to(candidates: list[tuple[str, Candidate]], path: str, base: int) -> list[tuple[str, Candidate]]:
     """``candidates`` with their :data:`SHARD_LINES` locators moved to ``path``, ``base`` bytes on."""
     return [
@@ -214,7 +204,8 @@ def moved_to(candidates: list[tuple[str, Candidate]], path: str, base: int) -> l
 
 
 class Pass:
-    """One streaming pass over items (a whole input, or one shard of it)."""
+    """One streaming pass over items (a whole input, or one shard of it): the pipeline's steps,
+    built from the plan, run by :func:`rollcraft.steps.run_steps`."""
 
     def __init__(
         self,
@@ -230,163 +221,75 @@ class Pass:
         (offset in this pass's SFT sink) instead of at the input line. ``dedupe_log``: the first
         pass over shards (for dedupe and balance), which logs every rollout in the dedupe step's
         place and writes nothing (no SFT rows or DPO candidates; categories when asked)."""
-        self.dedupe_log = dedupe_log
         self.plan = plan
-        self.sft_locators = sft_locators
-        self.collector = collector
         self.sinks = sinks
-        self.result = PassResult()
+        self.collector = collector
         self.collect_categories = collect_categories
-        self.sft = plan.loaded.config.sft
-        first_pass = collect_categories or dedupe_log is not None
-        self.want_dpo = plan.loaded.config.dpo is not None and not first_pass
-        if dedupe_log is not None:
-            self.sft = None
-        self._pairs_read_sft_rows = False  # set by run(), once the collector knows
-        self._selects = self.sft is not None and (self.sft.min_reward is not None or self.sft.success_only)
-        #: With ``collect_categories`` (balance's first pass): the ids of the lines redaction found
-        #: clean, so the main pass does not search them again (redaction is most of such a run).
+        self.sft_locators = sft_locators
+        self.dedupe_log = dedupe_log
+        self.result = PassResult()
+        #: A first pass (balance's categories, dedupe's log) writes nothing and collects no pairs;
+        #: with redaction it collects the ids of the lines found clean, so the main pass does not
+        #: search them again (redaction is most of such a run).
+        self.first_pass = collect_categories or dedupe_log is not None
         redacts = plan.loaded.config.redact is not None
-        self.clean_lines: IdSet | None = IdSet() if first_pass and redacts else None
-        self._redactor = self._replace_redactor()
-        self._sft_tell = getattr(sinks.sft, "tell", None)  # SFT row offsets, when the sink has them
-        self._curating = bool(
-            plan.reviewed_ids or plan.rejected_ids or collect_categories or plan.selected is not None
-        )
+        self.clean_lines: IdSet | None = IdSet() if self.first_pass and redacts else None
+        self.secrets: Any = None  # the redaction step, once built
 
-    def _replace_redactor(self) -> Any:
-        section = self.plan.loaded.config.redact
-        if section is None or section.on_secret != "replace":
-            return None
-        return self.plan.redaction_step(self.clean_lines)
+    def steps(self) -> list[Step]:
+        """This pass's steps, in order: the pipeline config written as steps."""
+        plan, config = self.plan, self.plan.loaded.config
+        steps: list[Step] = []
+        if config.redact is not None:
+            self.secrets = plan.redaction_step(self.clean_lines)
+            steps += redaction_steps(self.secrets)
+        steps += plan.filter_steps(self.dedupe_log)
+        if plan.decisions is not None:
+            steps.append(Review(plan.decisions))
+        if self.collect_categories:
+            steps.append(Categorize(config.balance.by if config.balance is not None else "task_type"))
+        if plan.selected is not None:
+            steps.append(Select(plan.selected))
+        if self.first_pass:
+            return steps
+        sinks = self.sinks
+        if sinks.kept is not None:
+            steps.append(WriteKept(sinks.kept))
+        if sinks.rejects is not None:
+            steps.append(WriteRejects(sinks.rejects))
+        sft = config.sft
+        writer = None
+        if sft is not None:
+            writer = WriteSft(
+                sinks.sft, sft.format, sft.arguments, sft.success_only, sft.min_reward, ids=sinks.sft_ids
+            )
+            steps.append(writer)
+        if config.dpo is not None:
+            steps.append(
+                CollectDpo(self.collector, writer, sinks.sides, sinks.lines, sft_locators=self.sft_locators)
+            )
+        return steps
 
     def run(self, items: Iterable[Rollout | Quarantined]) -> PassResult:
-        """Push every item through; return the counts (and DPO candidates / categories)."""
-        steps = self.plan.steps(self.clean_lines)
-        if self.dedupe_log is not None:
-            steps = [self.dedupe_log if isinstance(s, Dedupe) else s for s in steps]
-        if self._redactor is not None:
-            steps.insert(0, self._redactor.failure_step())
-        self._pairs_read_sft_rows = self.collector is not None and self.collector.reads_sft_rows
-        # In drop mode, its step redacts the quarantined lines' details (which may quote a secret).
-        dropper = next((getattr(s, "secrets", None) for s in steps if s.name == "redact_secrets"), None)
-        redaction = self._redactor or dropper
-        source = redaction.redact_items(items) if redaction is not None else items
-        for rollout, drop in judge(source, steps, self.result.filter):
-            if drop is not None:
-                self._reject(rollout, drop.by, drop.reason)
-            elif not self._curating or self._passes_curation(rollout):
-                self._keep(rollout)
-        self._finish_redaction(steps)
+        """Push every item through the steps; return what they counted (and collected)."""
+        steps = self.steps()
+        drain(run_steps(items, steps, self.result.filter))
+        self._gather(steps)
         return self.result
 
-    def _finish_redaction(self, steps: list[Filter]) -> None:
-        step = self._redactor or next((s for s in steps if s.name == "redact_secrets"), None)
-        if step is not None and hasattr(step, "report"):
-            self.result.redaction = step.report.to_dict()
-
-    def _passes_curation(self, rollout: Rollout) -> bool:
-        plan = self.plan
-        if rollout.rollout_id in plan.reviewed_ids:
-            self.result.review_matched += 1
-        if rollout.rollout_id in plan.rejected_ids:
-            self.result.review_rejected += 1
-            self._reject(rollout, "review", "rejected in review")
-            return False
-        locator = (rollout.source, rollout.offset)
-        if self.collect_categories:
-            self.result.categories.append(_category(rollout, plan), locator)
-        if plan.selected is not None and locator not in plan.selected:
-            self.result.balance_dropped += 1
-            self._reject(rollout, "balance", "not chosen for its category")
-            return False
-        return True
-
-    def _reject(self, rollout: Rollout, by: str, reason: str) -> None:
-        if self.sinks.rejects is not None:
-            record = orjson.Fragment(rollout.raw if by != "redact_secrets" else _redacted_reject(rollout.raw))
-            self.sinks.rejects.write(
-                orjson.dumps(
-                    {"dropped_by": by, "reason": reason, "rollout": record}, option=orjson.OPT_APPEND_NEWLINE
-                )
-            )
-
-    def _keep(self, rollout: Rollout) -> None:
-        if self.sinks.kept is not None:
-            self.sinks.kept.write(rollout.raw + b"\n")
-        if self.sft is None and not self.want_dpo:
-            return
-        unfit = sft_skip_reason(rollout)  # why it can be neither an SFT row nor a pair's side
-        offset = self._sft(rollout, unfit) if self.sft is not None else None
-        if self.want_dpo:
-            self._dpo(rollout, unfit, offset)
-
-    def _sft(self, rollout: Rollout, unfit: str | None) -> int | None:
-        """Write the rollout's SFT row; returns where it starts when the sink can tell.
-
-        ``unfit``: ``sft_skip_reason(rollout)``."""
-        assert self.sft is not None
-        report = self.result.sft
-        reason = None
-        if self._selects:
-            reason = _sft_selection(rollout, self.sft.min_reward, self.sft.success_only)
-        reason = reason or unfit
-        if reason is not None:
-            report.skipped[reason] += 1
-            return None
-        report.rows += 1
-        if drops_reasoning(rollout, self.sft.format):
-            report.reasoning_lost += 1
-        offset = None
-        sink = self.sinks.sft
-        if sink is not None:
-            row = sft_row(rollout, self.sft.format, arguments=self.sft.arguments)
-            offset = self._sft_tell() if self._sft_tell is not None else None
-            sink.write(orjson.dumps(row, option=orjson.OPT_APPEND_NEWLINE))
-        if self.sinks.sft_ids is not None:
-            self.sinks.sft_ids.write(rollout.rollout_id.encode() + b"\n")
-        return offset
-
-    def _dpo(self, rollout: Rollout, unfit: str | None, sft_offset: int | None = None) -> None:
-        """Collect the rollout as a DPO candidate (``unfit``: ``sft_skip_reason(rollout)``)."""
-        if self.collector is not None:
-            if not self._pairs_read_sft_rows:
-                sft_offset = None  # an SFT row of another dialect: no use to the pairs
-            sides, side_offset = self.sinks.sides, None
-            if sides is not None and sft_offset is None and unfit is None:
-                side_offset = sides.tell()
-                sides.write(orjson.dumps(sft_row(rollout, "trl"), option=orjson.OPT_APPEND_NEWLINE))
-            self.collector.add_checked(rollout, unfit, sft_offset=sft_offset, side_offset=side_offset)
-            return
-        self.result.dpo_rollouts += 1
-        if unfit is not None:
-            self.result.dpo_excluded[unfit] += 1
-            return
-        if self.sft_locators and sft_offset is not None:
-            locator = sft_locator(len(rollout.conversation.prompt), sft_offset)
-        elif rollout.rewritten:  # its input line is not what the pair must hold
-            lines = self.sinks.lines
-            if lines is None:
-                raise RuntimeError("a redacted DPO candidate in a pass without Sinks.lines")
-            locator = (SHARD_LINES, lines.tell())
-            lines.write(rollout.raw + b"\n")
-        else:
-            locator = (rollout.source, rollout.offset)
-        self.result.candidates.append(
-            (rollout.task_key, Candidate(rollout.reward, rollout.rollout_id, locator))
-        )
-
-
-def _sft_selection(rollout: Rollout, min_reward: float | None, success_only: bool) -> str | None:
-    if min_reward is not None and rollout.reward < min_reward:
-        return "below_sft_min_reward"
-    if success_only and not rollout.success:
-        return "not_success"
-    return None
-
-
-def _category(rollout: Rollout, plan: Plan) -> str:
-    from rollcraft.curate import category_of
-
-    balance = plan.loaded.config.balance
-    return category_of(rollout, balance.by if balance is not None else "task_type")
+    def _gather(self, steps: list[Step]) -> None:
+        result = self.result
+        if self.secrets is not None:
+            result.redaction = self.secrets.report.to_dict()
+        for step in steps:
+            if isinstance(step, Review):
+                result.review_rejected, result.review_matched = step.report.rejected, step.report.matched
+            elif isinstance(step, Categorize):
+                result.categories = step.log
+            elif isinstance(step, Select):
+                result.balance_dropped = step.dropped
+            elif isinstance(step, WriteSft):
+                result.sft = step.report
+            elif isinstance(step, CollectDpo):
+                result.dpo_excluded, result.dpo_rollouts = step.excluded, step.rollouts
+                result.candidates = step.candidates

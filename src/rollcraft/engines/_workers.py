@@ -23,10 +23,11 @@ from rollcraft._compact import CategoryLog, IdSet
 from rollcraft._io import NO_ROOM, write_failed
 from rollcraft._records import Quarantined
 from rollcraft.engines._dedupe import DedupeLog, Entry
-from rollcraft.engines._plan import Pass, PassResult, Plan, Sinks, Writer, moved_to
+from rollcraft.engines._plan import Pass, PassResult, Plan, Sinks, moved_to
 from rollcraft.engines._shards import Shard, shard_lines
 from rollcraft.engines._writing import LINES_SCRATCH, _same_trl, rewrites_for_dpo
 from rollcraft.formats.dpo import PairCollector, shift_sft_locator
+from rollcraft.steps import Writer
 
 #: Each kept rollout's balance category and locator, in input order.
 Categories = CategoryLog

@@ -20,13 +20,11 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
-import random
-from array import array
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from rollcraft._compact import CategoryLog, IdSet, LocatorSet
+from rollcraft._compact import CategoryLog, IdSet
 from rollcraft._digest import DigestWriter
 from rollcraft._pipeline_config import LoadedConfig
 from rollcraft._read import read_rollouts
@@ -65,6 +63,8 @@ from rollcraft.engines._writing import rewrites_for_dpo as rewrites_for_dpo
 from rollcraft.filters import TaskStats, relabel, rereadable
 from rollcraft.formats import DpoReport
 from rollcraft.formats.dpo import PairCollector
+from rollcraft.review.decisions import Decision, read_decisions
+from rollcraft.steps import choose
 
 #: The Ray engine (:mod:`rollcraft.engines.ray`) runs these passes too: it uses the public names.
 __all__ = [
@@ -172,19 +172,14 @@ def _plan(loaded: LoadedConfig, sources: list[str], inputs: list[str]) -> Plan:
     stats = None
     if loaded.filters.min_success_rate is not None:
         stats = TaskStats.collect(read_rollouts(sources, options=options))
-    rejected, reviewed = _review(loaded)
-    return Plan(loaded, options, stats, rejected, reviewed)
+    return Plan(loaded, options, stats, _decisions(loaded))
 
 
-def _review(loaded: LoadedConfig) -> tuple[frozenset[str], frozenset[str]]:
+def _decisions(loaded: LoadedConfig) -> dict[str, Decision] | None:
     section = loaded.config.review
     if section is None:
-        return frozenset(), frozenset()
-    from rollcraft.review.decisions import read_decisions  # the one reader (a skip is no decision)
-
-    decisions = read_decisions(loaded.resolve(section.decisions))
-    rejected = frozenset(i for i, d in decisions.items() if d.decision == "reject")
-    return rejected, frozenset(i for i, d in decisions.items() if d.decided)
+        return None
+    return read_decisions(loaded.resolve(section.decisions))  # the one reader (a skip is no decision)
 
 
 def _balanced(
@@ -199,21 +194,17 @@ def _balanced(
         items = relabel(_read(plan, sources, progress), sources, inputs)
         first = Pass(plan, Sinks(), collect_categories=True)
         categories, clean = first.run(items).categories, first.clean_lines
-    groups = categories.groups()
-    selected = array("I")  # the chosen entries' numbers
-    before, after = {}, {}
-    for category in sorted(groups):
-        members = groups[category]
-        chosen = _draw(members, section.max_per_category, f"{section.seed}/{category}")
-        selected.extend(chosen)
-        before[category], after[category] = len(members), len(chosen)
-    del groups
-    info = {"by": section.by, "max_per_category": section.max_per_category, "before": before, "after": after}
+    choice = choose(categories, section.max_per_category, section.seed)
+    info = {
+        "by": section.by,
+        "max_per_category": section.max_per_category,
+        "before": choice.before,
+        "after": choice.after,
+    }
     if clean is not None and plan.clean_lines is not None:
         clean = clean | plan.clean_lines  # the lines this pass skipped, found clean by an earlier one
     found = clean.settled() if clean is not None else plan.clean_lines
-    chosen_locators = LocatorSet(categories.locator(index) for index in selected)
-    return dataclasses.replace(plan, selected=chosen_locators, clean_lines=found), info
+    return dataclasses.replace(plan, selected=choice.selected, clean_lines=found), info
 
 
 def _first_pass_name(loaded: LoadedConfig) -> str:
@@ -272,13 +263,6 @@ def _restart(progress: Any, description: str) -> None:
     restart = getattr(progress, "restart", None)
     if restart is not None:
         restart(description)
-
-
-def _draw(members: Sequence[int], k: int, seed: str) -> Sequence[int]:
-    """``k`` of ``members`` (all when there are no more), a seeded choice, in their order."""
-    if len(members) <= k:
-        return members
-    return [members[i] for i in sorted(random.Random(seed).sample(range(len(members)), k))]
 
 
 def _read(plan: Plan, sources: list[str], progress: Any) -> Iterator[Rollout | Quarantined]:

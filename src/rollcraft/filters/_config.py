@@ -4,7 +4,7 @@ keys and their default order, the default flags; a bad value is one :class:`Conf
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
@@ -12,7 +12,24 @@ from pydantic_core.core_schema import ValidationInfo
 
 from rollcraft._errors import ConfigError
 from rollcraft._normalize import FLAGS
+from rollcraft._tokenizer import cached_tokenizer
 from rollcraft._yamlconf import load_yaml
+from rollcraft.filters._base import Filter, StepSpec
+from rollcraft.filters._dedupe import Dedupe
+from rollcraft.filters._tasks import MinTaskSuccessRate, TaskStats
+from rollcraft.filters._thresholds import (
+    DropFlagged,
+    MaxAssistantTurns,
+    MaxChars,
+    MaxReward,
+    MaxTurns,
+    MinAssistantTurns,
+    MinReward,
+    MinTurns,
+    RequireToolUsage,
+    SuccessOnly,
+)
+from rollcraft.filters._tokens import MaxTokens
 
 #: The flags ``drop_flagged`` drops by default: records whose conversation is cut off, broken,
 #: empty, or asks to be left out of training (``[]`` in the config disables the step).
@@ -28,28 +45,37 @@ DEFAULT_DROP_FLAGS: tuple[str, ...] = (
 )
 
 
-#: The step keys, in the default order (keys a config names come first, in its order).
-STEP_KEYS: tuple[str, ...] = (
-    "min_reward",
-    "max_reward",
-    "success_only",
-    "min_turns",
-    "max_turns",
-    "min_assistant_turns",
-    "max_assistant_turns",
-    "require_tool_usage",
-    "min_success_rate",
-    "max_chars",
-    "max_tokens",
-    "drop_flagged",
-    "dedupe",
-)
-
 _Count = Annotated[int, Field(ge=0)]
+
+
+def _task_rate(value: float, config: FilterConfig, stats: TaskStats | None) -> Filter:
+    if stats is None:
+        raise ValueError("min_success_rate needs task_stats from a first pass (TaskStats.collect)")
+    return MinTaskSuccessRate(value, stats)
+
+
+def _max_tokens(value: int, config: FilterConfig, stats: TaskStats | None) -> Filter:
+    cached_tokenizer(str(config.tokenizer))  # a bad folder fails here, before any line is read
+    return MaxTokens(value, str(config.tokenizer))
+
+
+def _drop_flagged(flags: list[str]) -> Filter:
+    return DropFlagged(frozenset(flags))
+
+
+_FLAGS_HELP = (
+    "Drop rollouts with these flags (comma-separated; 'none' drops none). Default: "
+    + ", ".join(DEFAULT_DROP_FLAGS)
+    + "."
+)
 
 
 class FilterConfig(BaseModel):
     """The filter settings (the tutorial's keys); the order the keys were given in is the step order.
+
+    The registry of filters: each step key's annotation carries its :class:`StepSpec` (how its
+    value becomes a step, its flag and help), and the keys' order here is the default step order
+    (:data:`STEP_KEYS`). A new filter is a module with its step and one key here.
 
     >>> FilterConfig(dedupe=True, min_reward=0.5).key_order
     ('dedupe', 'min_reward')
@@ -57,20 +83,43 @@ class FilterConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True, allow_inf_nan=False)
 
-    min_reward: float | None = None
-    max_reward: float | None = None
-    success_only: bool = False
-    min_turns: _Count | None = None
-    max_turns: _Count | None = None
-    min_assistant_turns: _Count | None = None
-    max_assistant_turns: _Count | None = None
-    require_tool_usage: bool = False
-    min_success_rate: Annotated[float, Field(ge=0.0, le=1.0)] | None = None
-    max_chars: _Count | None = None
-    max_tokens: Annotated[int, Field(gt=0)] | None = None
+    min_reward: Annotated[float | None, StepSpec(MinReward, "Keep reward >= this.")] = None
+    max_reward: Annotated[float | None, StepSpec(MaxReward, "Keep reward <= this.")] = None
+    success_only: Annotated[bool, StepSpec(SuccessOnly, "Keep successful rollouts.", kind="switch")] = False
+    min_turns: Annotated[_Count | None, StepSpec(MinTurns, "Keep >= N completion messages.")] = None
+    max_turns: Annotated[_Count | None, StepSpec(MaxTurns, "Keep <= N completion messages.")] = None
+    min_assistant_turns: Annotated[
+        _Count | None, StepSpec(MinAssistantTurns, "Keep >= N assistant messages.")
+    ] = None
+    max_assistant_turns: Annotated[
+        _Count | None, StepSpec(MaxAssistantTurns, "Keep <= N assistant messages.")
+    ] = None
+    require_tool_usage: Annotated[
+        bool,
+        StepSpec(RequireToolUsage, "Keep rollouts with a tool call.", "switch", "--require-tool-use"),
+    ] = False
+    min_success_rate: Annotated[
+        float | None,
+        Field(ge=0.0, le=1.0),
+        StepSpec(
+            _task_rate,
+            "Keep rollouts of tasks whose rollouts succeed at rate >= X (two passes).",
+            kind="context",
+            flag="--min-task-success-rate",
+            needs_tasks=True,
+        ),
+    ] = None
+    max_chars: Annotated[_Count | None, StepSpec(MaxChars, "Keep <= N characters of message text.")] = None
+    max_tokens: Annotated[
+        int | None,
+        Field(gt=0),
+        StepSpec(_max_tokens, "Keep <= N tokens (needs --tokenizer).", kind="context"),
+    ] = None
     tokenizer: str | None = Field(default=None, validate_default=True)
-    drop_flagged: list[str] = Field(default_factory=lambda: list(DEFAULT_DROP_FLAGS))
-    dedupe: bool = False
+    drop_flagged: Annotated[list[str], StepSpec(_drop_flagged, _FLAGS_HELP)] = Field(
+        default_factory=lambda: list(DEFAULT_DROP_FLAGS)
+    )
+    dedupe: Annotated[bool, StepSpec(Dedupe, "Drop repeated identical conversations.", kind="switch")] = False
 
     _key_order: tuple[str, ...] = PrivateAttr(default=())
 
@@ -160,3 +209,46 @@ def _located(exc: ConfigError, lines: Mapping[str, int], source: str | None) -> 
     message = str(exc).removeprefix(f"{key}: " if key else "")
     line = lines.get(key or "") or (lines.get("max_tokens") if key == "tokenizer" else None)
     return ConfigError(message + (f" (in {source})" if source else ""), key=key, line=line)
+
+
+def step_spec(key: str) -> StepSpec | None:
+    """The :class:`StepSpec` of a :class:`FilterConfig` key (None: not a step key, e.g. ``tokenizer``)."""
+    field = FilterConfig.model_fields.get(key)
+    if field is None:
+        return None
+    return next((m for m in field.metadata if isinstance(m, StepSpec)), None)
+
+
+#: The step keys, in the default order (keys a config names come first, in its order).
+STEP_KEYS: tuple[str, ...] = tuple(key for key in FilterConfig.model_fields if step_spec(key) is not None)
+
+
+def build_steps(
+    config: FilterConfig,
+    *,
+    key_order: Sequence[str] | None = None,
+    task_stats: TaskStats | None = None,
+) -> list[Filter]:
+    """The active steps of ``config``, keys in ``key_order`` first (default: the config's order).
+
+    ``task_stats`` is needed when ``min_success_rate`` is set (see :meth:`TaskStats.collect`).
+
+    >>> [s.name for s in build_steps(FilterConfig(max_turns=8, drop_flagged=[]))]
+    ['max_turns']
+    """
+    given = [k for k in (config.key_order if key_order is None else key_order) if k in STEP_KEYS]
+    order = list(dict.fromkeys([*given, *STEP_KEYS]))
+    return [step for key in order if (step := _step(key, config, task_stats)) is not None]
+
+
+def _step(key: str, config: FilterConfig, stats: TaskStats | None) -> Filter | None:
+    value = getattr(config, key)
+    if value is None or value is False or value == []:
+        return None
+    spec = step_spec(key)
+    assert spec is not None
+    if spec.kind == "switch":
+        return spec.make()
+    if spec.kind == "context":
+        return spec.make(value, config, stats)
+    return spec.make(value)

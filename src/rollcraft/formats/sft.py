@@ -27,6 +27,18 @@ SFT_SKIP_REASONS: dict[str, str] = {
 
 #: The skip reason of a rollout left out because it did not succeed (see :func:`sft_rows`).
 NOT_SUCCESS = "not_success"
+#: The skip reason of a rollout left out for its reward (the pipeline's ``sft: {min_reward: X}``).
+BELOW_MIN_REWARD = "below_sft_min_reward"
+
+
+def left_out(rollout: Rollout, *, success_only: bool = True, min_reward: float | None = None) -> str | None:
+    """Why ``rollout`` is left out of SFT by choice (before whether it can be a row at all:
+    :func:`sft_skip_reason`), or None."""
+    if min_reward is not None and rollout.reward < min_reward:
+        return BELOW_MIN_REWARD
+    if success_only and not rollout.success:
+        return NOT_SUCCESS
+    return None
 
 
 @dataclass(slots=True)
@@ -133,7 +145,7 @@ def sft_rows(
     """
     counts = report if report is not None else SftReport()
     for rollout in rollouts:
-        reason = NOT_SUCCESS if not (include_failures or rollout.success) else sft_skip_reason(rollout)
+        reason = left_out(rollout, success_only=not include_failures) or sft_skip_reason(rollout)
         if reason is not None:
             counts.skipped[reason] += 1
             continue
