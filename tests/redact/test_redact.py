@@ -141,6 +141,42 @@ PLANTED: list[tuple[str, str, str]] = [
         '"SessionToken": "FwoGZXIvYXdzEBYaDHabc123def456ghi789jkl/+mnoPQRstu==",',
         "FwoGZXIvYXdzEBYaDHabc123def456ghi789jkl/+mnoPQRstu==",
     ),
+    # The kinds of tests/redact/test_corpus.py (there in every place of a record, many values each).
+    ("gitlab_token", "GITLAB_TOKEN=glpat-Ab3dE5gH7jK9mN1pQ3sT", "glpat-Ab3dE5gH7jK9mN1pQ3sT"),
+    (
+        "npm_token",
+        "//registry.npmjs.org/:_authToken=npm_aB3dE5gH7jK9mN1pQ3sT5vW7yZ9bC1dE3fGh",
+        "npm_aB3dE5gH7jK9",
+    ),
+    (
+        "sendgrid_api_key",
+        "SENDGRID=SG.Ab3dE5gH7jK9mN1pQ3sT5v.Wx7yZ9bC1dE3fG5hJ7kL9mN1pQ3sT5vW7yZ9bC1dE3f",
+        "SG.Ab3dE5gH7jK9mN1pQ3sT5v",
+    ),
+    ("twilio_key", "sid AC0f1e2d3c4b5a69780f1e2d3c4b5a6978 ok", "AC0f1e2d3c4b5a69780f1e2d3c4b5a6978"),
+    (
+        "azure_storage_key",
+        "DefaultEndpointsProtocol=https;AccountName=acct;AccountKey=Ab3dE5gH7jK9mN1pQ3sT5vW7yZ9bC1dE3fG5hJ7kL9mN1pQ==;"
+        "EndpointSuffix=core.windows.net",
+        "Ab3dE5gH7jK9mN1pQ3sT5vW7yZ9bC1dE3fG5hJ7kL9mN1pQ==",
+    ),
+    (
+        "azure_sas_token",
+        "https://acct.blob.core.windows.net/c/f?sv=2022-11-02&sp=r&sig=Ab3dE5gH7jK9mN1pQ3sT5vW7%2Bz%3D",
+        "Ab3dE5gH7jK9mN1pQ3sT5vW7%2Bz%3D",
+    ),
+    (
+        "telegram_bot_token",
+        "bot 1234567890:AAHd3T5vW7yZ9bC1dE3fG5hJ7kL9mN1pQ3s",
+        "AAHd3T5vW7yZ9bC1dE3fG5hJ7kL9mN1pQ3s",
+    ),
+    (
+        "databricks_token",
+        "DATABRICKS_TOKEN=dapi0f1e2d3c4b5a69780f1e2d3c4b5a6978",
+        "dapi0f1e2d3c4b5a69780f1e2d3c4b5a6978",
+    ),
+    ("basic_auth", "Authorization: Basic YWxpY2U6czNjcjN0UGFzcw==", "YWxpY2U6czNjcjN0UGFzcw=="),
+    ("card_number", "paid with 4111 1111 1111 1111 yesterday", "4111 1111 1111 1111"),
 ]
 
 ORDINARY = [

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from rollcraft.redact._allowlist import Allowlist, load_allowlist
 from rollcraft.redact._patterns import _PATTERNS as _PATTERNS
-from rollcraft.redact._patterns import SECRET_KINDS, placeholder
+from rollcraft.redact._patterns import PII_KINDS, SECRET_KINDS, placeholder
 from rollcraft.redact._patterns import Starts as Starts
 from rollcraft.redact._patterns import Validator as Validator
 from rollcraft.redact._redactor import Redactor
@@ -38,6 +38,7 @@ from rollcraft.redact._step import (
 )
 
 __all__ = [
+    "PII_KINDS",
     "SECRET_KINDS",
     "Allowlist",
     "OnSecret",

@@ -6,10 +6,12 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator
 
-Validator = Callable[[str], bool]
+from rollcraft.redact._base import _TOKEN_END, _TOKEN_START, _Pattern
+from rollcraft.redact._base import Starts as Starts
+from rollcraft.redact._base import Validator as Validator
+from rollcraft.redact._providers import _CARD_NUMBER, _PII, _PROVIDERS
 
 
 def placeholder(kind: str) -> str:
@@ -49,40 +51,12 @@ def _assigned_secret(value: str) -> bool:
     return _mixed(value) and _entropy(value) >= 3.0
 
 
-#: The positions in a text, in increasing order, where a pattern's match may start: a superset
-#: of the true starts, so that matching at each (see :func:`_sub`) finds what the pattern's own
-#: ``sub`` finds, without running the regex at every position of a long text. None when it
-#: cannot tell for this text. Called with the text and the text lower-cased (computed once).
-Starts = Callable[[str, str], Iterable[int] | None]
-
-
-@dataclass(frozen=True, slots=True)
-class _Pattern:
-    kind: str
-    hints: tuple[str, ...]  # lower-case substrings one of which every hit contains (a fast first look)
-    regex: re.Pattern[str]
-    group: int | str = 0
-    valid: Validator | None = None
-    #: Like ``valid``, for a hit that depends on its context (the whole match and the text around).
-    check: Callable[[re.Match[str]], bool] | None = None
-    #: A case-sensitive search on the line that every hit's line passes: one scan where the hints
-    #: would take one each (a line is searched for the hints only when it passes).
-    gate: re.Pattern[bytes] | None = None
-    starts: Starts | None = None
-    bhints: tuple[bytes, ...] = field(init=False, repr=False, default=())
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "bhints", tuple(h.encode() for h in self.hints))
-
-
-_TOKEN_END = r"(?![A-Za-z0-9_\-])"
-_TOKEN_START = r"(?<![A-Za-z0-9_\-])"
 _NOT_TLD = (
     r"(?!(?:png|jpe?g|gif|svg|webp|ico|js|ts|py|css|html?|json|md|txt|pdf|service|socket|target|timer)\b)"
 )
 _NOT_EMAIL_DOMAIN = r"(?!(?:openssh\.com|libssh\.org)\b)"  # SSH algorithm names (RFC 4251 4.2)
 _ASSIGNED = (
-    r"(?i:(?<![A-Za-z0-9])(?:password|passwd|pwd|api[_\-]?key|secret[_\-]?key|access[_\-]?token|auth[_\-]?token"
+    r"(?i:(?:(?<![A-Za-z0-9])|(?<=\\[nrt]))(?:password|passwd|pwd|api[_\-]?key|secret[_\-]?key|access[_\-]?token|auth[_\-]?token"
     r"|client[_\-]?secret|private[_\-]?token)\b)(?:\\?[\"'])?\s*[:=]\s*(?:\\?[\"'])?"
     r"([A-Za-z0-9_\-+/=!@#$%^&*~]{8,128})(?![A-Za-z0-9_\-+/=!@#$%^&*~])"
 )
@@ -239,7 +213,7 @@ _PATTERNS: tuple[_Pattern, ...] = (
     _Pattern(
         "aws_access_key",
         ("akia", "asia", "abia", "acca", "agpa", "aida", "aroa", "anpa", "aipa"),
-        re.compile(r"\b(?:AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AROA|ANPA|AIPA)[A-Z0-9]{16}\b"),
+        re.compile(r"(?:\b|(?<=\\[nrt]))(?:AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AROA|ANPA|AIPA)[A-Z0-9]{16}\b"),
         gate=re.compile(rb"A(?:KIA|SIA|BIA|CCA|GPA|IDA|ROA|NPA|IPA)"),
     ),
     _Pattern(
@@ -301,6 +275,7 @@ _PATTERNS: tuple[_Pattern, ...] = (
     _Pattern(
         "nvidia_api_key", ("nvapi-",), re.compile(_TOKEN_START + r"nvapi-[A-Za-z0-9_\-]{40,}" + _TOKEN_END)
     ),
+    *_PROVIDERS,
     _Pattern(
         "jwt",
         ("eyj",),
@@ -345,10 +320,17 @@ _PATTERNS: tuple[_Pattern, ...] = (
         ),
         starts=_email_starts,
     ),
+    _CARD_NUMBER,
+    *_PII,
 )
 
-#: Every kind of secret the redactor knows, in the order its patterns run.
-SECRET_KINDS: tuple[str, ...] = tuple(dict.fromkeys(p.kind for p in _PATTERNS))
+#: The personal data kinds looked for only when asked for (``Redactor(pii=...)``): common in
+#: rollouts for good reasons (service addresses, example numbers in tasks), so off by default.
+PII_KINDS: tuple[str, ...] = tuple(dict.fromkeys(p.kind for p in _PII))
+#: Every kind of secret the redactor looks for by default, in the order its patterns run.
+SECRET_KINDS: tuple[str, ...] = tuple(
+    k for k in dict.fromkeys(p.kind for p in _PATTERNS) if k not in PII_KINDS
+)
 
 
 # A key whose whole string value is a secret when it looks like one: {"api_key": "x9..."}.

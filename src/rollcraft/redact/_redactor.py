@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import cast
 
 import orjson
 
 from rollcraft._errors import ConfigError
 from rollcraft.redact._allowlist import Allowlist
+from rollcraft.redact._base import _Gate, _Pattern, _Spots
 from rollcraft.redact._patterns import (
     _KEY_HINTS,
     _KEYED,
@@ -18,9 +20,9 @@ from rollcraft.redact._patterns import (
     _PATTERNS,
     _PREFILTERS,
     _SECRET_KEY,
+    PII_KINDS,
     SECRET_KINDS,
     _key_kind,
-    _Pattern,
     placeholder,
 )
 from rollcraft.redact._search import (
@@ -28,15 +30,48 @@ from rollcraft.redact._search import (
     _decode,
     _hinted_tokens,
     _sub,
+    _tokens_at,
     _unescaped,
     _Unreadable,
     _with_keys,
 )
 
+_Finder = Callable[[bytes], object]
+#: What :meth:`Redactor._plan` finds in a line.
+_Plan = tuple[tuple[_Pattern, ...], tuple[bytes, ...], bool, tuple[int, ...]]
+
+
+def _gate(pattern: _Pattern) -> _Gate:
+    assert pattern.gate is not None
+    return pattern.gate
+
+
+def _finder(hint: bytes) -> _Finder | None:
+    """How to look for a hint in a line: ``in`` (None), or a regex, whose scan for a literal is
+    faster (up to twice, on the real files) for a short hint, or one that does not start with a
+    letter common in text (its scan jumps from one first letter to the next)."""
+    if len(hint) <= 3 or (len(hint) <= 7 and hint[:1] not in (b"a", b"e", b"s", b"t")):
+        return re.compile(re.escape(hint)).search
+    return None
+
+
+def _groups(hints: Iterable[bytes]) -> tuple[tuple[bytes, re.Pattern[bytes]], ...]:
+    """For each first byte of two hints or more, a regex that finds any of them (a literal
+    first: its scan jumps from one such byte to the next)."""
+    by_first: dict[bytes, list[bytes]] = {}
+    for hint in hints:
+        by_first.setdefault(hint[:1], []).append(hint)
+    return tuple(
+        (first, re.compile(re.escape(first) + b"(?:" + b"|".join(re.escape(h[1:]) for h in group) + b")"))
+        for first, group in sorted(by_first.items())
+        if len(group) > 1
+    )
+
 
 @dataclass(frozen=True, slots=True)
 class Redactor:
-    """Find secrets in text and JSON lines; ``kinds`` limits which kinds are looked for.
+    """Find secrets in text and JSON lines; ``kinds`` limits which kinds are looked for (by
+    default every kind in :data:`SECRET_KINDS`), ``pii`` adds opt-in kinds of :data:`PII_KINDS`.
 
     >>> line, counts = Redactor().redact_line(b'{"url": "https://u:hunter2@db.local/x", "n": 1}')
     >>> line
@@ -45,10 +80,18 @@ class Redactor:
 
     allowlist: Allowlist = field(default_factory=Allowlist)
     kinds: frozenset[str] | None = None
+    pii: frozenset[str] = frozenset()
     _patterns: tuple[_Pattern, ...] = field(init=False, repr=False, compare=False, default=())
     #: Every hint :meth:`_plan` looks for, each once (the wanted patterns without a gate, and the
     #: secret keys), shortest first, each with a hint it cannot occur without, searched first.
-    _scan: tuple[tuple[bytes, bytes | None], ...] = field(init=False, repr=False, compare=False, default=())
+    _scan: tuple[tuple[bytes, bytes | None, _Finder | None], ...] = field(
+        init=False, repr=False, compare=False, default=()
+    )
+    #: For each first byte of two hints or more, a regex that finds any of them: a line it does
+    #: not match is not scanned for each (one scan where they would take one each).
+    _groups: tuple[tuple[bytes, re.Pattern[bytes]], ...] = field(
+        init=False, repr=False, compare=False, default=()
+    )
     #: The wanted patterns with a gate.
     _gated: tuple[_Pattern, ...] = field(init=False, repr=False, compare=False, default=())
     #: The secret keys' hints no wanted pattern has: a token holding one matters only as a key.
@@ -57,10 +100,14 @@ class Redactor:
     _prefilters: frozenset[bytes] = field(init=False, repr=False, compare=False, default=frozenset())
 
     def __post_init__(self) -> None:
-        unknown = sorted((self.kinds or frozenset()) - set(SECRET_KINDS))
+        unknown = sorted((self.kinds or frozenset()) - {*SECRET_KINDS, *PII_KINDS})
         if unknown:
             raise ConfigError(f"unknown secret kinds: {', '.join(unknown)}", key="redact_secrets.kinds")
-        wanted = [p for p in _PATTERNS if self.kinds is None or p.kind in self.kinds]
+        if not self.pii <= set(PII_KINDS):
+            unknown = sorted(self.pii - set(PII_KINDS))
+            raise ConfigError(f"unknown PII kinds: {', '.join(unknown)}", key="redact_secrets.pii")
+        kinds = (frozenset(SECRET_KINDS) if self.kinds is None else self.kinds) | self.pii
+        wanted = [p for p in _PATTERNS if p.kind in kinds]
         object.__setattr__(self, "_patterns", tuple(wanted))
         keys = _KEY_HINTS if self._keyed else ()
         ungated = dict.fromkeys([*(h for p in wanted if p.gate is None for h in p.bhints), *keys])
@@ -68,7 +115,8 @@ class Redactor:
         hints = sorted([*ungated, *first], key=len)
         # Each hint after the longest other hint it contains (the rarer), where that one is found.
         scan = [(h, next((q for q in reversed(hints) if q in h and q != h), _NEEDS.get(h))) for h in hints]
-        object.__setattr__(self, "_scan", tuple((h, q if q in hints else None) for h, q in scan))
+        object.__setattr__(self, "_scan", tuple((h, q if q in hints else None, _finder(h)) for h, q in scan))
+        object.__setattr__(self, "_groups", _groups(hints))
         object.__setattr__(self, "_prefilters", frozenset(first))
         object.__setattr__(self, "_gated", tuple(p for p in wanted if p.gate is not None))
         object.__setattr__(self, "_key_only", frozenset(keys) - {h for p in wanted for h in p.bhints})
@@ -82,13 +130,13 @@ class Redactor:
         return self._redact(text, key, self._candidates(text.lower()))
 
     def _candidates(self, lower: str) -> tuple[_Pattern, ...]:
-        return tuple(p for p in self._patterns if any(hint in lower for hint in p.hints))
+        return tuple(p for p in self._patterns if not p.hints or any(hint in lower for hint in p.hints))
 
     def _redact(self, text: str, key: str | None, patterns: Iterable[_Pattern]) -> tuple[str, Counter[str]]:
         counts: Counter[str] = Counter()
         lower = text.lower()
         for pattern in patterns:
-            if any(hint in lower for hint in pattern.hints):
+            if not pattern.hints or any(hint in lower for hint in pattern.hints):
                 new = self._apply(pattern, text, lower, counts)
                 if new is not text:
                     text, lower = new, new.lower()
@@ -141,8 +189,10 @@ class Redactor:
         plan = self._plan(raw, checked)
         if plan is None:
             return raw, counts
-        patterns, hints, exact = plan
+        patterns, hints, exact, spots = plan
         tokens = _hinted_tokens(raw, hints, self._key_only) if exact else _all_tokens(raw)
+        if spots and exact:
+            tokens.update(_tokens_at(raw, spots))
         pieces: list[bytes] = []
         last = 0
         for start, (end, key) in sorted(_with_keys(raw, tokens, keyed=self._keyed).items()):
@@ -158,9 +208,10 @@ class Redactor:
     def _keyed(self) -> bool:
         return self.kinds is None or not _KEYED.keys().isdisjoint(self.kinds)
 
-    def _plan(self, raw: bytes, checked: bool) -> tuple[tuple[_Pattern, ...], tuple[bytes, ...], bool] | None:
-        """The patterns and hints that occur in the line, and whether hint positions in the raw
-        bytes are exact (no escape hides one); None when nothing can match."""
+    def _plan(self, raw: bytes, checked: bool) -> _Plan | None:
+        """The patterns and hints that occur in the line, whether hint positions in the raw
+        bytes are exact (no escape hides one), and where the patterns without hints may hit
+        (card numbers: found by their gate); None when nothing can match."""
         escaped = b"\\u" in raw or b"\\/" in raw
         if escaped or not checked:
             try:
@@ -171,25 +222,38 @@ class Redactor:
         # The line's text with no escape hiding a character, in its case and lower-cased.
         text = _unescaped(record) if escaped else raw
         if text is None:  # too deep to encode again: every string token is searched for everything
-            return self._patterns, (), False
+            return self._patterns, (), False, ()
         probe = low if text is raw else text.lower()
         # Each hint searched once (a search of a hint the line lacks reads the whole line).
         hints: set[bytes] = set()
-        for hint, needs in self._scan:
-            if (needs is None or needs in hints) and hint in probe:
+        absent = {first for first, group in self._groups if group.search(probe) is None}
+        for hint, needs, find in self._scan:
+            if hint[:1] in absent:
+                continue
+            if (needs is None or needs in hints) and (find(probe) if find is not None else hint in probe):
                 hints.add(hint)
         if self._prefilters:
             hints -= self._prefilters
-        gated = [p for p in self._gated if p.gate is not None and p.gate.search(text)]
-        for pattern in gated:
-            hints.update(pattern.bhints)  # the tokens that may hold a hit
-        if not hints:
+        gated: list[_Pattern] = []
+        spots: list[int] = []
+        for pattern in self._gated:
+            if pattern.hints:
+                if _gate(pattern).search(text):
+                    gated.append(pattern)
+                    hints.update(pattern.bhints)  # the tokens that may hold a hit
+            elif found := cast(_Spots, pattern.gate).spots(text):
+                gated.append(pattern)
+                spots += found  # no hint: the tokens where the gate found a hit
+        if not hints and not gated:
             return None
         patterns = tuple(
             p for p in self._patterns if p in gated or (p.gate is None and any(h in hints for h in p.bhints))
         )
-        exact = probe is low or all(low.count(h) == probe.count(h) for h in hints)
-        return patterns, tuple(hints), exact
+        # Hint positions in the raw bytes hold (no escape hides a hint), and so do the spots.
+        exact = (probe is low or all(low.count(h) == probe.count(h) for h in hints)) and (
+            not spots or text is raw
+        )
+        return patterns, tuple(hints), exact, tuple(spots)
 
     def _redact_token(
         self, token: bytes, key: str | None, patterns: tuple[_Pattern, ...], counts: Counter[str]

@@ -3,12 +3,14 @@ decoding the line), the tokens' keys, and a pattern's matches tried only where o
 
 from __future__ import annotations
 
+import bisect
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 import orjson
 
-from rollcraft.redact._patterns import _SECRET_KEY, _Pattern
+from rollcraft.redact._base import _Pattern
+from rollcraft.redact._patterns import _SECRET_KEY
 
 # One JSON string token in a line (valid JSON has no quote outside strings).
 _JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
@@ -110,6 +112,19 @@ def _token_start(raw: bytes, pos: int) -> int:
 
 def _all_tokens(raw: bytes) -> dict[int, int]:
     return {m.start(): m.end() for m in _JSON_STRING.finditer(raw)}
+
+
+def _tokens_at(raw: bytes, spots: Iterable[int]) -> dict[int, int]:
+    """Start -> end of each string token that holds one of the offsets ``spots`` (an offset
+    outside every string, in a number, holds nothing to search)."""
+    tokens = sorted(_all_tokens(raw).items())
+    starts = [start for start, _ in tokens]
+    found: dict[int, int] = {}
+    for spot in spots:
+        i = bisect.bisect_right(starts, spot) - 1
+        if i >= 0 and spot < tokens[i][1]:
+            found[tokens[i][0]] = tokens[i][1]
+    return found
 
 
 def _with_keys(raw: bytes, tokens: dict[int, int], *, keyed: bool) -> dict[int, tuple[int, str | None]]:
