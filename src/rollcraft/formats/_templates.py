@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -66,16 +66,16 @@ class TemplateProbe:
 
     ``drops``: what the template renders nowhere even in the shape it needs (``tool_calls``,
     ``extra_tool_calls`` (only a turn's first call), ``tool_results``, ``tool_definitions``,
-    ``reasoning``, ``system``). ``limits``: conversations it refuses (``one_call_per_turn``,
-    ``content_with_reasoning_on_call``, ``no_tool_role``, ``no_system_role``), each a fact of the
-    template, not of a row. ``template_sha256``: 16 hex digits of the template text.
+    ``reasoning``). ``limits``: conversations it refuses (``one_call_per_turn``,
+    ``content_with_reasoning_on_call``, ``no_tool_role``, ``no_tool_calls``, ``no_system_role``,
+    ``needs_user_turn``), each a fact of the template, not of a row. ``template_sha256``: 16 hex
+    digits of the template text.
     """
 
     shape: RowShape
     drops: tuple[str, ...] = ()
     limits: tuple[str, ...] = ()
     template_sha256: str = ""
-    notes: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -165,8 +165,9 @@ def _arguments_form(render: _Renderer, drops: list[str]) -> ArgumentsForm:
 def _tool_facts(render: _Renderer, arguments: Any, drops: list[str], limits: list[str]) -> None:
     one = render(_tool_turns(arguments), [_TOOL])
     if one is None:
-        if render([{"role": "user", "content": "zquser"}, {"role": "tool", "content": "zqresult"}]) is None:
-            limits.append("no_tool_role")
+        turns = _tool_turns(arguments)
+        no_call = [turns[0], {"role": "assistant", "content": "zqcall"}, *turns[2:]]
+        limits.append("no_tool_role" if render(no_call) is None else "no_tool_calls")
         return
     if "zqresult" not in one:
         drops.append("tool_results")
@@ -208,9 +209,10 @@ def _role_limits(render: _Renderer, limits: list[str]) -> None:
         {"role": "user", "content": "zquser"},
         {"role": "assistant", "content": "zqanswer"},
     ]
-    text = render(system)
-    if text is None:
+    if render(system) is None:
         limits.append("no_system_role")
+    if render([{"role": "assistant", "content": "zqanswer"}]) is None:
+        limits.append("needs_user_turn")
 
 
 def read_chat_template(path: str | os.PathLike[str]) -> str:

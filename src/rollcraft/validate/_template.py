@@ -2,7 +2,8 @@
 
 * ``template_limit``: the template refuses the row for a reason that is the template's own
   (:attr:`rollcraft.formats.TemplateProbe.limits`: one tool call per turn, no tool or system
-  role, content and reasoning together on a tool-call turn), with the template's message.
+  role, no tool calls, a user message required, content and reasoning together on a tool-call
+  turn), with the template's message.
 * ``double_encoded_arguments``: JSON-text arguments printed through ``tojson``.
 * ``template_drops_calls`` / ``_results`` / ``_tools`` / ``_reasoning``: what the rendered text
   leaves out (the probe's ``drops``, and tool results or reasoning not found in the text).
@@ -74,8 +75,12 @@ def limit_finding(probe: TemplateProbe, messages: Messages, exc: Exception) -> t
         why = f"the template renders one tool call per turn (Llama 3.x); a turn here has {most}"
     elif "no_tool_role" in limits and "tool" in roles:
         why = "the template has no tool role; this row has tool results"
+    elif "no_tool_calls" in limits and _most_calls(messages):
+        why = "the template refuses tool calls; this row has some"
     elif "no_system_role" in limits and "system" in roles:
         why = "the template has no system role; this row has a system message"
+    elif "needs_user_turn" in limits and "user" not in roles:
+        why = "the template needs a user message; this row has none"
     elif "content_with_reasoning_on_call" in limits and any(
         m.get("tool_calls") and m.get("content") and (m.get("reasoning_content") or m.get("thinking"))
         for m in messages
