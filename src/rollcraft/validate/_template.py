@@ -201,8 +201,13 @@ def _dropped_texts(
             f"{lost} of {len(thoughts)} assistant turn(s) lose their reasoning in the rendering",
         )
     final = messages[-1] if messages and messages[-1].get("role") == "assistant" else None
-    if final is not None and not _shown(_THINK.sub("", str(final.get("content") or "")), text):
+    if final is not None and not _shown(_final_text(final), text):
         row.add("answer_not_rendered", "the final assistant answer is not in the rendering")
+
+
+def _final_text(message: dict[str, Any]) -> str:
+    """An answer's text without its reasoning (inline, up to the last ``</think>``)."""
+    return str(message.get("content") or "").split("</think>")[-1]
 
 
 def _reasoning(message: dict[str, Any]) -> str | None:
@@ -217,7 +222,7 @@ def _reasoning(message: dict[str, Any]) -> str | None:
 def _answer_span(renderer: _Renderer, messages: Messages, text: str) -> tuple[int, int] | None:
     """The token span of the final answer's text in ``text`` (None when it is not found as is)."""
     final = messages[-1] if messages and messages[-1].get("role") == "assistant" else None
-    answer = _THINK.sub("", str(final.get("content") or "")).strip() if final is not None else ""
+    answer = _final_text(final).strip() if final is not None else ""
     where = text.rfind(answer) if answer else -1
     if where < 0:
         return None
