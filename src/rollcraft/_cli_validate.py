@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from enum import Enum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -42,7 +42,11 @@ def validate_command(
     dialect: Annotated[_FormatOption, typer.Option("--format", help="Trainer dialect.")] = _FormatOption.auto,
     tokenizer: Annotated[
         Path | None,
-        typer.Option("--tokenizer", help="Local Hugging Face tokenizer folder: lengths in tokens."),
+        typer.Option(
+            "--tokenizer",
+            help="Local Hugging Face tokenizer folder: render rows as train does (lengths in tokens, "
+            "what the chat template drops or refuses).",
+        ),
     ] = None,
     max_seq_len: Annotated[
         int | None, typer.Option("--max-seq-len", min=1, help="Report rows whose final answer it would cut.")
@@ -113,7 +117,21 @@ def _figures_table(report: ValidationReport) -> Table:
         table.add_row(label, value)
     if report.stats["length_unit"] == "chars":
         table.add_row("note", "lengths in characters (pass --tokenizer DIR for tokens)")
+    template = report.stats.get("template")
+    if template:
+        table.add_row("chat template", escape(_template_line(template)))
     return table
+
+
+def _template_line(template: dict[str, Any]) -> str:
+    """The probed template in one line: the row shape it needs, what it drops, its limits."""
+    parts = [f"arguments {template['arguments']}", f"no tools as {template['empty_tools']}"]
+    parts.append(f"reasoning {template['reasoning']}")
+    if template["drops"]:
+        parts.append("drops " + ", ".join(template["drops"]))
+    if template["limits"]:
+        parts.append("limits " + ", ".join(template["limits"]))
+    return "; ".join(parts)
 
 
 def _findings_table(report: ValidationReport) -> Table:

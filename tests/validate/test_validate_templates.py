@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import copy
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -167,3 +170,21 @@ def test_assistant_masks(tmp_path: Path, tok: Path) -> None:
     assert masks == {"answer_mask_partial"} and report.ok
     whole = _template(tmp_path, "assistant: {% generation %}{{ m.content }}\n{% endgeneration %}")
     assert not {c for c, _ in codes(check(tmp_path, tok, rows(), whole))} & masks
+
+
+def test_cli_names_the_template_and_the_limit(tmp_path: Path, tok: Path) -> None:
+    data = tmp_path / "data.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows()), encoding="utf-8")
+    args = ["validate", str(data), "--tokenizer", str(tok), "--chat-template", str(trl_template("llama3_1"))]
+    done = subprocess.run(
+        [sys.executable, "-m", "rollcraft.cli", *args, "--no-roundtrip", "--json", str(tmp_path / "r.json")],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+    assert done.returncode == 1, done.stderr
+    assert "arguments object; no tools as none; reasoning inline; limits one_call_per_turn" in done.stdout
+    assert "template_limit" in done.stdout and "Traceback" not in done.stderr
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["stats"]["template"]["limits"] == ["one_call_per_turn"]
+    assert report["counts"] == {"template_limit": 1, "double_encoded_arguments": 3}

@@ -54,7 +54,8 @@ def _shown(text: Any, rendered: str) -> bool:
     needle = _needle(text)
     if needle is None:  # no run of letters and digits: the text itself, if short enough to be exact
         needle = text.strip()[:40] if isinstance(text, str) else ""
-    return not needle or needle in rendered
+    # a template may print the text through tojson (Llama 3.1 does for tool results)
+    return not needle or needle in rendered or json.dumps(needle)[1:-1] in rendered
 
 
 def _calls(messages: Messages) -> list[dict[str, Any]]:
