@@ -38,8 +38,16 @@ def conversations() -> list[list[dict[str, Any]]]:
     return out
 
 
-def tool_model(root: Path, *, steps: int = 100, hidden_size: int = 64, lr: float = 1e-2) -> Path:
-    """Save the taught model under ``root/model`` and return the folder."""
+def tool_model(
+    root: Path,
+    *,
+    examples: list[tuple[list[dict[str, Any]], list[dict[str, Any]]]] | None = None,
+    steps: int = 100,
+    hidden_size: int = 64,
+    lr: float = 1e-2,
+) -> Path:
+    """Save the taught model under ``root/model`` and return the folder. ``examples``: the
+    (conversation, tools) pairs to learn (default: :func:`conversations` with the weather tool)."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -51,9 +59,9 @@ def tool_model(root: Path, *, steps: int = 100, hidden_size: int = 64, lr: float
     tokenizer = AutoTokenizer.from_pretrained(str(base))
     model = AutoModelForCausalLM.from_pretrained(str(base))
     rows = []
-    for conv in conversations():
+    for conv, tools in examples or [(conv, [WEATHER_TOOL]) for conv in conversations()]:
         enc = tokenizer.apply_chat_template(
-            conv, tools=[WEATHER_TOOL], tokenize=True, return_dict=True, return_assistant_tokens_mask=True
+            conv, tools=tools, tokenize=True, return_dict=True, return_assistant_tokens_mask=True
         )
         ids = torch.tensor(enc["input_ids"])
         mask = torch.tensor(enc["assistant_masks"], dtype=torch.bool)
