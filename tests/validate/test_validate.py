@@ -227,6 +227,7 @@ def test_every_code_has_a_case_or_a_dedicated_test() -> None:
         "empty_tools_boilerplate",
         "prompt_not_prefix",
         "answer_mask_partial",
+        "roundtrip_rounded_float",
     }
     assert set(CODES) == {c[0] for c in CASES} | dedicated
 

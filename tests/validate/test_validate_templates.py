@@ -188,3 +188,21 @@ def test_cli_names_the_template_and_the_limit(tmp_path: Path, tok: Path) -> None
     report = json.loads((tmp_path / "r.json").read_text())
     assert report["stats"]["template"]["limits"] == ["one_call_per_turn"]
     assert report["counts"] == {"template_limit": 1, "double_encoded_arguments": 3}
+
+
+def test_a_float_the_json_loader_rounds_is_named_not_a_broken_row(tmp_path: Path) -> None:
+    pytest.importorskip("datasets")
+    data = rows()
+    for row in data:
+        for message in row["messages"]:
+            for call in message["tool_calls"] or []:
+                call["function"]["arguments"] = {
+                    **json.loads(call["function"]["arguments"]),
+                    "x": 3.1622776601683795,
+                }
+    path = tmp_path / "objects.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in data), encoding="utf-8")
+    report = validate_file(path)
+    found = [f for f in report.findings if f.code == "roundtrip_rounded_float"]
+    assert found and report.ok and "3.1622776601683795 -> 3.1622776602" in found[0].message
+    assert "roundtrip_changed" not in report.counts

@@ -54,6 +54,10 @@ CODES: dict[str, tuple[Severity, str]] = {
     "empty_tools_boilerplate": ("warning", "tools is [] and the template renders tool instructions for it"),
     "prompt_not_prefix": ("warning", "a DPO prompt rendered alone is not a prefix of prompt+completion"),
     "answer_mask_partial": ("warning", "the assistant mask covers little of the final answer"),
+    "roundtrip_rounded_float": (
+        "warning",
+        "datasets.load_dataset('json') rounds a long float inside an object to 10 decimals",
+    ),
     "roundtrip_unavailable": ("warning", "the datasets round trip was skipped: datasets is not installed"),
     "blank_line": ("warning", "an empty line"),
     "empty_prompt": ("warning", "a DPO pair has an empty prompt: it trains answers without their question"),

@@ -32,8 +32,11 @@ _LOOSE_LIST_KEYS = frozenset(
 )
 
 
-def _diff(before: Any, after: Any, path: str, loose: bool) -> str | None:
-    """Where ``after`` first differs from ``before`` (None when equal); ``loose`` dicts may gain nulls."""
+def _diff(before: Any, after: Any, path: str, loose: bool, rounded: list[str] | None = None) -> str | None:
+    """Where ``after`` first differs from ``before`` (None when equal); ``loose`` dicts may gain nulls.
+
+    A float the JSON loader rounded (to 10 decimals, inside an object it parses as a struct) is
+    not a difference when ``rounded`` collects it (``path: before -> after``)."""
     if isinstance(before, dict) and isinstance(after, dict):
         for key in before.keys() | after.keys():
             if key not in before:
@@ -45,17 +48,20 @@ def _diff(before: Any, after: Any, path: str, loose: bool) -> str | None:
             child_loose = key in ("function", "input")
             if isinstance(before[key], list):
                 child_loose = key in _LOOSE_LIST_KEYS
-            found = _diff(before[key], after[key], f"{path}.{key}", child_loose)
+            found = _diff(before[key], after[key], f"{path}.{key}", child_loose, rounded)
             if found:
                 return found
         return None
     if isinstance(before, list) and isinstance(after, list) and len(before) == len(after):
         for i, (b, a) in enumerate(zip(before, after, strict=True)):
-            found = _diff(b, a, f"{path}[{i}]", loose)
+            found = _diff(b, a, f"{path}[{i}]", loose, rounded)
             if found:
                 return found
         return None
     if _same_scalar(before, after):
+        return None
+    if rounded is not None and _rounded(before, after):
+        rounded.append(f"{path}: {before!r} -> {after!r}")
         return None
     return f"{path} changes from {json.dumps(before)[:40]} to {json.dumps(after, default=str)[:40]}"
 
@@ -67,6 +73,11 @@ def _same_scalar(before: Any, after: Any) -> bool:
     if _is_number(before) and _is_number(after):
         return bool(math.isclose(before, after, rel_tol=1e-12, abs_tol=0.0))
     return bool(type(before) is type(after) and before == after)
+
+
+def _rounded(before: Any, after: Any) -> bool:
+    """``after`` is the float ``before`` rounded to 10 decimals (datasets' JSON loader does that)."""
+    return isinstance(before, float) and isinstance(after, float) and round(before, 10) == after
 
 
 def _roundtrip(path: str, sink: _Findings) -> None:
@@ -105,9 +116,17 @@ def _compare_loaded(path: str, dataset: Any, sink: _Findings) -> None:
         if not data.strip():
             continue
         after = next(loaded, None)
-        change = _diff(orjson.loads(data), after, "row", True)
+        rounded: list[str] = []
+        change = _diff(orjson.loads(data), after, "row", True, rounded)
         if change:
             sink.add("roundtrip_changed", f"load_dataset('json') changes the row: {change}", number)
+        elif rounded:
+            sink.add(
+                "roundtrip_rounded_float",
+                f"load_dataset('json') rounds {len(rounded)} long float(s) to 10 decimals ({rounded[0]}); "
+                "rollcraft train reads the file exactly (see docs/validation.md)",
+                number,
+            )
 
 
 def _loaded_rows(dataset: Any) -> Iterator[Any]:
