@@ -247,3 +247,30 @@ def test_the_openai_client_parses_the_answers(base_url: str) -> None:
     assert tool_calls is not None and tool_calls[0].function.name == "get_weather"  # type: ignore[union-attr]
     with pytest.raises(openai.BadRequestError, match="streaming is not supported"):
         client.responses.create(model="tiny-tool", input="hi", stream=True)
+
+
+def test_a_prompt_longer_than_the_context_is_a_400(base_url: str) -> None:
+    response = post(base_url, "/chat/completions", {"messages": [{"role": "user", "content": "7" * 1100}]})
+    assert response.status_code == 400
+    assert "model's context length is 1024 tokens" in response.json()["error"]["message"]
+
+
+def test_a_limit_past_the_context_is_capped_by_the_room_left(base_url: str) -> None:
+    messages = [{"role": "user", "content": "7" * 1000}]
+    done = chat(base_url, messages=messages, max_tokens=4000, seed=0, temperature=2)
+    usage = done["usage"]
+    assert usage["prompt_tokens"] + usage["completion_tokens"] <= 1024
+
+
+def test_reasoning_items_reach_the_template(base_url: str) -> None:
+    """A reasoning item before a call renders as the template's <think> block (more prompt tokens)."""
+    call = {"type": "function_call", "call_id": "c1", "name": "get_weather", "arguments": '{"city": "Paris"}'}
+    items = [
+        {"role": "user", "content": QUESTION},
+        call,
+        {"type": "function_call_output", "call_id": "c1", "output": "sunny"},
+    ]
+    thought = {"type": "reasoning", "summary": [{"type": "summary_text", "text": "I should look it up."}]}
+    plain = responses(base_url, input=items, max_output_tokens=1, temperature=0)
+    thinking = responses(base_url, input=[items[0], thought, *items[1:]], max_output_tokens=1, temperature=0)
+    assert thinking["usage"]["input_tokens"] > plain["usage"]["input_tokens"]
