@@ -27,6 +27,7 @@ from rollcraft.redact._patterns import (
 )
 from rollcraft.redact._search import (
     _all_tokens,
+    _anchor,
     _decode,
     _hinted_tokens,
     _sub,
@@ -46,28 +47,6 @@ def _gate(pattern: _Pattern) -> _Gate:
     return pattern.gate
 
 
-def _finder(hint: bytes) -> _Finder | None:
-    """How to look for a hint in a line: ``in`` (None), or a regex, whose scan for a literal is
-    faster (up to twice, on the real files) for a short hint, or one that does not start with a
-    letter common in text (its scan jumps from one first letter to the next)."""
-    if len(hint) <= 3 or (len(hint) <= 7 and hint[:1] not in (b"a", b"e", b"s", b"t")):
-        return re.compile(re.escape(hint)).search
-    return None
-
-
-def _groups(hints: Iterable[bytes]) -> tuple[tuple[bytes, re.Pattern[bytes]], ...]:
-    """For each first byte of two hints or more, a regex that finds any of them (a literal
-    first: its scan jumps from one such byte to the next)."""
-    by_first: dict[bytes, list[bytes]] = {}
-    for hint in hints:
-        by_first.setdefault(hint[:1], []).append(hint)
-    return tuple(
-        (first, re.compile(re.escape(first) + b"(?:" + b"|".join(re.escape(h[1:]) for h in group) + b")"))
-        for first, group in sorted(by_first.items())
-        if len(group) > 1
-    )
-
-
 @dataclass(frozen=True, slots=True)
 class Redactor:
     """Find secrets in text and JSON lines; ``kinds`` limits which kinds are looked for (by
@@ -84,14 +63,12 @@ class Redactor:
     _patterns: tuple[_Pattern, ...] = field(init=False, repr=False, compare=False, default=())
     #: Every hint :meth:`_plan` looks for, each once (the wanted patterns without a gate, and the
     #: secret keys), shortest first, each with a hint it cannot occur without, searched first.
-    _scan: tuple[tuple[bytes, bytes | None, _Finder | None], ...] = field(
+    _scan: tuple[tuple[bytes, bytes | None, bytes], ...] = field(
         init=False, repr=False, compare=False, default=()
     )
-    #: For each first byte of two hints or more, a regex that finds any of them: a line it does
-    #: not match is not scanned for each (one scan where they would take one each).
-    _groups: tuple[tuple[bytes, re.Pattern[bytes]], ...] = field(
-        init=False, repr=False, compare=False, default=()
-    )
+    #: Each hint's anchor (the part from its rarest byte, see ``_anchor``) -> its search: looked
+    #: for before the hint, once a line, a scan that is fast where the hint is not in the line.
+    _anchors: dict[bytes, _Finder] = field(init=False, repr=False, compare=False, default_factory=dict)
     #: The wanted patterns with a gate.
     _gated: tuple[_Pattern, ...] = field(init=False, repr=False, compare=False, default=())
     #: The secret keys' hints no wanted pattern has: a token holding one matters only as a key.
@@ -115,8 +92,10 @@ class Redactor:
         hints = sorted([*ungated, *first], key=len)
         # Each hint after the longest other hint it contains (the rarer), where that one is found.
         scan = [(h, next((q for q in reversed(hints) if q in h and q != h), _NEEDS.get(h))) for h in hints]
-        object.__setattr__(self, "_scan", tuple((h, q if q in hints else None, _finder(h)) for h, q in scan))
-        object.__setattr__(self, "_groups", _groups(hints))
+        needed = [(h, q if q in hints else None) for h, q in scan]
+        object.__setattr__(self, "_scan", tuple((h, q, _anchor(h, q)) for h, q in needed))
+        anchors = {a for _, _, a in self._scan}
+        object.__setattr__(self, "_anchors", {a: re.compile(re.escape(a)).search for a in sorted(anchors)})
         object.__setattr__(self, "_prefilters", frozenset(first))
         object.__setattr__(self, "_gated", tuple(p for p in wanted if p.gate is not None))
         object.__setattr__(self, "_key_only", frozenset(keys) - {h for p in wanted for h in p.bhints})
@@ -226,11 +205,14 @@ class Redactor:
         probe = low if text is raw else text.lower()
         # Each hint searched once (a search of a hint the line lacks reads the whole line).
         hints: set[bytes] = set()
-        absent = {first for first, group in self._groups if group.search(probe) is None}
-        for hint, needs, find in self._scan:
-            if hint[:1] in absent:
+        anchored: dict[bytes, bool] = {}
+        for hint, needs, anchor in self._scan:
+            if needs is not None and needs not in hints:
                 continue
-            if (needs is None or needs in hints) and (find(probe) if find is not None else hint in probe):
+            there = anchored.get(anchor)
+            if there is None:
+                there = anchored[anchor] = self._anchors[anchor](probe) is not None
+            if there and (hint == anchor or hint in probe):
                 hints.add(hint)
         if self._prefilters:
             hints -= self._prefilters
@@ -246,8 +228,11 @@ class Redactor:
                 spots += found  # no hint: the tokens where the gate found a hit
         if not hints and not gated:
             return None
+        passed = {id(p) for p in gated}  # by identity: == compares every field, regexes too
         patterns = tuple(
-            p for p in self._patterns if p in gated or (p.gate is None and any(h in hints for h in p.bhints))
+            p
+            for p in self._patterns
+            if id(p) in passed or (p.gate is None and any(h in hints for h in p.bhints))
         )
         # Hint positions in the raw bytes hold (no escape hides a hint), and so do the spots.
         exact = (probe is low or all(low.count(h) == probe.count(h) for h in hints)) and (
