@@ -125,6 +125,8 @@ class FastRecord(msgspec.Struct, gc=False):
     ng_failure_class: msgspec.Raw | msgspec.UnsetType = msgspec.field(
         default=msgspec.UNSET, name="_ng_failure_class"
     )
+    # Kept undecoded: a record that carries it leaves for the general path (rollcraft._trajectory).
+    ng_trajectory: msgspec.Raw | msgspec.UnsetType = msgspec.UNSET
 
 
 _DECODER: Final = msgspec.json.Decoder(FastRecord)

@@ -80,6 +80,8 @@ FLAGS: dict[str, str] = {
     "verification_skipped": "the reward is a placeholder (verification_skipped)",
     "superseded_attempt": "a later attempt (_ng_attempt_index) of the same rollout is in the same file",
     "duplicate_rollout": "an earlier line of the file holds the same attempt of the same rollout",
+    "from_trajectory": "the conversation is the main agent's model-visible history from ng_trajectory",
+    "trajectory_gap": "ng_trajectory names a gap in this conversation's history (not stitched)",
 }
 
 #: What joins a namespaced function's namespace and name, as NeMo Gym's model servers join them

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import orjson
+from msgspec import UNSET
 
 from rollcraft._attempts import attempt_flag, attempt_of, rollout_identity
 from rollcraft._facts import (
@@ -37,6 +38,7 @@ from rollcraft._normalize import (
     value_text,
 )
 from rollcraft._records import Conversation, Quarantined, Rollout
+from rollcraft._trajectory import DEFAULT_TRAJECTORY_MODE, TrajectoryMode, main_conversation
 
 __all__ = [
     "QUARANTINE_REASONS",
@@ -80,6 +82,9 @@ class ReadOptions:
     ``success_threshold``: a rollout without an explicit ``success``/``is_correct``/``resolved``
     succeeds when its reward is at least this. ``task_key``: a top-level field (dots reach into
     objects, e.g. ``metadata.id``) that names the task, instead of the default rule.
+    ``trajectory``: with ``main`` or ``branches``, a record whose ``ng_trajectory`` holds more
+    than its ``response.output`` has the main agent's model-visible conversation
+    (:mod:`rollcraft._trajectory`); ``off`` reads ``response.output`` only.
     """
 
     shape: Shape = "auto"
@@ -87,6 +92,7 @@ class ReadOptions:
     success_threshold: float = DEFAULT_SUCCESS_THRESHOLD
     task_key: str | None = None
     max_line_bytes: int | None = DEFAULT_MAX_LINE_BYTES
+    trajectory: TrajectoryMode = DEFAULT_TRAJECTORY_MODE
 
     @property
     def fast(self) -> bool:
@@ -256,6 +262,8 @@ def conversation_of_line(data: bytes, options: ReadOptions) -> Conversation:
     """
     if options.fast:
         fast = fast_decode(data)
+        if fast is not None and fast.ng_trajectory is not UNSET and options.trajectory != "off":
+            fast = None  # the general path reads the trajectory
         found = fast_conversation(fast, options.reasoning, set()) if fast is not None else None
         if found is not None:
             return found[0]
@@ -264,7 +272,7 @@ def conversation_of_line(data: bytes, options: ReadOptions) -> Conversation:
         if not isinstance(record, dict):
             raise ValueError("not a JSON object")
         shape = detect_shape(record) if options.shape == "auto" else _forced_shape(record, options.shape)
-        return _conversation(record, shape, options, set())
+        return _with_trajectory(record, _conversation(record, shape, options, set()), options, set())
     except _Quarantine as q:
         raise ValueError(q.detail) from None
 
@@ -308,7 +316,8 @@ def _rollout(raw: RawLine, record: dict[str, Any], options: ReadOptions, rollout
     shape = detect_shape(record) if options.shape == "auto" else _forced_shape(record, options.shape)
     reward = _reward(record)
     flags: set[str] = set()
-    conversation = _conversation(record, shape, options, flags)
+    own = _conversation(record, shape, options, flags)  # the task key reads the record's own prompt
+    conversation = _with_trajectory(record, own, options, flags)
     _mark(flags, record.get("mask_sample"), record.get("verification_skipped"))
     agent = _agent(record)
     index = record.get("_ng_rollout_index")
@@ -318,7 +327,7 @@ def _rollout(raw: RawLine, record: dict[str, Any], options: ReadOptions, rollout
         _mark_attempt(raw, flags, agent, task, index, rollout_id, attempt)
     metadata = record.get("metadata")
     facts = _Facts(
-        task_key=task_key_of(record, conversation, agent, options.task_key),
+        task_key=task_key_of(record, own, agent, options.task_key),
         rollout_index=index if isinstance(index, int) and not isinstance(index, bool) else None,
         reward_components=_components(record.get("reward_components")),
         success=_success(
@@ -337,6 +346,8 @@ def _fast_rollout(raw: RawLine, options: ReadOptions, rollout_id: str | None) ->
     record = fast_decode(raw.data)
     if record is None or not _utf8(raw.data):
         return None
+    if record.ng_trajectory is not UNSET and options.trajectory != "off":
+        return None  # the general path reads the trajectory
     flags: set[str] = set()
     found = fast_conversation(record, options.reasoning, flags)
     if found is None:
@@ -442,6 +453,19 @@ def _conversation(
     if not isinstance(record.get("messages"), list):
         raise _Quarantine("malformed_record", "messages must be a list")
     return conversation_from_chat(None, record["messages"], tools, reasoning=mode, flags=flags)
+
+
+def _with_trajectory(
+    record: dict[str, Any], conversation: Conversation, options: ReadOptions, flags: set[str]
+) -> Conversation:
+    """The record's conversation, or its trajectory's main one (:func:`main_conversation`)."""
+    if options.trajectory == "off" or "ng_trajectory" not in record:
+        return conversation
+    try:
+        return main_conversation(record, conversation, options.reasoning, flags)
+    except (TypeError, ValueError, KeyError, AttributeError, RecursionError):  # not a readable trajectory
+        flags.add("trajectory_gap")
+        return conversation
 
 
 def _build(
