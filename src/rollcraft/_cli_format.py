@@ -1,5 +1,6 @@
-"""Format commands: ``sft`` and ``dpo``: the filters' steps (:func:`~rollcraft._cli_filters.judged_rollouts`)
-ending with the SFT writer or the DPO collector (:mod:`rollcraft.steps`)."""
+"""Format commands: ``sft``, ``kto`` and ``dpo``: the filters' steps
+(:func:`~rollcraft._cli_filters.judged_rollouts`) ending with a row writer (SFT, KTO) or the DPO
+collector (:mod:`rollcraft.steps`)."""
 
 from __future__ import annotations
 
@@ -25,13 +26,14 @@ from rollcraft._inspect import require_rollouts
 from rollcraft._io import atomic_writer, refuse_overwriting_inputs
 from rollcraft._read import DEFAULT_SUCCESS_THRESHOLD
 from rollcraft.filters import FilterConfig, FilterReport
-from rollcraft.formats import DIALECTS, DpoOptions, DpoReport, SftReport
+from rollcraft.formats import DIALECTS, DpoOptions, DpoReport, KtoFormat, SftFormat, SftReport, kto_weights
 from rollcraft.formats._dialects import ArgumentsMode, Dialect
 from rollcraft.formats.dpo import CompletionMode, PairCollector, Pairing
+from rollcraft.formats.kto import DESIRABLE, UNDESIRABLE
 from rollcraft.formats.sft import NOT_SUCCESS
-from rollcraft.steps import CollectDpo, WriteSft, drain
+from rollcraft.steps import CollectDpo, WriteRows, drain
 
-__all__ = ["register"]
+__all__ = ["kto_summary", "register"]
 
 OutOpt = Annotated[str, typer.Option("-o", "--output", help="Output JSONL file (- for stdout).")]
 FormatOpt = Annotated[str, typer.Option("--format", help="Trainer dialect: trl, openai or nemo-rl.")]
@@ -112,7 +114,8 @@ def sft_command(
     refuse_overwriting_inputs(paths, [output, report_path])
     report = FilterReport()
     with atomic_writer(output) as handle:
-        writer = WriteSft(handle, chosen, mode, success_only=not include_failures, offsets=False)
+        fmt = SftFormat(chosen, mode, success_only=not include_failures)
+        writer = WriteRows(fmt, handle, offsets=False)
         drain(judged_rollouts(paths, filters, redaction, options, report, [writer]))
         require_rollouts(report.read)  # before the output is kept: no rollout read is exit 2, no file
     sft = writer.report
@@ -198,6 +201,81 @@ def dpo_command(
         write_json(report_path, data | _redaction_dict(redaction))
 
 
+@with_filters
+def kto_command(
+    paths: PathsArg,
+    output: OutOpt,
+    desirable_min_reward: Annotated[
+        float | None,
+        typer.Option(
+            "--desirable-min-reward",
+            help="Desirable: reward >= this (with --undesirable-max-reward). Default: the rollout succeeded.",
+            callback=finite,
+        ),
+    ] = None,
+    undesirable_max_reward: Annotated[
+        float | None,
+        typer.Option(
+            "--undesirable-max-reward",
+            help="Undesirable: reward <= this; rollouts between the two are left out.",
+            callback=finite,
+        ),
+    ] = None,
+    arguments: ArgumentsOpt = None,
+    report_path: ReportOpt = None,
+    shape: ShapeOpt = "auto",
+    reasoning: ReasoningOpt = "separate",
+    success_threshold: SuccessOpt = DEFAULT_SUCCESS_THRESHOLD,
+    task_key: TaskKeyOpt = None,
+    *,
+    filters: FilterConfig,
+    redaction: Any,
+) -> None:
+    """Write KTO rows (unpaired preferences for TRL's KTOTrainer): one per kept rollout, labelled
+    desirable (it succeeded) or undesirable.
+
+    The filter flags of ``rollcraft filter`` apply first (with its default --drop-flagged set).
+    Unlike DPO, a task needs no second rollout: every kept rollout that ends with an answer is a row.
+    """
+    fmt = KtoFormat(_arguments(arguments, "trl"), desirable_min_reward, undesirable_max_reward)
+    options = read_options(shape, reasoning, success_threshold, task_key)
+    refuse_overwriting_inputs(paths, [output, report_path])
+    report = FilterReport()
+    with atomic_writer(output) as handle:
+        writer = WriteRows(fmt, handle, offsets=False)
+        drain(judged_rollouts(paths, filters, redaction, options, report, [writer]))
+        require_rollouts(report.read)  # before the output is kept: no rollout read is exit 2, no file
+    _print_filtering(report, redaction)
+    kto = writer.report
+    unfit = {reason: n for reason, n in sorted(kto.skipped.items())}
+    out.print(f"Wrote {kto.rows} KTO rows to {output}; skipped {sum(unfit.values())} rollouts")
+    out.print(kto_summary(kto.to_dict()), markup=False)
+    if unfit:
+        out.print(_skip_table("Rollouts skipped", unfit))
+    if report_path:
+        counts = kto.to_dict() | {"weights": _weights(kto.to_dict())}
+        write_json(report_path, {"filter": report.to_dict(), "kto": counts} | _redaction_dict(redaction))
+
+
+def _weights(counts: dict[str, Any]) -> dict[str, Any]:
+    labels = counts.get("labels", {})
+    return kto_weights(labels.get(DESIRABLE, 0), labels.get(UNDESIRABLE, 0))
+
+
+def kto_summary(counts: dict[str, Any]) -> str:
+    """One line on a KTO file's labels, and the loss weights TRL suggests when they are unbalanced."""
+    weights = _weights(counts)
+    line = f"KTO: {weights['desirable']} desirable, {weights['undesirable']} undesirable"
+    if weights["balanced"] or not (weights["desirable"] and weights["undesirable"]):
+        return line + ("" if weights["balanced"] else " (KTO needs both)")
+    low, high = weights["desirable_weight"]
+    under_low, under_high = weights["undesirable_weight"]
+    return (
+        f"{line}; unbalanced: set desirable_weight in [{low}, {high}] "
+        f"or undesirable_weight in [{under_low}, {under_high}] (KTOConfig)"
+    )
+
+
 def _print_sft(sft: SftReport, dialect: Dialect, output: str) -> None:
     unfit = {reason: n for reason, n in sorted(sft.skipped.items()) if reason != NOT_SUCCESS}
     out.print(f"Wrote {sft.rows} SFT rows ({dialect}) to {output}; skipped {sum(unfit.values())} rollouts")
@@ -236,3 +314,4 @@ def register(app: typer.Typer) -> None:
     """Add ``sft`` and ``dpo`` to ``app``."""
     app.command("sft")(sft_command)
     app.command("dpo")(dpo_command)
+    app.command("kto")(kto_command)

@@ -10,6 +10,7 @@ import orjson
 import typer
 
 from rollcraft._cli_common import progress, quarantine_listing, table
+from rollcraft._cli_format import kto_summary
 from rollcraft._console import err, out
 from rollcraft._errors import InputError
 
@@ -116,6 +117,8 @@ def _print_run(manifest: dict[str, Any], folder: Path) -> None:
                 "read: {reasoning: think} inlines it as <think>...</think>",
                 markup=False,
             )
+    if manifest["config"].get("kto"):
+        out.print(kto_summary(counts["kto"]), markup=False)
     if "dpo" in counts:
         dpo = counts["dpo"]
         skipped = _counts_text(dpo["skipped_tasks"])

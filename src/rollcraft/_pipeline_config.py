@@ -17,21 +17,24 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from rollcraft._read import DEFAULT_MAX_LINE_BYTES, DEFAULT_SUCCESS_THRESHOLD, ReadOptions
 from rollcraft.filters import FilterConfig
-from rollcraft.formats import DpoOptions
+from rollcraft.formats import DpoOptions, KtoFormat, RowFormat, SftFormat
 from rollcraft.formats._dialects import ArgumentsMode, Dialect
 from rollcraft.formats.dpo import CompletionMode, Pairing
 
 __all__ = [
     "BalanceSection",
     "DpoSection",
+    "KtoSection",
     "LoadedConfig",
     "PipelineConfig",
     "ReadSection",
     "RedactSection",
     "ReviewSection",
+    "RowSection",
     "SftSection",
     "TrainSection",
     "ValidateSection",
+    "row_sections",
 ]
 
 
@@ -79,7 +82,21 @@ class BalanceSection(_Section):
     seed: int = 0
 
 
-class SftSection(_Section):
+class RowSection(_Section):
+    """A section of a row format (one row per kept rollout): a :class:`PipelineConfig` field of a
+    subclass of this is a row format of the pipeline, written to ``file`` (and its rollout ids to
+    ``<name>_ids.txt``) by the :class:`rollcraft.steps.WriteRows` step."""
+
+    def rows(self) -> RowFormat:
+        """The section's row format."""
+        raise NotImplementedError
+
+    def output(self) -> str:
+        """The file its rows go to (its ``file`` key)."""
+        raise NotImplementedError
+
+
+class SftSection(RowSection):
     """SFT rows: which kept rollouts become rows, in which dialect."""
 
     format: Dialect = "trl"
@@ -88,6 +105,28 @@ class SftSection(_Section):
     min_reward: float | None = None
     #: Only successful rollouts become rows, as ``rollcraft sft`` does; false keeps the rest too.
     success_only: bool = True
+
+    def rows(self) -> RowFormat:
+        return SftFormat(self.format, self.arguments, self.success_only, self.min_reward)
+
+    def output(self) -> str:
+        return self.file
+
+
+class KtoSection(RowSection):
+    """KTO rows (unpaired preferences, :mod:`rollcraft.formats.kto`): desirable = success, or
+    reward >= ``desirable_min_reward`` (with ``undesirable_max_reward``, both or neither)."""
+
+    arguments: ArgumentsMode = "string"
+    file: str = "kto.jsonl"
+    desirable_min_reward: float | None = None
+    undesirable_max_reward: float | None = None
+
+    def rows(self) -> RowFormat:
+        return KtoFormat(self.arguments, self.desirable_min_reward, self.undesirable_max_reward)
+
+    def output(self) -> str:
+        return self.file
 
 
 class DpoSection(_Section):
@@ -147,6 +186,7 @@ class PipelineConfig(_Section):
     review: ReviewSection | None = None
     balance: BalanceSection | None = None
     sft: SftSection | None = None
+    kto: KtoSection | None = None
     dpo: DpoSection | None = None
     validate_data: ValidateSection = Field(default_factory=ValidateSection, alias="validate")
     train: TrainSection | None = None
@@ -173,3 +213,11 @@ class LoadedConfig:
         if value == "-" or os.path.isabs(value):
             return value
         return os.path.normpath(self.base / value)
+
+
+def row_sections(config: PipelineConfig) -> list[tuple[str, RowSection]]:
+    """The config's row formats, in field order: (section name, section) of each
+    :class:`RowSection` field that is set. The fields are the registry: a new row format is its
+    module in :mod:`rollcraft.formats`, its section here and its field on :class:`PipelineConfig`."""
+    sections = [(name, getattr(config, name)) for name in PipelineConfig.model_fields]
+    return [(name, section) for name, section in sections if isinstance(section, RowSection)]

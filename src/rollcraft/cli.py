@@ -59,6 +59,7 @@ COMMANDS: dict[str, str] = {
     "balance": "rollcraft._cli_curate",
     "sft": "rollcraft._cli_format",
     "dpo": "rollcraft._cli_format",
+    "kto": "rollcraft._cli_format",
     "validate": "rollcraft._cli_validate",
     "train": "rollcraft._cli_train",
     "evaluate": "rollcraft._cli_train",

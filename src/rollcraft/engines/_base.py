@@ -14,7 +14,7 @@ from typing import Any, Literal, Protocol
 
 from rollcraft._pipeline_config import LoadedConfig
 from rollcraft.engines._plan import PassResult
-from rollcraft.formats import DpoReport
+from rollcraft.formats import DpoReport, SftReport
 
 __all__ = ["Digests", "Engine", "EngineName", "Outcome"]
 
@@ -51,7 +51,10 @@ class Outcome:
             counts["redaction"] = result.redaction
         counts["review"] = {"rejected": result.review_rejected, "decisions_matched": result.review_matched}
         counts["balance"] = self.balance | {"dropped": result.balance_dropped}
-        counts["sft"] = result.sft.to_dict()
+        if "sft" not in result.rows:
+            counts["sft"] = SftReport().to_dict()  # a manifest always has the sft counts
+        for name, report in result.rows.items():
+            counts[name] = report.to_dict()
         if self.dpo is not None:
             counts["dpo"] = self.dpo.to_dict()
         counts["engine"] = {"name": self.engine, "workers": self.workers, "passes": self.passes}

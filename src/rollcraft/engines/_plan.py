@@ -16,7 +16,7 @@ from typing import Any
 
 from rollcraft._alloc import process_tuned, tune_process
 from rollcraft._compact import CategoryLog, IdSet, LocatorSet
-from rollcraft._pipeline_config import LoadedConfig
+from rollcraft._pipeline_config import LoadedConfig, row_sections
 from rollcraft._read import ReadOptions
 from rollcraft._records import Quarantined, Rollout
 from rollcraft.engines._dedupe import Decisions, DedupeLog, PlannedDedupe
@@ -35,7 +35,7 @@ from rollcraft.steps import (
     WriteKept,
     Writer,
     WriteRejects,
-    WriteSft,
+    WriteRows,
     drain,
     redaction_steps,
     run_steps,
@@ -127,7 +127,8 @@ class PassResult:
     """What a pass (or a shard of one) counted and collected; results add up."""
 
     filter: FilterReport = field(default_factory=FilterReport)
-    sft: SftReport = field(default_factory=SftReport)
+    #: Per row format (``sft``, ``kto``): rows written and rollouts skipped.
+    rows: dict[str, SftReport] = field(default_factory=dict)
     review_rejected: int = 0
     review_matched: int = 0
     balance_dropped: int = 0
@@ -140,7 +141,7 @@ class PassResult:
     def __add__(self, other: PassResult) -> PassResult:
         return PassResult(
             self.filter + other.filter,
-            self.sft + other.sft,
+            _add_rows(self.rows, other.rows),
             self.review_rejected + other.review_rejected,
             self.review_matched + other.review_matched,
             self.balance_dropped + other.balance_dropped,
@@ -165,6 +166,10 @@ class PassResult:
             object.__setattr__(self, name, value)
 
 
+def _add_rows(a: dict[str, SftReport], b: dict[str, SftReport]) -> dict[str, SftReport]:
+    return {name: a.get(name, SftReport()) + b.get(name, SftReport()) for name in dict.fromkeys([*a, *b])}
+
+
 def _add_redaction(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
     if not a or not b:
         return a or b
@@ -177,8 +182,9 @@ def _add_redaction(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
 class Sinks:
     """Where a pass writes; any may be None."""
 
-    sft: Writer | None = None
-    sft_ids: Writer | None = None
+    #: Per row format (``sft``, ``kto``): its rows, and its rows' rollout ids.
+    rows: dict[str, Writer] = field(default_factory=dict)
+    ids: dict[str, Writer] = field(default_factory=dict)
     kept: Writer | None = None
     rejects: Writer | None = None
     #: Scratch file of the trl rows of the DPO candidates that get no SFT row, where pairs are
@@ -257,16 +263,14 @@ class Pass:
             steps.append(WriteKept(sinks.kept))
         if sinks.rejects is not None:
             steps.append(WriteRejects(sinks.rejects))
-        sft = config.sft
-        writer = None
-        if sft is not None:
-            writer = WriteSft(
-                sinks.sft, sft.format, sft.arguments, sft.success_only, sft.min_reward, ids=sinks.sft_ids
-            )
+        sft_rows = None
+        for name, section in row_sections(config):
+            writer = WriteRows(section.rows(), sinks.rows.get(name), ids=sinks.ids.get(name))
+            sft_rows = writer if name == "sft" else sft_rows
             steps.append(writer)
         if config.dpo is not None:
             steps.append(
-                CollectDpo(self.collector, writer, sinks.sides, sinks.lines, sft_locators=self.sft_locators)
+                CollectDpo(self.collector, sft_rows, sinks.sides, sinks.lines, sft_locators=self.sft_locators)
             )
         return steps
 
@@ -288,8 +292,8 @@ class Pass:
                 result.categories = step.log
             elif isinstance(step, Select):
                 result.balance_dropped = step.dropped
-            elif isinstance(step, WriteSft):
-                result.sft = step.report
+            elif isinstance(step, WriteRows):
+                result.rows[step.name] = step.report
             elif isinstance(step, CollectDpo):
                 result.dpo_excluded, result.dpo_rollouts = step.excluded, step.rollouts
                 result.candidates = step.candidates

@@ -17,7 +17,7 @@ import signal
 from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from rollcraft._compact import CategoryLog, IdSet
 from rollcraft._io import NO_ROOM, write_failed
@@ -25,7 +25,14 @@ from rollcraft._records import Quarantined
 from rollcraft.engines._dedupe import DedupeLog, Entry
 from rollcraft.engines._plan import Pass, PassResult, Plan, Sinks, moved_to
 from rollcraft.engines._shards import Shard, shard_lines
-from rollcraft.engines._writing import LINES_SCRATCH, _same_trl, rewrites_for_dpo
+from rollcraft.engines._writing import (
+    LINES_SCRATCH,
+    _same_trl,
+    output_parts,
+    parts_of,
+    rewrites_for_dpo,
+    sinks_of,
+)
 from rollcraft.formats.dpo import PairCollector, shift_sft_locator
 from rollcraft.steps import Writer
 
@@ -88,8 +95,6 @@ def _init_worker(plan: Plan | None) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-#: The part files of one shard's output, per sink (their suffixes, in the order of :class:`Sinks`).
-_PARTS = ("sft", "ids", "kept", "rejects", "lines")
 _PART_BUFFER = 1 << 20
 
 
@@ -103,24 +108,16 @@ def _run_shard(job: tuple[Shard, str]) -> tuple[int, PassResult]:
     shard, parts = job
     plan = _WORKER_PLAN
     assert plan is not None
-    config = plan.loaded.config
-    wanted = (
-        config.sft is not None,
-        config.sft is not None,
-        config.write_filtered,
-        config.write_rejects,
-        rewrites_for_dpo(plan.loaded),
-    )
     try:
         with contextlib.ExitStack() as stack:
-            sft, ids, kept, rejects, lines = (
-                stack.enter_context(open(_part(parts, shard.index, kind), "wb", buffering=_PART_BUFFER))
-                if want
-                else None
-                for kind, want in zip(_PARTS, wanted, strict=True)
-            )
-            sinks = Sinks(sft, ids, kept, rejects, lines=lines)
-            result = Pass(plan, sinks, sft_locators=_same_trl(plan.loaded)).run(
+
+            def part(kind: str) -> BinaryIO:
+                path = _part(parts, shard.index, kind)
+                return stack.enter_context(open(path, "wb", buffering=_PART_BUFFER))
+
+            files: dict[str, Writer] = {kind: part(kind) for kind in output_parts(plan.loaded)}
+            lines = part("lines") if rewrites_for_dpo(plan.loaded) else None
+            result = Pass(plan, sinks_of(files, lines), sft_locators=_same_trl(plan.loaded)).run(
                 shard_lines(shard, plan.read_options)
             )
     except OSError as exc:
@@ -157,7 +154,7 @@ def _sharded(
         with _forked_pool(workers, plan) as pool:
             for index, result in pool.imap(_run_shard, [(shard, str(parts)) for shard in shards]):
                 results[index] = result
-                tell = getattr(sinks.sft, "tell", None)
+                tell = getattr(sinks.rows.get("sft"), "tell", None)
                 if tell is not None and result.candidates:
                     base = tell()  # this shard's SFT rows start here in the joined file
                     result.candidates = [(key, shift_sft_locator(c, base)) for key, c in result.candidates]
@@ -177,7 +174,7 @@ def _sharded(
 
 def _append_parts(parts: str, index: int, sinks: Sinks) -> None:
     """Copy one shard's part files into the sinks (in input order), and remove them."""
-    for kind, sink in zip(_PARTS, (sinks.sft, sinks.sft_ids, sinks.kept, sinks.rejects), strict=False):
+    for kind, sink in parts_of(sinks).items():
         path = _part(parts, index, kind)
         if sink is not None and os.path.exists(path):
             _copy_part(path, sink)

@@ -10,10 +10,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from rollcraft._digest import DigestWriter
-from rollcraft._pipeline_config import LoadedConfig
+from rollcraft._pipeline_config import LoadedConfig, row_sections
 from rollcraft.engines._base import Digests
 from rollcraft.engines._plan import Sinks
 from rollcraft.formats.dpo import PairCollector
+from rollcraft.steps import TellingWriter, Writer
 
 #: Scratch file in the output folder: the trl rows of the DPO candidates that get no SFT row.
 _SIDES = ".dpo-sides.jsonl"
@@ -59,9 +60,7 @@ def _sinks(
     config = loaded.config
     with contextlib.ExitStack() as stack:
 
-        def sink(name: str | None) -> DigestWriter | None:
-            if not name:
-                return None
+        def sink(name: str) -> DigestWriter:
             writer = DigestWriter(folder / name, background=background)
             stack.callback(_remember, digests, name, writer)  # runs after the writer is closed
             return stack.enter_context(writer)
@@ -71,13 +70,44 @@ def _sinks(
             lines = stack.enter_context(
                 DigestWriter(folder / LINES_SCRATCH, background=background, digest=False)
             )
+        rows: dict[str, Writer] = {}
+        ids: dict[str, Writer] = {}
+        for name, section in row_sections(config):
+            rows[name], ids[name] = sink(section.output()), sink(f"{name}_ids.txt")
         yield Sinks(
-            sft=sink(config.sft.file if config.sft else None),
-            sft_ids=sink("sft_ids.txt" if config.sft else None),
-            kept=sink("filtered.jsonl" if config.write_filtered else None),
-            rejects=sink("rejects.jsonl" if config.write_rejects else None),
+            rows=rows,
+            ids=ids,
+            kept=sink("filtered.jsonl") if config.write_filtered else None,
+            rejects=sink("rejects.jsonl") if config.write_rejects else None,
             lines=lines,
         )
+
+
+def output_parts(loaded: LoadedConfig) -> list[str]:
+    """The outputs a pass over a shard writes, in the order the parent copies them: each row
+    format's rows and ids (``rows.<name>``, ``ids.<name>``), then ``kept`` and ``rejects``."""
+    config = loaded.config
+    parts = [f"{kind}.{name}" for name, _ in row_sections(config) for kind in ("rows", "ids")]
+    return parts + ["kept"] * config.write_filtered + ["rejects"] * config.write_rejects
+
+
+def sinks_of(parts: dict[str, Writer], lines: TellingWriter | None = None) -> Sinks:
+    """The :class:`Sinks` of a shard's pass over ``parts`` (by :func:`output_parts`' names)."""
+    rows = {kind[5:]: sink for kind, sink in parts.items() if kind.startswith("rows.")}
+    ids = {kind[4:]: sink for kind, sink in parts.items() if kind.startswith("ids.")}
+    return Sinks(rows=rows, ids=ids, kept=parts.get("kept"), rejects=parts.get("rejects"), lines=lines)
+
+
+def parts_of(sinks: Sinks) -> dict[str, Writer]:
+    """:func:`sinks_of` the other way: the sinks by part name, in :func:`output_parts`' order."""
+    parts: dict[str, Writer] = {}
+    for name, writer in sinks.rows.items():
+        parts[f"rows.{name}"] = writer
+        parts[f"ids.{name}"] = sinks.ids[name]
+    for kind, sink in (("kept", sinks.kept), ("rejects", sinks.rejects)):
+        if sink is not None:
+            parts[kind] = sink
+    return parts
 
 
 def rewrites_for_dpo(loaded: LoadedConfig) -> bool:

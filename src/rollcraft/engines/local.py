@@ -41,7 +41,6 @@ from rollcraft.engines._shards import _ranges as _ranges
 from rollcraft.engines._shards import _shard_raw_lines as _shard_raw_lines
 from rollcraft.engines._shards import shard_lines as shard_lines
 from rollcraft.engines._workers import _PART_BUFFER as _PART_BUFFER
-from rollcraft.engines._workers import _PARTS as _PARTS
 from rollcraft.engines._workers import (
     Categories,
     ShardLog,

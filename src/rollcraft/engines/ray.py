@@ -24,6 +24,7 @@ from rollcraft._errors import DependencyError
 from rollcraft._pipeline_config import LoadedConfig
 from rollcraft.engines._base import Outcome
 from rollcraft.engines._plan import Pass, PassResult, Plan, Sinks, few_collections, moved_to
+from rollcraft.engines._writing import output_parts, parts_of, sinks_of
 from rollcraft.engines.local import (
     LINES_SCRATCH,
     Shard,
@@ -36,8 +37,6 @@ from rollcraft.engines.local import (
 )
 
 __all__ = ["MAX_SHARD", "connect", "execute_ray"]
-
-_KINDS = ("sft", "ids", "kept", "rejects")
 
 #: The largest shard a Ray worker is given (its outputs are held in memory until returned).
 MAX_SHARD = 256 << 20
@@ -148,9 +147,8 @@ def _run_on_ray(plan: Plan, shards: list[Shard], sinks: Sinks, progress: Any, li
 
 
 def _append(row: dict[str, Any], sinks: Sinks) -> None:
-    for kind, sink in zip(_KINDS, (sinks.sft, sinks.sft_ids, sinks.kept, sinks.rejects), strict=True):
-        if sink is not None:
-            sink.write(row[kind])
+    for kind, sink in parts_of(sinks).items():
+        sink.write(row[kind])
 
 
 class _ShardTask:
@@ -161,19 +159,11 @@ class _ShardTask:
 
     def __call__(self, row: dict[str, Any]) -> dict[str, Any]:
         shard: Shard = pickle.loads(row["shard"])
-        config = self.plan.loaded.config
-        buffers = {kind: io.BytesIO() for kind in _KINDS}
-        wanted = {
-            "sft": config.sft is not None,
-            "ids": config.sft is not None,
-            "kept": config.write_filtered,
-            "rejects": config.write_rejects,
-        }
+        buffers = {kind: io.BytesIO() for kind in output_parts(self.plan.loaded)}
         lines = io.BytesIO()  # the redacted lines of DPO candidates, when redaction rewrites any
-        sft, ids, kept, rejects = (buffers[k] if wanted[k] else None for k in _KINDS)
-        sinks = Sinks(sft, ids, kept, rejects, lines=lines)
+        sinks = sinks_of(dict(buffers), lines)
         with few_collections(own_process=True):  # a Ray worker, not the caller
             result = Pass(self.plan, sinks).run(shard_lines(shard, self.plan.read_options))
-        out: dict[str, Any] = {kind: buffers[kind].getvalue() for kind in _KINDS}
+        out: dict[str, Any] = {kind: buffer.getvalue() for kind, buffer in buffers.items()}
         out["lines"] = lines.getvalue()
         return out | {"index": shard.index, "result": pickle.dumps(result)}

@@ -11,9 +11,19 @@ import orjson
 
 from rollcraft._records import Rollout
 from rollcraft.formats._dialects import ArgumentsMode, Dialect, encode_messages, encode_tools
+from rollcraft.formats._rows import count_row, drops_reasoning
 from rollcraft.formats._templates import RowShape
 
-__all__ = ["SFT_SKIP_REASONS", "SftReport", "drops_reasoning", "sft_row", "sft_rows", "sft_skip_reason"]
+__all__ = [
+    "SFT_SKIP_REASONS",
+    "SftFormat",
+    "SftReport",
+    "drops_reasoning",
+    "left_out",
+    "sft_row",
+    "sft_rows",
+    "sft_skip_reason",
+]
 
 #: Why a rollout can become no SFT row, whatever the dialect.
 SFT_SKIP_REASONS: dict[str, str] = {
@@ -46,24 +56,61 @@ class SftReport:
     """Rows written and rollouts skipped (by reason); reports add up across workers.
 
     ``reasoning_lost``: rows written without the reasoning their rollout had, because the
-    dialect has no field for it (openai; see :func:`drops_reasoning`).
+    dialect has no field for it (openai; see :func:`drops_reasoning`). ``labels``: rows per
+    label, for a format that labels its rows (KTO's desirable and undesirable).
     """
 
     rows: int = 0
     skipped: Counter[str] = field(default_factory=Counter)
     reasoning_lost: int = 0
+    labels: Counter[str] = field(default_factory=Counter)
+
+    def skip(self, reason: str) -> None:
+        self.skipped[reason] += 1
+
+    def label(self, label: str) -> None:
+        self.labels[label] += 1
 
     def __add__(self, other: SftReport) -> SftReport:
         return SftReport(
-            self.rows + other.rows, self.skipped + other.skipped, self.reasoning_lost + other.reasoning_lost
+            self.rows + other.rows,
+            self.skipped + other.skipped,
+            self.reasoning_lost + other.reasoning_lost,
+            self.labels + other.labels,
         )
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "rows": self.rows,
             "skipped": dict(sorted(self.skipped.items())),
             "reasoning_lost": self.reasoning_lost,
         }
+        if self.labels:
+            data["labels"] = dict(sorted(self.labels.items()))
+        return data
+
+
+@dataclass(frozen=True, slots=True)
+class SftFormat:
+    """The SFT row format (:class:`rollcraft.formats._rows.RowFormat`): the whole conversation
+    with its tools (:func:`sft_row`), of the rollouts that succeeded (``success_only``) and reach
+    ``min_reward`` (when given)."""
+
+    dialect: Dialect = "trl"
+    arguments: ArgumentsMode = "string"
+    success_only: bool = True
+    min_reward: float | None = None
+    shape: RowShape | None = None
+    name: str = "sft"
+
+    def left_out(self, rollout: Rollout) -> str | None:
+        return left_out(rollout, success_only=self.success_only, min_reward=self.min_reward)
+
+    def label(self, rollout: Rollout) -> str | None:
+        return None
+
+    def row(self, rollout: Rollout) -> dict[str, Any]:
+        return sft_row(rollout, self.dialect, arguments=self.arguments, shape=self.shape)
 
 
 def sft_skip_reason(rollout: Rollout) -> str | None:
@@ -80,16 +127,6 @@ def sft_skip_reason(rollout: Rollout) -> str | None:
         if flag in rollout.flags:
             return flag
     return None
-
-
-def drops_reasoning(rollout: Rollout, dialect: Dialect) -> bool:
-    """Whether ``dialect``'s row of ``rollout`` leaves reasoning out.
-
-    Only ``openai`` does: its fine-tuning messages have no field for reasoning. Reading with
-    ``reasoning="think"`` (``--reasoning think``) inlines it in the content as
-    ``<think>...</think>``, which every dialect carries.
-    """
-    return dialect == "openai" and any(m.get("reasoning_content") for m in rollout.conversation.messages)
 
 
 def sft_row(
@@ -144,13 +181,7 @@ def sft_rows(
     >>> lines = list(sft_rows(r for r in read_rollouts(["examples/rollouts"]) if isinstance(r, Rollout)))
     """
     counts = report if report is not None else SftReport()
+    fmt = SftFormat(dialect, arguments, success_only=not include_failures, shape=shape)
     for rollout in rollouts:
-        reason = left_out(rollout, success_only=not include_failures) or sft_skip_reason(rollout)
-        if reason is not None:
-            counts.skipped[reason] += 1
-            continue
-        counts.rows += 1
-        if dialect == "openai" and drops_reasoning(rollout, dialect):
-            counts.reasoning_lost += 1
-        row = sft_row(rollout, dialect, arguments=arguments, shape=shape)
-        yield orjson.dumps(row, option=orjson.OPT_APPEND_NEWLINE)
+        if count_row(fmt, rollout, sft_skip_reason(rollout), counts):
+            yield orjson.dumps(fmt.row(rollout), option=orjson.OPT_APPEND_NEWLINE)

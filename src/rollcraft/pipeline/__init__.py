@@ -26,7 +26,7 @@ from rollcraft._digest import sha256_file as sha256_file
 from rollcraft._errors import ConfigError, OutputError
 from rollcraft._inspect import require_rollouts
 from rollcraft._io import NO_ROOM, expand_inputs, write_failed
-from rollcraft._pipeline_config import LoadedConfig, PipelineConfig  # apart: the engines import it
+from rollcraft._pipeline_config import LoadedConfig, PipelineConfig, row_sections  # the engines import it too
 from rollcraft._yamlconf import load_yaml, validate_model
 from rollcraft.engines import select_engine
 from rollcraft.filters import FilterConfig
@@ -87,8 +87,10 @@ def load_pipeline_config(path: str | os.PathLike[str]) -> LoadedConfig:
     except ConfigError as exc:
         key = f"filters.{exc.key}" if exc.key else "filters"
         raise ConfigError(exc.message, key=key, line=exc.line) from None
-    if config.sft is None and config.dpo is None and not config.write_filtered:
-        raise ConfigError("the pipeline writes nothing: add an sft or dpo section (or write_filtered: true)")
+    if not row_sections(config) and config.dpo is None and not config.write_filtered:
+        raise ConfigError(
+            "the pipeline writes nothing: add an sft, kto or dpo section (or write_filtered: true)"
+        )
     return LoadedConfig(config, filters, source.resolve(), source.resolve().parent)
 
 

@@ -58,7 +58,7 @@ def _manifest(
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "duration_s": round(time.time() - started, 3),
         "config_file": str(loaded.path),
-        "config": loaded.config.model_dump(mode="json", by_alias=True),
+        "config": loaded.config.model_dump(mode="json", by_alias=True, exclude=_unset_later(loaded)),
         "filters": loaded.filters.model_dump(mode="json") | {"order": list(loaded.filters.key_order)},
         "inputs": inputs,
         "outputs": outputs,
@@ -85,3 +85,12 @@ def _write(path: Path, data: bytes) -> None:
         path.write_bytes(data)
     except OSError as exc:
         raise OSError(exc.errno, exc.strerror, os.fspath(path)) from None
+
+
+#: Sections added to the config after manifests were first written: left out when unset, so a
+#: run that does not use them writes the manifest it wrote before.
+_LATER_SECTIONS = ("kto",)
+
+
+def _unset_later(loaded: LoadedConfig) -> set[str]:
+    return {name for name in _LATER_SECTIONS if getattr(loaded.config, name) is None}

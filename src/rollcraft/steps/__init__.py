@@ -4,7 +4,7 @@ A run reads lines and pushes them through a list of steps (:func:`run_steps`, th
 rewrites (secret redaction), filters (``check(rollout) -> None | reason``:
 :mod:`rollcraft.filters`), then stages over the judged stream: review decisions
 (:class:`Review`), balance (:class:`Categorize` in a first pass, :func:`choose`, then
-:class:`Select`), and the writers (:class:`WriteKept`, :class:`WriteRejects`, :class:`WriteSft`,
+:class:`Select`), and the writers (:class:`WriteKept`, :class:`WriteRejects`, :class:`WriteRows`,
 :class:`CollectDpo`). Each step counts in its own report, and reports add up across shards and
 workers. ``rollcraft filter``, ``sft``, ``dpo``, ``apply-review``, ``balance`` and the pipeline
 (:mod:`rollcraft.engines`, every engine) each build a list of these steps::
@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from rollcraft.steps._balance import Categorize, Choice, Select, category_of, choose, draw
 from rollcraft.steps._base import Item, Judged, Rewrite, Stage, Step, drain, run_steps
-from rollcraft.steps._formats import SHARD_LINES, CollectDpo, WriteSft
+from rollcraft.steps._formats import SHARD_LINES, CollectDpo, WriteRows
 from rollcraft.steps._paths import filter_paths, run_paths
 from rollcraft.steps._redact import RedactLines, redaction_steps
 from rollcraft.steps._review import Review, ReviewReport
@@ -48,7 +48,7 @@ __all__ = [
     "TellingWriter",
     "WriteKept",
     "WriteRejects",
-    "WriteSft",
+    "WriteRows",
     "Writer",
     "category_of",
     "choose",

@@ -46,7 +46,10 @@ class Rewrite(Protocol):
 class Stage(Protocol):
     """A step over the judged stream, after the filters: yields every pair it is given."""
 
-    name: str
+    @property
+    def name(self) -> str:
+        """The step's name (a drop's ``dropped_by`` when it drops)."""
+        ...
 
     def run(self, judged: Iterator[Judged], /) -> Iterator[Judged]: ...
 

@@ -1,4 +1,4 @@
-"""The format steps: :class:`WriteSft` writes an SFT row per kept rollout it selects;
+"""The format steps: :class:`WriteRows` writes a row per kept rollout a row format keeps (SFT, KTO);
 :class:`CollectDpo` collects the kept rollouts as DPO candidates (pairs are planned and written
 once the stream is done: :class:`rollcraft.formats.dpo.PairCollector`)."""
 
@@ -11,14 +11,14 @@ from dataclasses import dataclass, field
 import orjson
 
 from rollcraft._records import Rollout
-from rollcraft.formats import SftReport, sft_row, sft_skip_reason
-from rollcraft.formats._dialects import ArgumentsMode, Dialect
+from rollcraft.formats import RowFormat, SftReport, sft_row, sft_skip_reason
+from rollcraft.formats._dialects import Dialect
+from rollcraft.formats._rows import count_row, drops_reasoning
 from rollcraft.formats.dpo import Candidate, PairCollector, sft_locator
-from rollcraft.formats.sft import drops_reasoning, left_out
 from rollcraft.steps._base import Judged
 from rollcraft.steps._write import TellingWriter, Writer
 
-__all__ = ["SHARD_LINES", "CollectDpo", "WriteSft"]
+__all__ = ["SHARD_LINES", "CollectDpo", "WriteRows"]
 
 #: A candidate locator's file name for "this shard's redacted lines" (:attr:`CollectDpo.lines`);
 #: the engine moves them to where it copies those lines (``engines._plan.moved_to``).
@@ -26,20 +26,17 @@ SHARD_LINES = "\0shard-lines"
 
 
 @dataclass(slots=True)
-class WriteSft:
-    """Write the SFT row of each kept rollout it selects (``success_only``, ``min_reward``) and
-    the dialect can express; count rows and skips (by reason) in :attr:`report`.
+class WriteRows:
+    """Write the row of each kept rollout a row format keeps (:class:`rollcraft.formats.RowFormat`:
+    SFT, KTO); count rows, labels and skips (by reason) in :attr:`report`.
 
     ``sink`` None counts without writing; ``ids`` gets each row's rollout id. The rollout it saw
     last, why it is unfit for a row (``sft_skip_reason``) and where its row starts (when the sink
-    can tell) are kept for a :class:`CollectDpo` after it.
+    can tell and ``offsets``) are kept for a :class:`CollectDpo` after it.
     """
 
+    format: RowFormat
     sink: Writer | None
-    dialect: Dialect = "trl"
-    arguments: ArgumentsMode = "string"
-    success_only: bool = True
-    min_reward: float | None = None
     ids: Writer | None = None
     #: Whether to note where each row starts (when the sink can tell): for a :class:`CollectDpo`
     #: that reads pairs back from the rows.
@@ -48,7 +45,10 @@ class WriteSft:
     last: Rollout | None = None
     last_unfit: str | None = None
     last_offset: int | None = None
-    name: str = "sft"
+
+    @property
+    def name(self) -> str:
+        return self.format.name
 
     def run(self, judged: Iterator[Judged]) -> Iterator[Judged]:
         tell = getattr(self.sink, "tell", None) if self.offsets else None
@@ -60,17 +60,11 @@ class WriteSft:
     def _row(self, rollout: Rollout, tell: object) -> None:
         unfit = sft_skip_reason(rollout)
         self.last, self.last_unfit, self.last_offset = rollout, unfit, None
-        report = self.report
-        reason = left_out(rollout, success_only=self.success_only, min_reward=self.min_reward) or unfit
-        if reason is not None:
-            report.skipped[reason] += 1
+        if not count_row(self.format, rollout, unfit, self.report):
             return
-        report.rows += 1
-        if drops_reasoning(rollout, self.dialect):
-            report.reasoning_lost += 1
         sink = self.sink
         if sink is not None:
-            row = sft_row(rollout, self.dialect, arguments=self.arguments)
+            row = self.format.row(rollout)
             self.last_offset = tell() if callable(tell) else None
             sink.write(orjson.dumps(row, option=orjson.OPT_APPEND_NEWLINE))
         if self.ids is not None:
@@ -81,7 +75,7 @@ class WriteSft:
 class CollectDpo:
     """Collect each kept rollout as a DPO candidate.
 
-    With a ``collector``, candidates go to it (read back from ``sft``'s rows when the collector
+    With a ``collector``, candidates go to it (read back from ``sft``'s rows (SFT rows) when the collector
     reads SFT rows, else from ``sides``, a scratch file of trl rows, else from the input line).
     Without one (a shard's pass), they are kept in :attr:`candidates` for the parent's collector:
     pointing at the rollout's SFT row (``sft_locators``), at its redacted line written to
@@ -91,7 +85,7 @@ class CollectDpo:
     """
 
     collector: PairCollector | None
-    sft: WriteSft | None = None
+    sft: WriteRows | None = None
     sides: TellingWriter | None = None
     lines: TellingWriter | None = None
     sft_locators: bool = False
