@@ -126,3 +126,21 @@ def test_empty_tools_go_in_as_none(base: Path) -> None:
     assert boilerplate != none  # Llama 3.1 writes tool instructions for []
     ready = template_ready(tokenizer, RowShape("object", "none", "inline"))
     assert ready.apply_chat_template(plain, tools=json.loads("[]"), tokenize=False) == none
+
+
+def test_a_refused_row_stops_before_training_when_validate_did_not_render(base: Path) -> None:
+    """A hub model: validate ran without the tokenizer; train renders every row first."""
+    from transformers import AutoTokenizer
+
+    from rollcraft.train._data import load_rows, shaped_for_training
+    from rollcraft.train._trainers import _renders_or_stop
+
+    tokenizer = AutoTokenizer.from_pretrained(str(base))
+    tokenizer.chat_template = trl_template("llama3_1")
+    ready, probe = shaped_for_training(tokenizer, "sft", False)
+    path = write(base.parent / "two-calls.jsonl", rows(calls_per_turn=2))
+    with pytest.raises(
+        ConfigError, match=r"row 1: template_limit: the template renders one tool call per turn"
+    ):
+        _renders_or_stop(ready, probe, load_rows(path, "sft"), str(path))
+    _renders_or_stop(ready, probe, load_rows(write(base.parent / "one.jsonl", rows()), "sft"), "one.jsonl")

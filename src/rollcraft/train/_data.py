@@ -25,7 +25,7 @@ import orjson
 from rollcraft._digest import sha256_file
 from rollcraft._errors import InputError
 from rollcraft._io import iter_lines
-from rollcraft.formats._templates import RowShape
+from rollcraft.formats._templates import RowShape, TemplateProbe
 
 data_sha256 = sha256_file  # the name train's API has exported
 
@@ -235,12 +235,22 @@ def rendering_template(tokenizer: Any, method: str, assistant_only: bool) -> str
         return template
 
 
-def shaped_for_training(tokenizer: Any, method: str, assistant_only: bool) -> Any:
-    """``tokenizer`` made :func:`template_ready` for the template TRL will render with (probed)."""
+def shaped_for_training(tokenizer: Any, method: str, assistant_only: bool) -> tuple[Any, TemplateProbe]:
+    """``tokenizer`` made :func:`template_ready` for the template TRL will render with, and that
+    template's probe."""
     import copy
 
     from rollcraft.formats._templates import probe_tokenizer
 
     probe_copy = copy.copy(tokenizer)
     probe_copy.chat_template = rendering_template(tokenizer, method, assistant_only)
-    return template_ready(tokenizer, probe_tokenizer(probe_copy).shape)
+    probe = probe_tokenizer(probe_copy)
+    return template_ready(tokenizer, probe.shape), probe
+
+
+def conversations(row: dict[str, Any]) -> list[list[dict[str, Any]]]:
+    """The message lists TRL renders for a trainer row: ``messages``; or prompt+chosen and
+    prompt+rejected."""
+    if "messages" in row:
+        return [row["messages"]]
+    return [row["prompt"] + row[side] for side in ("chosen", "rejected") if side in row]

@@ -13,8 +13,14 @@ from typing import Any
 
 from rollcraft._errors import ConfigError, DependencyError, InputError
 from rollcraft._tokenizer import load_tokenizer
+from rollcraft.formats._templates import TemplateProbe
 from rollcraft.train._config import LogFn, TrainConfig
-from rollcraft.train._data import assistant_masks_possible, shaped_for_training
+from rollcraft.train._data import (
+    assistant_masks_possible,
+    conversations,
+    prepare_tools,
+    shaped_for_training,
+)
 
 
 @contextlib.contextmanager
@@ -43,7 +49,10 @@ def _build_trainer(
     import torch
 
     torch.manual_seed(config.seed)
-    tokenizer = _load_tokenizer(model_name)
+    loaded = _load_tokenizer(model_name)
+    tokenizer, probe = shaped_for_training(loaded, config.method, _assistant_only(config, loaded))
+    if config.validate_data and not Path(model_name).is_dir():  # a folder: validate rendered every row
+        _renders_or_stop(tokenizer, probe, rows, config.data or "data")
     model = _load_model(model_name, config)
     dataset = _dataset(rows)
     callbacks = [_log_callback(on_log)] if on_log is not None else []
@@ -151,14 +160,33 @@ def _sft_trainer(
     peft_config: Any,
 ) -> Any:
     trl = _module("trl")
-    assistant_only = config.assistant_only_loss
-    if assistant_only is None:
-        assistant_only = assistant_masks_possible(tokenizer)
-    tokenizer = shaped_for_training(tokenizer, "sft", assistant_only)
+    assistant_only = _assistant_only(config, tokenizer)
     args = _trl_config(
         trl.SFTConfig, {**_common_args(config, workdir), "assistant_only_loss": assistant_only}, config
     )
     return _trainer(trl.SFTTrainer, "SFT", model, args, dataset, tokenizer, callbacks, peft_config)
+
+
+def _assistant_only(config: TrainConfig, tokenizer: Any) -> bool:
+    if config.method != "sft":
+        return False
+    chosen = config.assistant_only_loss
+    return assistant_masks_possible(tokenizer) if chosen is None else chosen
+
+
+def _renders_or_stop(tokenizer: Any, probe: TemplateProbe, rows: list[dict[str, Any]], data: str) -> None:
+    """Render every row as TRL will; the first the template refuses stops the run with the finding
+    ``validate`` gives it (a traceback from inside TRL's tokenization otherwise)."""
+    from rollcraft.validate._template import limit_finding
+
+    for number, row in enumerate(rows, 1):
+        tools = prepare_tools(row.get("tools"))
+        for messages in conversations(row):
+            try:
+                tokenizer.apply_chat_template(messages, tools=tools, tokenize=False)
+            except Exception as exc:  # the template's refusal, whatever its type
+                code, message = limit_finding(probe, messages, exc)
+                raise ConfigError(f"{data}: row {number}: {code}: {message}") from None
 
 
 def _dpo_trainer(
@@ -171,7 +199,6 @@ def _dpo_trainer(
     peft_config: Any,
 ) -> Any:
     trl = _module("trl")
-    tokenizer = shaped_for_training(tokenizer, "dpo", False)
     extra: dict[str, Any] = {"beta": config.beta, "loss_type": list(config.loss_type)}
     if config.loss_weights is not None:
         extra["loss_weights"] = list(config.loss_weights)
