@@ -34,6 +34,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
+import orjson
+from xxhash import xxh3_64_hexdigest
+
 from rollcraft._normalize import (
     Builder,
     ReasoningMode,
@@ -133,7 +136,8 @@ def trajectory_conversations(
     trajectory = rollout.record.get("ng_trajectory")
     if not isinstance(trajectory, dict):
         return []
-    rows = _rows(trajectory, rollout.rollout_id, rollout.reward, reasoning, _record_tools(rollout.record))
+    tools = _record_tools(rollout.record)
+    rows = _rows(trajectory, rollout.rollout_id, rollout.reward, reasoning, tools, only_main=mode == "main")
     return [row for row in rows if row.kind == "main"] if mode == "main" else rows
 
 
@@ -149,9 +153,19 @@ def trajectory_rollouts(
 
 
 def row_rollout(rollout: Rollout, row: TrajectoryRow) -> Rollout:
-    """``row`` as a rollout: ``rollout``'s facts (task, reward, success, record flags) with the
-    row's id, conversation and flags."""
+    """``row`` as a rollout: ``rollout``'s facts (reward, success, task type, record flags) with
+    the row's id, conversation and flags.
+
+    A subagent or branch conversation is not its rollout's task (the model was asked something
+    else): its task key is ``<rollout task key>/<kind>:<digest of its prompt and tools>``, so
+    it pairs only with the same conversation of another rollout of the task, never with a main one.
+    """
     conversation = row.conversation
+    task_key = rollout.task_key
+    if row.kind != "main":
+        payload = {"prompt": conversation.prompt, "tools": conversation.tools}
+        digest = xxh3_64_hexdigest(orjson.dumps(payload, option=orjson.OPT_SORT_KEYS))
+        task_key = f"{task_key}/{row.kind}:{digest}"
     n_assistant = n_calls = n_chars = 0
     for message in conversation.messages:
         n_chars += len(message["content"])
@@ -161,6 +175,7 @@ def row_rollout(rollout: Rollout, row: TrajectoryRow) -> Rollout:
     return replace(
         rollout,
         rollout_id=row.row_id,
+        task_key=task_key,
         reward=row.reward,
         flags=(rollout.flags & _RECORD_FLAGS) | row.flags,
         conversation=conversation,
@@ -181,7 +196,7 @@ def main_conversation(
     trajectory = record.get("ng_trajectory")
     if not isinstance(trajectory, dict):
         return current
-    rows = _rows(trajectory, "", 0.0, reasoning, _record_tools(record))
+    rows = _rows(trajectory, "", 0.0, reasoning, _record_tools(record), only_main=True)
     main = next((row for row in rows if row.kind == "main"), None)
     if main is None or len(main.conversation.completion) <= len(current.completion):
         return current
@@ -204,8 +219,15 @@ class _Context:
 
 
 def _rows(
-    trajectory: dict[str, Any], rollout_id: str, reward: float, reasoning: ReasoningMode, tools: list[Tool]
+    trajectory: dict[str, Any],
+    rollout_id: str,
+    reward: float,
+    reasoning: ReasoningMode,
+    tools: list[Tool],
+    *,
+    only_main: bool = False,
 ) -> list[TrajectoryRow]:
+    """The trajectory's rows, main first (``only_main``: only the main invocation's)."""
     calls = [call for call in _list(trajectory.get("model_calls")) if isinstance(call, dict)]
     invocations = [
         inv
@@ -220,6 +242,8 @@ def _rows(
     main_id = roots[-1]["invocation_id"] if roots else None
     rows: list[TrajectoryRow] = []
     for invocation in invocations:
+        if only_main and invocation["invocation_id"] != main_id:
+            continue
         rows.extend(_invocation_rows(invocation, main_id, calls, gaps, rollout_id, reward, reasoning, tools))
     rows.sort(key=lambda row: row.kind != "main")  # main first; otherwise the record's order
     return rows

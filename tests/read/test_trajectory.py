@@ -101,11 +101,12 @@ def test_branches_gives_each_conversation_as_a_rollout_of_its_task(tmp_path: Pat
     assert trajectory_rollouts(rollout, "main") == [rollout]
     first, sub = trajectory_rollouts(rollout, "branches")
     assert first is rollout
-    assert (sub.rollout_id, sub.task_key, sub.reward) == (
-        f"{rollout.rollout_id}/sub-1/0",
-        rollout.task_key,
-        1.0,
-    )
+    assert (sub.rollout_id, sub.reward, sub.success) == (f"{rollout.rollout_id}/sub-1/0", 1.0, True)
+    # not the rollout's task (never paired with a main conversation); the same subagent prompt of
+    # another rollout of the task is the same key
+    assert sub.task_key.startswith(f"{rollout.task_key}/subagent:") and sub.task_key != rollout.task_key
+    other = read_one(tmp_path, {**ng.record(ng.subagent_trajectory()), "_ng_rollout_index": 1})
+    assert trajectory_rollouts(other, "branches")[1].task_key == sub.task_key
     assert sub.conversation.completion[-1]["content"] == "add() subtracts."
     assert (sub.n_messages, sub.n_assistant_turns, sub.n_tool_calls) == (5, 2, 1)
 
