@@ -235,3 +235,40 @@ def test_a_trajectory_rollcraft_cannot_read_leaves_the_record_as_read(
     rollout = read_one(tmp_path, record)
     assert rollout.conversation.completion == [FINAL]
     assert "from_trajectory" not in rollout.flags
+
+
+def test_a_claude_code_rollout_written_by_nemo_gym_gives_its_main_and_subagent_rows() -> None:
+    """``data/claude_code_trajectory.jsonl``: made by NeMo Gym's own Claude Code observer, model-call
+    join and trajectory projection (``data/make_claude_code_trajectory.py``), messages dialect."""
+    path = Path(__file__).parent / "data" / "claude_code_trajectory.jsonl"
+    (rollout,) = read_rollouts([str(path)])
+    assert isinstance(rollout, Rollout)
+    assert rollout.conversation.messages == [
+        {"role": "system", "content": "You are Claude Code."},
+        {"role": "user", "content": "Fix the failing test in calc.py."},
+        {
+            "role": "assistant",
+            "content": "",
+            "tool_calls": [
+                {
+                    "id": "tool-child",
+                    "type": "function",
+                    "function": {"name": "Agent", "arguments": '{"prompt":"Find the bug in calc.py"}'},
+                }
+            ],
+        },
+        {"role": "tool", "tool_call_id": "tool-child", "content": "add() subtracts."},
+        {"role": "assistant", "content": "Fixed."},
+    ]
+    assert rollout.flags == {"from_trajectory"}
+    assert rollout.conversation.tools[0]["function"]["name"] == "Agent"
+    main, sub = trajectory_conversations(rollout, "branches")
+    assert (main.kind, main.invocation_id) == ("main", "session-root")
+    assert (sub.kind, sub.invocation_id, sub.parent_invocation_id, sub.spawned_by_tool_call_id) == (
+        "subagent",
+        "agent-child",
+        "session-root",
+        "tool-child",
+    )
+    assert sub.conversation.completion == [{"role": "assistant", "content": "add() subtracts."}]
+    assert not main.gaps and not sub.gaps
