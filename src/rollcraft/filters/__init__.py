@@ -18,16 +18,19 @@ inputs; :func:`rollcraft.filter_paths` does both passes (spooling stdin to a tem
 
 The package, one role a module: ``_base`` (:class:`Filter`, :class:`Drop`), ``_thresholds``
 (the per-rollout steps), ``_tokens`` (:class:`MaxTokens`), ``_tasks`` (:class:`TaskStats`,
-:class:`MinTaskSuccessRate`), ``_dedupe`` (:class:`Dedupe`), ``_config`` (:class:`FilterConfig`,
-the registry: each key's annotation says how it becomes a step and a flag; :func:`build_steps`),
-``_judge`` (:func:`judge`, :class:`FilterReport`), ``_passes`` (two passes over stdin). The
-runner of every kind of step, filters among them, is :mod:`rollcraft.steps`.
+:class:`MinTaskSuccessRate`), ``_dedupe`` (:class:`Dedupe`), ``_contamination``
+(:class:`Decontaminate`, :class:`EvalPrompts`: evaluation prompts matched exactly and by 13-grams),
+``_config`` (:class:`FilterConfig`, the registry: each key's annotation says how it becomes a
+step and a flag; :func:`build_steps`), ``_judge`` (:func:`judge`, :class:`FilterReport`),
+``_passes`` (two passes over stdin). The runner of every kind of step, filters among them, is
+:mod:`rollcraft.steps`.
 """
 
 from __future__ import annotations
 
 from rollcraft.filters._base import Drop, Filter, StepSpec
 from rollcraft.filters._config import DEFAULT_DROP_FLAGS, STEP_KEYS, FilterConfig, build_steps, step_spec
+from rollcraft.filters._contamination import Decontaminate, EvalPrompts
 from rollcraft.filters._dedupe import Dedupe, conversation_key
 from rollcraft.filters._judge import FilterReport, judge, run_filters
 from rollcraft.filters._passes import relabel as relabel
@@ -50,9 +53,11 @@ from rollcraft.filters._tokens import MaxTokens
 __all__ = [
     "DEFAULT_DROP_FLAGS",
     "STEP_KEYS",
+    "Decontaminate",
     "Dedupe",
     "Drop",
     "DropFlagged",
+    "EvalPrompts",
     "Filter",
     "FilterConfig",
     "FilterReport",

@@ -7,7 +7,17 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SerializerFunctionWrapHandler,
+    ValidationError,
+    field_validator,
+    model_serializer,
+)
 from pydantic_core.core_schema import ValidationInfo
 
 from rollcraft._errors import ConfigError
@@ -15,6 +25,7 @@ from rollcraft._normalize import FLAGS
 from rollcraft._tokenizer import cached_tokenizer
 from rollcraft._yamlconf import load_yaml
 from rollcraft.filters._base import Filter, StepSpec
+from rollcraft.filters._contamination import decontaminate_step, eval_paths, relative_to_config
 from rollcraft.filters._dedupe import Dedupe
 from rollcraft.filters._tasks import MinTaskSuccessRate, TaskStats
 from rollcraft.filters._thresholds import (
@@ -120,6 +131,15 @@ class FilterConfig(BaseModel):
         default_factory=lambda: list(DEFAULT_DROP_FLAGS)
     )
     dedupe: Annotated[bool, StepSpec(Dedupe, "Drop repeated identical conversations.", kind="switch")] = False
+    decontaminate: Annotated[
+        list[str] | None,
+        BeforeValidator(eval_paths),
+        StepSpec(
+            decontaminate_step,
+            "Drop rollouts whose prompt matches a prompt of these eval files (comma-separated).",
+            kind="context",
+        ),
+    ] = None
 
     _key_order: tuple[str, ...] = PrivateAttr(default=())
 
@@ -129,6 +149,13 @@ class FilterConfig(BaseModel):
         except ValidationError as exc:
             raise _config_error(exc) from None
         self._key_order = tuple(data)
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        if data.get("decontaminate") is None:  # off: a dump (a run's manifest) is as it was before the key
+            data.pop("decontaminate", None)
+        return data
 
     @property
     def key_order(self) -> tuple[str, ...]:
@@ -163,7 +190,7 @@ class FilterConfig(BaseModel):
     ) -> FilterConfig:
         """Validate a mapping; a bad value is a :class:`ConfigError` naming the key (and its line)."""
         try:
-            return cls(**{str(key): value for key, value in data.items()})
+            return cls(**relative_to_config({str(key): value for key, value in data.items()}, source))
         except ConfigError as exc:
             raise _located(exc, lines or {}, source) from None
 
