@@ -52,7 +52,7 @@ def serve_command(
     """Serve a local model with the OpenAI API: /v1/responses, /v1/chat/completions, /v1/models.
 
     Enough for NeMo Gym's openai_model and vllm_model servers and for the openai client.
-    Requests are queued and answered one at a time; streaming, images and structured output
+    Waiting requests are generated together in batches; streaming, images and structured output
     are refused with a 400 that says so. Tool calls are parsed from <tool_call>{json}</tool_call>
     (Hermes/Qwen and the tiny template's format).
     """

@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -27,13 +28,18 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def base_url(model_dir: Path) -> Iterator[str]:
+def app(model_dir: Path) -> Any:
+    """The app over the taught model, served as ``tiny-tool``."""
+    from rollcraft.serve import create_app, load_engine
+
+    return create_app(load_engine(model_dir), model_name="tiny-tool")
+
+
+@pytest.fixture(scope="session")
+def base_url(app: Any) -> Iterator[str]:
     """``http://127.0.0.1:PORT/v1`` of a server running until the session ends."""
     import uvicorn
 
-    from rollcraft.serve import create_app, load_engine
-
-    app = create_app(load_engine(model_dir), model_name="tiny-tool")
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     sock.listen(64)

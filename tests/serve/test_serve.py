@@ -274,3 +274,22 @@ def test_reasoning_items_reach_the_template(base_url: str) -> None:
     plain = responses(base_url, input=items, max_output_tokens=1, temperature=0)
     thinking = responses(base_url, input=[items[0], thought, *items[1:]], max_output_tokens=1, temperature=0)
     assert thinking["usage"]["input_tokens"] > plain["usage"]["input_tokens"]
+
+
+def test_waiting_requests_are_generated_together(base_url: str, app: Any) -> None:
+    """Unseeded requests that arrive while a batch generates form the next batch; each keeps its
+    own token limit. Seeded ones go alone (their text depends on their seed only)."""
+    queue = app.state.queue
+    before = len(queue.batches)
+    bodies = [{"input": f"Question {i}?", "max_output_tokens": 1 + i % 4} for i in range(12)]
+    with ThreadPoolExecutor(12) as pool:
+        answers = list(pool.map(lambda body: responses(base_url, **body), bodies))
+    assert all(
+        a["usage"]["output_tokens"] <= b["max_output_tokens"] for a, b in zip(answers, bodies, strict=True)
+    )
+    sizes = queue.batches[before:]
+    assert sum(sizes) == 12 and max(sizes) > 1
+    before = len(queue.batches)
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(lambda i: responses(base_url, input="Hi", seed=i, max_output_tokens=2), range(4)))
+    assert queue.batches[before:] == [1, 1, 1, 1]

@@ -10,7 +10,8 @@ GPU, with no network. The modules, one role each:
 * :mod:`~rollcraft.serve._calls`: tool calls parsed out of generated text
   (``<tool_call>{json}</tool_call>``: Hermes, Qwen and the tiny template);
 * :mod:`~rollcraft.serve._engine`: the model, its chat template and generation;
-* :mod:`~rollcraft.serve._app`: the Starlette routes and the request queue.
+* :mod:`~rollcraft.serve._queue`: waiting requests generated together, in batches;
+* :mod:`~rollcraft.serve._app`: the Starlette routes.
 
 Example::
 
@@ -26,13 +27,16 @@ from __future__ import annotations
 from rollcraft.serve._app import LOOPBACK_NAMES, create_app
 from rollcraft.serve._calls import ToolCall, parse_calls
 from rollcraft.serve._engine import DEFAULT_MAX_TOKENS, Engine, Generation, load_engine
+from rollcraft.serve._queue import MAX_BATCH, Queue
 from rollcraft.serve._request import RequestError, Sampling
 
 __all__ = [
     "DEFAULT_MAX_TOKENS",
     "LOOPBACK_NAMES",
+    "MAX_BATCH",
     "Engine",
     "Generation",
+    "Queue",
     "RequestError",
     "Sampling",
     "ToolCall",

@@ -1,7 +1,6 @@
 """The Starlette app: ``GET /v1/models``, ``POST /v1/responses``, ``POST /v1/chat/completions``.
 
-Requests are queued: an asyncio lock lets one generation run at a time (in a worker thread, so
-the server keeps accepting connections), and the others wait their turn in arrival order. Errors
+Requests are queued and generated in batches (:mod:`~rollcraft.serve._queue`). Errors
 are OpenAI-style JSON (``{"error": {"message": ..., "type": ...}}``): 400 for a request the server
 refuses, 403 for a request from a web page, 404/405 for a wrong route, 500 for a failure.
 
@@ -12,7 +11,6 @@ reaches it neither cross-site nor through DNS rebinding).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Callable
@@ -21,7 +19,6 @@ from urllib.parse import urlsplit
 
 import orjson
 from starlette.applications import Starlette
-from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
@@ -29,6 +26,7 @@ from starlette.routing import Route
 
 from rollcraft.serve._chat import chat_prompt, completion_object
 from rollcraft.serve._engine import Engine, Generation
+from rollcraft.serve._queue import Queue
 from rollcraft.serve._request import Prompt, RequestError
 from rollcraft.serve._responses import response_object, responses_prompt
 
@@ -77,7 +75,7 @@ class _Server:
         self.model_name = model_name
         self.loopback_only = loopback_only
         self.created = int(time.time())
-        self._turn: asyncio.Lock | None = None
+        self.queue = Queue(engine)
 
     def _model(self) -> dict[str, Any]:
         return {"id": self.model_name, "object": "model", "created": self.created, "owned_by": "rollcraft"}
@@ -97,10 +95,8 @@ class _Server:
 
     async def _generate(self, prompt: Prompt) -> Generation:
         text = self.engine.render(prompt.messages, prompt.tools)
-        if self._turn is None:
-            self._turn = asyncio.Lock()
-        async with self._turn:  # one generation at a time; the rest wait in arrival order
-            return await run_in_threadpool(self.engine.generate, text, prompt.sampling)
+        self.engine.limit(len(self.engine.encode(text)), prompt.sampling)  # too long: a 400 now
+        return await self.queue.generate(text, prompt.sampling)
 
     async def responses(self, request: Request) -> Response:
         _check_caller(request, self.loopback_only)
@@ -137,7 +133,7 @@ def create_app(engine: Engine, *, model_name: str, loopback_only: bool = True) -
     """The app serving ``engine`` under ``model_name`` (any ``model`` in a request is accepted).
 
     ``loopback_only``: refuse requests whose ``Host`` is not a loopback name (the server
-    listens on the loopback).
+    listens on the loopback). ``app.state.queue`` is the request queue.
     """
     server = _Server(engine, model_name, loopback_only)
     routes: list[tuple[str, Callable[[Request], Any], list[str]]] = [
@@ -147,7 +143,9 @@ def create_app(engine: Engine, *, model_name: str, loopback_only: bool = True) -
         ("/v1/chat/completions", server.chat_completions, ["POST"]),
         ("/health", server.health, ["GET"]),
     ]
-    return Starlette(
+    app = Starlette(
         routes=[Route(path, endpoint, methods=methods) for path, endpoint, methods in routes],
         exception_handlers={RequestError: _refused, HTTPException: _http, Exception: _failed},
     )
+    app.state.queue = server.queue
+    return app

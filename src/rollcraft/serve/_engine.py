@@ -2,8 +2,9 @@
 
 :func:`load_engine` checks the folder and loads it (a GPU when there is one, else the CPU);
 :meth:`Engine.render` writes a prompt with the chat template; :meth:`Engine.generate` samples one
-completion. Generations run one at a time (a lock), so a seeded request gives the same text
-whatever else is being served. torch and transformers are imported inside the functions.
+completion, :meth:`Engine.generate_batch` several at once (left padding). Generations run one
+batch at a time (a lock); a seeded request is generated alone, so it gives the same text whatever
+else is being served. torch and transformers are imported inside the functions.
 """
 
 from __future__ import annotations
@@ -110,36 +111,53 @@ class Engine:
 
     def generate(self, prompt: str, sampling: Sampling) -> Generation:
         """One completion of ``prompt`` (tokens up to the model's end-of-turn, or the limit)."""
-        import torch
+        return self.generate_batch([prompt], [sampling])[0]
 
-        ids = self.tokenizer(prompt, add_special_tokens=False, return_tensors="pt")["input_ids"]
-        n_prompt = int(ids.shape[1])
+    def limit(self, n_prompt: int, sampling: Sampling) -> int:
+        """The tokens a request may generate: its limit (else the default), capped by the room
+        left in the context; a :class:`RequestError` when there is none."""
         room = self.context - n_prompt
         if room <= 0:
             raise RequestError(
                 f"the prompt is {n_prompt} tokens and the model's context length is {self.context} tokens"
             )
-        limit = min(sampling.max_tokens or DEFAULT_MAX_TOKENS, room)
+        return min(sampling.max_tokens or DEFAULT_MAX_TOKENS, room)
+
+    def encode(self, prompt: str) -> list[int]:
+        """The prompt's token ids (the chat template wrote its special tokens)."""
+        return list(self.tokenizer(prompt, add_special_tokens=False)["input_ids"])
+
+    def generate_batch(self, prompts: list[str], samplings: list[Sampling]) -> list[Generation]:
+        """Completions of ``prompts`` in one batch (left padding). The samplings must share
+        temperature and top_p; a seed is honoured for a batch of one (the generator is reseeded)."""
+        import torch
+
+        rows = [self.encode(prompt) for prompt in prompts]
+        limits = [self.limit(len(ids), sampling) for ids, sampling in zip(rows, samplings, strict=True)]
+        width = max(len(ids) for ids in rows)
+        if len(rows) > 1 and width + max(limits) > self.context:  # a batch must fit the context
+            return [self.generate_batch([p], [s])[0] for p, s in zip(prompts, samplings, strict=True)]
+        pad = self.tokenizer.pad_token_id
+        pad = pad if isinstance(pad, int) else self._stop_ids[0] if self._stop_ids else 0
+        ids = torch.tensor([[pad] * (width - len(r)) + r for r in rows])
+        mask = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rows])
+        first = samplings[0]
         options: dict[str, Any] = {"do_sample": False}
-        if sampling.temperature > 0:
-            options = {
-                "do_sample": True,
-                "temperature": sampling.temperature,
-                "top_p": sampling.top_p,
-                "top_k": 0,
-            }
+        if first.temperature > 0:
+            options = {"do_sample": True, "temperature": first.temperature, "top_p": first.top_p, "top_k": 0}
         with self._lock, torch.no_grad():
-            if sampling.seed is not None:
-                torch.manual_seed(sampling.seed)
+            if len(rows) == 1 and first.seed is not None:
+                torch.manual_seed(first.seed)
             out = self.model.generate(
                 input_ids=ids.to(self.device),
-                attention_mask=torch.ones_like(ids).to(self.device),
-                max_new_tokens=limit,
+                attention_mask=mask.to(self.device),
+                max_new_tokens=max(limits),
                 eos_token_id=self._stop_ids or None,
-                pad_token_id=self.tokenizer.pad_token_id,
+                pad_token_id=pad,
                 **options,
             )
-        return self._generation(out[0, n_prompt:].tolist(), n_prompt)
+        new = out[:, width:].tolist()
+        return [self._generation(new[i][: limits[i]], len(rows[i])) for i in range(len(rows))]
 
     def _generation(self, new: list[int], n_prompt: int) -> Generation:
         stop = next((i for i, token in enumerate(new) if token in self._stop_ids), None)
