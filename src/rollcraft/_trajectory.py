@@ -192,9 +192,13 @@ def main_conversation(
     """The reader's hook: the conversation of a record, ``current`` (read from
     ``response.output``) unless its ``ng_trajectory`` holds a main conversation with more
     completion messages (an agent whose output holds only its final message). Then ``flags``
-    become that conversation's, with ``from_trajectory``."""
+    become that conversation's, with ``from_trajectory``.
+
+    A ``response.output`` that carries token ids (NeMo Gym's token-capture projection of the
+    main chain: the exact tokens, :mod:`rollcraft._tokens`) stays the conversation.
+    """
     trajectory = record.get("ng_trajectory")
-    if not isinstance(trajectory, dict):
+    if not isinstance(trajectory, dict) or _carries_tokens(record.get("response")):
         return current
     rows = _rows(trajectory, "", 0.0, reasoning, _record_tools(record), only_main=True)
     main = next((row for row in rows if row.kind == "main"), None)
@@ -531,6 +535,11 @@ def _assistant_blocks(builder: Builder, content: Any, flags: set[str]) -> None:
 
 
 # --- small helpers ---------------------------------------------------------------------------
+
+
+def _carries_tokens(response: Any) -> bool:
+    output = response.get("output") if isinstance(response, dict) else None
+    return any(isinstance(item, dict) and item.get("generation_token_ids") for item in _list(output))
 
 
 def _list(value: Any) -> list[Any]:

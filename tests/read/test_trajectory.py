@@ -272,3 +272,16 @@ def test_a_claude_code_rollout_written_by_nemo_gym_gives_its_main_and_subagent_r
     )
     assert sub.conversation.completion == [{"role": "assistant", "content": "add() subtracts."}]
     assert not main.gaps and not sub.gaps
+
+
+def test_an_output_with_token_ids_stays_the_conversation(tmp_path: Path) -> None:
+    """NeMo Gym's token-capture projection of the main chain is the exact-token history."""
+    final = {
+        **ng.FINAL,
+        "prompt_token_ids": [1, 2, 3],
+        "generation_token_ids": [4, 5],
+        "generation_log_probs": [-0.1, -0.2],
+    }
+    rollout = read_one(tmp_path, ng.record(ng.cli_agent_trajectory(), output=[final]))
+    assert rollout.conversation.completion == [FINAL]
+    assert "from_trajectory" not in rollout.flags
