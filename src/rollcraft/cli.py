@@ -70,6 +70,7 @@ COMMANDS: dict[str, str] = {
     "review": "rollcraft._cli_review",
     "redact": "rollcraft._cli_review",
     "serve": "rollcraft._cli_serve",
+    "curriculum": "rollcraft._cli_curriculum",
     "split": "rollcraft._cli_split",
 }
 _COMMAND_MODULES = tuple(dict.fromkeys(COMMANDS.values()))
