@@ -107,8 +107,10 @@ class TrajectoryRow:
 
     ``row_id`` is the rollout id for the main conversation, else
     ``<rollout_id>/<invocation_id>/<context>``; ``context`` numbers an invocation's contexts
-    from 0 (a compaction starts the next). ``source``: ``model_calls`` (exact requests) or
-    ``conversation`` (the harness's transcript). ``gaps``: the gap codes that flagged it.
+    from 0 (a compaction starts the next): None for the main row of ``main`` mode, which reads
+    only the main context (its last model call) and does not count the ones before.
+    ``source``: ``model_calls`` (exact requests) or ``conversation`` (the harness's
+    transcript). ``gaps``: the gap codes that flagged it.
     """
 
     rollout_id: str
@@ -117,7 +119,7 @@ class TrajectoryRow:
     parent_invocation_id: str | None
     spawned_by_tool_call_id: str | None
     kind: RowKind
-    context: int
+    context: int | None
     conversation: Conversation
     reward: float
     flags: frozenset[str]
@@ -248,7 +250,11 @@ def _rows(
     for invocation in invocations:
         if only_main and invocation["invocation_id"] != main_id:
             continue
-        rows.extend(_invocation_rows(invocation, main_id, calls, gaps, rollout_id, reward, reasoning, tools))
+        rows.extend(
+            _invocation_rows(
+                invocation, main_id, calls, gaps, rollout_id, reward, reasoning, tools, last_only=only_main
+            )
+        )
     rows.sort(key=lambda row: row.kind != "main")  # main first; otherwise the record's order
     return rows
 
@@ -262,11 +268,13 @@ def _invocation_rows(
     reward: float,
     reasoning: ReasoningMode,
     record_tools: list[Tool],
+    *,
+    last_only: bool,
 ) -> list[TrajectoryRow]:
     invocation_id: str = invocation["invocation_id"]
     own_gaps: list[str] = []
     owned = calls if invocation.get("model_calls") is None else _owned_calls(invocation, calls, own_gaps)
-    contexts = _contexts(owned, reasoning, own_gaps)
+    contexts = _contexts(owned, reasoning, own_gaps, last_only=last_only)
     source: Literal["model_calls", "conversation"] = "model_calls"
     if not contexts:
         source = "conversation"
@@ -297,7 +305,7 @@ def _invocation_rows(
                 parent_invocation_id=parent if isinstance(parent, str) else None,
                 spawned_by_tool_call_id=spawned if isinstance(spawned, str) else None,
                 kind=kind,
-                context=index,
+                context=None if last_only and source == "model_calls" else index,
                 conversation=context.conversation,
                 reward=reward,
                 flags=frozenset(flags),
@@ -315,11 +323,16 @@ def _owned_calls(
     """The model calls an invocation's references name, each joined exactly as NeMo Gym joins
     them (``model_call_id``, else ``model_ref`` and ``response_id``); a reference that names
     none or several is a gap."""
+    by_id: dict[Any, list[dict[str, Any]]] = {}
+    for call in calls:
+        by_id.setdefault(call.get("model_call_id"), []).append(call)
     owned = []
     for ref in _list(invocation.get("model_calls")):
         if not isinstance(ref, dict):
             continue
-        found = [call for call in calls if _matches(ref, call)]
+        call_id = ref.get("model_call_id")
+        candidates = by_id.get(call_id, []) if call_id and isinstance(call_id, str) else calls
+        found = [call for call in candidates if _matches(ref, call)]
         if len(found) == 1:
             owned.append(found[0])
         else:
@@ -366,15 +379,28 @@ def _touches(code: str, source: str) -> bool:
 # --- contexts from model calls ---------------------------------------------------------------
 
 
-def _contexts(calls: list[dict[str, Any]], reasoning: ReasoningMode, gaps: list[str]) -> list[_Context]:
+def _contexts(
+    calls: list[dict[str, Any]], reasoning: ReasoningMode, gaps: list[str], *, last_only: bool
+) -> list[_Context]:
     """The calls' contexts, in order of their first call: a call joins the latest context whose
-    last request its own request extends, else it starts a new one."""
-    contexts: list[_Context] = []
+    last request its own request extends, else it starts a new one (``last_only``: only the
+    last call's context: each request repeats the history, so reading every call costs the
+    square of its length).
+
+    A call that returned nothing is not a model decision and is skipped; one whose request or
+    response is not an object (a payload NeMo Gym kept only as raw text) is a gap."""
+    usable = []
     for call in calls:
-        read = _call_conversation(call, reasoning, gaps)
-        if read is None:
+        request, response = call.get("request"), call.get("response")
+        if response is None:
             continue
-        keys, conversation, flags = read
+        if isinstance(request, dict) and isinstance(response, dict):
+            usable.append(call)
+        else:
+            gaps.append("model_call_payload_unavailable")
+    contexts: list[_Context] = []
+    for call in usable[-1:] if last_only else usable:
+        keys, conversation, flags = _call_conversation(call, reasoning)
         for context in reversed(contexts):
             if keys[: len(context.keys)] == context.keys:
                 context.keys, context.conversation, context.flags = keys, conversation, flags
@@ -385,16 +411,11 @@ def _contexts(calls: list[dict[str, Any]], reasoning: ReasoningMode, gaps: list[
 
 
 def _call_conversation(
-    call: dict[str, Any], reasoning: ReasoningMode, gaps: list[str]
-) -> tuple[tuple[tuple[Any, ...], ...], Conversation, set[str]] | None:
-    """One model call as (its request's message keys, the conversation of request + response,
-    its flags), or None for a call that returned nothing (not a model decision)."""
-    request, response = call.get("request"), call.get("response")
-    if response is None:
-        return None
-    if not isinstance(request, dict) or not isinstance(response, dict):
-        gaps.append("model_call_payload_unavailable")
-        return None
+    call: dict[str, Any], reasoning: ReasoningMode
+) -> tuple[tuple[tuple[Any, ...], ...], Conversation, set[str]]:
+    """One model call (request and response objects) as (its request's message keys, the
+    conversation of request + response, its flags)."""
+    request, response = call["request"], call["response"]
     flags: set[str] = set()
     builder = Builder(reasoning, flags)
     dialect = _dialect(call, request, response)

@@ -127,6 +127,8 @@ def test_a_compaction_starts_a_new_context_the_earlier_one_is_a_branch(tmp_path:
     ]
     assert rollout.conversation == main.conversation
     assert not main.flags and not branch.flags
+    (only,) = trajectory_conversations(rollout, "main")  # reads only the last call: contexts not counted
+    assert (only.kind, only.context, only.conversation) == ("main", None, main.conversation)
 
 
 def test_chat_dialect_calls(tmp_path: Path) -> None:
