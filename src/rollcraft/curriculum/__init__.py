@@ -83,6 +83,8 @@ class Curriculum:
     profiles: list[str] = field(default_factory=list)
     profiles_skipped: list[str] = field(default_factory=list)
     profile_lines: Counter[str] = field(default_factory=Counter)
+    #: materialized inputs files named among the inputs (those beside a rollouts file are found)
+    materialized: list[str] = field(default_factory=list)
 
     def write(self, path: str | os.PathLike[str]) -> int:
         """Write the kept tasks' rows, each ``repeats`` times in a row, atomically; the number of
@@ -129,6 +131,7 @@ class Curriculum:
                 "skipped_rollouts_read": self.profiles_skipped,
                 "lines": dict(sorted(self.profile_lines.items())),
             },
+            "materialized_inputs_named": self.materialized,
             "task_list": [_task_entry(task, self.outcomes[key]) for key, task in self.tasks.items()],
         }
 
@@ -160,6 +163,7 @@ def build_curriculum(
         inputs.profiles,
         inputs.profiles_skipped,
         profile_lines,
+        inputs.materialized,
     )
 
 
