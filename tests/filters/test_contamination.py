@@ -173,12 +173,16 @@ def test_filter_cli_drops_and_reports(files: tuple[Path, Path], tmp_path: Path) 
     assert missing.returncode == 2 and "Traceback" not in missing.stderr
 
 
-def test_sft_and_dpo_take_the_flag(files: tuple[Path, Path], tmp_path: Path) -> None:
+def test_sft_dpo_and_kto_take_the_flag(files: tuple[Path, Path], tmp_path: Path) -> None:
     eval_path, train = files
     sft = rollcraft("sft", str(train), "--decontaminate", str(eval_path), "-o", str(tmp_path / "sft.jsonl"))
     assert sft.returncode == 0, sft.stderr
     assert len((tmp_path / "sft.jsonl").read_text().splitlines()) == 5
-    assert "--decontaminate" in rollcraft("dpo", "--help").stdout  # every filtering command has the flag
+    for command in ("dpo", "kto"):  # every filtering command has the flag
+        assert "--decontaminate" in rollcraft(command, "--help").stdout
+    kto = rollcraft("kto", str(train), "--decontaminate", str(eval_path), "-o", str(tmp_path / "kto.jsonl"))
+    assert kto.returncode == 0, kto.stderr
+    assert len((tmp_path / "kto.jsonl").read_text().splitlines()) == 5
 
 
 def test_pipeline_paths_are_relative_to_the_config(files: tuple[Path, Path], tmp_path: Path) -> None:
