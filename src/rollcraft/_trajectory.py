@@ -388,7 +388,9 @@ def _contexts(
     square of its length).
 
     A call that returned nothing is not a model decision and is skipped; one whose request or
-    response is not an object (a payload NeMo Gym kept only as raw text) is a gap."""
+    response is not an object (a payload NeMo Gym kept only as raw text) is a gap, and so is a
+    request that continues a stored response (``previous_response_id``): the model saw a
+    history the request does not hold."""
     usable = []
     for call in calls:
         request, response = call.get("request"), call.get("response")
@@ -396,6 +398,8 @@ def _contexts(
             continue
         if isinstance(request, dict) and isinstance(response, dict):
             usable.append(call)
+            if request.get("previous_response_id"):
+                gaps.append("model_call_previous_response")
         else:
             gaps.append("model_call_payload_unavailable")
     contexts: list[_Context] = []

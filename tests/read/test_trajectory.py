@@ -287,3 +287,14 @@ def test_an_output_with_token_ids_stays_the_conversation(tmp_path: Path) -> None
     rollout = read_one(tmp_path, ng.record(ng.cli_agent_trajectory(), output=[final]))
     assert rollout.conversation.completion == [FINAL]
     assert "from_trajectory" not in rollout.flags
+
+
+def test_a_request_that_continues_a_stored_response_is_a_gap(tmp_path: Path) -> None:
+    """With ``previous_response_id`` the model saw a history its request does not hold."""
+    trajectory = ng.cli_agent_trajectory()
+    request = trajectory["model_calls"][1]["request"]
+    request["previous_response_id"], request["input"] = "resp_c1", [ng.TEST_FAILED]
+    rollout = read_one(tmp_path, ng.record(trajectory))
+    (main,) = trajectory_conversations(rollout)
+    assert main.gaps == ("model_call_previous_response",)
+    assert "trajectory_gap" in rollout.flags  # flagged, not stitched to the call before
