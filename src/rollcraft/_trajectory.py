@@ -191,10 +191,11 @@ def row_rollout(rollout: Rollout, row: TrajectoryRow) -> Rollout:
 def main_conversation(
     record: dict[str, Any], current: Conversation, reasoning: ReasoningMode, flags: set[str]
 ) -> Conversation:
-    """The reader's hook: the conversation of a record, ``current`` (read from
-    ``response.output``) unless its ``ng_trajectory`` holds a main conversation with more
-    completion messages (an agent whose output holds only its final message). Then ``flags``
-    become that conversation's, with ``from_trajectory``.
+    """The reader's hook: the conversation of a record: its ``ng_trajectory``'s main
+    conversation when it has one with no gap (what the model saw, exactly), or one with a gap
+    that holds more completion messages than ``current`` (read from ``response.output``: an
+    agent whose output holds only its final message); else ``current``. When the trajectory's
+    is taken, ``flags`` become its flags, with ``from_trajectory``.
 
     A ``response.output`` that carries token ids (NeMo Gym's token-capture projection of the
     main chain: the exact tokens, :mod:`rollcraft._tokens`) stays the conversation.
@@ -204,7 +205,9 @@ def main_conversation(
         return current
     rows = _rows(trajectory, "", 0.0, reasoning, _record_tools(record), only_main=True)
     main = next((row for row in rows if row.kind == "main"), None)
-    if main is None or len(main.conversation.completion) <= len(current.completion):
+    if main is None:
+        return current
+    if "trajectory_gap" in main.flags and len(main.conversation.completion) <= len(current.completion):
         return current
     flags.clear()
     flags.update(main.flags)

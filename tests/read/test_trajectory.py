@@ -208,13 +208,46 @@ def test_a_record_without_ng_trajectory_is_unchanged(tmp_path: Path, mode: Traje
     assert trajectory_rollouts(rollout, mode) == [rollout]
 
 
-def test_a_trajectory_holding_no_more_than_the_output_leaves_the_rollout_as_read(tmp_path: Path) -> None:
+def test_a_main_conversation_without_gap_is_the_rollouts_whatever_the_output_holds(tmp_path: Path) -> None:
     record = ng.record(ng.cli_agent_trajectory(), output=[ng.RUN_TESTS, ng.TEST_FAILED, ng.FINAL])
     rollout = read_one(tmp_path, record)
+    assert rollout.conversation.messages == [*PROMPT, ASSISTANT_CALL, TOOL_RESULT, FINAL]
+    assert rollout.flags == {"from_trajectory"}
+    off = read_one(tmp_path, record, "off")  # the record's own: no instructions, same turns
+    assert off.conversation.messages == [PROMPT[1], ASSISTANT_CALL, TOOL_RESULT, FINAL]
+
+
+def test_a_main_conversation_with_a_gap_does_not_replace_an_output_that_holds_as_much(tmp_path: Path) -> None:
+    trajectory = ng.cli_agent_trajectory()
+    trajectory["gaps"].append({"code": "agent_run_timeout", "invocation_id": None, "detail": None})
+    record = ng.record(trajectory, output=[ng.RUN_TESTS, ng.TEST_FAILED, ng.FINAL])
+    rollout = read_one(tmp_path, record)
     assert rollout.conversation == read_one(tmp_path, record, "off").conversation
-    assert "from_trajectory" not in rollout.flags
-    (main,) = trajectory_conversations(rollout)  # still there for whoever asks
-    assert main.conversation.completion[-1] == FINAL
+    assert "from_trajectory" not in rollout.flags and "trajectory_gap" not in rollout.flags
+    (main,) = trajectory_conversations(rollout)  # still there for whoever asks, flagged
+    assert main.gaps == ("agent_run_timeout",) and "trajectory_gap" in main.flags
+    final_only = read_one(tmp_path, ng.record(trajectory))  # an output holding less: replaced, flagged
+    assert {"from_trajectory", "trajectory_gap"} <= final_only.flags
+    assert final_only.conversation.completion == [ASSISTANT_CALL, TOOL_RESULT, FINAL]
+
+
+def test_a_claude_code_compaction_written_by_nemo_gym_gives_the_context_the_model_saw_last() -> None:
+    """``data/claude_code_compaction.jsonl``: NeMo Gym's Claude Code observer saw a compaction;
+    its hidden summary call extends the first context, the call after it starts the second."""
+    path = Path(__file__).parent / "data" / "claude_code_compaction.jsonl"
+    (rollout,) = read_rollouts([str(path)])
+    assert isinstance(rollout, Rollout)
+    summary = rollout.conversation.prompt[1]["content"]
+    assert summary.startswith("This session is being continued") and summary.endswith("add() subtracts.")
+    assert rollout.conversation.completion == [{"role": "assistant", "content": "Fixed."}]
+    assert rollout.flags == {"from_trajectory"}
+    main, branch = trajectory_conversations(rollout, "branches")
+    assert (main.kind, main.context, branch.kind, branch.context) == ("main", 1, "branch", 0)
+    assert branch.conversation.completion[-2:] == [
+        {"role": "user", "content": "Your task is to create a detailed summary of this conversation."},
+        {"role": "assistant", "content": "pytest shows 1 failure: add() subtracts."},
+    ]
+    assert not main.gaps and not branch.gaps
 
 
 @pytest.mark.parametrize(

@@ -18,7 +18,10 @@ from nemo_gym.base_responses_api_model import ModelCallRecord
 from nemo_gym.config_types import ModelServerRef
 from nemo_gym.rollout_collection import _attach_trajectory_record
 from nemo_gym.rollout_observability import join_model_call_observations
-from responses_api_agents.claude_code_agent.observability import extract_claude_code_observations
+from responses_api_agents.claude_code_agent.observability import (
+    associate_claude_code_compaction_calls,
+    extract_claude_code_observations,
+)
 
 MODEL_REF = ModelServerRef(type="responses_api_models", name="policy")
 SESSION, CHILD = "session-root", "agent-child"
@@ -89,6 +92,100 @@ def call(
         request=request,
         response=response,
     )
+
+
+def rollout(bundle: object, calls: list[ModelCallRecord], final: str) -> dict:
+    """The rollout line ``gym eval run`` writes: ``response.output`` holds the final message only."""
+    bundle = associate_claude_code_compaction_calls(bundle, calls)  # as merge_model_call_capture does
+    bundle = join_model_call_observations(bundle, calls)
+    row = {"_ng_task_index": 0, "_ng_rollout_index": 0}
+    output = [
+        {
+            "id": "msg-final",
+            "type": "message",
+            "role": "assistant",
+            "status": "completed",
+            "content": [{"type": "output_text", "text": final, "annotations": []}],
+        }
+    ]
+    record = {
+        **row,
+        "responses_create_params": {"input": [{"role": "user", "content": TASK}], "tools": []},
+        "response": {
+            "id": "resp-final",
+            "created_at": 0.0,
+            "model": "policy",
+            "object": "response",
+            "output": output,
+            "parallel_tool_calls": True,
+            "tool_choice": "auto",
+            "tools": [],
+        },
+        "reward": 1.0,
+        "agent_ref": {"type": "responses_api_agents", "name": "claude_code_agent"},
+        "ng_agent_observations": bundle.model_dump(mode="json"),
+        "ng_model_call_capture": {"calls": [c.model_dump(mode="json") for c in calls]},
+    }
+    _attach_trajectory_record(row, record)
+    return record
+
+
+SUMMARY = "pytest shows 1 failure: add() subtracts."
+COMPACT_PREFIX = (
+    "This session is being continued from a previous conversation that ran out of context. "
+    "The summary below covers the earlier portion of the conversation.\n\n"
+)
+
+
+def compaction() -> dict:
+    """A root agent whose context is compacted: two calls, the hidden summary call, one more."""
+    bash = {"type": "tool_use", "id": "tool-1", "name": "Agent", "input": {"prompt": "run pytest"}}
+    result = [{"type": "tool_result", "tool_use_id": "tool-1", "content": "1 failed"}]
+    with tempfile.TemporaryDirectory() as folder:
+        write(
+            Path(folder) / "projects" / "work" / f"{SESSION}.jsonl",
+            event("user", "2026-07-22T10:00:00Z", TASK, "root-user"),
+            event("assistant", "2026-07-22T10:00:01Z", [bash], "msg-1"),
+            event("user", "2026-07-22T10:00:02Z", result, "tool-1-result"),
+            event(
+                "assistant", "2026-07-22T10:00:03Z", [{"type": "text", "text": "Looking at add()."}], "msg-2"
+            ),
+            {
+                "type": "system",
+                "subtype": "compact_boundary",
+                "sessionId": SESSION,
+                "timestamp": "2026-07-22T10:00:04Z",
+                "uuid": "boundary",
+                "compactMetadata": {"trigger": "auto"},
+            },
+            event(
+                "user",
+                "2026-07-22T10:00:05Z",
+                COMPACT_PREFIX + SUMMARY,
+                "summary",
+                isCompactSummary=True,
+                compactMetadata={"tokensBefore": 1000, "tokensAfter": 200, "trigger": "auto"},
+            ),
+            event("assistant", "2026-07-22T10:00:06Z", [{"type": "text", "text": "Fixed."}], "msg-3"),
+        )
+        bundle = extract_claude_code_observations(Path(folder), model_ref=MODEL_REF, root_status="completed")
+    user = {"role": "user", "content": TASK}
+    history = [user, {"role": "assistant", "content": [bash]}, {"role": "user", "content": result}]
+    looking = {"role": "assistant", "content": [{"type": "text", "text": "Looking at add()."}]}
+    ask = {"role": "user", "content": "Your task is to create a detailed summary of this conversation."}
+    calls = [
+        call(0, "msg-1", [user], [bash], "tool_use"),
+        call(1, "msg-2", history, looking["content"], "end_turn"),
+        call(2, "msg-summary", [*history, looking, ask], [{"type": "text", "text": SUMMARY}], "end_turn"),
+        call(
+            3,
+            "msg-3",
+            [{"role": "user", "content": COMPACT_PREFIX + SUMMARY}],
+            [{"type": "text", "text": "Fixed."}],
+            "end_turn",
+        ),
+    ]
+    return rollout(bundle, calls, "Fixed.")
 
 
 def main() -> None:
@@ -171,6 +268,8 @@ def main() -> None:
     _attach_trajectory_record(row, record)
     out = Path(__file__).with_name("claude_code_trajectory.jsonl")
     out.write_text(json.dumps(record, sort_keys=True) + "\n")
+    out = Path(__file__).with_name("claude_code_compaction.jsonl")
+    out.write_text(json.dumps(compaction(), sort_keys=True) + "\n")
 
 
 if __name__ == "__main__":
