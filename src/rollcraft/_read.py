@@ -82,9 +82,9 @@ class ReadOptions:
     ``success_threshold``: a rollout without an explicit ``success``/``is_correct``/``resolved``
     succeeds when its reward is at least this. ``task_key``: a top-level field (dots reach into
     objects, e.g. ``metadata.id``) that names the task, instead of the default rule.
-    ``trajectory``: with ``main`` or ``branches``, a record whose ``ng_trajectory`` holds more
-    than its ``response.output`` has the main agent's model-visible conversation
-    (:mod:`rollcraft._trajectory`); ``off`` reads ``response.output`` only.
+    ``trajectory``: with ``main`` or ``branches``, a record that carries ``ng_trajectory`` has
+    its main agent's model-visible conversation (:func:`rollcraft._trajectory.main_conversation`
+    says when); ``off`` reads ``response.output`` only.
     """
 
     shape: Shape = "auto"
