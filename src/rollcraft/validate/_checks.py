@@ -193,6 +193,7 @@ def _check_dpo(data: dict[str, Any], row: _Row) -> _Facts:
     tools = _parse_tools(pair.tools, row)
     names = _tool_names(tools)
     prompt = _check_messages(pair.prompt, pair.names[0], row, names, final_call_ok=True)
+    facts.prompt_messages = len(prompt)
     if isinstance(pair.prompt, list) and not pair.prompt:
         row.add("empty_prompt", f"{pair.names[0]} is empty")
     _message_facts(prompt, facts)

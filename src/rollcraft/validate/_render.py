@@ -88,7 +88,11 @@ def _token_check(renderer: _Renderer, facts: _Facts, row: _Row, max_len: int | N
         ids = renderer.ids(text)
         start_ids = renderer.ids(start_text) if start_text else []
         start = _common_prefix(start_ids, ids)
-        tokens = (start_ids, start)
+        tokens = (
+            _dpo_prompt(renderer, prepared, tools, ids, facts.prompt_messages)
+            if row.kind == "dpo"
+            else ([], 0)
+        )
         row_findings(renderer, row, full, facts.tools, text, tokens, empty_tools=facts.empty_tools)
         total = len(ids)
         longest = max(longest or 0, total)
@@ -100,6 +104,17 @@ def _token_check(renderer: _Renderer, facts: _Facts, row: _Row, max_len: int | N
                 f"the final assistant turn (from token {start}) loses {lost}",
             )
     return longest
+
+
+def _dpo_prompt(
+    renderer: _Renderer, prepared: Messages, tools: Any, ids: list[int], count: int
+) -> tuple[list[int], int]:
+    """The pair's prompt as TRL's DPO tokenizes it (with the generation prompt) and how much of it
+    prompt+completion shares (``[]``, 0 without a prompt)."""
+    if not count:
+        return [], 0
+    prompt_ids = renderer.ids(renderer.text(prepared[:count], tools, generation_prompt=True))
+    return prompt_ids, _common_prefix(prompt_ids, ids)
 
 
 def _common_prefix(a: list[int], b: list[int]) -> int:

@@ -38,3 +38,4 @@ class _Facts:
     renders: list[tuple[list[dict[str, Any]], list[dict[str, Any]]]] = field(default_factory=list)
     tools: list[dict[str, Any]] = field(default_factory=list)
     empty_tools: bool = False  # tools given as an empty list (not absent)
+    prompt_messages: int = 0  # DPO: how many messages of each rendering are the pair's prompt
