@@ -264,3 +264,11 @@ def test_a_task_in_the_band_without_an_input_row_is_counted(tmp_path: Path) -> N
     curriculum = build_curriculum([str(write_jsonl(tmp_path / "tutorial.jsonl", tutorial))])
     assert curriculum.report()["outcomes"]["no_input_row"] == 1
     assert curriculum.rows == {}
+
+
+def test_the_same_inputs_and_seed_give_the_same_bytes(run: Path, tmp_path: Path) -> None:
+    config = CurriculumConfig(low=0.0, high=1.0, max_per_type=3, seed=5, repeats=2)
+    first, second = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    build_curriculum([str(run)], config).write(first)
+    build_curriculum([str(run)], config).write(second)
+    assert first.read_bytes() == second.read_bytes() and len(lines(first)) == 6

@@ -4,12 +4,15 @@ NeMo Gym's request model (``nemo_gym.base_resources_server.BaseRunRequest``) imp
 stack (aiohttp, fastapi, omegaconf, hydra, wandb, scipy), which rollcraft's environment does not
 hold: :func:`check_input_row` checks what it requires (a ``responses_create_params`` object with an
 ``input``, no null ``tool_choice``/``parallel_tool_calls``), or a materialized task row; and
-``test_rows_pass_nemo_gyms_own_model`` validates with the model itself where ``nemo_gym`` imports.
+where ``nemo_gym`` imports (``PYTHONPATH`` holding the unpacked ``nemo-gym`` wheel and its
+dependencies), the last two tests validate with the model itself and read the file as
+``gym eval run`` does.
 """
 
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -63,3 +66,19 @@ def test_rows_pass_nemo_gyms_own_model(everything: tuple[dict[str, Any], Path]) 
         row = json.loads(line)
         if not (isinstance(row.get("task_id"), dict) and "task_input" in row):
             model.model_validate(row)
+
+
+def test_gym_eval_run_reads_the_rows_and_repeats(real_dir: Path, tmp_path: Path) -> None:
+    """What ``gym eval run --input`` does first: read and number the rows; N copies of a row are
+    one task with N rollouts, as ``--num-repeats N`` makes them."""
+    collection = pytest.importorskip("nemo_gym.rollout_collection", exc_type=ImportError)
+    out = tmp_path / "next.jsonl"
+    build_curriculum([str(real_dir)], CurriculumConfig(low=0.0, high=1.0, max_per_type=2, repeats=3)).write(
+        out
+    )
+    config = collection.RolloutCollectionConfig(
+        input_jsonl_fpath=str(out), output_jsonl_fpath=str(tmp_path / "round2.jsonl"), agent_name="agent"
+    )
+    rows = collection.RolloutCollectionHelper()._preprocess_rows_from_config(config)
+    per_task = Counter(row["_ng_task_index"] for row in rows)
+    assert len(rows) == len(out.read_text().splitlines()) and set(per_task.values()) == {3}
