@@ -23,6 +23,7 @@ import orjson
 from rollcraft._errors import ConfigError, InputError
 from rollcraft._inspect import require_rollouts
 from rollcraft._io import atomic_writer
+from rollcraft._json import read_json
 from rollcraft._read import ReadOptions, ReadReport
 from rollcraft.curriculum._rows import InputRows, input_row, rebuilt_row
 from rollcraft.curriculum._select import OUTCOMES, band_outcome, cap, histogram
@@ -205,14 +206,15 @@ def _choose(
 
 
 def _row_of(task: Task, materialized: InputRows) -> tuple[dict[str, Any], str] | None:
-    if task.first is not None:
-        row = materialized.row_of(task.first)
+    if task.line is not None:
+        row = materialized.row_of(task.source, task.line)
         if row is not None:
             return row, "materialized_inputs"
     if task.sample is not None:
         return input_row(task.sample), "profile_sample"
-    if task.first is not None:
-        rebuilt = rebuilt_row(task.first.record)
+    if task.line is not None:
+        record = read_json(task.line)
+        rebuilt = rebuilt_row(record) if isinstance(record, dict) else None
         if rebuilt is not None:
             return rebuilt, "rollout"
     return None

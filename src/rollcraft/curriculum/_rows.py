@@ -27,7 +27,6 @@ import orjson
 
 from rollcraft._attempts import line_keys
 from rollcraft._io import iter_lines
-from rollcraft._records import Rollout
 from rollcraft._sidecars import main_file, sidecar_of, task_index_key
 
 __all__ = ["RESULT_KEYS", "InputRows", "input_row", "rebuilt_row"]
@@ -72,10 +71,11 @@ class InputRows:
         self._named = {main_file(path): path for path in named}
         self._files: dict[str, _Rows | None] = {}
 
-    def row_of(self, rollout: Rollout) -> dict[str, Any] | None:
-        """The materialized row of ``rollout``'s task, without ``_ng_*`` keys; None when none."""
-        rows = self._rows(rollout.source)
-        keys = line_keys(rollout.raw)
+    def row_of(self, source: str, line: bytes) -> dict[str, Any] | None:
+        """The materialized row of the task of a rollout (its ``line`` in ``source``), without
+        ``_ng_*`` keys; None when none."""
+        rows = self._rows(source)
+        keys = line_keys(line)
         if rows is None or keys is None or keys.task_index is None:
             return None
         found = rows.exact.get(task_index_key(keys.agent, keys.task_index))

@@ -3,8 +3,8 @@
 From rollouts: the reader reads them (:func:`rollcraft.read_rollouts`) and
 :class:`rollcraft.filters.TaskStats` counts them: a task's pass rate is its rollouts that
 succeeded (``rollout.success``) over its rollouts and its failed attempts (those in the inputs and
-in the ``X_failures.jsonl`` beside each ``X.jsonl``). The first counted rollout of a task is kept
-for its input row.
+in the ``X_failures.jsonl`` beside each ``X.jsonl``). The line of a task's first counted rollout
+is kept for its input row.
 
 From a reward-profiling file (``X_reward_profiling.jsonl``, one line per task): its
 ``rollout_infos`` when it has them (each rollout succeeds by its ``success``, ``is_correct`` or
@@ -49,8 +49,9 @@ class Task:
     failed: int = 0
     rate: float | None = None
     rate_from: str = "rollouts"
-    #: the first counted rollout (its line gives the row when no input row is found)
-    first: Rollout | None = None
+    #: the line of the first counted rollout (in ``source``): it finds the task's input row, or
+    #: gives it (only the line is kept, not the rollout: memory grows with the tasks)
+    line: bytes | None = None
     #: a profile's ``sample`` (the task's input row, without its indices)
     sample: dict[str, Any] | None = None
 
@@ -110,7 +111,7 @@ def _from_rollouts(
                 and item.flags.isdisjoint(ATTEMPT_FLAGS)
                 and item.task_key not in tasks
             ):
-                tasks[item.task_key] = Task(item.task_key, item.task_type, item.source, first=item)
+                tasks[item.task_key] = Task(item.task_key, item.task_type, item.source, line=item.raw)
             yield item
 
     stats = TaskStats.collect(watch(read_rollouts(files, options=options, report=report)))
