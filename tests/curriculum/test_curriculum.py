@@ -272,3 +272,9 @@ def test_the_same_inputs_and_seed_give_the_same_bytes(run: Path, tmp_path: Path)
     build_curriculum([str(run)], config).write(first)
     build_curriculum([str(run)], config).write(second)
     assert first.read_bytes() == second.read_bytes() and len(lines(first)) == 6
+
+
+def test_materialized_inputs_alone_are_no_tasks(tmp_path: Path) -> None:
+    rows = write_jsonl(tmp_path / "run_materialized_inputs.jsonl", [input_row(0)])
+    result = rollcraft("curriculum", str(rows), "-o", str(tmp_path / "next.jsonl"))
+    assert result.returncode == 2 and "give their rollouts X.jsonl" in result.stderr

@@ -152,7 +152,11 @@ def build_curriculum(
     if not tasks:
         if inputs.rollouts and not inputs.profiles:
             require_rollouts(report)
-        raise InputError("no tasks in the inputs: no rollout, failed attempt or reward-profile row")
+        hint = " (materialized inputs are the rows before collection: give their rollouts X.jsonl)"
+        raise InputError(
+            "no tasks in the inputs: no rollout, failed attempt or reward-profile row"
+            + (hint if inputs.materialized else "")
+        )
     rows, row_from, outcomes = _choose(tasks, config, InputRows(inputs.materialized))
     return Curriculum(
         config,
