@@ -26,14 +26,14 @@ from rollcraft._inspect import require_rollouts
 from rollcraft._io import atomic_writer, refuse_overwriting_inputs
 from rollcraft._read import DEFAULT_SUCCESS_THRESHOLD
 from rollcraft.filters import FilterConfig, FilterReport
-from rollcraft.formats import DIALECTS, DpoOptions, DpoReport, KtoFormat, SftFormat, SftReport, kto_weights
+from rollcraft.formats import DIALECTS, DpoOptions, DpoReport, KtoFormat, SftFormat, SftReport
 from rollcraft.formats._dialects import ArgumentsMode, Dialect
 from rollcraft.formats.dpo import CompletionMode, PairCollector, Pairing
-from rollcraft.formats.kto import DESIRABLE, UNDESIRABLE
-from rollcraft.formats.sft import NOT_SUCCESS
+from rollcraft.formats.kto import kto_summary, label_weights
+from rollcraft.formats.sft import NOT_SUCCESS, Expand
 from rollcraft.steps import CollectDpo, WriteRows, drain
 
-__all__ = ["kto_summary", "register"]
+__all__ = ["register"]
 
 OutOpt = Annotated[str, typer.Option("-o", "--output", help="Output JSONL file (- for stdout).")]
 FormatOpt = Annotated[str, typer.Option("--format", help="Trainer dialect: trl, openai or nemo-rl.")]
@@ -57,6 +57,12 @@ def _dialect(value: str) -> Dialect:
     if value not in DIALECTS:
         raise typer.BadParameter(f"must be one of {', '.join(DIALECTS)}", param_hint="--format")
     return value
+
+
+def _expand(value: str) -> Expand:
+    if value not in ("none", "turns"):
+        raise typer.BadParameter("must be none or turns", param_hint="--expand")
+    return cast(Expand, value)
 
 
 def _arguments(value: str | None, dialect: Dialect) -> ArgumentsMode:
@@ -99,6 +105,14 @@ def sft_command(
     success_threshold: SuccessOpt = DEFAULT_SUCCESS_THRESHOLD,
     task_key: TaskKeyOpt = None,
     include_failures: IncludeFailuresOpt = False,
+    expand: Annotated[
+        str,
+        typer.Option(
+            "--expand",
+            help="turns: one row per assistant turn (earlier turns without their reasoning), for "
+            "thinking models; none: one row per rollout.",
+        ),
+    ] = "none",
     *,
     filters: FilterConfig,
     redaction: Any,
@@ -114,7 +128,7 @@ def sft_command(
     refuse_overwriting_inputs(paths, [output, report_path])
     report = FilterReport()
     with atomic_writer(output) as handle:
-        fmt = SftFormat(chosen, mode, success_only=not include_failures)
+        fmt = SftFormat(chosen, mode, success_only=not include_failures, expand=_expand(expand))
         writer = WriteRows(fmt, handle, offsets=False)
         drain(judged_rollouts(paths, filters, redaction, options, report, [writer]))
         require_rollouts(report.read)  # before the output is kept: no rollout read is exit 2, no file
@@ -253,27 +267,8 @@ def kto_command(
     if unfit:
         out.print(_skip_table("Rollouts skipped", unfit))
     if report_path:
-        counts = kto.to_dict() | {"weights": _weights(kto.to_dict())}
+        counts = kto.to_dict() | {"weights": label_weights(kto.to_dict())}
         write_json(report_path, {"filter": report.to_dict(), "kto": counts} | _redaction_dict(redaction))
-
-
-def _weights(counts: dict[str, Any]) -> dict[str, Any]:
-    labels = counts.get("labels", {})
-    return kto_weights(labels.get(DESIRABLE, 0), labels.get(UNDESIRABLE, 0))
-
-
-def kto_summary(counts: dict[str, Any]) -> str:
-    """One line on a KTO file's labels, and the loss weights TRL suggests when they are unbalanced."""
-    weights = _weights(counts)
-    line = f"KTO: {weights['desirable']} desirable, {weights['undesirable']} undesirable"
-    if weights["balanced"] or not (weights["desirable"] and weights["undesirable"]):
-        return line + ("" if weights["balanced"] else " (KTO needs both)")
-    low, high = weights["desirable_weight"]
-    under_low, under_high = weights["undesirable_weight"]
-    return (
-        f"{line}; unbalanced: set desirable_weight in [{low}, {high}] "
-        f"or undesirable_weight in [{under_low}, {under_high}] (KTOConfig)"
-    )
 
 
 def _print_sft(sft: SftReport, dialect: Dialect, output: str) -> None:

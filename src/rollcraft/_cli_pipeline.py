@@ -10,9 +10,9 @@ import orjson
 import typer
 
 from rollcraft._cli_common import progress, quarantine_listing, table
-from rollcraft._cli_format import kto_summary
 from rollcraft._console import err, out
 from rollcraft._errors import InputError
+from rollcraft.formats.kto import kto_summary
 
 __all__ = ["register"]
 

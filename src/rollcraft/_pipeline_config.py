@@ -20,6 +20,7 @@ from rollcraft.filters import FilterConfig
 from rollcraft.formats import DpoOptions, KtoFormat, RowFormat, SftFormat
 from rollcraft.formats._dialects import ArgumentsMode, Dialect
 from rollcraft.formats.dpo import CompletionMode, Pairing
+from rollcraft.formats.sft import Expand
 
 __all__ = [
     "BalanceSection",
@@ -105,9 +106,13 @@ class SftSection(RowSection):
     min_reward: float | None = None
     #: Only successful rollouts become rows, as ``rollcraft sft`` does; false keeps the rest too.
     success_only: bool = True
+    #: ``turns``: one row per assistant turn (``rollcraft sft --expand turns``).
+    expand: Expand = "none"
 
     def rows(self) -> RowFormat:
-        return SftFormat(self.format, self.arguments, self.success_only, self.min_reward)
+        return SftFormat(
+            self.format, self.arguments, self.success_only, self.min_reward, expand=self.expand
+        )
 
     def output(self) -> str:
         return self.file

@@ -58,7 +58,8 @@ def test_the_weights_trl_suggests_for_an_unbalanced_ratio() -> None:
     report = SftReport()
     fmt = KtoFormat()
     for rollout in _rollouts():
-        count_row(fmt, rollout, sft_skip_reason(rollout), report)
+        if count_row(fmt, rollout, sft_skip_reason(rollout), report):
+            report.rows += len(fmt.rows(rollout))
     assert report.rows == sum(report.labels.values()) and set(report.labels) == {"desirable", "undesirable"}
 
 

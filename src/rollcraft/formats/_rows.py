@@ -2,9 +2,10 @@
 
 A :class:`RowFormat` says which rollouts it leaves out by choice (``left_out``: success only, a
 reward threshold), how a rollout it keeps is labelled (``label``: KTO's desirable or
-undesirable; None for SFT) and what its row is (``row``). Whether a rollout can be a row at all
-is the same for every format (:func:`rollcraft.formats.sft_skip_reason`: a conversation that ends
-with an answer, every call answered). :func:`count_row` applies both and counts in an
+undesirable; None for SFT) and what its rows are (``rows``: one, or one per assistant turn).
+Whether a rollout can be a row at all is the same for every format
+(:func:`rollcraft.formats.sft_skip_reason`: a conversation that ends with an answer, every call
+answered). :func:`count_row` applies both and counts in an
 :class:`~rollcraft.formats.SftReport`; the :class:`rollcraft.steps.WriteRows` step writes the
 rows, for the commands and for the pipeline, where each row format is a section
 (:mod:`rollcraft._pipeline_config`).
@@ -52,19 +53,18 @@ class RowFormat(Protocol):
         """The row's label (counted in the report), or None."""
         ...
 
-    def row(self, rollout: Rollout) -> dict[str, Any]:
-        """The row of a rollout it keeps."""
+    def rows(self, rollout: Rollout) -> list[dict[str, Any]]:
+        """The rows of a rollout it keeps (one, or one per assistant turn: ``sft --expand turns``)."""
         ...
 
 
 def count_row(fmt: RowFormat, rollout: Rollout, unfit: str | None, report: RowReport) -> bool:
-    """Whether ``rollout`` gets a row of ``fmt`` (``unfit``: ``sft_skip_reason(rollout)``),
-    counted in ``report`` either way: the row and its label, or the reason it is skipped."""
+    """Whether ``rollout`` gets rows of ``fmt`` (``unfit``: ``sft_skip_reason(rollout)``),
+    counted in ``report``: its label, or the reason it is skipped (the caller adds its rows)."""
     reason = fmt.left_out(rollout) or unfit
     if reason is not None:
         report.skip(reason)
         return False
-    report.rows += 1
     if drops_reasoning(rollout, fmt.dialect):
         report.reasoning_lost += 1
     label = fmt.label(rollout)

@@ -25,7 +25,7 @@ from rollcraft._records import Rollout
 from rollcraft.formats._dialects import ArgumentsMode, Dialect, encode_messages, encode_tools
 from rollcraft.formats._templates import RowShape
 
-__all__ = ["DESIRABLE", "UNDESIRABLE", "KtoFormat", "kto_weights"]
+__all__ = ["DESIRABLE", "UNDESIRABLE", "KtoFormat", "kto_summary", "kto_weights", "label_weights"]
 
 DESIRABLE, UNDESIRABLE = "desirable", "undesirable"
 #: A rollout left out because its reward is between the two thresholds.
@@ -64,6 +64,9 @@ class KtoFormat:
     def label(self, rollout: Rollout) -> str | None:
         return DESIRABLE if self.desirable(rollout) else UNDESIRABLE
 
+    def rows(self, rollout: Rollout) -> list[dict[str, Any]]:
+        return [self.row(rollout)]
+
     def row(self, rollout: Rollout) -> dict[str, Any]:
         conversation = rollout.conversation
         return {
@@ -95,3 +98,23 @@ def kto_weights(desirable: int, undesirable: int) -> dict[str, Any]:
         "desirable_weight": [round(nu / nd, 2), round(nu / nd * 1.33, 2)],
         "undesirable_weight": [round(nd / nu / 1.33, 2), round(nd / nu, 2)],
     }
+
+
+def label_weights(counts: dict[str, Any]) -> dict[str, Any]:
+    """:func:`kto_weights` of a report's counts (its ``labels``)."""
+    labels = counts.get("labels", {})
+    return kto_weights(labels.get(DESIRABLE, 0), labels.get(UNDESIRABLE, 0))
+
+
+def kto_summary(counts: dict[str, Any]) -> str:
+    """One line on a KTO file's labels, and the loss weights TRL suggests when they are unbalanced."""
+    weights = label_weights(counts)
+    line = f"KTO: {weights['desirable']} desirable, {weights['undesirable']} undesirable"
+    if weights["balanced"] or not (weights["desirable"] and weights["undesirable"]):
+        return line + ("" if weights["balanced"] else " (KTO needs both)")
+    low, high = weights["desirable_weight"]
+    under_low, under_high = weights["undesirable_weight"]
+    return (
+        f"{line}; unbalanced: set desirable_weight in [{low}, {high}] "
+        f"or undesirable_weight in [{under_low}, {under_high}] (KTOConfig)"
+    )

@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 
-from rollcraft._records import Rollout
+from rollcraft._errors import ConfigError
+from rollcraft._records import Message, Rollout
 from rollcraft.formats._dialects import ArgumentsMode, Dialect, encode_messages, encode_tools
 from rollcraft.formats._rows import count_row, drops_reasoning
 from rollcraft.formats._templates import RowShape
@@ -23,7 +24,11 @@ __all__ = [
     "sft_row",
     "sft_rows",
     "sft_skip_reason",
+    "turn_rows",
 ]
+
+#: ``sft --expand``: one row per rollout, or one per assistant turn.
+Expand = Literal["none", "turns"]
 
 #: Why a rollout can become no SFT row, whatever the dialect.
 SFT_SKIP_REASONS: dict[str, str] = {
@@ -101,7 +106,17 @@ class SftFormat:
     success_only: bool = True
     min_reward: float | None = None
     shape: RowShape | None = None
+    #: ``turns``: one row per assistant turn (:func:`turn_rows`); ``none``: one per rollout.
+    expand: Expand = "none"
     name: str = "sft"
+
+    def __post_init__(self) -> None:
+        if self.expand == "turns" and self.dialect == "nemo-rl":
+            raise ConfigError(
+                "expand turns writes prompt/completion rows (trl) or weighted messages (openai): "
+                "nemo-rl trains on every assistant message of a row",
+                key="expand",
+            )
 
     def left_out(self, rollout: Rollout) -> str | None:
         return left_out(rollout, success_only=self.success_only, min_reward=self.min_reward)
@@ -109,8 +124,10 @@ class SftFormat:
     def label(self, rollout: Rollout) -> str | None:
         return None
 
-    def row(self, rollout: Rollout) -> dict[str, Any]:
-        return sft_row(rollout, self.dialect, arguments=self.arguments, shape=self.shape)
+    def rows(self, rollout: Rollout) -> list[dict[str, Any]]:
+        if self.expand == "turns":
+            return turn_rows(rollout, self.dialect, arguments=self.arguments, shape=self.shape)
+        return [sft_row(rollout, self.dialect, arguments=self.arguments, shape=self.shape)]
 
 
 def sft_skip_reason(rollout: Rollout) -> str | None:
@@ -161,6 +178,61 @@ def sft_row(
     }
 
 
+def turn_rows(
+    rollout: Rollout,
+    dialect: Dialect = "trl",
+    *,
+    arguments: ArgumentsMode = "string",
+    shape: RowShape | None = None,
+) -> list[dict[str, Any]]:
+    """One row per assistant turn of ``rollout`` (``sft --expand turns``), for reasoning models.
+
+    Thinking templates (Qwen3, Nemotron, DeepSeek-R1 style) drop the reasoning of earlier turns
+    when they render a conversation, so a whole trajectory in one row trains on reasoning the
+    model never sees at inference. Here each assistant message of the completion is a row: the
+    conversation before it is the prompt, its earlier assistant turns without their reasoning (as
+    the template shows them), and the turn itself, with its reasoning, the completion.
+
+    * ``trl``: ``{"prompt", "completion", "tools", "reward", "task_type", "rollout_id", "turn"}``
+      (TRL's conversational prompt-completion form: the loss is on the completion only).
+    * ``openai``: ``{"messages", "tools"}`` with ``"weight": 0`` on the earlier assistant turns
+      and ``1`` on the last (OpenAI's fine-tuning trains only weight-1 messages).
+    """
+    conversation = rollout.conversation
+    messages = conversation.messages
+    first = len(conversation.prompt)
+    tools = encode_tools(conversation.tools, dialect, shape)
+    rows: list[dict[str, Any]] = []
+    for at in range(first, len(messages)):
+        if messages[at]["role"] != "assistant":
+            continue
+        history = [_unreasoned(m) for m in messages[:at]]
+        if dialect == "openai":
+            encoded = encode_messages([*history, messages[at]], dialect, arguments=arguments, shape=shape)
+            weighted = [m | {"weight": 0} if m["role"] == "assistant" else m for m in encoded[:-1]]
+            rows.append({"messages": [*weighted, encoded[-1] | {"weight": 1}], "tools": tools})
+            continue
+        rows.append(
+            {
+                "prompt": encode_messages(history, dialect, arguments=arguments, shape=shape),
+                "completion": encode_messages([messages[at]], dialect, arguments=arguments, shape=shape),
+                "tools": tools,
+                "reward": rollout.reward,
+                "task_type": rollout.task_type,
+                "rollout_id": rollout.rollout_id,
+                "turn": len(rows),
+            }
+        )
+    return rows
+
+
+def _unreasoned(message: Message) -> Message:
+    """An assistant message without its reasoning (as a thinking template shows an earlier turn)."""
+    if message["role"] != "assistant" or not message.get("reasoning_content"):
+        return message
+    return {k: v for k, v in message.items() if k != "reasoning_content"}
+
+
 def sft_rows(
     rollouts: Iterable[Rollout],
     dialect: Dialect = "trl",
@@ -184,4 +256,6 @@ def sft_rows(
     fmt = SftFormat(dialect, arguments, success_only=not include_failures, shape=shape)
     for rollout in rollouts:
         if count_row(fmt, rollout, sft_skip_reason(rollout), counts):
-            yield orjson.dumps(fmt.row(rollout), option=orjson.OPT_APPEND_NEWLINE)
+            for row in fmt.rows(rollout):
+                counts.rows += 1
+                yield orjson.dumps(row, option=orjson.OPT_APPEND_NEWLINE)

@@ -92,5 +92,9 @@ def _write(path: Path, data: bytes) -> None:
 _LATER_SECTIONS = ("kto",)
 
 
-def _unset_later(loaded: LoadedConfig) -> set[str]:
-    return {name for name in _LATER_SECTIONS if getattr(loaded.config, name) is None}
+def _unset_later(loaded: LoadedConfig) -> dict[str, Any]:
+    config = loaded.config
+    unset: dict[str, Any] = {name: True for name in _LATER_SECTIONS if getattr(config, name) is None}
+    if config.sft is not None and config.sft.expand == "none":
+        unset["sft"] = {"expand": True}  # a key added later, at its default
+    return unset

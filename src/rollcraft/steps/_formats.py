@@ -62,13 +62,15 @@ class WriteRows:
         self.last, self.last_unfit, self.last_offset = rollout, unfit, None
         if not count_row(self.format, rollout, unfit, self.report):
             return
+        rows = self.format.rows(rollout)
+        self.report.rows += len(rows)
         sink = self.sink
         if sink is not None:
-            row = self.format.row(rollout)
-            self.last_offset = tell() if callable(tell) else None
-            sink.write(orjson.dumps(row, option=orjson.OPT_APPEND_NEWLINE))
+            self.last_offset = tell() if callable(tell) and len(rows) == 1 else None
+            for row in rows:
+                sink.write(orjson.dumps(row, option=orjson.OPT_APPEND_NEWLINE))
         if self.ids is not None:
-            self.ids.write(rollout.rollout_id.encode() + b"\n")
+            self.ids.write((rollout.rollout_id.encode() + b"\n") * len(rows))
 
 
 @dataclass(slots=True)
