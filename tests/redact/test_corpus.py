@@ -171,3 +171,12 @@ def test_cli_redact_finds_every_default_kind_in_every_place(corpus: list[Planted
         if not gone(item.secret, line)
     ]
     assert not missed
+
+
+def test_each_hint_is_looked_for_by_a_part_of_it_from_a_rare_byte() -> None:
+    for redactor in (Redactor(), Redactor(pii=frozenset(PII_KINDS)), Redactor(kinds=frozenset({"email"}))):
+        for hint, needs, anchor in redactor._scan:
+            assert anchor in hint and 1 <= len(anchor) <= 4, hint
+            assert needs is None or anchor not in needs or len(hint) <= 2, hint
+    anchors = {hint: anchor for hint, _, anchor in Redactor()._scan}
+    assert anchors[b"apikey"] == b"pike" and anchors[b"token"] == b"ken" and anchors[b"@"] == b"@"

@@ -50,9 +50,17 @@ class _Pattern:
 
 
 _TOKEN_END = r"(?![A-Za-z0-9_\-])"
-#: Where a token may start: not after a token character, or right after a ``\n``, ``\r`` or ``\t``
-#: escape (JSON text inside a string, decoded once, keeps them as two characters).
-_TOKEN_START = r"(?:(?<![A-Za-z0-9_\-])|(?<=\\[nrt]))"
+
+
+def _token(first: str, rest: str) -> str:
+    """A regex for a token that starts with ``first`` (one character, or a class) and goes on
+    with ``rest``: not after a token character, or right after a ``\n``, ``\r`` or ``\t`` escape
+    (JSON text inside a string, decoded once, keeps them as two characters). ``first`` comes
+    first, so that a search jumps from one such character to the next (a lookbehind first is
+    tried at every character)."""
+    return first + r"(?:(?<![A-Za-z0-9_\-]" + first + r")|(?<=\\[nrt]" + first + r"))" + rest + _TOKEN_END
+
+
 _AFTER_ESCAPE = r"(?<=\\[nrt])"
 
 

@@ -8,9 +8,9 @@ import re
 from collections import Counter
 from collections.abc import Iterator
 
-from rollcraft.redact._base import _TOKEN_END, _TOKEN_START, _Pattern
 from rollcraft.redact._base import Starts as Starts
 from rollcraft.redact._base import Validator as Validator
+from rollcraft.redact._base import _Pattern, _token
 from rollcraft.redact._providers import _CARD_NUMBER, _PII, _PROVIDERS
 
 
@@ -213,7 +213,7 @@ _PATTERNS: tuple[_Pattern, ...] = (
     _Pattern(
         "aws_access_key",
         ("akia", "asia", "abia", "acca", "agpa", "aida", "aroa", "anpa", "aipa"),
-        re.compile(r"(?:\b|(?<=\\[nrt]))(?:AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AROA|ANPA|AIPA)[A-Z0-9]{16}\b"),
+        re.compile(r"A(?:(?<!\wA)|(?<=\\[nrt]A))(?:KIA|SIA|BIA|CCA|GPA|IDA|ROA|NPA|IPA)[A-Z0-9]{16}\b"),
         gate=re.compile(rb"A(?:KIA|SIA|BIA|CCA|GPA|IDA|ROA|NPA|IPA)"),
     ),
     _Pattern(
@@ -241,47 +241,39 @@ _PATTERNS: tuple[_Pattern, ...] = (
     _Pattern(
         "github_token",
         ("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"),
-        re.compile(
-            _TOKEN_START + r"(?:gh[pousr]_[A-Za-z0-9]{36,255}|github_pat_[A-Za-z0-9_]{40,255})" + _TOKEN_END
-        ),
+        re.compile(_token("g", r"(?:h[pousr]_[A-Za-z0-9]{36,255}|ithub_pat_[A-Za-z0-9_]{40,255})")),
         gate=re.compile(rb"g(?:h[pousr]_|ithub_pat_)"),
     ),
     _Pattern(
         "anthropic_api_key",
         ("sk-ant-",),
-        re.compile(_TOKEN_START + r"sk-ant-[A-Za-z0-9_\-]{20,}" + _TOKEN_END),
+        re.compile(_token("s", r"k-ant-[A-Za-z0-9_\-]{20,}")),
     ),
     _Pattern(
         "openai_api_key",
         ("sk-",),
-        re.compile(_TOKEN_START + r"sk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_\-]{20,}" + _TOKEN_END),
+        re.compile(_token("s", r"k-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_\-]{20,}")),
         valid=_mixed,
     ),
-    _Pattern(
-        "slack_token", ("xox",), re.compile(_TOKEN_START + r"xox[abposre]-[A-Za-z0-9\-]{10,}" + _TOKEN_END)
-    ),
+    _Pattern("slack_token", ("xox",), re.compile(_token("x", r"ox[abposre]-[A-Za-z0-9\-]{10,}"))),
     _Pattern(
         "slack_webhook",
         ("hooks.slack.com",),
         re.compile(r"https://hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9/_\-]{20,}"),
     ),
-    _Pattern("google_api_key", ("aiza",), re.compile(_TOKEN_START + r"AIza[0-9A-Za-z_\-]{35}" + _TOKEN_END)),
+    _Pattern("google_api_key", ("aiza",), re.compile(_token("A", r"Iza[0-9A-Za-z_\-]{35}"))),
     _Pattern(
         "stripe_key",
         ("_live_", "_test_"),
-        re.compile(_TOKEN_START + r"(?:sk|rk)_(?:live|test)_[0-9A-Za-z]{16,}" + _TOKEN_END),
+        re.compile(_token("[sr]", r"k_(?:live|test)_[0-9A-Za-z]{16,}")),
     ),
-    _Pattern("huggingface_token", ("hf_",), re.compile(_TOKEN_START + r"hf_[A-Za-z0-9]{30,}" + _TOKEN_END)),
-    _Pattern(
-        "nvidia_api_key", ("nvapi-",), re.compile(_TOKEN_START + r"nvapi-[A-Za-z0-9_\-]{40,}" + _TOKEN_END)
-    ),
+    _Pattern("huggingface_token", ("hf_",), re.compile(_token("h", r"f_[A-Za-z0-9]{30,}"))),
+    _Pattern("nvidia_api_key", ("nvapi-",), re.compile(_token("n", r"vapi-[A-Za-z0-9_\-]{40,}"))),
     *_PROVIDERS,
     _Pattern(
         "jwt",
         ("eyj",),
-        re.compile(
-            _TOKEN_START + r"eyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]*" + _TOKEN_END
-        ),
+        re.compile(_token("e", r"yJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]*")),
     ),
     _Pattern(
         "bearer_token",

@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from rollcraft.redact._base import _AFTER_ESCAPE, _TOKEN_END, _TOKEN_START, _Pattern, _TwoStep
+from rollcraft.redact._base import _AFTER_ESCAPE, _TOKEN_END, _Pattern, _token, _TwoStep
 from rollcraft.redact._checks import basic_credentials, card_number, ip_address, phone_number
 
 
@@ -32,26 +32,26 @@ _PROVIDERS: tuple[_Pattern, ...] = (
     _Pattern(
         "gitlab_token",
         ("glpat-", "gldt-", "glrt-", "glptt-", "glcbt-", "glimt-", "glsoat-", "glft-", "gloas-", "glagent-"),
-        re.compile(_TOKEN_START + _GITLAB + r"[A-Za-z0-9_\-]{20,}(?:\.[A-Za-z0-9_\-]{2,}){0,2}" + _TOKEN_END),
+        re.compile(_token("g", _GITLAB[1:] + r"[A-Za-z0-9_\-]{20,}(?:\.[A-Za-z0-9_\-]{2,}){0,2}")),
         gate=_TwoStep(re.compile(rb"gl[a-z]{2,5}-[A-Za-z0-9_\-]{20}"), re.compile(_GITLAB.encode())),
     ),
     _Pattern(
         "npm_token",
         ("npm_",),
-        re.compile(_TOKEN_START + r"npm_[A-Za-z0-9]{36}" + _TOKEN_END),
+        re.compile(_token("n", r"pm_[A-Za-z0-9]{36}")),
         gate=re.compile(rb"npm_[A-Za-z0-9]{36}"),
     ),
     _Pattern(
         "sendgrid_api_key",
         ("sg.",),
-        re.compile(_TOKEN_START + r"SG\.[A-Za-z0-9_\-]{16,32}\.[A-Za-z0-9_\-]{30,64}" + _TOKEN_END),
+        re.compile(_token("S", r"G\.[A-Za-z0-9_\-]{16,32}\.[A-Za-z0-9_\-]{30,64}")),
         gate=re.compile(rb"SG\.[A-Za-z0-9_\-]{16}"),
     ),
     *(
         _Pattern(
             "twilio_key",
             (sid.lower(),),
-            re.compile(_TOKEN_START + sid + r"[0-9a-fA-F]{32}" + _TOKEN_END),
+            re.compile(_token(sid[0], sid[1] + r"[0-9a-fA-F]{32}")),
             gate=re.compile(sid.encode() + rb"[0-9a-fA-F]{32}"),
         )
         for sid in ("AC", "SK")  # an account SID, an API key SID
@@ -85,7 +85,7 @@ _PROVIDERS: tuple[_Pattern, ...] = (
     _Pattern(
         "databricks_token",
         ("dapi",),
-        re.compile(_TOKEN_START + r"dapi[0-9a-fA-F]{32}(?:-[0-9]{1,2})?" + _TOKEN_END),
+        re.compile(_token("d", r"api[0-9a-fA-F]{32}(?:-[0-9]{1,2})?")),
         gate=re.compile(rb"dapi[0-9a-fA-F]{32}"),
     ),
     _Pattern(
