@@ -300,6 +300,7 @@ KINDS: dict[str, list[Maker]] = {
         _card_value(lambda r: "6011", 16),
         _card_value(lambda r: "4", 13),
         _card_value(lambda r: f"35{r.randint(28, 89)}", 16, " ", (4, 4, 4, 4)),
+        _card_value(lambda r: str(r.randint(1, 9)), 16, "-", (4, 4, 4, 4)),  # grouped: any network
     ],
     "phone_number": [
         _phone(form)

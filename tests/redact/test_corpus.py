@@ -111,6 +111,7 @@ def test_card_numbers_need_luhn_a_network_and_one_separator() -> None:
     assert not card_number("4111 1111-1111 1111")  # two kinds of separator
     assert not card_number("4111111111111112")  # Luhn
     assert not card_number("1234567812345670")  # passes Luhn, no network starts with 1
+    assert card_number("1234 5678 1234 5670")  # written as a card is: any first digit
     assert not card_number("41111 111 1111 1111")  # first group not 4 digits
     redactor = Redactor()
     for text in ("ts 1717171717171", "pi 3.1415926535897932", "id 4111111111111112", "v0.4111111111111111"):

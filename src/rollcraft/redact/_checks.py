@@ -40,16 +40,19 @@ def _issued(digits: str) -> bool:
 
 
 def card_number(value: str) -> bool:
-    """A card number: 13-19 digits, in groups split by one kind of separator (the first of 4
-    digits, none over 6) or none, of a network's ranges, with a right Luhn checksum."""
+    """A card number: 13-19 digits with a right Luhn checksum, either in groups split by one
+    kind of separator (the first of 4 digits, none over 6, not starting with 0: written as cards
+    are), or together and of a network's ranges (a grid of digits or an id is not)."""
     groups = _SEPARATORS.split(value)
+    digits = "".join(groups)
     if len(groups) > 1:
         if len({c for c in value if not c.isdigit()}) > 1 or len(groups[0]) != 4:
             return False
-        if any(len(g) > 6 for g in groups):
+        if any(len(g) > 6 for g in groups) or value[0] == "0":
             return False
-    digits = "".join(groups)
-    return 13 <= len(digits) <= 19 and _issued(digits) and luhn(digits)
+    elif not _issued(digits):
+        return False
+    return 13 <= len(digits) <= 19 and luhn(digits)
 
 
 def basic_credentials(value: str) -> bool:

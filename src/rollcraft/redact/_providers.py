@@ -101,16 +101,16 @@ _PROVIDERS: tuple[_Pattern, ...] = (
     ),
 )
 
-# 13-19 digits, maybe in groups split by spaces or dashes, that start as the networks' numbers
-# do (2-6): not part of a longer number, a word or a decimal (see _checks.card_number).
+# 13-19 digits, maybe in groups split by spaces or dashes (see _checks.card_number): not part
+# of a longer number, a word or a decimal.
 _CARD = re.compile(
-    r"[2-6](?:(?<![A-Za-z0-9_.\-][2-6])|(?<=\\[nrt][2-6]))(?<![0-9][ \-][2-6])"  # a digit first: a fast scan
+    r"[1-9](?:(?<![A-Za-z0-9_.\-][1-9])|(?<=\\[nrt][1-9]))(?<![0-9][ \-][1-9])"  # a digit first: a fast scan
     r"[0-9]{3}(?:[ \-]?[0-9]){9,15}(?![A-Za-z0-9_]|[ \-][0-9])"
 )
 _CARD_GATE = _TwoStep(
     # not after a digit, a letter or a decimal point (a float's digits), but after a \n escape
     re.compile(rb"0000(?:(?<![0-9A-Za-z_.\-]0000)|(?<=\\[nrt]0000))(?:[ \-]?0){9}"),
-    re.compile(rb"[2-6][0-9]{3}"),
+    re.compile(rb"[2-6][0-9]{3}|[1-9][0-9]{3}[ \-][0-9]"),  # a network's first digit, or in groups
     zeros=True,
 )
 _CARD_NUMBER = _Pattern("card_number", (), _CARD, valid=card_number, gate=_CARD_GATE)
