@@ -19,6 +19,7 @@ from rollcraft._inspect import read_summary, require_rollouts
 from rollcraft._io import atomic_writer
 from rollcraft._normalize import ReasoningMode
 from rollcraft._read import ReadOptions, ReadReport, Shape
+from rollcraft._trajectory import TrajectoryMode
 
 __all__ = [
     "PathsArg",
@@ -26,6 +27,7 @@ __all__ = [
     "ShapeOpt",
     "SuccessOpt",
     "TaskKeyOpt",
+    "TrajectoryOpt",
     "finite",
     "print_read",
     "progress",
@@ -72,8 +74,22 @@ _SHAPES = ("auto", "nemo-gym", "tutorial", "chat")
 _REASONING = ("separate", "think", "drop")
 
 
-def read_options(shape: str, reasoning: str, success_threshold: float, task_key: str | None) -> ReadOptions:
+TrajectoryOpt = Annotated[
+    str,
+    typer.Option(
+        "--trajectory",
+        help="Records with ng_trajectory: main (the main agent's model-visible conversation), branches"
+        " (also a row per subagent and per context before a compaction) or off (response.output).",
+    ),
+]
+
+
+def read_options(
+    shape: str, reasoning: str, success_threshold: float, task_key: str | None, trajectory: str = "main"
+) -> ReadOptions:
     """Check and bundle the reading options."""
+    if trajectory not in ("main", "branches", "off"):
+        raise typer.BadParameter("must be main, branches or off", param_hint="--trajectory")
     if shape not in _SHAPES:
         raise typer.BadParameter(f"must be one of {', '.join(_SHAPES)}", param_hint="--shape")
     if reasoning not in _REASONING:
@@ -83,6 +99,7 @@ def read_options(shape: str, reasoning: str, success_threshold: float, task_key:
         reasoning=cast(ReasoningMode, reasoning),
         success_threshold=success_threshold,
         task_key=task_key,
+        trajectory=cast(TrajectoryMode, trajectory),
     )
 
 

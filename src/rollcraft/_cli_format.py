@@ -4,6 +4,7 @@ collector (:mod:`rollcraft.steps`)."""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Annotated, Any, cast
 
 import typer
@@ -14,6 +15,7 @@ from rollcraft._cli_common import (
     ShapeOpt,
     SuccessOpt,
     TaskKeyOpt,
+    TrajectoryOpt,
     finite,
     print_read,
     read_options,
@@ -24,14 +26,23 @@ from rollcraft._cli_filters import judged_rollouts, with_filters
 from rollcraft._console import out
 from rollcraft._inspect import require_rollouts
 from rollcraft._io import atomic_writer, refuse_overwriting_inputs
-from rollcraft._read import DEFAULT_SUCCESS_THRESHOLD
+from rollcraft._read import DEFAULT_SUCCESS_THRESHOLD, ReadOptions
 from rollcraft.filters import FilterConfig, FilterReport
-from rollcraft.formats import DIALECTS, DpoOptions, DpoReport, KtoFormat, SftFormat, SftReport
+from rollcraft.formats import (
+    DIALECTS,
+    DpoOptions,
+    DpoReport,
+    KtoFormat,
+    SftFormat,
+    SftReport,
+    TemplateProbe,
+    probe_template,
+)
 from rollcraft.formats._dialects import ArgumentsMode, Dialect
 from rollcraft.formats.dpo import CompletionMode, PairCollector, Pairing
 from rollcraft.formats.kto import kto_summary, label_weights
 from rollcraft.formats.sft import NOT_SUCCESS, Expand
-from rollcraft.steps import CollectDpo, WriteRows, drain
+from rollcraft.steps import CollectDpo, ExpandTrajectories, Stage, WriteRows, drain
 
 __all__ = ["register"]
 
@@ -57,6 +68,57 @@ def _dialect(value: str) -> Dialect:
     if value not in DIALECTS:
         raise typer.BadParameter(f"must be one of {', '.join(DIALECTS)}", param_hint="--format")
     return value
+
+
+ChatTemplateOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--chat-template",
+        help="A Jinja chat template file replacing the --tokenizer's own, for the row shape.",
+    ),
+]
+
+
+def _probe(filters: FilterConfig, chat_template: str | None) -> TemplateProbe | None:
+    """The chat template of ``--tokenizer`` (and ``--chat-template``) probed once, or None."""
+    if filters.tokenizer is None:
+        if chat_template is not None:
+            raise typer.BadParameter("needs --tokenizer (the model to train)", param_hint="--chat-template")
+        return None
+    return probe_template(filters.tokenizer, chat_template)
+
+
+def _row_stages(options: ReadOptions, filters: FilterConfig, writer: Stage) -> list[Stage]:
+    """The steps that end a format command: with ``--trajectory branches``, the trajectories'
+    other conversations first (:class:`~rollcraft.steps.ExpandTrajectories`), then ``writer``."""
+    if options.trajectory != "branches":
+        return [writer]
+    return [ExpandTrajectories(options.reasoning, frozenset(filters.drop_flagged)), writer]
+
+
+def _print_shape(probe: TemplateProbe | None, filters: FilterConfig, stages: list[Stage]) -> None:
+    expand = next((s for s in stages if isinstance(s, ExpandTrajectories)), None)
+    if expand is not None:
+        left = sum(expand.left_out.values())
+        out.print(f"Trajectories: {expand.added} more rows from subagents and branches; {left} left out")
+    if probe is None:
+        return
+    shape = probe.shape
+    out.print(
+        f"Rows shaped for the chat template of {filters.tokenizer}: arguments as {shape.arguments}, "
+        f"empty tools as {shape.empty_tools}, reasoning as {shape.reasoning}",
+        markup=False,
+    )
+    if probe.drops or probe.limits:
+        out.print(
+            f"The template drops {', '.join(probe.drops) or 'nothing'}; its limits: "
+            f"{', '.join(probe.limits) or 'none'} (rollcraft validate --tokenizer names the rows)",
+            markup=False,
+        )
+
+
+def _shape_dict(probe: TemplateProbe | None) -> dict[str, Any]:
+    return {} if probe is None else {"row_shape": probe.to_dict()}
 
 
 def _expand(value: str) -> Expand:
@@ -104,6 +166,8 @@ def sft_command(
     reasoning: ReasoningOpt = "separate",
     success_threshold: SuccessOpt = DEFAULT_SUCCESS_THRESHOLD,
     task_key: TaskKeyOpt = None,
+    trajectory: TrajectoryOpt = "main",
+    chat_template: ChatTemplateOpt = None,
     include_failures: IncludeFailuresOpt = False,
     expand: Annotated[
         str,
@@ -124,20 +188,24 @@ def sft_command(
     """
     chosen = _dialect(dialect)
     mode = _arguments(arguments, chosen)
-    options = read_options(shape, reasoning, success_threshold, task_key)
+    options = read_options(shape, reasoning, success_threshold, task_key, trajectory)
     refuse_overwriting_inputs(paths, [output, report_path])
     report = FilterReport()
+    probe = _probe(filters, chat_template)
+    row_shape = probe.shape if probe is not None else None
+    fmt = SftFormat(chosen, mode, success_only=not include_failures, shape=row_shape, expand=_expand(expand))
     with atomic_writer(output) as handle:
-        fmt = SftFormat(chosen, mode, success_only=not include_failures, expand=_expand(expand))
         writer = WriteRows(fmt, handle, offsets=False)
-        drain(judged_rollouts(paths, filters, redaction, options, report, [writer]))
+        stages = _row_stages(options, filters, writer)
+        drain(judged_rollouts(paths, filters, redaction, options, report, stages))
         require_rollouts(report.read)  # before the output is kept: no rollout read is exit 2, no file
     sft = writer.report
     _print_filtering(report, redaction)
+    _print_shape(probe, filters, stages)
     _print_sft(sft, chosen, output)
     if report_path:
         data = {"filter": report.to_dict(), "sft": sft.to_dict(), "format": chosen}
-        write_json(report_path, data | _redaction_dict(redaction))
+        write_json(report_path, data | _redaction_dict(redaction) | _shape_dict(probe))
 
 
 @with_filters
@@ -167,6 +235,8 @@ def dpo_command(
     reasoning: ReasoningOpt = "separate",
     success_threshold: SuccessOpt = DEFAULT_SUCCESS_THRESHOLD,
     task_key: TaskKeyOpt = None,
+    trajectory: TrajectoryOpt = "main",
+    chat_template: ChatTemplateOpt = None,
     *,
     filters: FilterConfig,
     redaction: Any,
@@ -191,17 +261,22 @@ def dpo_command(
         completion=cast(CompletionMode | None, completion),
         arguments=_arguments(arguments, chosen),
     )
-    options = read_options(shape, reasoning, success_threshold, task_key)
+    options = read_options(shape, reasoning, success_threshold, task_key, trajectory)
     refuse_overwriting_inputs(paths, [output, report_path])
+    probe = _probe(filters, chat_template)
+    if probe is not None:
+        dpo_options = dataclasses.replace(dpo_options, shape=probe.shape)
     report, dpo = FilterReport(), DpoReport()
     collector = PairCollector(dpo_options, read_options=options, report=dpo)
     collect = CollectDpo(collector, dialect=chosen)
+    stages = _row_stages(options, filters, collect)
     with atomic_writer(output) as handle:
-        drain(judged_rollouts(paths, filters, redaction, options, report, [collect]))
+        drain(judged_rollouts(paths, filters, redaction, options, report, stages))
         for line in collector.rows():
             handle.write(line)
         require_rollouts(report.read)  # before the output is kept: no rollout read is exit 2, no file
     _print_filtering(report, redaction)
+    _print_shape(probe, filters, stages)
     _print_dpo(dpo, dpo_options, output)
     if collect.reasoning_lost:
         out.print(
@@ -212,7 +287,7 @@ def dpo_command(
     if report_path:
         counts = dpo.to_dict() | {"reasoning_lost_rollouts": collect.reasoning_lost}
         data = {"filter": report.to_dict(), "dpo": counts, "format": chosen}
-        write_json(report_path, data | _redaction_dict(redaction))
+        write_json(report_path, data | _redaction_dict(redaction) | _shape_dict(probe))
 
 
 @with_filters
@@ -241,6 +316,8 @@ def kto_command(
     reasoning: ReasoningOpt = "separate",
     success_threshold: SuccessOpt = DEFAULT_SUCCESS_THRESHOLD,
     task_key: TaskKeyOpt = None,
+    trajectory: TrajectoryOpt = "main",
+    chat_template: ChatTemplateOpt = None,
     *,
     filters: FilterConfig,
     redaction: Any,
@@ -251,15 +328,19 @@ def kto_command(
     The filter flags of ``rollcraft filter`` apply first (with its default --drop-flagged set).
     Unlike DPO, a task needs no second rollout: every kept rollout that ends with an answer is a row.
     """
-    fmt = KtoFormat(_arguments(arguments, "trl"), desirable_min_reward, undesirable_max_reward)
-    options = read_options(shape, reasoning, success_threshold, task_key)
+    options = read_options(shape, reasoning, success_threshold, task_key, trajectory)
     refuse_overwriting_inputs(paths, [output, report_path])
+    probe = _probe(filters, chat_template)
+    row_shape = probe.shape if probe is not None else None
+    fmt = KtoFormat(_arguments(arguments, "trl"), desirable_min_reward, undesirable_max_reward, row_shape)
     report = FilterReport()
     with atomic_writer(output) as handle:
         writer = WriteRows(fmt, handle, offsets=False)
-        drain(judged_rollouts(paths, filters, redaction, options, report, [writer]))
+        stages = _row_stages(options, filters, writer)
+        drain(judged_rollouts(paths, filters, redaction, options, report, stages))
         require_rollouts(report.read)  # before the output is kept: no rollout read is exit 2, no file
     _print_filtering(report, redaction)
+    _print_shape(probe, filters, stages)
     kto = writer.report
     unfit = {reason: n for reason, n in sorted(kto.skipped.items())}
     out.print(f"Wrote {kto.rows} KTO rows to {output}; skipped {sum(unfit.values())} rollouts")
@@ -268,7 +349,8 @@ def kto_command(
         out.print(_skip_table("Rollouts skipped", unfit))
     if report_path:
         counts = kto.to_dict() | {"weights": label_weights(kto.to_dict())}
-        write_json(report_path, {"filter": report.to_dict(), "kto": counts} | _redaction_dict(redaction))
+        data = {"filter": report.to_dict(), "kto": counts} | _redaction_dict(redaction)
+        write_json(report_path, data | _shape_dict(probe))
 
 
 def _print_sft(sft: SftReport, dialect: Dialect, output: str) -> None:

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from rollcraft._read import DEFAULT_MAX_LINE_BYTES, DEFAULT_SUCCESS_THRESHOLD, ReadOptions
 from rollcraft.filters import FilterConfig
-from rollcraft.formats import DpoOptions, KtoFormat, RowFormat, SftFormat
+from rollcraft.formats import DpoOptions, KtoFormat, RowFormat, RowShape, SftFormat, TemplateProbe
 from rollcraft.formats._dialects import ArgumentsMode, Dialect
 from rollcraft.formats.dpo import CompletionMode, Pairing
 from rollcraft.formats.sft import Expand
@@ -51,6 +51,9 @@ class ReadSection(_Section):
     success_threshold: float = DEFAULT_SUCCESS_THRESHOLD
     task_key: str | None = None
     max_line_bytes: int = Field(default=DEFAULT_MAX_LINE_BYTES, gt=0)
+    #: ``ng_trajectory``: the main agent's conversation (``main``), also every subagent's and
+    #: branch's as rows of their own (``branches``), or ``response.output`` only (``off``).
+    trajectory: Literal["main", "branches", "off"] = "main"
 
     def options(self) -> ReadOptions:
         return ReadOptions(
@@ -59,6 +62,7 @@ class ReadSection(_Section):
             success_threshold=self.success_threshold,
             task_key=self.task_key,
             max_line_bytes=self.max_line_bytes,
+            trajectory=self.trajectory,
         )
 
 
@@ -88,8 +92,8 @@ class RowSection(_Section):
     subclass of this is a row format of the pipeline, written to ``file`` (and its rollout ids to
     ``<name>_ids.txt``) by the :class:`rollcraft.steps.WriteRows` step."""
 
-    def rows(self) -> RowFormat:
-        """The section's row format."""
+    def rows(self, shape: RowShape | None = None) -> RowFormat:
+        """The section's row format (rows in ``shape``, a chat template's, when given)."""
         raise NotImplementedError
 
     def output(self) -> str:
@@ -109,9 +113,9 @@ class SftSection(RowSection):
     #: ``turns``: one row per assistant turn (``rollcraft sft --expand turns``).
     expand: Expand = "none"
 
-    def rows(self) -> RowFormat:
+    def rows(self, shape: RowShape | None = None) -> RowFormat:
         return SftFormat(
-            self.format, self.arguments, self.success_only, self.min_reward, expand=self.expand
+            self.format, self.arguments, self.success_only, self.min_reward, shape, expand=self.expand
         )
 
     def output(self) -> str:
@@ -127,8 +131,8 @@ class KtoSection(RowSection):
     desirable_min_reward: float | None = None
     undesirable_max_reward: float | None = None
 
-    def rows(self) -> RowFormat:
-        return KtoFormat(self.arguments, self.desirable_min_reward, self.undesirable_max_reward)
+    def rows(self, shape: RowShape | None = None) -> RowFormat:
+        return KtoFormat(self.arguments, self.desirable_min_reward, self.undesirable_max_reward, shape)
 
     def output(self) -> str:
         return self.file
@@ -145,8 +149,9 @@ class DpoSection(_Section):
     arguments: ArgumentsMode = "string"
     file: str = "dpo.jsonl"
 
-    def options(self) -> DpoOptions:
+    def options(self, shape: RowShape | None = None) -> DpoOptions:
         return DpoOptions(
+            shape=shape,
             dialect=self.format,
             pairing=self.pairing,
             k=self.k,
@@ -193,6 +198,10 @@ class PipelineConfig(_Section):
     sft: SftSection | None = None
     kto: KtoSection | None = None
     dpo: DpoSection | None = None
+    #: A local tokenizer folder: rows are shaped for its chat template (and ``chat_template``,
+    #: a Jinja file, replaces its template): :func:`rollcraft.formats.probe_template`.
+    tokenizer: str | None = None
+    chat_template: str | None = None
     validate_data: ValidateSection = Field(default_factory=ValidateSection, alias="validate")
     train: TrainSection | None = None
     workers: int = Field(default=1, ge=1)
@@ -212,6 +221,13 @@ class LoadedConfig:
     filters: FilterConfig
     path: Path
     base: Path
+    #: The chat template's probe when the config names a ``tokenizer`` (rows take its shape).
+    template: TemplateProbe | None = None
+
+    @property
+    def shape(self) -> RowShape | None:
+        """The row shape of the config's chat template, or None (rows as the dialect writes them)."""
+        return self.template.shape if self.template is not None else None
 
     def resolve(self, value: str) -> str:
         """A config path made absolute against the config file's folder (``-`` stays)."""

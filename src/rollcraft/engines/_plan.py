@@ -28,6 +28,7 @@ from rollcraft.steps import (
     SHARD_LINES,
     Categorize,
     CollectDpo,
+    ExpandTrajectories,
     Review,
     Select,
     Step,
@@ -263,9 +264,13 @@ class Pass:
             steps.append(WriteKept(sinks.kept))
         if sinks.rejects is not None:
             steps.append(WriteRejects(sinks.rejects))
+        if config.read.trajectory == "branches":  # more rows, not more input lines: after those writers
+            flags = frozenset(plan.filters.drop_flagged)
+            steps.append(ExpandTrajectories(config.read.reasoning, flags))
         sft_rows = None
         for name, section in row_sections(config):
-            writer = WriteRows(section.rows(), sinks.rows.get(name), ids=sinks.ids.get(name))
+            fmt = section.rows(plan.loaded.shape)
+            writer = WriteRows(fmt, sinks.rows.get(name), ids=sinks.ids.get(name))
             sft_rows = writer if name == "sft" else sft_rows
             steps.append(writer)
         if config.dpo is not None:

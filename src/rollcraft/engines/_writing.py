@@ -45,7 +45,7 @@ def _same_trl(loaded: LoadedConfig) -> bool:
     sft, dpo = loaded.config.sft, loaded.config.dpo
     if sft is None or dpo is None:
         return False
-    trl = sft.format == dpo.format == "trl" and sft.expand == "none"
+    trl = sft.format == dpo.format == "trl" and sft.expand == "none" and loaded.template is None
     return trl and sft.arguments == "string" and dpo.options().arguments == "string"
 
 

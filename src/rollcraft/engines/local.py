@@ -286,7 +286,7 @@ def _collector(loaded: LoadedConfig) -> PairCollector | None:
     dpo = loaded.config.dpo
     if dpo is None:
         return None
-    return PairCollector(dpo.options(), read_options=loaded.config.read.options())
+    return PairCollector(dpo.options(loaded.shape), read_options=loaded.config.read.options())
 
 
 def _write_dpo(

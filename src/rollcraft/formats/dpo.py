@@ -38,7 +38,7 @@ from rollcraft.formats._sides import _SIDE_MARK, _load, _locator, _Rows, _splice
 from rollcraft.formats._sides import sft_locator as sft_locator
 from rollcraft.formats._sides import shift_sft_locator as shift_sft_locator
 from rollcraft.formats._spill import ENTRY, FilePairs, merged, write_run
-from rollcraft.formats._templates import RowShape
+from rollcraft.formats._templates import DEFAULT_SHAPE, RowShape
 from rollcraft.formats.sft import sft_skip_reason
 
 __all__ = [
@@ -368,8 +368,10 @@ class PairCollector:
 
     @property
     def reads_rows(self) -> bool:
-        """Whether pairs may be read back from trl rows (trl pairs with string arguments)."""
-        return self.options.dialect == "trl" and self.options.arguments == "string"
+        """Whether pairs may be read back from trl rows (trl pairs with string arguments, in the
+        default row shape: a template's shape is applied when the pair is encoded)."""
+        plain = self.options.shape is None or self.options.shape == DEFAULT_SHAPE
+        return self.options.dialect == "trl" and self.options.arguments == "string" and plain
 
     def splices_most(self, planned: Sequence[PlannedPair]) -> bool:
         """Whether at least 90% of ``planned`` have both sides in trl rows and can be spliced

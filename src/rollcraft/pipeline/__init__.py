@@ -30,6 +30,7 @@ from rollcraft._pipeline_config import LoadedConfig, PipelineConfig, row_section
 from rollcraft._yamlconf import load_yaml, validate_model
 from rollcraft.engines import select_engine
 from rollcraft.filters import FilterConfig
+from rollcraft.formats import TemplateProbe
 
 # Every name pipeline.py had stays importable from here (the ``as`` imports re-export).
 from rollcraft.pipeline._diff import _by_path as _by_path
@@ -91,7 +92,20 @@ def load_pipeline_config(path: str | os.PathLike[str]) -> LoadedConfig:
         raise ConfigError(
             "the pipeline writes nothing: add an sft, kto or dpo section (or write_filtered: true)"
         )
-    return LoadedConfig(config, filters, source.resolve(), source.resolve().parent)
+    base = source.resolve().parent
+    return LoadedConfig(config, filters, source.resolve(), base, _template(config, base))
+
+
+def _template(config: PipelineConfig, base: Path) -> TemplateProbe | None:
+    """The chat template's probe when the config names a tokenizer (relative to the config)."""
+    if config.tokenizer is None:
+        if config.chat_template is not None:
+            raise ConfigError("needs tokenizer (the folder of the model to train)", key="chat_template")
+        return None
+    from rollcraft.formats import probe_template
+
+    template = None if config.chat_template is None else base / config.chat_template
+    return probe_template(base / config.tokenizer, template)
 
 
 @dataclass(slots=True)

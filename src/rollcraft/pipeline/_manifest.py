@@ -51,7 +51,7 @@ def _manifest(
     outputs = [
         _file_entry(p, p.name, known) for p in sorted(folder.iterdir()) if p.is_file() and p.name != MANIFEST
     ]
-    return {
+    manifest = {
         "rollcraft_manifest": 1,
         "version": name,
         "parent": parent,
@@ -66,6 +66,9 @@ def _manifest(
         "validation": validation,
         "versions": dependency_versions(_DEPENDENCIES),
     }
+    if loaded.template is not None:  # rows shaped for a chat template: which, and how
+        manifest["row_shape"] = loaded.template.to_dict() | {"tokenizer": loaded.config.tokenizer}
+    return manifest
 
 
 def _file_entry(path: Path, name: str, known: dict[str, tuple[int, str]] | None = None) -> dict[str, Any]:
@@ -89,7 +92,7 @@ def _write(path: Path, data: bytes) -> None:
 
 #: Sections added to the config after manifests were first written: left out when unset, so a
 #: run that does not use them writes the manifest it wrote before.
-_LATER_SECTIONS = ("kto",)
+_LATER_SECTIONS = ("kto", "tokenizer", "chat_template")
 
 
 def _unset_later(loaded: LoadedConfig) -> dict[str, Any]:
@@ -97,4 +100,6 @@ def _unset_later(loaded: LoadedConfig) -> dict[str, Any]:
     unset: dict[str, Any] = {name: True for name in _LATER_SECTIONS if getattr(config, name) is None}
     if config.sft is not None and config.sft.expand == "none":
         unset["sft"] = {"expand": True}  # a key added later, at its default
+    if config.read.trajectory == "main":
+        unset["read"] = {"trajectory": True}
     return unset

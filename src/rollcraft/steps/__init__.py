@@ -29,6 +29,7 @@ from rollcraft.steps._formats import SHARD_LINES, CollectDpo, WriteRows
 from rollcraft.steps._paths import filter_paths, run_paths
 from rollcraft.steps._redact import RedactLines, redaction_steps
 from rollcraft.steps._review import Review, ReviewReport
+from rollcraft.steps._trajectories import ExpandTrajectories
 from rollcraft.steps._write import TellingWriter, WriteKept, Writer, WriteRejects, reject_line
 
 __all__ = [
@@ -36,6 +37,7 @@ __all__ = [
     "Categorize",
     "Choice",
     "CollectDpo",
+    "ExpandTrajectories",
     "Item",
     "Judged",
     "RedactLines",
