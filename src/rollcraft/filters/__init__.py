@@ -17,7 +17,8 @@ The task-level step (``min_success_rate``) needs :class:`TaskStats` from a first
 inputs; :func:`rollcraft.filter_paths` does both passes (spooling stdin to a temporary file).
 
 The package, one role a module: ``_base`` (:class:`Filter`, :class:`Drop`), ``_thresholds``
-(the per-rollout steps), ``_tokens`` (:class:`MaxTokens`), ``_tasks`` (:class:`TaskStats`,
+(the per-rollout steps), ``_components`` (:class:`MinComponent`: a threshold per reward
+component), ``_tokens`` (:class:`MaxTokens`), ``_tasks`` (:class:`TaskStats`,
 :class:`MinTaskSuccessRate`), ``_dedupe`` (:class:`Dedupe`), ``_contamination``
 (:class:`Decontaminate`, :class:`EvalPrompts`: evaluation prompts matched exactly and by 13-grams),
 ``_config`` (:class:`FilterConfig`, the registry: each key's annotation says how it becomes a
@@ -29,6 +30,7 @@ step and a flag; :func:`build_steps`), ``_judge`` (:func:`judge`, :class:`Filter
 from __future__ import annotations
 
 from rollcraft.filters._base import Drop, Filter, StepSpec
+from rollcraft.filters._components import MinComponent
 from rollcraft.filters._config import DEFAULT_DROP_FLAGS, STEP_KEYS, FilterConfig, build_steps, step_spec
 from rollcraft.filters._contamination import Decontaminate, EvalPrompts
 from rollcraft.filters._dedupe import Dedupe, conversation_key
@@ -67,6 +69,7 @@ __all__ = [
     "MaxTokens",
     "MaxTurns",
     "MinAssistantTurns",
+    "MinComponent",
     "MinReward",
     "MinTaskSuccessRate",
     "MinTurns",

@@ -25,6 +25,7 @@ from rollcraft._normalize import FLAGS
 from rollcraft._tokenizer import cached_tokenizer
 from rollcraft._yamlconf import load_yaml
 from rollcraft.filters._base import Filter, StepSpec
+from rollcraft.filters._components import MinComponent, parse_components
 from rollcraft.filters._contamination import decontaminate_step, eval_paths, relative_to_config
 from rollcraft.filters._dedupe import Dedupe
 from rollcraft.filters._tasks import MinTaskSuccessRate, TaskStats
@@ -96,6 +97,15 @@ class FilterConfig(BaseModel):
 
     min_reward: Annotated[float | None, StepSpec(MinReward, "Keep reward >= this.")] = None
     max_reward: Annotated[float | None, StepSpec(MaxReward, "Keep reward <= this.")] = None
+    min_component: Annotated[
+        dict[str, float] | None,
+        BeforeValidator(parse_components),
+        StepSpec(
+            MinComponent.of,
+            "Keep rollouts whose reward component NAME >= X (NAME=X, comma-separated; "
+            "a rollout without it is dropped).",
+        ),
+    ] = None
     success_only: Annotated[bool, StepSpec(SuccessOnly, "Keep successful rollouts.", kind="switch")] = False
     min_turns: Annotated[_Count | None, StepSpec(MinTurns, "Keep >= N completion messages.")] = None
     max_turns: Annotated[_Count | None, StepSpec(MaxTurns, "Keep <= N completion messages.")] = None
@@ -153,8 +163,9 @@ class FilterConfig(BaseModel):
     @model_serializer(mode="wrap")
     def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
         data: dict[str, Any] = handler(self)
-        if data.get("decontaminate") is None:  # off: a dump (a run's manifest) is as it was before the key
-            data.pop("decontaminate", None)
+        for key in ("decontaminate", "min_component"):  # off: a dump (a run's manifest) is as before the key
+            if data.get(key) is None:
+                data.pop(key, None)
         return data
 
     @property
