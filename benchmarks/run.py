@@ -11,7 +11,9 @@ Builds realistic inputs from the shared real rollouts (``benchmarks/make_data.py
 * ``sft`` / ``dpo``  ``rollcraft run`` writing only SFT rows / only DPO pairs;
 * ``r``   rollcraft's reader alone (``benchmarks/reader.py``): every line decoded and normalized,
   nothing filtered or written: what every run pays before its own work;
-* ``v``   (``--validate``) ``c`` with validation on, to show what validation costs.
+* ``v``   (``--validate``) ``c`` with validation on, to show what validation costs;
+* ``default`` what users run: the bundled example pipeline (``examples/pipeline.yaml``: redaction,
+  the flag filter, dedupe, balance, SFT, DPO and validation) on the same input.
 
 Every measurement is a fresh process (wall clock, interpreter start included); peak RSS is the
 largest ``VmHWM`` of the process or any of its children, CPU time the user + system time of all
@@ -42,7 +44,8 @@ from rollcraft._io import expand_inputs  # noqa: E402
 from rollcraft.pipeline import DIGEST_CACHE  # noqa: E402
 
 DATA = HERE / "data"
-MODES = ("a", "b", "c", "d", "e", "sft", "dpo", "r")
+MODES = ("a", "b", "c", "d", "e", "sft", "dpo", "r", "default")
+EXAMPLE = HERE.parent / "examples" / "pipeline.yaml"
 PY = sys.executable
 
 PIPELINE = """inputs: ["{input}"]
@@ -120,6 +123,18 @@ def write_config(name: str, data: Path, sections: str, validate: bool = False) -
     return path
 
 
+def write_example(name: str, data: Path) -> Path:
+    """The bundled example pipeline (every step it has, validation on) reading ``data`` and
+    writing into a scratch folder: only its ``inputs`` and ``output_dir`` are changed."""
+    import yaml
+
+    config = yaml.safe_load(EXAMPLE.read_text())
+    config["inputs"], config["output_dir"] = [str(data)], str(DATA / f"out-{name}")
+    path = DATA / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
 def commands(mode: str, data: Path, flat: Path) -> list[list[str]]:
     """The command line(s) of one mode."""
     rollcraft = [PY, "-m", "rollcraft.cli", "run"]
@@ -135,6 +150,7 @@ def commands(mode: str, data: Path, flat: Path) -> list[list[str]]:
         "sft": [[*rollcraft, str(write_config("sft", data, SFT))]],
         "dpo": [[*rollcraft, str(write_config("dpo", data, DPO))]],
         "v": [[*rollcraft, str(write_config("v", data, both, validate=True))]],
+        "default": [[*rollcraft, str(write_example("default", data))]],
     }
     return table[mode]
 
@@ -249,6 +265,14 @@ def ratios(results: Results, m: Callable[[str], float]) -> list[str]:
     for mode, goal in (("sft", 1.6), ("dpo", 1.3)):
         if "a" in s and mode in s:
             out.append(f"- {mode}/(a): {m(mode) / m('a'):.2f}x (target <= {goal})")
+    if "a" in s and "default" in s:
+        out.append(
+            f"- default/(a) the example pipeline (redaction, filters, dedupe, balance, SFT, DPO, "
+            f"validation) vs decode floor: {m('default') / m('a'):.2f}x (target <= 4.0); peak RSS "
+            f"{results.rss('default'):.0f} MB (target < 200)"
+        )
+        if "c" in s:
+            out.append(f"- default/(c) the example pipeline vs the bare run: {m('default') / m('c'):.2f}x")
     if "a" in s and "r" in s:
         reader = m("r") / m("a")
         out.append(
