@@ -23,12 +23,14 @@ from rollcraft._trajectory import TrajectoryMode
 
 __all__ = [
     "PathsArg",
+    "PiiOpt",
     "ReasoningOpt",
     "ShapeOpt",
     "SuccessOpt",
     "TaskKeyOpt",
     "TrajectoryOpt",
     "finite",
+    "pii_kinds",
     "print_read",
     "progress",
     "quarantine_lines",
@@ -72,6 +74,21 @@ TaskKeyOpt = Annotated[
 
 _SHAPES = ("auto", "nemo-gym", "tutorial", "chat")
 _REASONING = ("separate", "think", "drop")
+
+
+PiiOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--redact-pii",
+        help="Also redact these personal-data kinds (comma-separated: phone_number, ip_address).",
+        rich_help_panel="Secrets",
+    ),
+]
+
+
+def pii_kinds(value: str | None) -> list[str]:
+    """``--redact-pii a,b`` as a list of kinds."""
+    return [kind.strip() for kind in (value or "").split(",") if kind.strip()]
 
 
 TrajectoryOpt = Annotated[

@@ -17,7 +17,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-from rollcraft._cli_common import finite
+from rollcraft._cli_common import PiiOpt, finite, pii_kinds
 from rollcraft._read import ReadOptions
 from rollcraft.filters import FilterConfig, FilterReport, build_steps, step_spec
 from rollcraft.steps import Judged, Stage, Step, redaction_steps, run_paths
@@ -113,6 +113,7 @@ _REDACT_OPTIONS: dict[str, tuple[Any, Any]] = {
     "redact_secrets": (RedactOpt, False),
     "on_secret": (OnSecretOpt, "replace"),
     "allowlist": (AllowlistOpt, None),
+    "redact_pii": (PiiOpt, None),
 }
 
 
@@ -150,17 +151,20 @@ def with_filters(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def redaction_step(*, redact_secrets: bool, on_secret: str, allowlist: str | None) -> Any:
+def redaction_step(
+    *, redact_secrets: bool, on_secret: str, allowlist: str | None, redact_pii: str | None = None
+) -> Any:
+    """The redaction step the flags ask for (None without ``--redact-secrets``)."""
     if on_secret not in ("replace", "drop"):
         raise typer.BadParameter("must be replace or drop", param_hint="--on-secret")
     if not redact_secrets:
-        if allowlist:
-            raise typer.BadParameter("needs --redact-secrets", param_hint="--allowlist")
+        for given, hint in ((allowlist, "--allowlist"), (redact_pii, "--redact-pii")):
+            if given:
+                raise typer.BadParameter("needs --redact-secrets", param_hint=hint)
         return None
-    from rollcraft.redact import Allowlist, Redactor, RedactSecrets, load_allowlist
+    from rollcraft.redact import secrets_step
 
-    allow = load_allowlist(allowlist) if allowlist else Allowlist()
-    return RedactSecrets(on_secret=on_secret, redactor=Redactor(allowlist=allow))  # type: ignore[arg-type]
+    return secrets_step(on_secret, allowlist=allowlist, pii=pii_kinds(redact_pii))
 
 
 def judged_rollouts(

@@ -8,20 +8,20 @@ from __future__ import annotations
 
 import socket
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, cast
+from typing import TYPE_CHECKING, Annotated
 
 import orjson
 import typer
 from rich.markup import escape
 
-from rollcraft._cli_common import print_read, read_summary_line, table
+from rollcraft._cli_common import PiiOpt, pii_kinds, print_read, read_summary_line, table
 from rollcraft._console import err, out
 from rollcraft._errors import DependencyError, InputError
 from rollcraft._inspect import require_rollouts
 from rollcraft._io import atomic_writer, refuse_overwriting_inputs
 from rollcraft._read import ReadReport, read_rollouts
-from rollcraft._records import Rollout
 from rollcraft._signals import install_cleanup_handlers
+from rollcraft.filters import FilterReport
 
 if TYPE_CHECKING:
     from rollcraft.redact import RedactionReport
@@ -117,6 +117,7 @@ def redact_command(
         ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    redact_pii: PiiOpt = None,
 ) -> None:
     """Replace secrets and personal data (API keys, tokens, private keys, passwords, emails).
 
@@ -124,22 +125,18 @@ def redact_command(
     byte-identical) or, with --on-secret drop, leaves out each rollout that holds a secret.
     Quarantined lines are counted and left out.
     """
-    from rollcraft.redact import Allowlist, OnSecret, Redactor, RedactSecrets, load_allowlist
+    from rollcraft.redact import secrets_step
+    from rollcraft.steps import WriteKept, drain, redaction_steps, run_steps
 
     install_cleanup_handlers()
     if on_secret not in ("replace", "drop"):
         raise typer.BadParameter("must be replace or drop", param_hint="--on-secret")
     refuse_overwriting_inputs(paths, [output])
-    allowed = load_allowlist(allowlist) if allowlist else Allowlist()
-    step = RedactSecrets(on_secret=cast(OnSecret, on_secret), redactor=Redactor(allowlist=allowed))
-    read = ReadReport()
+    step = secrets_step(on_secret, allowlist=allowlist, pii=pii_kinds(redact_pii))
+    counts = FilterReport()
+    read = counts.read
     with atomic_writer(output) as handle:
-        for item in read_rollouts(paths, report=read):
-            if isinstance(item, Rollout):
-                kept = step.apply(item).rollout
-                if kept is not None:
-                    handle.write(kept.raw + b"\n")
-        read.quarantine_examples = [step.redact_quarantined(q) for q in read.quarantine_examples]
+        drain(run_steps(read_rollouts(paths), [*redaction_steps(step), WriteKept(handle)], counts))
         require_rollouts(read)  # before the output is kept (and whatever form the report takes)
     _print_redaction(step.report, read, output, as_json=as_json)
 

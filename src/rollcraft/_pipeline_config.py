@@ -71,6 +71,8 @@ class RedactSection(_Section):
 
     on_secret: Literal["replace", "drop"] = "replace"
     allowlist: str | None = None
+    #: Opt-in personal-data kinds (``phone_number``, ``ip_address``: :data:`rollcraft.redact.PII_KINDS`).
+    pii: list[str] = Field(default_factory=list)
 
 
 class ReviewSection(_Section):

@@ -109,14 +109,15 @@ class Plan:
 
     def redaction_step(self, clean: IdSet | None = None) -> Any:
         """A fresh redaction step; ``clean`` collects the ids of the lines it finds clean."""
-        from rollcraft.redact import Allowlist, Redactor, RedactSecrets, load_allowlist
+        from rollcraft.redact import secrets_step
 
         section = self.loaded.config.redact
         assert section is not None
-        allow = load_allowlist(self.loaded.resolve(section.allowlist)) if section.allowlist else Allowlist()
-        return RedactSecrets(
-            on_secret=section.on_secret,
-            redactor=Redactor(allowlist=allow),
+        allowlist = self.loaded.resolve(section.allowlist) if section.allowlist else None
+        return secrets_step(
+            section.on_secret,
+            allowlist=allowlist,
+            pii=section.pii,
             options=self.read_options,
             clean=self.clean_lines,
             record_clean=clean,

@@ -100,6 +100,8 @@ def _unset_later(loaded: LoadedConfig) -> dict[str, Any]:
     unset: dict[str, Any] = {name: True for name in _LATER_SECTIONS if getattr(config, name) is None}
     if config.sft is not None and config.sft.expand == "none":
         unset["sft"] = {"expand": True}  # a key added later, at its default
+    if config.redact is not None and not config.redact.pii:
+        unset["redact"] = {"pii": True}
     if config.read.trajectory == "main":
         unset["read"] = {"trajectory": True}
     return unset

@@ -35,6 +35,7 @@ from rollcraft.redact._step import (
     RedactionResult,
     RedactSecrets,
     redacted_reject,
+    secrets_step,
 )
 
 __all__ = [
@@ -49,4 +50,5 @@ __all__ = [
     "load_allowlist",
     "placeholder",
     "redacted_reject",
+    "secrets_step",
 ]

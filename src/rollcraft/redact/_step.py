@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import os
 from collections import Counter
 from collections.abc import Container, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -14,6 +15,7 @@ from rollcraft._errors import ConfigError
 from rollcraft._io import RawLine
 from rollcraft._read import ReadOptions, parse_line
 from rollcraft._records import Quarantined, Rollout
+from rollcraft.redact._allowlist import Allowlist, load_allowlist
 from rollcraft.redact._redactor import Redactor
 from rollcraft.redact._search import _Unreadable
 
@@ -195,6 +197,28 @@ class FailedRedactions(DropSecrets):
 
     def check(self, rollout: Rollout) -> str | None:
         return self.secrets.failed.pop(rollout.rollout_id, None)
+
+
+def secrets_step(
+    on_secret: str = "replace",
+    *,
+    allowlist: str | os.PathLike[str] | None = None,
+    pii: Iterable[str] = (),
+    options: ReadOptions | None = None,
+    clean: Container[str] | None = None,
+    record_clean: _Recorder | None = None,
+) -> RedactSecrets:
+    """The one way a command or the pipeline builds its ``redact_secrets`` step: ``on_secret``
+    (``replace`` or ``drop``; another value is a :class:`ConfigError`), an allowlist file, the
+    opt-in PII kinds (:data:`~rollcraft.redact.PII_KINDS`) and the reader's options."""
+    allowed = load_allowlist(os.fspath(allowlist)) if allowlist else Allowlist()
+    return RedactSecrets(
+        on_secret=on_secret,  # type: ignore[arg-type]  # checked in __post_init__
+        redactor=Redactor(allowlist=allowed, pii=frozenset(pii)),
+        options=options if options is not None else ReadOptions(),
+        clean=clean,
+        record_clean=record_clean,
+    )
 
 
 def redacted_reject(raw: bytes) -> bytes:
