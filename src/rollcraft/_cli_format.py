@@ -5,6 +5,7 @@ collector (:mod:`rollcraft.steps`)."""
 from __future__ import annotations
 
 import dataclasses
+import tempfile
 from typing import Annotated, Any, cast
 
 import typer
@@ -39,15 +40,26 @@ from rollcraft.formats import (
     probe_template,
 )
 from rollcraft.formats._dialects import ArgumentsMode, Dialect
+from rollcraft.formats._order import EASY_TO_HARD, ORDERS, RatedRows, copy_ordered
+from rollcraft.formats._rows import RowFormat
 from rollcraft.formats.dpo import CompletionMode, PairCollector, Pairing
 from rollcraft.formats.kto import kto_summary, label_weights
 from rollcraft.formats.sft import NOT_SUCCESS, Expand
+from rollcraft.formats.tokens import TOKENS, TokenFormat
 from rollcraft.steps import CollectDpo, ExpandTrajectories, Stage, WriteRows, drain
 
 __all__ = ["register"]
 
 OutOpt = Annotated[str, typer.Option("-o", "--output", help="Output JSONL file (- for stdout).")]
 FormatOpt = Annotated[str, typer.Option("--format", help="Trainer dialect: trl, openai or nemo-rl.")]
+SftFormatOpt = Annotated[
+    str,
+    typer.Option(
+        "--format",
+        help="Trainer dialect: trl, openai or nemo-rl; tokens: the exact token ids of a token-capture "
+        "run (input_ids, assistant_masks).",
+    ),
+]
 ArgumentsOpt = Annotated[
     str | None,
     typer.Option(
@@ -159,7 +171,7 @@ def _skip_table(title: str, counts: dict[str, int]) -> Any:
 def sft_command(
     paths: PathsArg,
     output: OutOpt,
-    dialect: FormatOpt = "trl",
+    dialect: SftFormatOpt = "trl",
     arguments: ArgumentsOpt = None,
     report_path: ReportOpt = None,
     shape: ShapeOpt = "auto",
@@ -177,6 +189,14 @@ def sft_command(
             "thinking models; none: one row per rollout.",
         ),
     ] = "none",
+    order: Annotated[
+        str,
+        typer.Option(
+            "--order",
+            help="easy-to-hard: rows by their task's pass rate, highest first (for a curriculum run "
+            "with shuffling off); input: as read.",
+        ),
+    ] = "input",
     *,
     filters: FilterConfig,
     redaction: Any,
@@ -186,19 +206,29 @@ def sft_command(
     The filter flags of ``rollcraft filter`` apply first (with its default --drop-flagged set);
     rollouts that did not succeed are left out unless --include-failures is given.
     """
-    chosen = _dialect(dialect)
-    mode = _arguments(arguments, chosen)
+    chosen: str = TOKENS if dialect == TOKENS else _dialect(dialect)
     options = read_options(shape, reasoning, success_threshold, task_key, trajectory)
     refuse_overwriting_inputs(paths, [output, report_path])
     report = FilterReport()
     probe = _probe(filters, chat_template)
     row_shape = probe.shape if probe is not None else None
-    fmt = SftFormat(chosen, mode, success_only=not include_failures, shape=row_shape, expand=_expand(expand))
-    with atomic_writer(output) as handle:
-        writer = WriteRows(fmt, handle, offsets=False)
+    fmt: SftFormat | TokenFormat
+    if chosen == TOKENS:
+        _refuse_for_tokens(arguments=arguments, expand=_expand(expand) != "none")
+        fmt = TokenFormat(success_only=not include_failures)
+    else:
+        messages = cast(Dialect, chosen)
+        mode, how = _arguments(arguments, messages), _expand(expand)
+        fmt = SftFormat(messages, mode, success_only=not include_failures, shape=row_shape, expand=how)
+    rated = _rated(fmt, order, paths, options)
+    with atomic_writer(output) as handle, tempfile.TemporaryFile() as scratch:
+        rows, sink = (fmt, handle) if rated is None else (rated, scratch)
+        writer = WriteRows(rows, sink, offsets=False)
         stages = _row_stages(options, filters, writer)
         drain(judged_rollouts(paths, filters, redaction, options, report, stages))
         require_rollouts(report.read)  # before the output is kept: no rollout read is exit 2, no file
+        if rated is not None:
+            copy_ordered(scratch, rated.noted, handle)
     sft = writer.report
     _print_filtering(report, redaction)
     _print_shape(probe, filters, stages)
@@ -353,7 +383,30 @@ def kto_command(
         write_json(report_path, data | _shape_dict(probe))
 
 
-def _print_sft(sft: SftReport, dialect: Dialect, output: str) -> None:
+def _rated(fmt: RowFormat, order: str, paths: list[str], options: ReadOptions) -> RatedRows | None:
+    """With ``--order easy-to-hard``, ``fmt`` noting each row's task pass rate (a first pass
+    over ``paths``: :func:`rollcraft.curriculum.task_pass_rates`); else None."""
+    if order not in ORDERS:
+        raise typer.BadParameter(f"must be one of {', '.join(ORDERS)}", param_hint="--order")
+    if order != EASY_TO_HARD:
+        return None
+    if "-" in paths:
+        raise typer.BadParameter(
+            "needs files (a first pass counts each task's pass rate), not -", param_hint="--order"
+        )
+    from rollcraft.curriculum import task_pass_rates
+
+    return RatedRows(fmt, task_pass_rates(paths, options=options))
+
+
+def _refuse_for_tokens(**given: bool | str | None) -> None:
+    """Options that shape messages have no meaning for token rows: one given is an error."""
+    for name, value in given.items():
+        if value:
+            raise typer.BadParameter("token rows have no messages to shape", param_hint=f"--{name}")
+
+
+def _print_sft(sft: SftReport, dialect: str, output: str) -> None:
     unfit = {reason: n for reason, n in sorted(sft.skipped.items()) if reason != NOT_SUCCESS}
     out.print(f"Wrote {sft.rows} SFT rows ({dialect}) to {output}; skipped {sum(unfit.values())} rollouts")
     if sft.skipped[NOT_SUCCESS]:
