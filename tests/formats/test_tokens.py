@@ -122,3 +122,26 @@ def test_trl_trains_on_the_rows_with_labels_on_generated_ids_only(tmp_path: Path
     assert first[: len(_expected(records[0])[0])] == prepared[0]["labels"]
     trainer.train()
     assert trainer.state.global_step == 2
+
+
+def test_validate_detects_token_rows_and_checks_their_arrays(tmp_path: Path) -> None:
+    from rollcraft.validate import validate_file
+
+    path = _write(tmp_path / "r.jsonl", _records())
+    out = tmp_path / "tokens.jsonl"
+    args = ["sft", str(path), "-o", str(out), "--format", "tokens"]
+    assert subprocess.run([sys.executable, "-m", "rollcraft.cli", *args], capture_output=True).returncode == 0
+    report = validate_file(out)
+    assert (report.kind, report.dialect, report.rows, report.errors) == ("sft", "tokens", 4, 0)
+    assert report.stats["length_unit"] == "tokens" and report.stats["length"]["max"] == 19
+    rows = [json.loads(line) for line in out.open()]
+    rows[0]["assistant_masks"] = [0] * len(rows[0]["input_ids"])
+    rows[1]["assistant_masks"] = rows[1]["assistant_masks"][:-1]
+    rows[2]["input_ids"] = ["a"]
+    broken = _write(tmp_path / "broken.jsonl", rows)
+    found = validate_file(broken, dialect="tokens")
+    assert [(f.row, f.code) for f in found.findings] == [
+        (1, "no_assistant_mask"),
+        (2, "wrong_type"),
+        (3, "wrong_type"),
+    ]

@@ -9,7 +9,9 @@ from typing import Any
 import orjson
 
 from rollcraft._errors import ConfigError
+from rollcraft.formats.tokens import TOKENS
 from rollcraft.validate._json import _lines
+from rollcraft.validate._tokens import is_token_row
 
 
 def _guess(row: dict[str, Any]) -> tuple[str, str, int] | None:
@@ -20,6 +22,8 @@ def _guess(row: dict[str, Any]) -> tuple[str, str, int] | None:
         return "dpo", "openai", 2
     if "completions" in row and "context" in row:
         return "dpo", "nemo-rl", 2
+    if is_token_row(row):
+        return "sft", TOKENS, 2
     if "messages" not in row:
         return None
     if isinstance(row.get("tools"), str) or {"reward", "task_type", "rollout_id"} & row.keys():
@@ -42,7 +46,7 @@ def _argument_types(messages: Any) -> set[type]:
     return found
 
 
-_SPECIFICITY = {"trl": 2, "nemo-rl": 1, "openai": 0}
+_SPECIFICITY = {TOKENS: 3, "trl": 2, "nemo-rl": 1, "openai": 0}
 
 
 def _detect(path: str, kind: str | None, dialect: str) -> tuple[str, str]:
@@ -61,6 +65,8 @@ def _detect(path: str, kind: str | None, dialect: str) -> tuple[str, str]:
         for (k, _), n in votes.items():
             kinds[k] += n
         kind = kinds.most_common(1)[0][0] if kinds else "sft"
+    if dialect == TOKENS and kind != "sft":
+        raise ConfigError(f"token rows are SFT rows, not {kind}", key="kind")
     if dialect == "auto":
         seen = [(n, _SPECIFICITY[d], d) for (k, d), n in votes.items() if k == kind]
         dialect = max(seen)[2] if seen else "trl"

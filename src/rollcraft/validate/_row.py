@@ -39,3 +39,4 @@ class _Facts:
     tools: list[dict[str, Any]] = field(default_factory=list)
     empty_tools: bool = False  # tools given as an empty list (not absent)
     prompt_messages: int = 0  # DPO: how many messages of each rendering are the pair's prompt
+    n_tokens: int | None = None  # exact-token rows (``sft --format tokens``)
