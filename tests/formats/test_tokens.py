@@ -145,3 +145,20 @@ def test_validate_detects_token_rows_and_checks_their_arrays(tmp_path: Path) -> 
         (2, "wrong_type"),
         (3, "wrong_type"),
     ]
+
+
+def test_a_subagents_conversation_gives_no_token_row(tmp_path: Path) -> None:
+    """``--trajectory branches`` adds a subagent's conversation as a rollout of the same line; its
+    ids are not in the record (the captured ones are the main chain's): left out and counted."""
+    from tests.read import _trajectory_records as ng
+
+    final = ng.final_message("Fixed: the test passes now.") | _tokens([1, 2, 3], [4, 5])
+    path = tmp_path / "r.jsonl"
+    path.write_text(ng.line(ng.record(ng.subagent_trajectory(), output=[final])) + "\n")
+    out, report = tmp_path / "tokens.jsonl", tmp_path / "report.json"
+    args = ["sft", str(path), "-o", str(out), "--format", "tokens", "--trajectory", "branches"]
+    args += ["--report", str(report)]
+    done = subprocess.run([sys.executable, "-m", "rollcraft.cli", *args], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert [json.loads(line)["input_ids"] for line in out.open()] == [[1, 2, 3, 4, 5]]
+    assert json.loads(report.read_text())["sft"]["skipped"] == {"tokens_main_chain_only": 1}
