@@ -132,8 +132,9 @@ def gym_environment(work: Path, marker: str) -> dict[str, str]:
     """The environment of every child: Ray on 127.0.0.1 with its files under ``work``, nothing sent out."""
     ray = work / "ray"
     ray.mkdir(parents=True, exist_ok=True)
+    inherited = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}  # gym starts its own Ray
     return {
-        **os.environ,
+        **inherited,
         _MARKER: marker,
         "RAY_USAGE_STATS_ENABLED": "0",
         "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
