@@ -469,8 +469,23 @@ def demo_command(
     seed: Annotated[int, typer.Option("--seed", help="Seed of everything.")] = 0,
     dpo: Annotated[bool, typer.Option("--dpo/--no-dpo", help="Also train and judge DPO candidates.")] = True,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Reuse a non-empty output folder.")] = False,
+    gym: Annotated[
+        bool, typer.Option("--gym", help="The loop with the real NeMo Gym, served by rollcraft serve.")
+    ] = False,
+    gym_venv: Annotated[
+        Path | None,
+        typer.Option("--gym-venv", help="With --gym: a virtualenv with nemo-gym (default: found or built)."),
+    ] = None,
 ) -> None:
     """The closed loop on CPU: collect -> filter -> SFT/DPO -> train -> collect held-out -> evaluate."""
+    if gym or gym_venv is not None:
+        from rollcraft.demo.gym_loop import run_gym_demo
+
+        gym_report = run_gym_demo(
+            output, gym_venv=gym_venv, size=size, seed=seed, overwrite=overwrite, log=err.print
+        )
+        out.print(gym_report.summary())
+        return
     from rollcraft.demo import run_demo
 
     report = run_demo(output, size=size, seed=seed, dpo=dpo, overwrite=overwrite, log=err.print)

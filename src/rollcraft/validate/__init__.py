@@ -42,6 +42,7 @@ from pathlib import Path
 
 from rollcraft._errors import ConfigError, InputError
 from rollcraft.formats._dialects import DIALECTS
+from rollcraft.formats.tokens import TOKENS
 from rollcraft.validate._checks import _check_line
 from rollcraft.validate._codes import CODES, KINDS, Finding, _Findings
 from rollcraft.validate._codes import Kind as Kind
@@ -98,11 +99,14 @@ def validate_file(
     """
     source = _check_options(path, kind, dialect, max_seq_len)
     kind, dialect = _detect(source, kind, dialect)
-    renderer = _Renderer(os.fspath(tokenizer), _opt(chat_template), kind) if tokenizer is not None else None
+    renders = dialect != TOKENS  # token rows have no messages to render
+    renderer = None
+    if tokenizer is not None and renders:
+        renderer = _Renderer(os.fspath(tokenizer), _opt(chat_template), kind)
     sink = _Findings(max_findings_per_code)
     turns = EarlierReasoning()
     stats, clean_json = _scan(source, kind, dialect, renderer, max_seq_len, sink, turns)
-    unit = "tokens" if renderer is not None else "chars"
+    unit = "tokens" if renderer is not None or dialect == TOKENS else "chars"
     if stats.rows == 0:
         sink.add("empty_file", "the file has no rows", None)
     _shape_findings(stats, unit, sink)
@@ -134,8 +138,9 @@ def _check_options(
     source = os.fspath(path)
     if kind is not None and kind not in KINDS:
         raise ConfigError(f"must be one of {', '.join(KINDS)}, not {kind!r}", key="kind")
-    if dialect != "auto" and dialect not in DIALECTS:
-        raise ConfigError(f"must be auto or one of {', '.join(DIALECTS)}, not {dialect!r}", key="format")
+    if dialect not in ("auto", *DIALECTS, TOKENS):
+        known = ", ".join((*DIALECTS, TOKENS))
+        raise ConfigError(f"must be auto or one of {known}, not {dialect!r}", key="format")
     if max_seq_len is not None and max_seq_len < 1:
         raise ConfigError(f"must be a positive number of tokens, not {max_seq_len}", key="max_seq_len")
     if not Path(source).is_file():
@@ -168,6 +173,8 @@ def _scan(
         if first is not None:
             row.add("duplicate_row", f"repeats row {first}")
         stats.add(number, facts)
+        if facts.n_tokens is not None:  # an exact-token row: its length is its token count
+            stats.tokens.append((number, facts.n_tokens))
         if renderer is not None:
             tokens = _token_check(renderer, facts, row, max_len)
             if tokens is not None:

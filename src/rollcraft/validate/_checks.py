@@ -13,10 +13,12 @@ from typing import Any
 
 import orjson
 
+from rollcraft.formats.tokens import TOKENS
 from rollcraft.validate._codes import _Findings
 from rollcraft.validate._json import _canonical, _is_number, _type_name
 from rollcraft.validate._messages import _check_answers, _check_messages, _message_facts, _visible
 from rollcraft.validate._row import _Facts, _Row
+from rollcraft.validate._tokens import check_token_row
 
 _OPENAI_SFT_KEYS = frozenset({"messages", "tools", "parallel_tool_calls"})
 _OPENAI_DPO_KEYS = frozenset({"input", "preferred_output", "non_preferred_output"})
@@ -380,4 +382,6 @@ def _check_line(data: bytes, row: _Row) -> _Facts | None:
         return None
     if row.kind == "kto":
         return _check_prompt_completion(value, row)
+    if row.dialect == TOKENS:
+        return check_token_row(value, row)
     return _check_sft(value, row) if row.kind == "sft" else _check_dpo(value, row)

@@ -43,3 +43,4 @@ class _Facts:
     turn: int | None = None  # SFT rows of ``sft --expand turns``
     rollout_id: str | None = None  # prompt-completion rows
     completion: list[dict[str, Any]] = field(default_factory=list)  # prompt-completion rows
+    n_tokens: int | None = None  # exact-token rows (``sft --format tokens``)
