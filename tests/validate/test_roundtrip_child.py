@@ -64,3 +64,16 @@ def test_one_child_checks_every_file_and_an_ended_one_is_replaced(tmp_path: Path
     rt._roundtrip_in_child(str(path), sink)  # a new child
     assert rt._child() is not child and rt._child().poll() is None
     assert sink.items == []
+
+
+def test_an_idle_child_ends_and_the_next_file_starts_another(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(rt, "_IDLE_SECONDS", 1.0)
+    path = FIX / "sft_trl_clean.jsonl"
+    for child in rt._CHILDREN:
+        child.kill()
+    rt._roundtrip_in_child(str(path), _codes._Findings(100))
+    child = rt._child()
+    assert child.wait(timeout=30) == rt._IDLE  # ended by itself, its memory given back
+    sink = _codes._Findings(100)
+    rt._roundtrip_in_child(str(path), sink)
+    assert rt._child() is not child and sink.items == []

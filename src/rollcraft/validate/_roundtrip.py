@@ -20,6 +20,7 @@ import importlib.util
 import json
 import math
 import os
+import select
 import shutil
 import subprocess
 import sys
@@ -110,31 +111,47 @@ def _roundtrip(path: str, sink: _Findings) -> None:
 def _roundtrip_in_child(path: str, sink: _Findings) -> None:
     """:func:`_roundtrip_here` in the child process; its findings added to ``sink`` in its order."""
     with _LOCK:
-        child = _child()
-        assert child.stdin is not None and child.stdout is not None
-        try:
-            child.stdin.write(orjson.dumps(os.path.abspath(path)) + b"\n")
-            child.stdin.flush()
-            for line in iter(child.stdout.readline, b""):
-                finding = orjson.loads(line)
-                if finding is None:  # the end of this file's findings
-                    return
-                sink.add(*finding)
-        except (OSError, orjson.JSONDecodeError):
-            pass
-        status = child.wait()
+        for _ in range(2):  # a child that ended idle (before this file) is replaced once
+            status = _ask(_child(), path, sink)
+            if status is None:
+                return
+            if status != _IDLE:
+                break
     sink.add("roundtrip_failed", f"the round trip's process ended (exit status {status})", None)
+
+
+def _ask(child: subprocess.Popen[bytes], path: str, sink: _Findings) -> int | None:
+    """Send ``path``, add its findings; None when done, else the exit status of the child that
+    ended before it answered."""
+    assert child.stdin is not None and child.stdout is not None
+    try:
+        child.stdin.write(orjson.dumps(os.path.abspath(path)) + b"\n")
+        child.stdin.flush()
+        for line in iter(child.stdout.readline, b""):
+            finding = orjson.loads(line)
+            if finding is None:  # the end of this file's findings
+                return None
+            sink.add(*finding)
+    except (OSError, orjson.JSONDecodeError):
+        pass
+    return child.wait()
 
 
 _LOCK = threading.Lock()
 _CHILDREN: list[subprocess.Popen[bytes]] = []
+#: The child ends after this many seconds without a file to check (the pipeline's checks come
+#: one after the other), so it holds its memory no longer than the checks need.
+_IDLE_SECONDS = 10.0
+#: The exit status of a child that ended idle: it read nothing it did not answer.
+_IDLE = 3
 
 
 def _child() -> subprocess.Popen[bytes]:
-    """The child process that checks files (started once, ended with this process)."""
+    """The child process that checks files (started when needed; it ends when idle, or with
+    this process)."""
     if _CHILDREN and _CHILDREN[-1].poll() is None:
         return _CHILDREN[-1]
-    command = [sys.executable, "-m", "rollcraft.validate._roundtrip"]
+    command = [sys.executable, "-m", "rollcraft.validate._roundtrip", str(_IDLE_SECONDS)]
     pipe = subprocess.PIPE
     child = subprocess.Popen(command, stdin=pipe, stdout=pipe, stderr=subprocess.DEVNULL)
     if not _CHILDREN:
@@ -153,10 +170,17 @@ def _end_children() -> None:
                 child.kill()
 
 
-def _serve() -> None:
-    """The child process: for each file name (a JSON line on stdin) its findings, then ``null``."""
-    out = sys.stdout.buffer
-    for line in sys.stdin.buffer:
+def _serve(idle: float = _IDLE_SECONDS) -> None:
+    """The child process: for each file name (a JSON line on stdin) its findings, then ``null``;
+    it exits with :data:`_IDLE` after ``idle`` seconds without one (where ``select`` can wait on
+    a pipe: not on Windows)."""
+    out, read = sys.stdout.buffer, sys.stdin.buffer
+    while True:
+        if os.name == "posix" and not select.select([read], [], [], idle)[0]:
+            sys.exit(_IDLE)
+        line = read.readline()
+        if not line:
+            return
         _roundtrip_here(orjson.loads(line), _Printed())
         out.write(b"null\n")
         out.flush()
@@ -247,4 +271,4 @@ def _loaded_rows(dataset: Any) -> Iterator[Any]:
 
 
 if __name__ == "__main__":  # the child process of _roundtrip_in_child
-    _serve()
+    _serve(float(sys.argv[1]) if len(sys.argv) > 1 else _IDLE_SECONDS)
