@@ -13,6 +13,7 @@ The candidate table and the compact sets are measured in one process instead (``
                line decoded in full and normalized from the dict (``ReadOptions.fast`` off)
 ``splice``     ``rollcraft run``, DPO only: pairs spliced from the side rows' bytes / side
                rows decoded (no splicing) / input lines read back and normalized again
+``splice-sft`` the same with SFT rows written too (the pairs' sides are mostly SFT rows)
 ``pairs``      DPO only, ``--workers 2``: pairs encoded by forked workers / in the parent
 ``clean``      redaction + balance (two passes): the main pass skips the lines the first pass
                found clean / searches every line again
@@ -65,6 +66,7 @@ CLEAN = "redact: {on_secret: replace}\nbalance: {max_per_category: 200, by: task
 SHORTCUTS: dict[str, tuple[str, int, tuple[str, ...]]] = {
     "fast": ("reader", 1, ("on", "off")),
     "splice": (DPO, 1, ("on", "rows", "plain")),
+    "splice-sft": (BOTH, 1, ("on", "rows", "plain")),
     "pairs": (DPO, 2, ("on", "off")),
     "clean": (CLEAN, 1, ("on", "off")),
     "writer": (BOTH, 1, ("on", "off")),
@@ -89,7 +91,7 @@ def switch_off(name: str, variant: str, put: Setter = setattr) -> None:
         return
     if name == "fast":
         put(_read.ReadOptions, "fast", property(lambda self: False))
-    elif name == "splice":
+    elif name in ("splice", "splice-sft"):
         put(dpo, "_spliced", lambda *args: None)
         if variant == "plain":
             put(local, "_same_trl", lambda loaded: False)
@@ -152,7 +154,7 @@ def command(name: str, variant: str, data: Path) -> list[str]:
     head = [PY, str(Path(__file__)), "--child", name, variant]
     if sections == "reader":
         return [*head, "reader", str(data)]
-    out = DATA / f"out-shortcut-{name}"
+    out = DATA / f"shortcut-out-{name}"  # not out-*: benchmarks/run.py empties those as it runs
     config = DATA / f"shortcut-{name}.yaml"
     config.write_text(BODY.format(input=data, out=out, sections=sections))
     return [*head, "run", str(config), "--workers", str(workers)]
@@ -168,12 +170,18 @@ def measure(name: str, data: Path, repeat: int) -> None:
                 raise SystemExit(f"{name} {variant} failed: {codes}")
             if round_:
                 samples[variant].append((peak.seconds, peak.cpu_seconds, peak.max_mb))
-            for out in DATA.glob(f"out-shortcut-{name}/v*"):
+            for out in DATA.glob(f"shortcut-out-{name}/v*"):
                 shutil.rmtree(out, ignore_errors=True)
-    base = statistics.median(s[0] for s in samples[variants[0]])
+    base = [statistics.median(s[i] for s in samples[variants[0]]) for i in range(2)]
+    best = min(s[1] for s in samples[variants[0]])
     for variant in variants:
         wall, cpu, rss = (statistics.median(s[i] for s in samples[variant]) for i in range(3))
-        print(f"{name:8} {variant:6} {wall:7.2f} s {cpu:7.2f} cpu-s {rss:6.0f} MB  x{wall / base:.2f}")
+        least = min(s[1] for s in samples[variant])
+        print(
+            f"{name:8} {variant:6} {wall:6.2f} s (x{wall / base[0]:.2f})"
+            f"  {cpu:6.2f} CPU s (x{cpu / base[1]:.2f}; fastest {least:.2f}, x{least / best:.2f})"
+            f"  {rss:4.0f} MB"
+        )
 
 
 def candidates() -> None:

@@ -1,4 +1,4 @@
-"""Commands that train and judge: ``train sft|dpo``, ``evaluate`` and ``demo``.
+"""Commands that train and judge: ``train sft|dpo|kto``, ``evaluate`` and ``demo``.
 
 torch, transformers and TRL are imported only inside these commands (``rollcraft --help`` and
 the data commands stay fast and work without the ``train`` extra).
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
 __all__ = ["register"]
 
-DataOpt = Annotated[str | None, typer.Option("--data", help="The SFT or DPO JSONL file (TRL dialect).")]
+DataOpt = Annotated[str | None, typer.Option("--data", help="The SFT, DPO or KTO JSONL file (TRL dialect).")]
 ModelOpt = Annotated[str | None, typer.Option("--model", help="Base model: a local folder or a hub name.")]
 OutputOpt = Annotated[str | None, typer.Option("-o", "--output", help="The model folder to write.")]
 ConfigOpt = Annotated[Path | None, typer.Option("--config", help="A YAML file of training settings.")]
@@ -81,7 +81,7 @@ def _train(
         train(config)
         return
     err.print(f"training {method} on {config.data} from {config.model} -> {config.output_dir}")
-    result = train(config)  # the Trainer prints its progress and log lines
+    result = train(config, say=err.print)  # the Trainer prints its progress and log lines
     loss = "-" if result.train_loss is None else f"{result.train_loss:.4f}"
     out.print(
         f"{method}: {result.global_step} steps on {result.rows} rows in {result.runtime_s:.1f} s, "
@@ -173,6 +173,46 @@ def dpo_command(
         loss_type=loss_type or None, seed=seed, device=device, overwrite=overwrite, validate_data=validate,
     )  # fmt: skip
     _train(ctx, "dpo", config, flags, set_)
+
+
+def kto_command(
+    ctx: typer.Context,
+    data: DataOpt = None,
+    model: ModelOpt = None,
+    output: OutputOpt = None,
+    config: ConfigOpt = None,
+    lora: LoraOpt = None,
+    lr: LrOpt = None,
+    epochs: EpochsOpt = None,
+    max_steps: StepsOpt = None,
+    batch_size: BatchOpt = None,
+    grad_accum: AccumOpt = None,
+    max_length: LengthOpt = None,
+    beta: Annotated[float | None, typer.Option("--beta", help="KTO beta (pull of the reference).")] = None,
+    desirable_weight: Annotated[
+        float | None,
+        typer.Option("--desirable-weight", help="Loss weight of desirable rows (default: TRL's suggestion)."),
+    ] = None,
+    undesirable_weight: Annotated[
+        float | None,
+        typer.Option(
+            "--undesirable-weight", help="Loss weight of undesirable rows (default: TRL's suggestion)."
+        ),
+    ] = None,
+    seed: SeedOpt = None,
+    device: DeviceOpt = None,
+    overwrite: OverwriteOpt = None,
+    validate: ValidateOpt = None,
+    set_: SetOpt = None,
+) -> None:
+    """Unpaired preferences (rollcraft kto rows) with TRL's KTOTrainer (needs rollcraft\\[train])."""
+    flags = _flags(
+        data=data, model=model, output=output, lora=lora, lr=lr, epochs=epochs, max_steps=max_steps,
+        batch_size=batch_size, grad_accum=grad_accum, max_length=max_length, beta=beta,
+        desirable_weight=desirable_weight, undesirable_weight=undesirable_weight, seed=seed,
+        device=device, overwrite=overwrite, validate_data=validate,
+    )  # fmt: skip
+    _train(ctx, "kto", config, flags, set_)
 
 
 # ---------------------------------------------------------------- evaluate
@@ -429,8 +469,23 @@ def demo_command(
     seed: Annotated[int, typer.Option("--seed", help="Seed of everything.")] = 0,
     dpo: Annotated[bool, typer.Option("--dpo/--no-dpo", help="Also train and judge DPO candidates.")] = True,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Reuse a non-empty output folder.")] = False,
+    gym: Annotated[
+        bool, typer.Option("--gym", help="The loop with the real NeMo Gym, served by rollcraft serve.")
+    ] = False,
+    gym_venv: Annotated[
+        Path | None,
+        typer.Option("--gym-venv", help="With --gym: a virtualenv with nemo-gym (default: found or built)."),
+    ] = None,
 ) -> None:
     """The closed loop on CPU: collect -> filter -> SFT/DPO -> train -> collect held-out -> evaluate."""
+    if gym or gym_venv is not None:
+        from rollcraft.demo.gym_loop import run_gym_demo
+
+        gym_report = run_gym_demo(
+            output, gym_venv=gym_venv, size=size, seed=seed, overwrite=overwrite, log=err.print
+        )
+        out.print(gym_report.summary())
+        return
     from rollcraft.demo import run_demo
 
     report = run_demo(output, size=size, seed=seed, dpo=dpo, overwrite=overwrite, log=err.print)
@@ -438,10 +493,11 @@ def demo_command(
 
 
 def register(app: typer.Typer) -> None:
-    """Add ``train sft|dpo``, ``evaluate`` and ``demo`` to the ``rollcraft`` app."""
-    train_app = typer.Typer(help="Train a model on SFT or DPO data with TRL (needs rollcraft\\[train]).")
+    """Add ``train sft|dpo|kto``, ``evaluate`` and ``demo`` to the ``rollcraft`` app."""
+    train_app = typer.Typer(help="Train a model on SFT, DPO or KTO data with TRL (needs rollcraft\\[train]).")
     train_app.command("sft")(sft_command)
     train_app.command("dpo")(dpo_command)
+    train_app.command("kto")(kto_command)
     app.add_typer(train_app, name="train", no_args_is_help=True)
     app.command("evaluate")(evaluate_command)
     app.command("demo")(demo_command)

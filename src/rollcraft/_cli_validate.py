@@ -30,6 +30,7 @@ class _FormatOption(str, Enum):
     trl = "trl"
     openai = "openai"
     nemo_rl = "nemo-rl"
+    tokens = "tokens"  # exact-token SFT rows (sft --format tokens)
 
 
 def validate_command(

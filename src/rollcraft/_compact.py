@@ -1,6 +1,11 @@
 """Compact collections with one entry per rollout, for the passes that must remember every
 rollout: 8-16 bytes an entry, where Python sets and lists of strings and tuples take 100-150
-(on 1 GB of 2 KB rollouts, 475,000 entries: 4-8 MB against 50-70 MB)."""
+(on 1 GB of 2 KB rollouts, 475,000 entries: 4-8 MB against 50-70 MB).
+
+Measured over 475,000 entries made as a pass makes them (``python benchmarks/shortcuts.py
+--only compact``): an :class:`IdSet` takes 8 bytes an id where a ``set`` of the id strings takes
+100, and :class:`FirstSeen` 36 bytes a key where a ``dict`` of key bytes to id strings takes 158.
+Each answers as the ``set`` or ``dict`` it replaces (``tests/test_compact.py``)."""
 
 from __future__ import annotations
 

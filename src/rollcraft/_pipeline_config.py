@@ -15,12 +15,15 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from rollcraft._errors import ConfigError
 from rollcraft._read import DEFAULT_MAX_LINE_BYTES, DEFAULT_SUCCESS_THRESHOLD, ReadOptions
 from rollcraft.filters import FilterConfig
 from rollcraft.formats import DpoOptions, KtoFormat, RowFormat, RowShape, SftFormat, TemplateProbe
 from rollcraft.formats._dialects import ArgumentsMode, Dialect
+from rollcraft.formats._order import Order
 from rollcraft.formats.dpo import CompletionMode, Pairing
 from rollcraft.formats.sft import Expand
+from rollcraft.formats.tokens import TOKENS, TokenFormat
 
 __all__ = [
     "BalanceSection",
@@ -104,9 +107,11 @@ class RowSection(_Section):
 
 
 class SftSection(RowSection):
-    """SFT rows: which kept rollouts become rows, in which dialect."""
+    """SFT rows: which kept rollouts become rows, in which dialect (``tokens``: the exact token
+    ids of a token-capture run, :mod:`rollcraft.formats.tokens`), in which order."""
 
-    format: Dialect = "trl"
+    #: A dialect of :data:`rollcraft.formats.DIALECTS`, or ``tokens`` (one literal: an error names the key).
+    format: Literal["trl", "openai", "nemo-rl", "tokens"] = "trl"
     arguments: ArgumentsMode = "string"
     file: str = "sft.jsonl"
     min_reward: float | None = None
@@ -114,8 +119,14 @@ class SftSection(RowSection):
     success_only: bool = True
     #: ``turns``: one row per assistant turn (``rollcraft sft --expand turns``).
     expand: Expand = "none"
+    #: ``easy-to-hard``: rows by their task's pass rate, highest first (``rollcraft sft --order``).
+    order: Order = "input"
 
     def rows(self, shape: RowShape | None = None) -> RowFormat:
+        if self.format == TOKENS:
+            if self.expand != "none":
+                raise ConfigError("token rows are one sequence per rollout: no expand", key="expand")
+            return TokenFormat(self.success_only, self.min_reward)
         return SftFormat(
             self.format, self.arguments, self.success_only, self.min_reward, shape, expand=self.expand
         )
@@ -177,7 +188,7 @@ class ValidateSection(_Section):
 class TrainSection(_Section):
     """Optional training on the version's data (needs ``rollcraft[train]``)."""
 
-    method: Literal["sft", "dpo"] = "sft"
+    method: Literal["sft", "dpo", "kto"] = "sft"
     model: str
     name: str | None = None
     models_dir: str = "models"

@@ -61,3 +61,34 @@ def test_lines_are_copied_by_rate_ties_in_order(tmp_path: Path) -> None:
     assert path.read_bytes() == b"z\nx\ny\n"
     assert rate_of("task#1/subagent:ab12", {"task#1": 0.25}) == 0.25
     assert rate_of("unknown", {}) == UNRATED
+
+
+def _pipeline(tmp_path: Path, sft: str) -> Path:
+    from rollcraft.pipeline import run_pipeline
+
+    path = tmp_path / "r.jsonl"
+    if not path.exists():
+        _write(path, _records())
+    config = tmp_path / "pipeline.yaml"
+    config.write_text(f"inputs: [{path}]\noutput_dir: {tmp_path / 'out'}\nsft: {sft}\n")
+    return run_pipeline(config).folder
+
+
+def test_a_pipeline_orders_its_rows_and_their_ids(tmp_path: Path) -> None:
+    plain = _pipeline(tmp_path, "{success_only: false}")
+    ordered = _pipeline(tmp_path, "{success_only: false, order: easy-to-hard}")
+    texts = [json.loads(line)["messages"][-1]["content"] for line in (ordered / "sft.jsonl").open()]
+    assert texts == ["b0", "b1", "a0", "a1", "c0", "c1"]
+    ids = [json.loads(line)["rollout_id"] for line in (ordered / "sft.jsonl").open()]
+    assert (ordered / "sft_ids.txt").read_text().split() == ids
+    manifest = json.loads((ordered / "manifest.json").read_text())
+    assert manifest["config"]["sft"]["order"] == "easy-to-hard"
+    entry = next(e for e in manifest["outputs"] if e["path"] == "sft.jsonl")
+    from rollcraft._digest import sha256_file
+
+    assert entry["sha256"] == sha256_file(ordered / "sft.jsonl")  # hashed after the reorder
+    assert "order" not in json.loads((plain / "manifest.json").read_text())["config"]["sft"]
+    tokens = _pipeline(tmp_path, "{success_only: false, format: tokens}")
+    assert (tokens / "sft.jsonl").read_text() == ""  # these records carry no token ids
+    counts = json.loads((tokens / "manifest.json").read_text())["counts"]
+    assert counts["sft"]["skipped"] == {"no_token_ids": 6}

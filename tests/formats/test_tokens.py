@@ -122,3 +122,43 @@ def test_trl_trains_on_the_rows_with_labels_on_generated_ids_only(tmp_path: Path
     assert first[: len(_expected(records[0])[0])] == prepared[0]["labels"]
     trainer.train()
     assert trainer.state.global_step == 2
+
+
+def test_validate_detects_token_rows_and_checks_their_arrays(tmp_path: Path) -> None:
+    from rollcraft.validate import validate_file
+
+    path = _write(tmp_path / "r.jsonl", _records())
+    out = tmp_path / "tokens.jsonl"
+    args = ["sft", str(path), "-o", str(out), "--format", "tokens"]
+    assert subprocess.run([sys.executable, "-m", "rollcraft.cli", *args], capture_output=True).returncode == 0
+    report = validate_file(out)
+    assert (report.kind, report.dialect, report.rows, report.errors) == ("sft", "tokens", 4, 0)
+    assert report.stats["length_unit"] == "tokens" and report.stats["length"]["max"] == 19
+    rows = [json.loads(line) for line in out.open()]
+    rows[0]["assistant_masks"] = [0] * len(rows[0]["input_ids"])
+    rows[1]["assistant_masks"] = rows[1]["assistant_masks"][:-1]
+    rows[2]["input_ids"] = ["a"]
+    broken = _write(tmp_path / "broken.jsonl", rows)
+    found = validate_file(broken, dialect="tokens")
+    assert [(f.row, f.code) for f in found.findings] == [
+        (1, "no_assistant_mask"),
+        (2, "wrong_type"),
+        (3, "wrong_type"),
+    ]
+
+
+def test_a_subagents_conversation_gives_no_token_row(tmp_path: Path) -> None:
+    """``--trajectory branches`` adds a subagent's conversation as a rollout of the same line; its
+    ids are not in the record (the captured ones are the main chain's): left out and counted."""
+    from tests.read import _trajectory_records as ng
+
+    final = ng.final_message("Fixed: the test passes now.") | _tokens([1, 2, 3], [4, 5])
+    path = tmp_path / "r.jsonl"
+    path.write_text(ng.line(ng.record(ng.subagent_trajectory(), output=[final])) + "\n")
+    out, report = tmp_path / "tokens.jsonl", tmp_path / "report.json"
+    args = ["sft", str(path), "-o", str(out), "--format", "tokens", "--trajectory", "branches"]
+    args += ["--report", str(report)]
+    done = subprocess.run([sys.executable, "-m", "rollcraft.cli", *args], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert [json.loads(line)["input_ids"] for line in out.open()] == [[1, 2, 3, 4, 5]]
+    assert json.loads(report.read_text())["sft"]["skipped"] == {"tokens_main_chain_only": 1}

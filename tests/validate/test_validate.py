@@ -228,6 +228,11 @@ def test_every_code_has_a_case_or_a_dedicated_test() -> None:
         "prompt_not_prefix",
         "answer_mask_partial",
         "roundtrip_rounded_float",
+        # KTO and prompt-completion SFT rows: tests/validate/test_validate_kto_turns.py
+        "invalid_label",
+        "prompt_required",
+        "single_label",
+        "reasoning_in_prompt",
     }
     assert set(CODES) == {c[0] for c in CASES} | dedicated
 

@@ -133,6 +133,12 @@ class _Candidates:
     Past ``budget`` bytes the table goes to disk as a sorted run and starts again empty; a plan
     of spilled candidates merges the runs (:mod:`rollcraft.formats._spill`), so memory stays
     bounded at any number of rollouts.
+
+    What the packing buys (``python benchmarks/shortcuts.py --only candidates``: 500,000
+    candidates of 125,000 tasks added and planned): 50 bytes a candidate held, its task's entry
+    included, against 278 for ``Candidate`` lists planned by :func:`plan_pairs`, in no more time
+    (3.6 s against 4.7 s there). The same pairs: ``tests/formats/test_formats_dpo.py``
+    (``test_packed_candidates_plan_the_pairs_of_candidate_lists``).
     """
 
     __slots__ = (

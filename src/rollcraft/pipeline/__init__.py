@@ -54,6 +54,7 @@ from rollcraft.pipeline._manifest import _file_entry as _file_entry
 from rollcraft.pipeline._manifest import _manifest
 from rollcraft.pipeline._manifest import _write as _write
 from rollcraft.pipeline._manifest import _write_manifest as _write_manifest
+from rollcraft.pipeline._order import order_rows
 from rollcraft.pipeline._train import train_version as train_version
 from rollcraft.pipeline._validate import _validate_outputs
 from rollcraft.pipeline._versions import _VERSION as _VERSION
@@ -157,6 +158,7 @@ def run_pipeline(
     try:
         outcome = select_engine(config.engine)(loaded, inputs, staging, workers=processes, progress=progress)
         require_rollouts(outcome.result.filter.read)  # no version of nothing: say what the inputs are
+        order_rows(loaded, inputs, staging, outcome)  # sft: {order: easy-to-hard}
         input_entries = hashing.entries()
         digests.save()
         try:

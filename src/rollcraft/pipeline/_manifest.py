@@ -98,8 +98,10 @@ _LATER_SECTIONS = ("kto", "tokenizer", "chat_template")
 def _unset_later(loaded: LoadedConfig) -> dict[str, Any]:
     config = loaded.config
     unset: dict[str, Any] = {name: True for name in _LATER_SECTIONS if getattr(config, name) is None}
-    if config.sft is not None and config.sft.expand == "none":
-        unset["sft"] = {"expand": True}  # a key added later, at its default
+    if config.sft is not None:  # keys added later, at their defaults
+        later = {"expand": config.sft.expand == "none", "order": config.sft.order == "input"}
+        if any(later.values()):
+            unset["sft"] = {key: True for key, default in later.items() if default}
     if config.redact is not None and not config.redact.pii:
         unset["redact"] = {"pii": True}
     if config.read.trajectory == "main":

@@ -22,7 +22,8 @@ def train_version(loaded: LoadedConfig, folder: Path, manifest: dict[str, Any]) 
 
     section = loaded.config.train
     assert section is not None
-    data_section = loaded.config.sft if section.method == "sft" else loaded.config.dpo
+    sections = {"sft": loaded.config.sft, "dpo": loaded.config.dpo, "kto": loaded.config.kto}
+    data_section = sections[section.method]
     if data_section is None:
         raise ConfigError(
             f"train.method is {section.method} but the pipeline writes no {section.method} data",

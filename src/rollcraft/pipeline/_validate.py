@@ -17,13 +17,13 @@ def _validate_outputs(loaded: LoadedConfig, folder: Path, outcome: Outcome) -> d
     from rollcraft.validate import validate_file
 
     results: dict[str, dict[str, Any]] = {}
-    for kind, sub in (("sft", loaded.config.sft), ("dpo", loaded.config.dpo)):
+    for kind, sub in (("sft", loaded.config.sft), ("dpo", loaded.config.dpo), ("kto", loaded.config.kto)):
         if sub is None:
             continue
         report = validate_file(
             folder / sub.file,
             kind=kind,
-            dialect=sub.format,
+            dialect=getattr(sub, "format", "trl"),  # KTO rows are trl rows
             tokenizer=loaded.resolve(section.tokenizer) if section.tokenizer else None,
             max_seq_len=section.max_seq_len,
             chat_template=loaded.resolve(section.chat_template) if section.chat_template else None,

@@ -25,6 +25,7 @@ from rollcraft.redact._patterns import (
     _key_kind,
     placeholder,
 )
+from rollcraft.redact._prefilter import LineScan, line_scan
 from rollcraft.redact._search import (
     _all_tokens,
     _anchor,
@@ -75,6 +76,12 @@ class Redactor:
     _key_only: frozenset[bytes] = field(init=False, repr=False, compare=False, default=frozenset())
     #: Hints scanned only to tell where the longer ones that contain them are worth a scan.
     _prefilters: frozenset[bytes] = field(init=False, repr=False, compare=False, default=frozenset())
+    #: The anchors and the gates in one scan of a line (:mod:`rollcraft.redact._prefilter`), or
+    #: None (no Hyperscan, or ``prefilter=False``): one search each.
+    _line_scan: LineScan | None = field(init=False, repr=False, compare=False, default=None)
+    #: Whether to scan a line once for every anchor and gate where Hyperscan is installed (the
+    #: same results; False: one search each, as the tests compare).
+    prefilter: bool = field(default=True, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         unknown = sorted((self.kinds or frozenset()) - {*SECRET_KINDS, *PII_KINDS})
@@ -99,6 +106,9 @@ class Redactor:
         object.__setattr__(self, "_prefilters", frozenset(first))
         object.__setattr__(self, "_gated", tuple(p for p in wanted if p.gate is not None))
         object.__setattr__(self, "_key_only", frozenset(keys) - {h for p in wanted for h in p.bhints})
+        if self.prefilter:
+            gates = [_gate(p) for p in self._gated]
+            object.__setattr__(self, "_line_scan", line_scan([h for h, _, _ in self._scan], gates))
 
     def redact_text(self, text: str, *, key: str | None = None) -> tuple[str, Counter[str]]:
         """Replace every secret in ``text`` with its placeholder; count the hits per kind.
@@ -206,7 +216,13 @@ class Redactor:
         # Each hint searched once (a search of a hint the line lacks reads the whole line).
         hints: set[bytes] = set()
         anchored: dict[bytes, bool] = {}
-        for hint, needs, anchor in self._scan:
+        passing: set[int] | None = None
+        if self._line_scan is not None:  # every hint and gate in one scan
+            present, passing = self._line_scan(text)
+            for hint, needs, _ in self._scan:
+                if hint in present and (needs is None or needs in hints):
+                    hints.add(hint)
+        for hint, needs, anchor in self._scan if passing is None else ():
             if needs is not None and needs not in hints:
                 continue
             there = anchored.get(anchor)
@@ -218,7 +234,9 @@ class Redactor:
             hints -= self._prefilters
         gated: list[_Pattern] = []
         spots: list[int] = []
-        for pattern in self._gated:
+        for number, pattern in enumerate(self._gated):
+            if passing is not None and number not in passing:
+                continue  # the scan found no place the gate may pass
             if pattern.hints:
                 if _gate(pattern).search(text):
                     gated.append(pattern)

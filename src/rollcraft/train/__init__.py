@@ -1,4 +1,4 @@
-"""Train on rollcraft's SFT and DPO files with TRL (the optional ``rollcraft[train]`` extra).
+"""Train on rollcraft's SFT, DPO and KTO files with TRL (the optional ``rollcraft[train]`` extra).
 
 One call trains one model folder::
 
@@ -12,11 +12,13 @@ configuration), ``training_log.jsonl`` (the trainer's log lines) and ``rollcraft
 (configuration, the data file's path, sha256 and row count, the result, the log and the library
 versions). It is written beside its final place and renamed into it only when training ends.
 
-Data files are the TRL dialect of ``rollcraft sft`` / ``rollcraft dpo``: ``messages`` (SFT) or
-``prompt``/``chosen``/``rejected`` (DPO), every message with ``role`` and ``content``, tool calls
-with ``arguments`` as JSON text, and ``tools`` as a JSON string. :func:`prepare_row` turns that
-text back into objects for the chat template, so templates that iterate ``arguments`` work; the
-text form is what keeps ``datasets`` from merging the keys of different rows' arguments.
+Data files are the TRL dialect of ``rollcraft sft`` / ``dpo`` / ``kto``: ``messages`` (SFT),
+``prompt``/``chosen``/``rejected`` (DPO) or ``prompt``/``completion``/``label`` (KTO), every
+message with ``role`` and ``content``, tool calls with ``arguments`` as JSON text, and ``tools``
+as a JSON string. :func:`prepare_row` turns that text back into objects for the chat template,
+so templates that iterate ``arguments`` work; the text form is what keeps ``datasets`` from
+merging the keys of different rows' arguments. KTO's weights default to TRL's suggestion for
+unbalanced labels (:func:`rollcraft.train._kto.resolve_kto_weights`).
 
 torch, transformers, trl, datasets and peft are imported inside the functions that need them.
 """
@@ -29,8 +31,10 @@ from pathlib import Path
 
 from rollcraft._errors import ConfigError, DependencyError, InputError
 from rollcraft.train._config import LogFn as LogFn
+from rollcraft.train._config import SayFn as SayFn
 from rollcraft.train._config import TrainConfig, TrainResult, load_train_config
 from rollcraft.train._data import data_sha256, load_rows, prepare_messages, prepare_row
+from rollcraft.train._kto import resolve_kto_weights
 from rollcraft.train._record import _DEPENDENCIES as _DEPENDENCIES
 from rollcraft.train._record import (
     MANIFEST_NAME,
@@ -54,6 +58,7 @@ __all__ = [
     "prepare_row",
     "train",
     "train_dpo",
+    "train_kto",
     "train_sft",
 ]
 
@@ -122,14 +127,36 @@ def train_dpo(
     return train(base.model_copy(update=update), on_log=on_log)
 
 
-def train(config: TrainConfig, *, on_log: LogFn | None = None) -> TrainResult:
-    """Validate the data, train with TRL, and write the model folder with its manifest."""
+def train_kto(
+    data: str | os.PathLike[str],
+    model: str,
+    output_dir: str | os.PathLike[str],
+    *,
+    config: TrainConfig | None = None,
+    on_log: LogFn | None = None,
+    say: SayFn | None = None,
+) -> TrainResult:
+    """Kahneman-Tversky optimisation of ``model`` on a KTO file (unpaired labels), into ``output_dir``."""
+    base = config or TrainConfig(method="kto")
+    update = {"method": "kto", "data": os.fspath(data), "model": model, "output_dir": os.fspath(output_dir)}
+    return train(base.model_copy(update=update), on_log=on_log, say=say)
+
+
+def train(config: TrainConfig, *, on_log: LogFn | None = None, say: SayFn | None = None) -> TrainResult:
+    """Validate the data, train with TRL, and write the model folder with its manifest.
+
+    ``say`` gets the run's notes as lines (KTO: the label counts and the weights in force).
+    """
     data, model_name, output = _required_paths(config)
     require_train_extra()
     _check_output(output, overwrite=config.overwrite)
     if config.validate_data:
         _validate_first(data, config)
     rows = load_rows(data, config.method)
+    if config.method == "kto":
+        config, line = resolve_kto_weights(config, rows)
+        if say is not None:
+            say(line)
     partial = _fresh_partial(output)
     started = time.monotonic()
     trainer = _build_trainer(config, model_name, rows, partial, on_log)

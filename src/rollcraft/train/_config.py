@@ -13,23 +13,27 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from rollcraft._yamlconf import load_yaml, validation_error
 
 LogFn = Callable[[dict[str, Any]], None]
-_DEFAULT_LR = {"sft": 2e-5, "dpo": 1e-6}
+SayFn = Callable[[str], None]
+_DEFAULT_LR = {"sft": 2e-5, "dpo": 1e-6, "kto": 1e-6}
 
 
 class TrainConfig(BaseModel):
     """Everything a training run needs; a YAML file holds any of these keys, flags override them.
 
-    ``learning_rate`` None means TRL's default for the method (SFT 2e-5, DPO 1e-6).
+    ``learning_rate`` None means TRL's default for the method (SFT 2e-5, DPO and KTO 1e-6).
     ``max_steps`` > 0 overrides ``epochs``. ``assistant_only_loss`` None (auto) trains only on
     assistant tokens when the chat template marks them (``{% generation %}``) or TRL knows a
     training variant of it; True insists, False trains on whole conversations. ``bf16`` None
-    turns it on where a GPU supports it. ``trainer_args`` are passed to ``SFTConfig`` /
-    ``DPOConfig`` unchanged (anything TRL accepts).
+    turns it on where a GPU supports it. ``beta`` is DPO's and KTO's; ``loss_type`` and
+    ``loss_weights`` are DPO's. ``desirable_weight`` / ``undesirable_weight`` (KTO) None: 1, or,
+    when neither is given and the labels are unbalanced, the weight TRL suggests for the
+    minority label (:func:`rollcraft.formats.kto.kto_weights`). ``trainer_args`` are passed to
+    ``SFTConfig`` / ``DPOConfig`` / ``KTOConfig`` unchanged (anything TRL accepts).
     """
 
     model_config = ConfigDict(extra="forbid")
 
-    method: Literal["sft", "dpo"] = "sft"
+    method: Literal["sft", "dpo", "kto"] = "sft"
     model: str | None = None
     data: str | None = None
     output_dir: str | None = None
@@ -50,6 +54,8 @@ class TrainConfig(BaseModel):
     beta: float = Field(default=0.1, gt=0)
     loss_type: list[str] = Field(default_factory=lambda: ["sigmoid"], min_length=1)
     loss_weights: list[float] | None = None
+    desirable_weight: float | None = Field(default=None, gt=0)
+    undesirable_weight: float | None = Field(default=None, gt=0)
     lora: bool = False
     lora_r: int = Field(default=16, ge=1)
     lora_alpha: int = Field(default=32, ge=1)

@@ -1,10 +1,11 @@
 """Data files read into trainer rows, and rows made ready for the chat template.
 
-Data files are the TRL dialect of ``rollcraft sft`` / ``rollcraft dpo``: ``messages`` (SFT) or
-``prompt``/``chosen``/``rejected`` (DPO), every message with ``role`` and ``content``, tool calls
-with ``arguments`` as JSON text, and ``tools`` as a JSON string. :func:`prepare_row` turns that
-text back into objects for the chat template, so templates that iterate ``arguments`` work; the
-text form is what keeps ``datasets`` from merging the keys of different rows' arguments.
+Data files are the TRL dialect of ``rollcraft sft`` / ``dpo`` / ``kto``: ``messages`` (SFT),
+``prompt``/``chosen``/``rejected`` (DPO) or ``prompt``/``completion``/``label`` (KTO), every
+message with ``role`` and ``content``, tool calls with ``arguments`` as JSON text, and ``tools``
+as a JSON string. :func:`prepare_row` turns that text back into objects for the chat template,
+so templates that iterate ``arguments`` work; the text form is what keeps ``datasets`` from
+merging the keys of different rows' arguments.
 
 With the template's probed :class:`~rollcraft.formats.RowShape` (:func:`template_ready`, which
 ``train`` and ``validate --tokenizer`` both use, so that both render the same text), arguments
@@ -30,10 +31,10 @@ from rollcraft.formats._templates import RowShape, TemplateProbe
 data_sha256 = sha256_file  # the name train's API has exported
 
 
-_REQUIRED = {"sft": ("messages",), "dpo": ("prompt", "chosen", "rejected")}
+_REQUIRED = {"sft": ("messages",), "dpo": ("prompt", "chosen", "rejected"), "kto": ("prompt", "completion")}
 
 
-def load_rows(path: str | os.PathLike[str], method: Literal["sft", "dpo"]) -> list[dict[str, Any]]:
+def load_rows(path: str | os.PathLike[str], method: Literal["sft", "dpo", "kto"]) -> list[dict[str, Any]]:
     """Read a TRL-dialect JSONL file into rows holding only what the trainer reads.
 
     Message lists keep tool-call ``arguments`` and ``tools`` as JSON text (see the module
@@ -70,6 +71,10 @@ def _trainer_row(record: dict[str, Any], method: str, source: str, line: int) ->
                 f"{key!r} must be a non-empty list of messages ({method} data)", path=source, line=line
             )
         row[key] = [_text_message(m) for m in value]
+    if method == "kto":
+        if not isinstance(record.get("label"), bool):
+            raise InputError("'label' must be true or false (kto data)", path=source, line=line)
+        row["label"] = record["label"]
     row["tools"] = _tools_text(record.get("tools"))
     return row
 
@@ -250,7 +255,7 @@ def shaped_for_training(tokenizer: Any, method: str, assistant_only: bool) -> tu
 
 def conversations(row: dict[str, Any]) -> list[list[dict[str, Any]]]:
     """The message lists TRL renders for a trainer row: ``messages``; or prompt+chosen and
-    prompt+rejected."""
+    prompt+rejected (DPO); or prompt+completion (KTO)."""
     if "messages" in row:
         return [row["messages"]]
-    return [row["prompt"] + row[side] for side in ("chosen", "rejected") if side in row]
+    return [row["prompt"] + row[side] for side in ("chosen", "rejected", "completion") if side in row]

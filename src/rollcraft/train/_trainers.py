@@ -1,4 +1,4 @@
-"""TRL's SFT and DPO trainers built from a ``TrainConfig`` (model, tokenizer, dataset, LoRA) and run.
+"""TRL's SFT, DPO and KTO trainers built from a ``TrainConfig`` (model, tokenizer, dataset, LoRA) and run.
 
 torch, transformers, trl, datasets and peft are imported inside the functions that need them.
 """
@@ -57,7 +57,7 @@ def _build_trainer(
     dataset = _dataset(rows)
     callbacks = [_log_callback(on_log)] if on_log is not None else []
     peft_config = _peft_config(config) if config.lora else None
-    build = _sft_trainer if config.method == "sft" else _dpo_trainer
+    build = {"sft": _sft_trainer, "dpo": _dpo_trainer, "kto": _kto_trainer}[config.method]
     with _quiet_deprecations():
         trainer = build(config, model, tokenizer, dataset, workdir, callbacks, peft_config)
     if on_log is not None:  # the caller reports the logs: drop the plain printer (used without tqdm)
@@ -206,6 +206,27 @@ def _dpo_trainer(
     ref_model = None if peft_config is not None else copy.deepcopy(model).eval()
     return _trainer(
         trl.DPOTrainer, "DPO", model, args, dataset, tokenizer, callbacks, peft_config, ref_model=ref_model
+    )
+
+
+def _kto_trainer(
+    config: TrainConfig,
+    model: Any,
+    tokenizer: Any,
+    dataset: Any,
+    workdir: Path,
+    callbacks: list[Any],
+    peft_config: Any,
+) -> Any:
+    trl = _module("trl")
+    extra: dict[str, Any] = {"beta": config.beta}
+    for key in ("desirable_weight", "undesirable_weight"):
+        if getattr(config, key) is not None:
+            extra[key] = getattr(config, key)
+    args = _trl_config(trl.KTOConfig, {**_common_args(config, workdir), **extra}, config)
+    ref_model = None if peft_config is not None else copy.deepcopy(model).eval()
+    return _trainer(
+        trl.KTOTrainer, "KTO", model, args, dataset, tokenizer, callbacks, peft_config, ref_model=ref_model
     )
 
 

@@ -1,8 +1,9 @@
-"""Pre-training validation of SFT/DPO JSONL files: findings with stable codes, and statistics.
+"""Pre-training validation of SFT/DPO/KTO JSONL files: findings with stable codes, and statistics.
 
 :func:`validate_file` streams a file written in one of the trainer dialects (``trl``,
-``openai``, ``nemo-rl``; SFT or DPO, detected from the rows unless given), checks every row, and
-returns a :class:`ValidationReport` (``to_json()``, ``to_dict()``, ``to_html()``).
+``openai``, ``nemo-rl``; SFT, DPO or KTO, detected from the rows unless given; SFT rows may be
+trl prompt-completion rows, as ``sft --expand turns`` writes), checks every row, and returns a
+:class:`ValidationReport` (``to_json()``, ``to_dict()``, ``to_html()``).
 
 >>> report = validate_file("train.jsonl")                          # doctest: +SKIP
 >>> report.errors, [f.code for f in report.findings][:3]           # doctest: +SKIP
@@ -29,8 +30,9 @@ whole file. Decisions worth knowing:
 The package: ``_codes`` (codes, severities, findings), ``_report`` (the report), ``_json`` (JSON
 helpers, the file's lines), ``_detect`` (kind and dialect), ``_row`` (the row under check),
 ``_messages`` (message checks), ``_checks`` (row checks per kind and dialect), ``_render``
-(tokenizer checks), ``_stats`` (statistics), ``_roundtrip`` (``datasets``), ``_html`` (the HTML
-report); this module holds the streaming pass over the file.
+(tokenizer checks), ``_turns`` (per-turn rows: would one row per trajectory drop earlier-turn
+reasoning), ``_stats`` (statistics), ``_roundtrip`` (``datasets``), ``_html`` (the HTML report);
+this module holds the streaming pass over the file.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from pathlib import Path
 
 from rollcraft._errors import ConfigError, InputError
 from rollcraft.formats._dialects import DIALECTS
+from rollcraft.formats.tokens import TOKENS
 from rollcraft.validate._checks import _check_line
 from rollcraft.validate._codes import CODES, KINDS, Finding, _Findings
 from rollcraft.validate._codes import Kind as Kind
@@ -56,6 +59,7 @@ from rollcraft.validate._roundtrip import _roundtrip
 from rollcraft.validate._row import _Row
 from rollcraft.validate._stats import _series, _shape_findings, _Stats, _stats_dict
 from rollcraft.validate._stats import summarize as summarize
+from rollcraft.validate._turns import EarlierReasoning
 
 __all__ = [
     "CODES",
@@ -84,7 +88,7 @@ def validate_file(
 ) -> ValidationReport:
     """Check every row of ``path`` and gather statistics.
 
-    ``kind`` (``"sft"``/``"dpo"``) and ``dialect`` (``"trl"``, ``"openai"``, ``"nemo-rl"``) are
+    ``kind`` (``"sft"``/``"dpo"``/``"kto"``) and ``dialect`` (``"trl"``, ``"openai"``, ``"nemo-rl"``) are
     detected from the rows when not given. With ``tokenizer`` (a local Hugging Face tokenizer
     folder; ``chat_template`` a Jinja file that replaces its template) every row is rendered with
     ``apply_chat_template`` and lengths are in tokens; ``max_seq_len`` then reports rows whose final
@@ -95,10 +99,14 @@ def validate_file(
     """
     source = _check_options(path, kind, dialect, max_seq_len)
     kind, dialect = _detect(source, kind, dialect)
-    renderer = _Renderer(os.fspath(tokenizer), _opt(chat_template), kind) if tokenizer is not None else None
+    renders = dialect != TOKENS  # token rows have no messages to render
+    renderer = None
+    if tokenizer is not None and renders:
+        renderer = _Renderer(os.fspath(tokenizer), _opt(chat_template), kind)
     sink = _Findings(max_findings_per_code)
-    stats, clean_json = _scan(source, kind, dialect, renderer, max_seq_len, sink)
-    unit = "tokens" if renderer is not None else "chars"
+    turns = EarlierReasoning()
+    stats, clean_json = _scan(source, kind, dialect, renderer, max_seq_len, sink, turns)
+    unit = "tokens" if renderer is not None or dialect == TOKENS else "chars"
     if stats.rows == 0:
         sink.add("empty_file", "the file has no rows", None)
     _shape_findings(stats, unit, sink)
@@ -112,6 +120,9 @@ def validate_file(
     )
     if renderer is not None:
         report.stats["template"] = renderer.probe.to_dict()
+        earlier = turns.to_dict(renderer.name)
+        if earlier is not None:
+            report.stats["earlier_turn_reasoning"] = earlier
     report.excerpts = _excerpts(source, sink.rows_with_findings())
     report.series = _series(stats, unit)
     return report
@@ -127,8 +138,9 @@ def _check_options(
     source = os.fspath(path)
     if kind is not None and kind not in KINDS:
         raise ConfigError(f"must be one of {', '.join(KINDS)}, not {kind!r}", key="kind")
-    if dialect != "auto" and dialect not in DIALECTS:
-        raise ConfigError(f"must be auto or one of {', '.join(DIALECTS)}, not {dialect!r}", key="format")
+    if dialect not in ("auto", *DIALECTS, TOKENS):
+        known = ", ".join((*DIALECTS, TOKENS))
+        raise ConfigError(f"must be auto or one of {known}, not {dialect!r}", key="format")
     if max_seq_len is not None and max_seq_len < 1:
         raise ConfigError(f"must be a positive number of tokens, not {max_seq_len}", key="max_seq_len")
     if not Path(source).is_file():
@@ -137,7 +149,13 @@ def _check_options(
 
 
 def _scan(
-    source: str, kind: str, dialect: str, renderer: _Renderer | None, max_len: int | None, sink: _Findings
+    source: str,
+    kind: str,
+    dialect: str,
+    renderer: _Renderer | None,
+    max_len: int | None,
+    sink: _Findings,
+    turns: EarlierReasoning,
 ) -> tuple[_Stats, bool]:
     """The streaming pass, each row checked once; returns the stats and whether every line was an object."""
     stats, clean_json = _Stats(), True
@@ -155,10 +173,13 @@ def _scan(
         if first is not None:
             row.add("duplicate_row", f"repeats row {first}")
         stats.add(number, facts)
+        if facts.n_tokens is not None:  # an exact-token row: its length is its token count
+            stats.tokens.append((number, facts.n_tokens))
         if renderer is not None:
             tokens = _token_check(renderer, facts, row, max_len)
             if tokens is not None:
                 stats.tokens.append((number, tokens))
+            turns.check(renderer, number, facts)
     return stats, clean_json
 
 

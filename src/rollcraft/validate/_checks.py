@@ -1,4 +1,8 @@
-"""Row checks per kind (SFT, DPO) and dialect (trl, openai, nemo-rl): keys, tools, rewards, sides."""
+"""Row checks per kind (SFT, DPO, KTO) and dialect (trl, openai, nemo-rl): keys, tools, rewards, sides.
+
+SFT rows are ``messages`` rows, or trl prompt-completion rows (``sft --expand turns`` writes one
+per assistant turn, with its ``turn``); KTO rows are trl ``prompt``/``completion``/``label``.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +13,12 @@ from typing import Any
 
 import orjson
 
+from rollcraft.formats.tokens import TOKENS
 from rollcraft.validate._codes import _Findings
 from rollcraft.validate._json import _canonical, _is_number, _type_name
 from rollcraft.validate._messages import _check_answers, _check_messages, _message_facts, _visible
 from rollcraft.validate._row import _Facts, _Row
+from rollcraft.validate._tokens import check_token_row
 
 _OPENAI_SFT_KEYS = frozenset({"messages", "tools", "parallel_tool_calls"})
 _OPENAI_DPO_KEYS = frozenset({"input", "preferred_output", "non_preferred_output"})
@@ -98,6 +104,8 @@ def _unexpected_keys(data: dict[str, Any], allowed: frozenset[str], row: _Row) -
 
 
 def _check_sft(data: dict[str, Any], row: _Row) -> _Facts:
+    if row.dialect == "trl" and "messages" not in data and ("prompt" in data or "completion" in data):
+        return _check_prompt_completion(data, row)
     facts = _Facts()
     if row.dialect == "openai":
         _unexpected_keys(data, _OPENAI_SFT_KEYS, row)
@@ -126,6 +134,78 @@ def _sft_ending(messages: list[dict[str, Any]], row: _Row) -> None:
             "last_not_assistant",
             f"messages[{len(messages) - 1}] is {role!r}; the last message must be the assistant's",
         )
+
+
+# ---------------------------------------------------------------------------------------------
+# Prompt-completion rows: SFT (``sft --expand turns``) and KTO
+
+
+def _check_prompt_completion(data: dict[str, Any], row: _Row) -> _Facts:
+    """A trl ``prompt``/``completion`` row: the prompt's messages, a non-empty completion that
+    ends with the assistant, tools as JSON text; the label (KTO) or the turn (SFT)."""
+    facts = _Facts()
+    tools = _parse_tools(data.get("tools"), row)
+    names = _tool_names(tools)
+    prompt_value, completion = data.get("prompt"), data.get("completion")
+    prompt = _check_messages(prompt_value, "prompt", row, names, final_call_ok=True)
+    if isinstance(prompt_value, list) and not prompt_value:
+        row.add("prompt_required", "prompt is empty: TRL's trainer fails on it (is_conversational)")
+    _earlier_reasoning(prompt, row)
+    facts.prompt_messages = len(prompt)
+    _message_facts(prompt, facts)
+    good = _check_side(prompt_value, completion, "completion", row, names)
+    _message_facts(good, facts)
+    if good and isinstance(completion, list) and len(good) == len(completion):
+        facts.renders.append((prompt + good[:-1], prompt + good))
+        facts.completion = good
+    facts.tools = tools or []
+    facts.empty_tools = tools == []
+    facts.reward = _reward(data, "reward", row)
+    facts.task = _task(data, ("task_type",), row)
+    facts.rollout_id = data.get("rollout_id") if isinstance(data.get("rollout_id"), str) else None
+    if row.kind == "kto":
+        facts.label = _label(data, row)
+    else:
+        facts.turn = _turn(data, row)
+    facts.fingerprint = _canonical([prompt_value, completion, data.get("label"), tools])
+    return facts
+
+
+def _label(data: dict[str, Any], row: _Row) -> bool | None:
+    if "label" not in data:
+        row.add("missing_key", "no 'label' (true: desirable, false: undesirable)")
+        return None
+    label = data["label"]
+    if not isinstance(label, bool):
+        row.add("invalid_label", f"label is {_type_name(label)} {label!r}, not true or false")
+        return None
+    return label
+
+
+def _turn(data: dict[str, Any], row: _Row) -> int | None:
+    turn = data.get("turn")
+    if turn is None:
+        return None
+    if not isinstance(turn, int) or isinstance(turn, bool) or turn < 0:
+        row.add("wrong_type", f"turn is {turn!r}, not a turn index (0, 1, ...)")
+        return None
+    return turn
+
+
+def _earlier_reasoning(prompt: list[dict[str, Any]], row: _Row) -> None:
+    """An assistant turn in the prompt that keeps its reasoning: thinking templates do not show it
+    at inference, so the row conditions on text the model never sees."""
+    kept = [i for i, m in enumerate(prompt) if m.get("role") == "assistant" and _reasoning_of(m)]
+    if kept:
+        row.add(
+            "reasoning_in_prompt",
+            f"{len(kept)} assistant turn(s) of the prompt keep their reasoning (prompt[{kept[0]}], ...)",
+        )
+
+
+def _reasoning_of(message: dict[str, Any]) -> bool:
+    value = message.get("reasoning_content") or message.get("thinking")
+    return isinstance(value, str) and bool(value.strip())
 
 
 # ---------------------------------------------------------------------------------------------
@@ -300,4 +380,8 @@ def _check_line(data: bytes, row: _Row) -> _Facts | None:
     if not isinstance(value, dict):
         row.add("not_object", f"a JSON {_type_name(value)}, not an object")
         return None
+    if row.kind == "kto":
+        return _check_prompt_completion(value, row)
+    if row.dialect == TOKENS:
+        return check_token_row(value, row)
     return _check_sft(value, row) if row.kind == "sft" else _check_dpo(value, row)

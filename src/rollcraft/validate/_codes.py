@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 Severity = Literal["error", "warning"]
-Kind = Literal["sft", "dpo"]
-KINDS: tuple[str, ...] = ("sft", "dpo")
+Kind = Literal["sft", "dpo", "kto"]
+KINDS: tuple[str, ...] = ("sft", "dpo", "kto")
 
 #: Every finding code: its severity and what it means. Codes never change meaning.
 CODES: dict[str, tuple[Severity, str]] = {
@@ -29,9 +29,15 @@ CODES: dict[str, tuple[Severity, str]] = {
     ),
     "last_not_assistant": (
         "error",
-        "the conversation (SFT) or completion (DPO) does not end with the assistant",
+        "the conversation (SFT) or completion (DPO, KTO, prompt-completion SFT) does not end with "
+        "the assistant",
     ),
-    "empty_completion": ("error", "chosen or rejected is empty"),
+    "empty_completion": ("error", "chosen, rejected or a completion is empty"),
+    "invalid_label": ("error", "a KTO label is not true or false"),
+    "prompt_required": (
+        "error",
+        "a KTO or prompt-completion SFT row has an empty prompt, which TRL's trainers fail on",
+    ),
     "identical_pair": ("error", "chosen and rejected are identical (tool-call ids set aside)"),
     "non_positive_margin": ("error", "the pair's margin (quality_difference or reward gap) is <= 0"),
     "multi_message_completion": ("error", "a completion of several messages where the dialect trains one"),
@@ -52,7 +58,7 @@ CODES: dict[str, tuple[Severity, str]] = {
     "template_drops_tools": ("warning", "the chat template leaves the row's tool definitions out"),
     "template_drops_reasoning": ("warning", "the chat template leaves reasoning of the row out"),
     "empty_tools_boilerplate": ("warning", "tools is [] and the template renders tool instructions for it"),
-    "prompt_not_prefix": ("warning", "a DPO prompt rendered alone is not a prefix of prompt+completion"),
+    "prompt_not_prefix": ("warning", "a prompt rendered alone is not a prefix of prompt+completion"),
     "answer_mask_partial": ("warning", "the assistant mask covers little of the final answer"),
     "roundtrip_rounded_float": (
         "warning",
@@ -61,6 +67,11 @@ CODES: dict[str, tuple[Severity, str]] = {
     "roundtrip_unavailable": ("warning", "the datasets round trip was skipped: datasets is not installed"),
     "blank_line": ("warning", "an empty line"),
     "empty_prompt": ("warning", "a DPO pair has an empty prompt: it trains answers without their question"),
+    "single_label": ("warning", "a KTO file holds only one label: KTO learns from desirable and undesirable"),
+    "reasoning_in_prompt": (
+        "warning",
+        "an earlier assistant turn of a prompt keeps its reasoning, which thinking templates do not show",
+    ),
     "developer_role": ("warning", "a developer message: most chat templates do not know the role"),
     "unexpected_key": ("warning", "a key the dialect does not define (the OpenAI API may reject it)"),
     "unknown_tool": ("warning", "a tool call names a tool the row does not declare"),

@@ -1,4 +1,4 @@
-"""Detection of the file's kind (SFT/DPO) and dialect from the keys of its first rows."""
+"""Detection of the file's kind (SFT/DPO/KTO) and dialect from the keys of its first rows."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ from typing import Any
 import orjson
 
 from rollcraft._errors import ConfigError
+from rollcraft.formats.tokens import TOKENS
 from rollcraft.validate._json import _lines
+from rollcraft.validate._tokens import is_token_row
 
 
 def _guess(row: dict[str, Any]) -> tuple[str, str, int] | None:
@@ -20,6 +22,10 @@ def _guess(row: dict[str, Any]) -> tuple[str, str, int] | None:
         return "dpo", "openai", 2
     if "completions" in row and "context" in row:
         return "dpo", "nemo-rl", 2
+    if "prompt" in row and "completion" in row:  # KTO rows, or SFT rows of ``sft --expand turns``
+        return ("kto" if "label" in row else "sft"), "trl", 2
+    if is_token_row(row):
+        return "sft", TOKENS, 2
     if "messages" not in row:
         return None
     if isinstance(row.get("tools"), str) or {"reward", "task_type", "rollout_id"} & row.keys():
@@ -42,7 +48,7 @@ def _argument_types(messages: Any) -> set[type]:
     return found
 
 
-_SPECIFICITY = {"trl": 2, "nemo-rl": 1, "openai": 0}
+_SPECIFICITY = {TOKENS: 3, "trl": 2, "nemo-rl": 1, "openai": 0}
 
 
 def _detect(path: str, kind: str | None, dialect: str) -> tuple[str, str]:
@@ -56,11 +62,15 @@ def _detect(path: str, kind: str | None, dialect: str) -> tuple[str, str]:
                 votes[guess[:2]] += guess[2]
     if kind is None:
         if not votes and dialect != "auto":
-            raise ConfigError("cannot tell SFT from DPO from the rows; pass --kind", key="kind")
+            raise ConfigError("cannot tell SFT from DPO or KTO from the rows; pass --kind", key="kind")
         kinds: Counter[str] = Counter()
         for (k, _), n in votes.items():
             kinds[k] += n
         kind = kinds.most_common(1)[0][0] if kinds else "sft"
+    if dialect == TOKENS and kind != "sft":
+        raise ConfigError(f"token rows are SFT rows, not {kind}", key="kind")
+    if kind == "kto" and dialect not in ("auto", "trl"):
+        raise ConfigError(f"KTO rows are written in the trl dialect only, not {dialect}", key="format")
     if dialect == "auto":
         seen = [(n, _SPECIFICITY[d], d) for (k, d), n in votes.items() if k == kind]
         dialect = max(seen)[2] if seen else "trl"

@@ -5,7 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from rollcraft.formats.kto import kto_summary
 from rollcraft.validate._codes import CODES
+from rollcraft.validate._turns import turns_line
 
 if TYPE_CHECKING:
     from rollcraft.validate._report import ValidationReport
@@ -130,7 +132,17 @@ def stat_lines(report: ValidationReport) -> list[tuple[str, str]]:
             )
         )
     lines.append(("duplicates", str(st["duplicates"])))
+    if "labels" in st:
+        lines.append(("KTO labels", kto_summary({"labels": _label_counts(st["labels"])})))
+    if "turn_rows" in st:
+        lines.append(("per-turn rows", f"{st['turn_rows']} rows with a turn index (sft --expand turns)"))
+    if "earlier_turn_reasoning" in st:
+        lines.append(("earlier-turn reasoning", turns_line(st["earlier_turn_reasoning"])))
     return lines
+
+
+def _label_counts(labels: dict[str, Any]) -> dict[str, int]:
+    return {"desirable": labels["desirable"], "undesirable": labels["undesirable"]}
 
 
 def _html_figures(report: ValidationReport) -> list[tuple[str, str]]:

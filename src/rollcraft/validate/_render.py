@@ -12,6 +12,7 @@ empty-tools boilerplate, DPO prompt prefixes, assistant masks).
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any
 
 from rollcraft._errors import ConfigError
@@ -42,7 +43,9 @@ class _Renderer:
                 f"{folder}: the tokenizer has no chat template; pass --chat-template FILE", key="tokenizer"
             )
         self.kind = kind
+        self.name = os.path.basename(os.path.normpath(chat_template or folder))
         self.masks = kind == "sft" and assistant_masks_possible(tokenizer)
+        self.inference_template = str(tokenizer.chat_template)  # before TRL's training variant
         tokenizer.chat_template = rendering_template(tokenizer, kind, self.masks)
         self.probe: TemplateProbe = probe_tokenizer(tokenizer)
         self.as_written = tokenizer.apply_chat_template  # without train's preparation
@@ -51,6 +54,13 @@ class _Renderer:
     def text(self, messages: Messages, tools: Any, *, generation_prompt: bool) -> str:
         text = self.tokenizer.apply_chat_template(
             messages, tools=tools, tokenize=False, add_generation_prompt=generation_prompt
+        )
+        return str(text)
+
+    def inference_text(self, messages: Messages, tools: Any) -> str:
+        """The text the tokenizer's own template (not TRL's training variant) renders, as at inference."""
+        text = self.tokenizer.apply_chat_template(
+            messages, tools=tools, tokenize=False, chat_template=self.inference_template
         )
         return str(text)
 
@@ -88,11 +98,7 @@ def _token_check(renderer: _Renderer, facts: _Facts, row: _Row, max_len: int | N
         ids = renderer.ids(text)
         start_ids = renderer.ids(start_text) if start_text else []
         start = _common_prefix(start_ids, ids)
-        tokens = (
-            _dpo_prompt(renderer, prepared, tools, ids, facts.prompt_messages)
-            if row.kind == "dpo"
-            else ([], 0)
-        )
+        tokens = _prompt_tokens(renderer, prepared, tools, ids, facts.prompt_messages)
         row_findings(renderer, row, full, facts.tools, text, tokens, empty_tools=facts.empty_tools)
         total = len(ids)
         longest = max(longest or 0, total)
@@ -106,11 +112,11 @@ def _token_check(renderer: _Renderer, facts: _Facts, row: _Row, max_len: int | N
     return longest
 
 
-def _dpo_prompt(
+def _prompt_tokens(
     renderer: _Renderer, prepared: Messages, tools: Any, ids: list[int], count: int
 ) -> tuple[list[int], int]:
-    """The pair's prompt as TRL's DPO tokenizes it (with the generation prompt) and how much of it
-    prompt+completion shares (``[]``, 0 without a prompt)."""
+    """The row's prompt (DPO, KTO, prompt-completion SFT) as TRL tokenizes it (with the generation
+    prompt) and how much of it prompt+completion shares (``[]``, 0 without a prompt)."""
     if not count:
         return [], 0
     prompt_ids = renderer.ids(renderer.text(prepared[:count], tools, generation_prompt=True))

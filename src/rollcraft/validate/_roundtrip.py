@@ -1,12 +1,31 @@
-"""The ``datasets`` round trip: load the file with ``load_dataset('json')`` and report changed rows."""
+"""The ``datasets`` round trip: load the file with ``load_dataset('json')`` and report changed rows.
+
+A shortcut for memory lives here: ``datasets`` and what it imports (pandas, pyarrow, fsspec,
+huggingface_hub) take about 150 MB whatever the file, and loading one about 40 MB more. A process
+that has not imported it runs the round trip in a child process (``python -m
+rollcraft.validate._roundtrip``, started once and ended with the process: it reads file names
+and prints their findings as JSON lines), so the run itself never holds that memory on top of
+its own. The example pipeline on 100 MB of the benchmark's input peaks at 233 MB in one process;
+this way its largest process is the child, at 185-200 MB, and the run itself stays at about
+60 MB (more at larger inputs, see docs/performance.md), for the child's start (about 0.3 s of CPU,
+mostly importing ``datasets``, which the process would import anyway). A process that has
+imported ``datasets`` already pays its memory: it checks in place. The same findings either way:
+``tests/validate/test_roundtrip_child.py``.
+"""
 
 from __future__ import annotations
 
+import atexit
+import importlib.util
 import json
 import math
 import os
+import select
 import shutil
+import subprocess
+import sys
 import tempfile
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -81,6 +100,100 @@ def _rounded(before: Any, after: Any) -> bool:
 
 
 def _roundtrip(path: str, sink: _Findings) -> None:
+    """Load the file with ``datasets`` and report every row the load changes: in this process
+    when it has imported ``datasets``, else in a child process (see the module's docstring)."""
+    if "datasets" in sys.modules or importlib.util.find_spec("datasets") is None:
+        _roundtrip_here(path, sink)
+    else:
+        _roundtrip_in_child(path, sink)
+
+
+def _roundtrip_in_child(path: str, sink: _Findings) -> None:
+    """:func:`_roundtrip_here` in the child process; its findings added to ``sink`` in its order."""
+    with _LOCK:
+        for _ in range(2):  # a child that ended idle (before this file) is replaced once
+            status = _ask(_child(), path, sink)
+            if status is None:
+                return
+            if status != _IDLE:
+                break
+    sink.add("roundtrip_failed", f"the round trip's process ended (exit status {status})", None)
+
+
+def _ask(child: subprocess.Popen[bytes], path: str, sink: _Findings) -> int | None:
+    """Send ``path``, add its findings; None when done, else the exit status of the child that
+    ended before it answered."""
+    assert child.stdin is not None and child.stdout is not None
+    try:
+        child.stdin.write(orjson.dumps(os.path.abspath(path)) + b"\n")
+        child.stdin.flush()
+        for line in iter(child.stdout.readline, b""):
+            finding = orjson.loads(line)
+            if finding is None:  # the end of this file's findings
+                return None
+            sink.add(*finding)
+    except (OSError, orjson.JSONDecodeError):
+        pass
+    return child.wait()
+
+
+_LOCK = threading.Lock()
+_CHILDREN: list[subprocess.Popen[bytes]] = []
+#: The child ends after this many seconds without a file to check (the pipeline's checks come
+#: one after the other), so it holds its memory no longer than the checks need.
+_IDLE_SECONDS = 10.0
+#: The exit status of a child that ended idle: it read nothing it did not answer.
+_IDLE = 3
+
+
+def _child() -> subprocess.Popen[bytes]:
+    """The child process that checks files (started when needed; it ends when idle, or with
+    this process)."""
+    if _CHILDREN and _CHILDREN[-1].poll() is None:
+        return _CHILDREN[-1]
+    command = [sys.executable, "-m", "rollcraft.validate._roundtrip", str(_IDLE_SECONDS)]
+    pipe = subprocess.PIPE
+    child = subprocess.Popen(command, stdin=pipe, stdout=pipe, stderr=subprocess.DEVNULL)
+    if not _CHILDREN:
+        atexit.register(_end_children)
+    _CHILDREN.append(child)
+    return child
+
+
+def _end_children() -> None:
+    for child in _CHILDREN:
+        if child.poll() is None and child.stdin is not None:
+            child.stdin.close()  # its loop ends at the end of its input
+            try:
+                child.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                child.kill()
+
+
+def _serve(idle: float = _IDLE_SECONDS) -> None:
+    """The child process: for each file name (a JSON line on stdin) its findings, then ``null``;
+    it exits with :data:`_IDLE` after ``idle`` seconds without one (where ``select`` can wait on
+    a pipe: not on Windows)."""
+    out, read = sys.stdout.buffer, sys.stdin.buffer
+    while True:
+        if os.name == "posix" and not select.select([read], [], [], idle)[0]:
+            sys.exit(_IDLE)
+        line = read.readline()
+        if not line:
+            return
+        _roundtrip_here(orjson.loads(line), _Printed())
+        out.write(b"null\n")
+        out.flush()
+
+
+class _Printed:
+    """The sink of the child process: each finding as a JSON line on stdout."""
+
+    def add(self, code: str, message: str, row: int | None) -> None:
+        sys.stdout.buffer.write(orjson.dumps([code, message, row]) + b"\n")
+
+
+def _roundtrip_here(path: str, sink: _Findings | _Printed) -> None:
     """Load the file with ``datasets`` and report every row the load changes."""
     try:
         import datasets
@@ -110,7 +223,7 @@ def _load_json_dataset(datasets: Any, path: str, cache: str) -> Any:
         raise _LoadFailed(f"{type(exc).__name__}: {first[:200]}") from None
 
 
-def _compare_loaded(path: str, dataset: Any, sink: _Findings) -> None:
+def _compare_loaded(path: str, dataset: Any, sink: _Findings | _Printed) -> None:
     loaded = _loaded_rows(dataset)
     for number, data in _lines(path):
         if not data.strip():
@@ -155,3 +268,7 @@ def _loaded_rows(dataset: Any) -> Iterator[Any]:
             for batch in pa.ipc.open_stream(handle):
                 for row in batch.to_pylist():
                     yield features.decode_example(row)
+
+
+if __name__ == "__main__":  # the child process of _roundtrip_in_child
+    _serve(float(sys.argv[1]) if len(sys.argv) > 1 else _IDLE_SECONDS)

@@ -38,4 +38,9 @@ class _Facts:
     renders: list[tuple[list[dict[str, Any]], list[dict[str, Any]]]] = field(default_factory=list)
     tools: list[dict[str, Any]] = field(default_factory=list)
     empty_tools: bool = False  # tools given as an empty list (not absent)
-    prompt_messages: int = 0  # DPO: how many messages of each rendering are the pair's prompt
+    prompt_messages: int = 0  # DPO, KTO, prompt-completion SFT: how many messages are the prompt
+    label: bool | None = None  # KTO
+    turn: int | None = None  # SFT rows of ``sft --expand turns``
+    rollout_id: str | None = None  # prompt-completion rows
+    completion: list[dict[str, Any]] = field(default_factory=list)  # prompt-completion rows
+    n_tokens: int | None = None  # exact-token rows (``sft --format tokens``)

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from rollcraft.formats.kto import kto_weights
 from rollcraft.validate._codes import _Findings
 from rollcraft.validate._row import _Facts
 
@@ -65,6 +66,8 @@ class _Stats:
     margins: list[float] = field(default_factory=list)
     tasks: Counter[str] = field(default_factory=Counter)
     tool_rows: int = 0
+    labels: Counter[bool] = field(default_factory=Counter)
+    turn_rows: int = 0
     duplicates: int = 0
     seen: dict[bytes, int] = field(default_factory=dict)
 
@@ -85,6 +88,9 @@ class _Stats:
                 values.append(value)
         if facts.task is not None:
             self.tasks[facts.task] += 1
+        if facts.label is not None:
+            self.labels[facts.label] += 1
+        self.turn_rows += facts.turn is not None
 
     def duplicate_of(self, number: int, fingerprint: bytes | None) -> int | None:
         if fingerprint is None:
@@ -133,6 +139,10 @@ def _stats_dict(stats: _Stats, kind: str, unit: str) -> dict[str, Any]:
         "tool_use_rate": round(stats.tool_rows / stats.checked, 6) if stats.checked else None,
         "duplicates": stats.duplicates,
     }
+    if kind == "kto":
+        out["labels"] = kto_weights(stats.labels[True], stats.labels[False])
+    if stats.turn_rows:
+        out["turn_rows"] = stats.turn_rows
     if kind == "dpo":
         out["chosen_reward"] = summarize(stats.chosen_rewards)
         out["rejected_reward"] = summarize(stats.rejected_rewards)
@@ -141,7 +151,10 @@ def _stats_dict(stats: _Stats, kind: str, unit: str) -> dict[str, Any]:
 
 
 def _shape_findings(stats: _Stats, unit: str, sink: _Findings) -> None:
-    """File-level warnings: extreme lengths and a dominant task type."""
+    """File-level warnings: extreme lengths, a dominant task type, a KTO file of one label."""
+    if len(stats.labels) == 1:
+        only = "desirable" if True in stats.labels else "undesirable"
+        sink.add("single_label", f"every labelled row is {only}: KTO learns from both labels", None)
     lengths = stats.tokens if unit == "tokens" else stats.chars
     values = sorted(v for _, v in lengths)
     if values:

@@ -10,7 +10,8 @@
 * ``answer_not_rendered``: the final answer is not in the text.
 * ``empty_tools_boilerplate``: ``tools`` is ``[]`` and the template renders tool instructions
   for an empty list (``train`` passes none; trainers that pass ``[]`` render them).
-* ``prompt_not_prefix`` (DPO): the prompt rendered alone is not a prefix of prompt+completion.
+* ``prompt_not_prefix`` (DPO, KTO, prompt-completion SFT): the prompt rendered alone is not a
+  prefix of prompt+completion.
 * ``no_assistant_mask`` / ``answer_mask_partial`` (SFT on templates with ``{% generation %}``):
   TRL's assistant mask is empty (TRL stops) or covers little of the final answer.
 
@@ -114,7 +115,7 @@ def row_findings(
             "(rollcraft train passes none; write the rows with --tokenizer to carry null)",
         )
     start_ids, start = tokens
-    if row.kind == "dpo" and start_ids and start < len(start_ids):
+    if start_ids and start < len(start_ids):
         tail = renderer.tokenizer.decode(start_ids[start:])[:80]
         row.add(
             "prompt_not_prefix",
