@@ -8,7 +8,7 @@ starts its tasks in (``few_collections(own_process=True)``).
 
 Both are shortcuts for speed, and the output is the same without them
 (``tests/perf/test_shortcuts.py``). What they buy, ``rollcraft run`` (filter + SFT + DPO) over
-300 MB of the benchmark's input, three runs of 4-6 interleaved rounds (``python
+300 MB of the benchmark's input, three or four runs of 4-8 interleaved rounds (``python
 benchmarks/shortcuts.py --size 300MB --only gc,malloc``): without the collector's tuning a run
 takes 0-4% more CPU time (medians; the fastest rounds -3% to +4%), without the allocator's 2-6%
 more (the fastest rounds 1-2%).

@@ -23,6 +23,7 @@ _SHOWN_FINDINGS = 40
 class _KindOption(str, Enum):
     sft = "sft"
     dpo = "dpo"
+    kto = "kto"
 
 
 class _FormatOption(str, Enum):
@@ -38,7 +39,7 @@ def validate_command(
         Path, typer.Argument(help="The SFT or DPO JSONL file to check.", metavar="DATA", show_default=False)
     ],
     kind: Annotated[
-        _KindOption | None, typer.Option("--kind", help="sft or dpo (detected by default).")
+        _KindOption | None, typer.Option("--kind", help="sft, dpo or kto (detected by default).")
     ] = None,
     dialect: Annotated[_FormatOption, typer.Option("--format", help="Trainer dialect.")] = _FormatOption.auto,
     tokenizer: Annotated[

@@ -3,9 +3,10 @@
 The writer's thread (``background=True``, a single-process run's outputs) is a shortcut for
 speed: it moves writing and hashing off the main thread, which pays only where a CPU is free. On a
 2-vCPU machine busy with other work, ``rollcraft run`` (filter + SFT + DPO) over 300 MB of the
-benchmark's input took 3.59 and 4.95 s with it against 3.48 and 4.85 s writing inline (two runs
-of ``python benchmarks/shortcuts.py --size 300MB --only writer``): nothing measurable there. The
-same bytes and sha256 either way: ``tests/test_digest.py``, ``tests/perf/test_shortcuts.py``.
+benchmark's input took 3.59, 4.95 and 3.86 s with it against 3.48, 4.85 and 3.40 s writing
+inline, and peaked at 60 MB against 53 (three runs of ``python benchmarks/shortcuts.py --size
+300MB --only writer``): nothing gained there. The same bytes and sha256 either way:
+``tests/test_digest.py``, ``tests/perf/test_shortcuts.py``.
 """
 
 from __future__ import annotations

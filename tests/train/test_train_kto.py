@@ -118,3 +118,20 @@ def test_a_pipeline_trains_kto_on_its_versions_kto_file(tmp_path: Path, tiny_mod
     trained = json.loads((result.model_folder / "rollcraft_train.json").read_text())
     assert trained["method"] == "kto" and trained["result"]["global_step"] == 2
     assert json.loads((result.folder / "validation_kto.json").read_text())["errors"] == 0
+
+
+def test_per_turn_sft_rows_train_as_prompt_completion_rows(tmp_path: Path, tiny_model: Path) -> None:
+    from rollcraft.train import train_sft
+
+    made = tmp_path / "turns.jsonl"
+    assert (
+        _cli("sft", str(REAL_DIR), "-o", str(made), "--expand", "turns", "--max-turns", "400").returncode == 0
+    )
+    rows = [orjson.loads(line) for line in made.read_bytes().splitlines()]
+    later = sorted((r for r in rows if r["turn"] and r["prompt"]), key=lambda r: len(orjson.dumps(r)))[:4]
+    data = tmp_path / "small.jsonl"
+    data.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in later))
+    assert [sorted(r) for r in load_rows(data, "sft")] == [["completion", "prompt", "tools"]] * 4
+    config = TrainConfig(max_steps=2, batch_size=2, max_length=1024, device="cpu", logging_steps=1)
+    result = train_sft(data, str(tiny_model), tmp_path / "sft-turns", config=config)
+    assert result.global_step == 2 and result.rows == 4 and result.train_loss is not None

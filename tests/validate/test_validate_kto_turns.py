@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 import pytest
 
-from rollcraft import Rollout, read_rollouts
+from rollcraft import ConfigError, Rollout, read_rollouts
 from rollcraft.formats import KtoFormat, kto_weights
 from rollcraft.formats.sft import turn_rows
 from rollcraft.pipeline import run_pipeline
@@ -75,6 +75,13 @@ def test_a_kto_file_of_real_rollouts_is_detected_checked_and_counted(tmp_path: P
         ("prompt_required", n) for n in empty
     }
     assert report.errors == len(empty) and "roundtrip_changed" not in report.counts
+    from typer.testing import CliRunner
+
+    from rollcraft.cli import app
+
+    assert CliRunner().invoke(app, ["validate", str(path), "--kind", "kto", "-q"]).exit_code == 1
+    refused = CliRunner().invoke(app, ["validate", str(path), "--kind", "kto", "--format", "openai"])
+    assert isinstance(refused.exception, ConfigError) and "trl dialect only" in str(refused.exception)
     assert ("KTO labels", f"KTO: {desirable} desirable, {len(rows) - desirable} undesirable") in [
         (label, value.split(";")[0]) for label, value in stat_lines(report)
     ]

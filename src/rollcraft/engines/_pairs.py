@@ -4,9 +4,9 @@ rows encoded by a forked worker, the rows handed back to the parent in plan orde
 A shortcut for speed: the local engine uses it with ``--workers N`` when the pairs must be read
 back from input lines (DPO without SFT rows to splice from); the plain path encodes them in the
 parent. It buys wall time only where a CPU is free. On a 2-vCPU machine busy with other work,
-300 MB of the benchmark's input, DPO only, ``--workers 2``: 4.04-4.26 s with the pool against
-3.86-4.07 s in the parent, and 8-9% more CPU time (``python benchmarks/shortcuts.py --size
-300MB --only pairs``). The same bytes: ``tests/perf/test_shortcuts.py``.
+300 MB of the benchmark's input, DPO only, ``--workers 2``, three runs: 4.04, 4.26 and 2.50 s
+with the pool against 3.86, 4.07 and 2.42 s in the parent, and 8-10% more CPU time (``python
+benchmarks/shortcuts.py --size 300MB --only pairs``). The same bytes: ``tests/perf/test_shortcuts.py``.
 """
 
 from __future__ import annotations

@@ -4,12 +4,12 @@ file (locators marked :func:`sft_locator` or side rows), or spliced from the row
 Reading sides from rows and splicing pairs from their bytes (:func:`_spliced`) are shortcuts for
 speed; the plain path reads the input lines back and normalizes them again. What they buy, on
 300 MB of the benchmark's input (``python benchmarks/shortcuts.py --size 300MB --only
-splice-sft,splice``, 4-6 interleaved rounds, medians): with SFT rows written too, a run takes
+splice-sft,splice``, 4-8 interleaved rounds, medians): with SFT rows written too, a run takes
 2.03 CPU seconds spliced, 2.12 with the rows decoded instead, 2.39 on the plain path (the plain
 path costs 18% more, 34% more wall time). DPO alone, where the pass writes every candidate's trl
-row to the ``.dpo-sides.jsonl`` scratch file to splice from: the plain path costs 3-8% more CPU
-time (medians of three runs), within the noise of the fastest rounds. The same bytes:
-``tests/perf/test_shortcuts.py`` (both), ``tests/formats/test_formats_dpo.py``.
+row to the ``.dpo-sides.jsonl`` scratch file to splice from: the plain path took -2% to 8% more
+CPU time (medians of four runs; -2% in the one of 8 rounds), nothing beyond the noise. The same
+bytes: ``tests/perf/test_shortcuts.py`` (both), ``tests/formats/test_formats_dpo.py``.
 """
 
 from __future__ import annotations

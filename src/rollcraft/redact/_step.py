@@ -4,7 +4,7 @@ hits counted in a :class:`RedactionReport`; and what a rejects file holds of a d
 A shortcut for speed lives here: a run that makes two passes (balance) records the ids of the
 lines its first pass searched and found clean (``record_clean``), and the main pass passes
 them on unsearched (``clean``). On 100 MB of the benchmark's input, redaction with balance, SFT
-and DPO takes 6.2 CPU seconds with it and 9.9 searching every line again (59% more)
+and DPO takes 4.2 CPU seconds with it and 6.2 searching every line again (47% more)
 (``python benchmarks/shortcuts.py --only clean``; the same bytes: ``tests/perf/test_shortcuts.py``)."""
 
 from __future__ import annotations

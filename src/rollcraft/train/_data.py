@@ -1,11 +1,11 @@
 """Data files read into trainer rows, and rows made ready for the chat template.
 
-Data files are the TRL dialect of ``rollcraft sft`` / ``dpo`` / ``kto``: ``messages`` (SFT),
-``prompt``/``chosen``/``rejected`` (DPO) or ``prompt``/``completion``/``label`` (KTO), every
-message with ``role`` and ``content``, tool calls with ``arguments`` as JSON text, and ``tools``
-as a JSON string. :func:`prepare_row` turns that text back into objects for the chat template,
-so templates that iterate ``arguments`` work; the text form is what keeps ``datasets`` from
-merging the keys of different rows' arguments.
+Data files are the TRL dialect of ``rollcraft sft`` / ``dpo`` / ``kto``: ``messages`` or
+``prompt``/``completion`` (SFT; ``sft --expand turns``), ``prompt``/``chosen``/``rejected`` (DPO)
+or ``prompt``/``completion``/``label`` (KTO), every message with ``role`` and ``content``, tool
+calls with ``arguments`` as JSON text, and ``tools`` as a JSON string. :func:`prepare_row` turns
+that text back into objects for the chat template, so templates that iterate ``arguments`` work;
+the text form is what keeps ``datasets`` from merging the keys of different rows' arguments.
 
 With the template's probed :class:`~rollcraft.formats.RowShape` (:func:`template_ready`, which
 ``train`` and ``validate --tokenizer`` both use, so that both render the same text), arguments
@@ -64,7 +64,10 @@ def _decode(data: bytes, source: str, line: int) -> dict[str, Any]:
 
 def _trainer_row(record: dict[str, Any], method: str, source: str, line: int) -> dict[str, Any]:
     row: dict[str, Any] = {}
-    for key in _REQUIRED[method]:
+    keys = _REQUIRED[method]
+    if method == "sft" and "messages" not in record and "completion" in record:
+        keys = _REQUIRED["kto"]  # prompt-completion SFT rows (``sft --expand turns``)
+    for key in keys:
         value = record.get(key)
         if not isinstance(value, list) or not value or not all(isinstance(m, dict) for m in value):
             raise InputError(
