@@ -27,9 +27,11 @@ def test_labels_follow_success_or_the_two_thresholds() -> None:
     rollouts = _rollouts()
     fmt = KtoFormat()
     assert {fmt.label(r) for r in rollouts} == {"desirable", "undesirable"}
-    assert all((fmt.label(r) == "desirable") == r.success and fmt.left_out(r) is None for r in rollouts)
+    prompted = [r for r in rollouts if r.conversation.prompt]
+    assert all((fmt.label(r) == "desirable") == r.success and fmt.left_out(r) is None for r in prompted)
+    assert all(fmt.left_out(r) == "empty_prompt" for r in rollouts if not r.conversation.prompt)
     graded = KtoFormat(desirable_min_reward=0.8, undesirable_max_reward=0.2)
-    middle = [r for r in rollouts if 0.2 < r.reward < 0.8]
+    middle = [r for r in prompted if 0.2 < r.reward < 0.8]
     assert middle and all(graded.left_out(r) == "between_kto_thresholds" for r in middle)
     assert all(graded.row(r)["label"] == (r.reward >= 0.8) for r in rollouts if graded.left_out(r) is None)
     with pytest.raises(ConfigError):
@@ -76,6 +78,8 @@ def test_the_command_and_the_pipeline_write_the_same_rows(tmp_path: Path) -> Non
     kept = counts["filter"]["kept"]
     assert counts["kto"]["rows"] + sum(counts["kto"]["skipped"].values()) == kept  # every kept rollout
     assert counts["kto"]["weights"]["desirable"] == counts["kto"]["labels"]["desirable"]
+    assert all(orjson.loads(line)["prompt"] for line in out.read_bytes().splitlines())  # never empty
+    assert counts["kto"]["skipped"].get("empty_prompt", 0) > 0
     config = tmp_path / "pipeline.yaml"
     config.write_text(
         f'inputs: ["{REAL_DIR}"]\noutput_dir: out\nfilters: {{max_turns: 400}}\nkto: {{}}\n'

@@ -30,6 +30,8 @@ __all__ = ["DESIRABLE", "UNDESIRABLE", "KtoFormat", "kto_summary", "kto_weights"
 DESIRABLE, UNDESIRABLE = "desirable", "undesirable"
 #: A rollout left out because its reward is between the two thresholds.
 BETWEEN = "between_kto_thresholds"
+#: A rollout left out because nothing precedes the agent's output (no system or user turn).
+EMPTY_PROMPT = "empty_prompt"
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +58,8 @@ class KtoFormat:
         return rollout.reward >= self.desirable_min_reward
 
     def left_out(self, rollout: Rollout) -> str | None:
+        if not rollout.conversation.prompt:
+            return EMPTY_PROMPT  # TRL's KTOTrainer needs a prompt to condition on
         high, low = self.desirable_min_reward, self.undesirable_max_reward
         if high is None or low is None:
             return None

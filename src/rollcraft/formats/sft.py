@@ -191,7 +191,9 @@ def turn_rows(
     when they render a conversation, so a whole trajectory in one row trains on reasoning the
     model never sees at inference. Here each assistant message of the completion is a row: the
     conversation before it is the prompt, its earlier assistant turns without their reasoning (as
-    the template shows them), and the turn itself, with its reasoning, the completion.
+    the template shows them), and the turn itself, with its reasoning, the completion. A turn
+    with nothing before it (a record whose agent spoke first) gives no row: a trainer needs a
+    prompt to condition on.
 
     * ``trl``: ``{"prompt", "completion", "tools", "reward", "task_type", "rollout_id", "turn"}``
       (TRL's conversational prompt-completion form: the loss is on the completion only).
@@ -204,7 +206,7 @@ def turn_rows(
     tools = encode_tools(conversation.tools, dialect, shape)
     rows: list[dict[str, Any]] = []
     for at in range(first, len(messages)):
-        if messages[at]["role"] != "assistant":
+        if messages[at]["role"] != "assistant" or at == 0:  # a turn with nothing before it is no row
             continue
         history = [_unreasoned(m) for m in messages[:at]]
         if dialect == "openai":
