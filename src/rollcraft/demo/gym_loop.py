@@ -77,7 +77,7 @@ class GymDemoSize:
 
 GYM_SIZES: dict[str, GymDemoSize] = {
     "full": GymDemoSize(320, 200, 50, 4, 30, 80),
-    "small": GymDemoSize(320, 160, 40, 4, 24, 60),
+    "small": GymDemoSize(320, 160, 40, 4, 24, 100),
 }
 _LR = {"pretrain": 3e-3, "sft": 1e-3}
 _MAX_TOKENS = 48
@@ -333,7 +333,7 @@ def run_gym_demo(
     if installed > 5:
         report.timings["install"] = installed
     marker = f"{out.resolve()}:{os.getpid()}:{time.time_ns()}"
-    processes = Processes(out / "gym", marker)
+    processes = Processes(marker)
     try:
         with exit_on_sigterm(), _deterministic(seed, threads):
             _loop(_Run(out, GYM_SIZES[size], seed, venv, processes, log, report))
