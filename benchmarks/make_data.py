@@ -27,8 +27,8 @@ import orjson
 
 from benchmarks.real_data import real_dir
 from rollcraft._io import RawLine, expand_inputs, iter_lines
-from rollcraft._read import ReadOptions, parse_line
 from rollcraft._records import Rollout
+from rollcraft.read._reader import ReadOptions, parse_line
 
 REWARDS = (0.0, 0.0, 0.25, 0.5, 0.75, 1.0, 1.0)
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import sys
 
-from rollcraft._read import ReadOptions, read_rollouts
 from rollcraft._records import Rollout
 from rollcraft.engines._plan import few_collections
+from rollcraft.read._reader import ReadOptions, read_rollouts
 
 
 def main(path: str) -> None:

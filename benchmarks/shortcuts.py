@@ -9,7 +9,7 @@ The candidate table and the compact sets are measured in one process instead (``
 ``compact``): what they buy is memory per entry, at the sizes where it matters.
 
 =============  ===========================================================================
-``fast``       the reader alone: the fast partial decode (:mod:`rollcraft._fast`) / every
+``fast``       the reader alone: the fast partial decode (:mod:`rollcraft.read._fast`) / every
                line decoded in full and normalized from the dict (``ReadOptions.fast`` off)
 ``splice``     ``rollcraft run``, DPO only: pairs spliced from the side rows' bytes / side
                rows decoded (no splicing) / input lines read back and normalized again

@@ -15,10 +15,7 @@ from typing import TYPE_CHECKING, Any
 # the modules a command does not need; ``tests/test_api.py`` checks this table against the imports.
 if TYPE_CHECKING:
     from rollcraft._errors import ConfigError, DependencyError, InputError, OutputError, RollcraftError
-    from rollcraft._inspect import FileSummary, InspectReport, inspect_paths
     from rollcraft._io import atomic_writer, expand_inputs
-    from rollcraft._normalize import FLAGS
-    from rollcraft._read import QUARANTINE_REASONS, ReadOptions, ReadReport, parse_line, read_rollouts
     from rollcraft._records import Conversation, Message, Quarantined, Rollout, Tool
     from rollcraft.curate import Decision, Strata, apply_review, balance, read_decisions, sample_for_review
     from rollcraft.evaluate import Comparison, Score, compare, evaluate_files
@@ -34,6 +31,9 @@ if TYPE_CHECKING:
     )
     from rollcraft.formats import DpoOptions, DpoReport, SftReport, dpo_rows, sft_row, sft_rows
     from rollcraft.pipeline import diff_versions, list_versions, load_pipeline_config, run_pipeline
+    from rollcraft.read._inspect import FileSummary, InspectReport, inspect_paths
+    from rollcraft.read._normalize import FLAGS
+    from rollcraft.read._reader import QUARANTINE_REASONS, ReadOptions, ReadReport, parse_line, read_rollouts
     from rollcraft.steps import filter_paths
     from rollcraft.validate import Finding, ValidationReport, validate_file
 
@@ -45,7 +45,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "OutputError",
         "RollcraftError",
     ),
-    "rollcraft._inspect": (
+    "rollcraft.read._inspect": (
         "FileSummary",
         "InspectReport",
         "inspect_paths",
@@ -54,8 +54,8 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "atomic_writer",
         "expand_inputs",
     ),
-    "rollcraft._normalize": ("FLAGS",),
-    "rollcraft._read": (
+    "rollcraft.read._normalize": ("FLAGS",),
+    "rollcraft.read._reader": (
         "QUARANTINE_REASONS",
         "ReadOptions",
         "ReadReport",

@@ -17,7 +17,7 @@ __all__ = ["CategoryLog", "FirstSeen", "IdSet", "LocatorSet", "Numbering", "id_b
 
 
 def id_bits(rollout_id: str) -> int | None:
-    """The 64 bits of an id of 16 lowercase hex digits (what :func:`rollcraft._read.rollout_id_of`
+    """The 64 bits of an id of 16 lowercase hex digits (what :func:`rollcraft.read._reader.rollout_id_of`
     makes), else None."""
     raw = id_bytes(rollout_id)
     return None if raw is None else int.from_bytes(raw, "big")

@@ -1,6 +1,6 @@
 """Reading one JSON value as the reader reads it (:func:`read_json`).
 
-Apart from :mod:`rollcraft._normalize` so that :attr:`rollcraft.Rollout.record` (in
+Apart from :mod:`rollcraft.read._normalize` so that :attr:`rollcraft.Rollout.record` (in
 :mod:`rollcraft._records`, which the normalizer imports) reads records the same way without a
 cycle.
 """
@@ -23,7 +23,7 @@ def read_json(data: bytes) -> Any:
     """``orjson.loads``, except that a number beyond a double's range (``1e400``), which orjson
     refuses, reads as its literal text (the string ``"1e400"``) instead of failing the line.
 
-    JSON allows such numbers, and the fast path (:mod:`rollcraft._fast`), which skips the
+    JSON allows such numbers, and the fast path (:mod:`rollcraft.read._fast`), which skips the
     values it does not use without reading their numbers, keeps such a record: this is how the
     general path and the record's later readers (:attr:`rollcraft.Rollout.record`) read it too.
     Everything else orjson refuses stays refused: nesting past :data:`ORJSON_DEPTH` levels

@@ -16,7 +16,6 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from rollcraft._errors import ConfigError
-from rollcraft._read import DEFAULT_MAX_LINE_BYTES, DEFAULT_SUCCESS_THRESHOLD, ReadOptions
 from rollcraft.filters import FilterConfig
 from rollcraft.formats import DpoOptions, KtoFormat, RowFormat, RowShape, SftFormat, TemplateProbe
 from rollcraft.formats._dialects import ArgumentsMode, Dialect
@@ -24,6 +23,7 @@ from rollcraft.formats._order import Order
 from rollcraft.formats.dpo import CompletionMode, Pairing
 from rollcraft.formats.sft import Expand
 from rollcraft.formats.tokens import TOKENS, TokenFormat
+from rollcraft.read._reader import DEFAULT_MAX_LINE_BYTES, DEFAULT_SUCCESS_THRESHOLD, ReadOptions
 
 __all__ = [
     "BalanceSection",

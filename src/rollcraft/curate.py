@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rollcraft._errors import ConfigError
-from rollcraft._read import ReadOptions, ReadReport, read_rollouts
 from rollcraft._records import Quarantined, Rollout
 from rollcraft.filters import Drop, FilterReport, relabel, rereadable
+from rollcraft.read._reader import ReadOptions, ReadReport, read_rollouts
 from rollcraft.review.decisions import Decision, read_decisions
 from rollcraft.steps import (
     Categorize,

@@ -26,8 +26,8 @@ from pathlib import Path
 from typing import Any
 
 from rollcraft._errors import OutputError
-from rollcraft._read import ReadOptions, ReadReport, read_rollouts
 from rollcraft.filters import FilterReport, relabel, rereadable
+from rollcraft.read._reader import ReadOptions, ReadReport, read_rollouts
 from rollcraft.steps import Judged, Writer, drain, run_steps
 
 __all__ = [
@@ -200,8 +200,8 @@ def split_paths(
         _count_types(report, collect.types, chosen)
         filtered = FilterReport(read=report.read)
         with contextlib.ExitStack() as stack:
-            from rollcraft._inspect import require_rollouts
             from rollcraft._io import atomic_writer
+            from rollcraft.read._inspect import require_rollouts
 
             route = Route(
                 chosen,

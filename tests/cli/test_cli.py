@@ -26,10 +26,10 @@ def test_commands_table_names_what_each_module_registers() -> None:
 def test_a_command_imports_only_its_own_module() -> None:
     code = (
         "import sys; from rollcraft.cli import register_commands; register_commands(['run', '--help']);"
-        "print(sorted(m for m in sys.modules if m.startswith('rollcraft._cli_')))"
+        "print(sorted(m for m in sys.modules if m.startswith('rollcraft.cli.')))"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert result.stdout.strip() == "['rollcraft._cli_common', 'rollcraft._cli_pipeline']"
+    assert result.stdout.strip() == "['rollcraft.cli._common', 'rollcraft.cli._pipeline']"
 
 
 def test_help_and_unknown_words_get_every_command() -> None:

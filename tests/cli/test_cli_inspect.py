@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from rollcraft import InputError, ReadReport, read_rollouts
-from rollcraft._inspect import require_rollouts
+from rollcraft.read._inspect import require_rollouts
 from tests._expected_real import EXPECTED
 
 

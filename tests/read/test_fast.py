@@ -1,4 +1,4 @@
-"""The fast path (rollcraft._fast) decides exactly what the general reader decides, line for line."""
+"""The fast path (rollcraft.read._fast) decides exactly what the general reader decides, line for line."""
 
 from __future__ import annotations
 
@@ -13,11 +13,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import rollcraft._fast
+import rollcraft.read._fast
 from rollcraft import Quarantined, ReadOptions, Rollout
-from rollcraft._fast import fast_decode, prompt_task_key, tools_of
 from rollcraft._io import RawLine
-from rollcraft._read import _fast_rollout, conversation_of_line, parse_line, task_key_of
+from rollcraft.read._fast import fast_decode, prompt_task_key, tools_of
+from rollcraft.read._reader import _fast_rollout, conversation_of_line, parse_line, task_key_of
 from tests.conftest import ROOT, real_files
 from tests.read.test_fuzz_read import _mutations
 
@@ -248,8 +248,8 @@ def test_mutated_real_records_agree(seed: int) -> None:
 
 
 def test_shared_tool_lists_have_their_trl_text_made_once() -> None:
-    from rollcraft._fast import shared_tools_text
     from rollcraft.formats import encode_tools
+    from rollcraft.read._fast import shared_tools_text
 
     rollout = parse_line(RawLine("x", 1, 0, orjson.dumps(_record())), ReadOptions())
     assert isinstance(rollout, Rollout)
@@ -326,7 +326,7 @@ def test_any_nesting_anywhere_gets_one_clean_verdict_on_both_paths(depth: int) -
 )
 def test_numbers_beyond_a_double_get_the_same_verdict_on_both_paths(number: bytes) -> None:
     # The fast path skips unused values without reading their numbers; orjson refused the whole
-    # line for one such number: now both read it (rollcraft._normalize.read_json).
+    # line for one such number: now both read it (rollcraft.read._normalize.read_json).
     for where in _PLACES:
         raw = RawLine("big.jsonl", 1, 0, _placed(where, number))
         _same(raw, ReadOptions())
@@ -355,13 +355,13 @@ def test_a_raised_recursion_limit_does_not_let_the_fast_path_read_deeper_than_or
 
 
 def test_the_fast_path_uses_only_the_normalizers_public_api() -> None:
-    # One place per mapping rule: the fast decoder feeds rollcraft._normalize.Builder through its
+    # One place per mapping rule: the fast decoder feeds rollcraft.read._normalize.Builder through its
     # public methods, never re-implementing (or reaching into) the builder's private parts.
-    tree = ast.parse(Path(rollcraft._fast.__file__).read_text(encoding="utf-8"))
+    tree = ast.parse(Path(rollcraft.read._fast.__file__).read_text(encoding="utf-8"))
     imported = [
         alias.name
         for node in ast.walk(tree)
-        if isinstance(node, ast.ImportFrom) and node.module == "rollcraft._normalize"
+        if isinstance(node, ast.ImportFrom) and node.module == "rollcraft.read._normalize"
         for alias in node.names
     ]
     assert imported and "Builder" in imported

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from rollcraft import Quarantined, ReadOptions, ReadReport, Rollout
 from rollcraft._io import RawLine
-from rollcraft._read import parse_line
+from rollcraft.read._reader import parse_line
 from tests.conftest import real_files
 
 OPTIONS = ReadOptions(max_line_bytes=1 << 20)

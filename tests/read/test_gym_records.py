@@ -25,12 +25,12 @@ import orjson
 import pytest
 
 from rollcraft import FilterConfig, Quarantined, ReadOptions, ReadReport, Rollout, build_steps, read_rollouts
-from rollcraft._fast import fast_conversation, fast_decode
-from rollcraft._inspect import inspect_paths
 from rollcraft._io import RawLine
-from rollcraft._read import parse_line, parse_lines
-from rollcraft._tokens import contiguous, token_turns
 from rollcraft.filters import MinTaskSuccessRate, TaskStats
+from rollcraft.read._fast import fast_conversation, fast_decode
+from rollcraft.read._inspect import inspect_paths
+from rollcraft.read._reader import parse_line, parse_lines
+from rollcraft.read._tokens import contiguous, token_turns
 from tests.conftest import REAL_DIR
 
 EXAMPLE = REAL_DIR / "resources_servers_example_single_tool_call_data_example_rollouts.jsonl"

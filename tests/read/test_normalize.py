@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from rollcraft._normalize import Builder, conversation_from_chat, conversation_from_responses, nest_tools
 from rollcraft._records import Conversation
+from rollcraft.read._normalize import Builder, conversation_from_chat, conversation_from_responses, nest_tools
 
 
 def _conv(inputs: Any, output: Any, **params: Any) -> tuple[Conversation, set[str]]:
@@ -224,7 +224,7 @@ def test_chat_records_with_tool_calls() -> None:
 
 
 def test_the_builders_public_api_holds_the_mapping_rules() -> None:
-    # Both decoders (dict items here, msgspec structs in rollcraft._fast) feed this one API.
+    # Both decoders (dict items here, msgspec structs in rollcraft.read._fast) feed this one API.
     flags: set[str] = set()
     builder = Builder("separate", flags)
     builder.add_message("developer", "be brief")

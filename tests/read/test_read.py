@@ -14,7 +14,7 @@ import zstandard
 
 from rollcraft import InputError, Quarantined, ReadOptions, ReadReport, Rollout, read_rollouts
 from rollcraft._io import RawLine
-from rollcraft._read import parse_line
+from rollcraft.read._reader import parse_line
 from tests._expected_real import EXPECTED
 from tests.conftest import real_files
 

@@ -18,7 +18,7 @@ import zstandard
 from rollcraft import Quarantined, ReadOptions, ReadReport, Rollout, read_rollouts
 from rollcraft._errors import InputError
 from rollcraft._io import RawLine, iter_lines
-from rollcraft._read import parse_line
+from rollcraft.read._reader import parse_line
 from tests.conftest import real_files
 
 _MARK = b'"@@"'

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from rollcraft import Rollout, read_rollouts
-from rollcraft._normalize import content_text
+from rollcraft.read._normalize import content_text
 from tests._chat_check import render, tokenizer
 from tests.conftest import REAL_DIR
 

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from rollcraft import FLAGS, ReadOptions, Rollout, read_rollouts
-from rollcraft._read import conversation_of_line
-from rollcraft._trajectory import (
+from rollcraft.read._reader import conversation_of_line
+from rollcraft.read._trajectory import (
     DEFAULT_TRAJECTORY_MODE,
     TrajectoryMode,
     trajectory_conversations,

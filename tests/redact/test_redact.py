@@ -758,7 +758,7 @@ def test_a_line_nested_deeper_than_orjson_encodes_is_redacted(depth: int) -> Non
 
 def parse_rollouts(line: bytes) -> list[Rollout]:
     from rollcraft._io import RawLine
-    from rollcraft._read import ReadOptions, parse_line
+    from rollcraft.read._reader import ReadOptions, parse_line
 
     item = parse_line(RawLine("x.jsonl", 1, 0, line), ReadOptions())
     assert isinstance(item, Rollout), item

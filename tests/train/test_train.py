@@ -211,7 +211,7 @@ def test_missing_extra_is_a_dependency_error(
 
 
 def test_importing_the_modules_does_not_import_torch() -> None:
-    modules = "rollcraft.train, rollcraft.evaluate, rollcraft._cli_train, rollcraft.demo, rollcraft.cli"
+    modules = "rollcraft.train, rollcraft.evaluate, rollcraft.cli._train, rollcraft.demo, rollcraft.cli"
     code = f"import sys, {modules}; print('torch' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "False"

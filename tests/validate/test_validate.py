@@ -504,7 +504,7 @@ def test_cli_errors_exit_1(
     "args",
     [
         ["missing.jsonl"],
-        [str(FIX / SFT), "--kind", "kto"],
+        [str(FIX / SFT), "--kind", "ppo"],
         [str(FIX / SFT), "--max-seq-len", "0"],
         [str(FIX / SFT), "--max-seq-len", "10"],
         [str(FIX / SFT), "--format", "alpaca"],
@@ -519,7 +519,7 @@ def test_import_is_light() -> None:
 
     heavy = "{'torch', 'transformers', 'datasets', 'jinja2'}"
     code = (
-        f"import sys, rollcraft.validate, rollcraft._cli_validate; print(sorted({heavy} & set(sys.modules)))"
+        f"import sys, rollcraft.validate, rollcraft.cli._validate; print(sorted({heavy} & set(sys.modules)))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

@@ -21,13 +21,13 @@ from typing import Any
 import orjson
 
 from rollcraft._errors import ConfigError, InputError
-from rollcraft._inspect import require_rollouts
 from rollcraft._io import atomic_writer
 from rollcraft._json import read_json
-from rollcraft._read import ReadOptions, ReadReport
 from rollcraft.curriculum._rows import InputRows, input_row, rebuilt_row
 from rollcraft.curriculum._select import OUTCOMES, band_outcome, cap, histogram
 from rollcraft.curriculum._tasks import Task, collect_tasks, split_inputs
+from rollcraft.read._inspect import require_rollouts
+from rollcraft.read._reader import ReadOptions, ReadReport
 
 __all__ = [
     "OUTCOMES",

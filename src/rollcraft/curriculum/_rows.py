@@ -25,9 +25,9 @@ from typing import Any
 
 import orjson
 
-from rollcraft._attempts import line_keys
 from rollcraft._io import iter_lines
-from rollcraft._sidecars import main_file, sidecar_of, task_index_key
+from rollcraft.read._attempts import line_keys
+from rollcraft.read._sidecars import main_file, sidecar_of, task_index_key
 
 __all__ = ["RESULT_KEYS", "InputRows", "input_row", "rebuilt_row"]
 

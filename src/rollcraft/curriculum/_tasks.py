@@ -24,12 +24,12 @@ from typing import Any
 
 import orjson
 
-from rollcraft._attempts import ATTEMPT_FLAGS
 from rollcraft._io import RawLine, expand_inputs, iter_lines
-from rollcraft._read import ReadOptions, ReadReport, parse_line, read_rollouts
 from rollcraft._records import Rollout
-from rollcraft._sidecars import main_file, sidecar_kind
 from rollcraft.filters._tasks import TaskStats
+from rollcraft.read._attempts import ATTEMPT_FLAGS
+from rollcraft.read._reader import ReadOptions, ReadReport, parse_line, read_rollouts
+from rollcraft.read._sidecars import main_file, sidecar_kind
 
 __all__ = ["Inputs", "Task", "collect_tasks", "split_inputs"]
 

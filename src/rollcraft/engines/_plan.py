@@ -17,12 +17,12 @@ from typing import Any
 from rollcraft._alloc import process_tuned, tune_process
 from rollcraft._compact import CategoryLog, IdSet, LocatorSet
 from rollcraft._pipeline_config import LoadedConfig, row_sections
-from rollcraft._read import ReadOptions
 from rollcraft._records import Quarantined, Rollout
 from rollcraft.engines._dedupe import Decisions, DedupeLog, PlannedDedupe
 from rollcraft.filters import Dedupe, Filter, FilterConfig, FilterReport, TaskStats, build_steps
 from rollcraft.formats import SftReport
 from rollcraft.formats.dpo import Candidate
+from rollcraft.read._reader import ReadOptions
 from rollcraft.review.decisions import Decision
 from rollcraft.steps import (
     SHARD_LINES,

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 from rollcraft._io import RawLine, is_plain_file, skip_bom
 from rollcraft._pipeline_config import LoadedConfig
-from rollcraft._read import ReadOptions, parse_lines
 from rollcraft._records import Quarantined, Rollout
+from rollcraft.read._reader import ReadOptions, parse_lines
 
 
 def one_process_reason(loaded: LoadedConfig, sources: list[str]) -> str | None:

@@ -27,7 +27,6 @@ from typing import Any
 from rollcraft._compact import CategoryLog, IdSet
 from rollcraft._digest import DigestWriter
 from rollcraft._pipeline_config import LoadedConfig
-from rollcraft._read import read_rollouts
 from rollcraft._records import Quarantined, Rollout
 from rollcraft.engines._base import Digests, Outcome
 from rollcraft.engines._dedupe import Decider, Decisions
@@ -62,6 +61,7 @@ from rollcraft.engines._writing import rewrites_for_dpo as rewrites_for_dpo
 from rollcraft.filters import TaskStats, relabel, rereadable
 from rollcraft.formats import DpoReport
 from rollcraft.formats.dpo import PairCollector
+from rollcraft.read._reader import read_rollouts
 from rollcraft.review.decisions import Decision, read_decisions
 from rollcraft.steps import choose
 

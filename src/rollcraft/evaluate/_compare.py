@@ -9,10 +9,10 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from rollcraft._errors import ConfigError
-from rollcraft._read import ReadReport
 from rollcraft.evaluate._binary import PairedBinary, paired_binary
 from rollcraft.evaluate._score import Score
 from rollcraft.evaluate._stats import bootstrap_ci, holm_bonferroni, pass_at_k, permutation_p_value
+from rollcraft.read._reader import ReadReport
 
 __all__ = [
     "IMPROVED",

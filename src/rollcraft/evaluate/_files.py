@@ -6,12 +6,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from rollcraft._errors import InputError
-from rollcraft._inspect import require_rollouts
-from rollcraft._read import ReadOptions, ReadReport, read_rollouts
 from rollcraft._records import Rollout
 from rollcraft.evaluate._compare import Comparison, adjust_candidates, compare
 from rollcraft.evaluate._gym import read_aggregate_metrics
 from rollcraft.evaluate._score import Score
+from rollcraft.read._inspect import require_rollouts
+from rollcraft.read._reader import ReadOptions, ReadReport, read_rollouts
 
 __all__ = ["evaluate_files", "evaluate_many", "load_scores", "read_run"]
 

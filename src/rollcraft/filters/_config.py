@@ -21,7 +21,6 @@ from pydantic import (
 from pydantic_core.core_schema import ValidationInfo
 
 from rollcraft._errors import ConfigError
-from rollcraft._normalize import FLAGS
 from rollcraft._tokenizer import cached_tokenizer
 from rollcraft._yamlconf import load_yaml
 from rollcraft.filters._base import Filter, StepSpec
@@ -42,6 +41,7 @@ from rollcraft.filters._thresholds import (
     SuccessOnly,
 )
 from rollcraft.filters._tokens import MaxTokens
+from rollcraft.read._normalize import FLAGS
 
 #: The flags ``drop_flagged`` drops by default: records whose conversation is cut off, broken,
 #: empty, or asks to be left out of training (``[]`` in the config disables the step).
@@ -53,7 +53,7 @@ DEFAULT_DROP_FLAGS: tuple[str, ...] = (
     "invalid_tool_arguments",
     "mask_sample",
     "verification_skipped",
-    *("superseded_attempt", "duplicate_rollout"),  # not the rollout's latest attempt (rollcraft._attempts)
+    *("superseded_attempt", "duplicate_rollout"),  # not the latest attempt (read._attempts)
 )
 
 

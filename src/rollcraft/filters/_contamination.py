@@ -107,7 +107,7 @@ class EvalPrompts:
     def load(cls, paths: Sequence[str]) -> EvalPrompts:
         """Read the evaluation files (rollcraft reads them as it reads any rollouts; quarantined
         lines are skipped); a file with no rollout is a :class:`ConfigError`."""
-        from rollcraft._read import ReadReport, read_rollouts
+        from rollcraft.read._reader import ReadReport, read_rollouts
 
         prompts: dict[str, str] = {}
         for path in paths:

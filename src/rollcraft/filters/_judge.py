@@ -9,9 +9,9 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from rollcraft._read import ReadReport
 from rollcraft._records import Quarantined, Rollout
 from rollcraft.filters._base import Drop, Filter
+from rollcraft.read._reader import ReadReport
 
 
 @dataclass(slots=True)

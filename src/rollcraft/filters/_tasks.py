@@ -9,10 +9,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from rollcraft._attempts import ATTEMPT_FLAGS, line_keys
 from rollcraft._json import read_json
 from rollcraft._records import Quarantined, Rollout
-from rollcraft._sidecars import (
+from rollcraft.read._attempts import ATTEMPT_FLAGS, line_keys
+from rollcraft.read._sidecars import (
     FailedAttempt,
     failed_attempt,
     failed_attempts,

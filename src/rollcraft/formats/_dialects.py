@@ -35,9 +35,9 @@ from typing import Any, Literal, cast
 
 import orjson
 
-from rollcraft._fast import shared_tools_text
 from rollcraft._records import Message, Tool
 from rollcraft.formats._templates import RowShape
+from rollcraft.read._fast import shared_tools_text
 
 __all__ = [
     "DIALECTS",
@@ -163,7 +163,7 @@ def encode_tools(tools: Sequence[Tool], dialect: Dialect, shape: RowShape | None
     """Tools as ``dialect`` carries them: JSON text for trl, a list for openai and nemo-rl; with a
     ``shape`` whose ``empty_tools`` is ``none``, no tools are ``None`` (trl, nemo-rl).
 
-    A tool list the reader shares between rollouts (:func:`rollcraft._fast.tools_of`) has its
+    A tool list the reader shares between rollouts (:func:`rollcraft.read._fast.tools_of`) has its
     text made once.
     """
     if not tools and shape is not None and shape.empty_tools == "none" and dialect != "openai":

@@ -18,12 +18,12 @@ from dataclasses import dataclass
 
 import orjson
 
-from rollcraft._fast import tools_from_text
-from rollcraft._read import ReadOptions, conversation_of_line
 from rollcraft._records import Conversation
 from rollcraft.formats._dialects import encode_messages
 from rollcraft.formats._lines import LineStore
 from rollcraft.formats._pairing import Candidate, PlannedPair
+from rollcraft.read._fast import tools_from_text
+from rollcraft.read._reader import ReadOptions, conversation_of_line
 
 
 def _spliced(

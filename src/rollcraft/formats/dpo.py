@@ -26,7 +26,6 @@ from typing import IO, Any, Literal
 import orjson
 
 from rollcraft._compact import Numbering, id_bits
-from rollcraft._read import ReadOptions
 from rollcraft._records import Conversation, Rollout
 from rollcraft.formats._dialects import ArgumentsMode, Dialect
 from rollcraft.formats._lines import LineStore
@@ -40,6 +39,7 @@ from rollcraft.formats._sides import shift_sft_locator as shift_sft_locator
 from rollcraft.formats._spill import ENTRY, FilePairs, merged, write_run
 from rollcraft.formats._templates import DEFAULT_SHAPE, RowShape
 from rollcraft.formats.sft import sft_skip_reason
+from rollcraft.read._reader import ReadOptions
 
 __all__ = [
     "Candidate",

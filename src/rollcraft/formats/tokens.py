@@ -2,8 +2,8 @@
 
 A NeMo Gym record with token capture carries, per model call, every token the model saw
 (``prompt_token_ids``, cumulative) and what it generated (``generation_token_ids``):
-:func:`rollcraft._tokens.token_turns`. When the calls form one unbroken sequence
-(:func:`rollcraft._tokens.contiguous`: each call's prompt extends everything before it), the last
+:func:`rollcraft.read._tokens.token_turns`. When the calls form one unbroken sequence
+(:func:`rollcraft.read._tokens.contiguous`: each call's prompt extends everything before it), the last
 call's prompt and generation are the whole sequence, and the generated spans are the tokens to
 train on. A row is that sequence, pre-tokenized as TRL's ``SFTTrainer`` takes it::
 
@@ -27,9 +27,9 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from rollcraft._records import Rollout
-from rollcraft._tokens import TokenTurn, contiguous, token_turns
 from rollcraft.formats._dialects import Dialect
 from rollcraft.formats.sft import left_out as sft_left_out
+from rollcraft.read._tokens import TokenTurn, contiguous, token_turns
 
 __all__ = ["TOKENS", "TOKEN_SKIP_REASONS", "TokenFormat", "token_row"]
 

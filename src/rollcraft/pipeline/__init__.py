@@ -24,7 +24,6 @@ from typing import Any
 
 from rollcraft._digest import sha256_file as sha256_file
 from rollcraft._errors import ConfigError, OutputError
-from rollcraft._inspect import require_rollouts
 from rollcraft._io import NO_ROOM, expand_inputs, write_failed
 from rollcraft._pipeline_config import LoadedConfig, PipelineConfig, row_sections  # the engines import it too
 from rollcraft._yamlconf import load_yaml, validate_model
@@ -62,6 +61,7 @@ from rollcraft.pipeline._versions import _check_name, _publish, _staging_folder,
 from rollcraft.pipeline._versions import _children as _children
 from rollcraft.pipeline._versions import _summary as _summary
 from rollcraft.pipeline._versions import next_version as next_version
+from rollcraft.read._inspect import require_rollouts
 
 __all__ = [
     "PipelineConfig",

@@ -12,10 +12,10 @@ from array import array
 from pathlib import Path
 
 from rollcraft._pipeline_config import LoadedConfig
-from rollcraft._read import read_rollouts
 from rollcraft._records import Rollout
 from rollcraft.engines import Outcome
 from rollcraft.formats._order import EASY_TO_HARD, rate_of, reorder_file
+from rollcraft.read._reader import read_rollouts
 
 __all__ = ["order_rows"]
 

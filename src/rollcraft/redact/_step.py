@@ -19,8 +19,8 @@ from typing import ClassVar, Literal, Protocol
 
 from rollcraft._errors import ConfigError
 from rollcraft._io import RawLine
-from rollcraft._read import ReadOptions, parse_line
 from rollcraft._records import Quarantined, Rollout
+from rollcraft.read._reader import ReadOptions, parse_line
 from rollcraft.redact._allowlist import Allowlist, load_allowlist
 from rollcraft.redact._redactor import Redactor
 from rollcraft.redact._search import _Unreadable

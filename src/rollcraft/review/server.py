@@ -29,8 +29,8 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from rollcraft._errors import RollcraftError
-from rollcraft._read import ReadOptions, ReadReport, read_rollouts
 from rollcraft._records import Rollout
+from rollcraft.read._reader import ReadOptions, ReadReport, read_rollouts
 from rollcraft.review.decisions import Decision, DecisionLog, utc_now
 
 __all__ = ["CSP", "LOCAL_NAMES", "TOKEN_HEADER", "Sample", "create_app", "load_sample", "new_token"]

@@ -1,7 +1,7 @@
 """What both endpoints share: a request's prompt, sampling settings and the refusals.
 
 A request becomes a :class:`Prompt`: chat messages (the reader's own Responses-to-chat rules,
-:class:`rollcraft._normalize.Builder`, so ``developer`` is ``system``, consecutive function calls
+:class:`rollcraft.read._normalize.Builder`, so ``developer`` is ``system``, consecutive function calls
 are one assistant turn and a ``function_call_output`` is a ``tool`` message), tools in chat form,
 and :class:`Sampling`. What the server cannot do is a :class:`RequestError` (HTTP 400, one line).
 """
@@ -13,8 +13,8 @@ from typing import Any
 
 import orjson
 
-from rollcraft._normalize import Builder, nest_tools
 from rollcraft._records import Message, Tool
+from rollcraft.read._normalize import Builder, nest_tools
 
 __all__ = [
     "MAX_SEED",

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 
-from rollcraft._read import ReadOptions, read_rollouts
 from rollcraft.filters import FilterConfig, FilterReport, TaskStats, build_steps, relabel, rereadable
+from rollcraft.read._reader import ReadOptions, read_rollouts
 from rollcraft.steps._base import Judged, Step, run_steps
 
 __all__ = ["filter_paths", "run_paths"]

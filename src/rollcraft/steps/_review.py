@@ -6,9 +6,9 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from rollcraft._read import ReadReport
 from rollcraft._records import Rollout
 from rollcraft.filters import Drop
+from rollcraft.read._reader import ReadReport
 from rollcraft.review.decisions import Decision
 from rollcraft.steps._base import Judged
 

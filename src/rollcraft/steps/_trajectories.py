@@ -1,6 +1,6 @@
 """``--trajectory branches`` as a step: after each kept rollout, the other model-visible
 conversations of its ``ng_trajectory`` (each subagent's, each context before a compaction) as
-rollouts of their own (:func:`rollcraft._trajectory.trajectory_rollouts`), for the row writers."""
+rollouts of their own (:func:`rollcraft.read._trajectory.trajectory_rollouts`), for the row writers."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from rollcraft._normalize import ReasoningMode
-from rollcraft._trajectory import trajectory_rollouts
+from rollcraft.read._normalize import ReasoningMode
+from rollcraft.read._trajectory import trajectory_rollouts
 from rollcraft.steps._base import Judged
 
 __all__ = ["ExpandTrajectories"]

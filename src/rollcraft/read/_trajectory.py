@@ -10,7 +10,7 @@ producer could not observe or join).
 The rules (``docs/reading.md`` has them for users):
 
 * An invocation's conversations come from its model calls: what the model saw (the request) and
-  produced (the response), each mapped to chat through :class:`rollcraft._normalize.Builder`
+  produced (the response), each mapped to chat through :class:`rollcraft.read._normalize.Builder`
   (the ``messages`` dialect's content blocks through a small mapping here). A call whose request
   extends an earlier call's request continues that call's context; one that extends none (a
   compacted context, a side call) starts a new one. Each context's conversation is its last
@@ -37,14 +37,14 @@ from typing import Any, Literal
 import orjson
 from xxhash import xxh3_64_hexdigest
 
-from rollcraft._normalize import (
+from rollcraft._records import Conversation, Rollout, Tool
+from rollcraft.read._normalize import (
     Builder,
     ReasoningMode,
     nest_tools,
     value_text,
 )
-from rollcraft._records import Conversation, Rollout, Tool
-from rollcraft._trajectory_calls import _Context, _contexts, _list
+from rollcraft.read._trajectory_calls import _Context, _contexts, _list
 
 __all__ = [
     "DEFAULT_TRAJECTORY_MODE",
@@ -195,7 +195,7 @@ def main_conversation(
     is taken, ``flags`` become its flags, with ``from_trajectory``.
 
     A ``response.output`` that carries token ids (NeMo Gym's token-capture projection of the
-    main chain: the exact tokens, :mod:`rollcraft._tokens`) stays the conversation.
+    main chain: the exact tokens, :mod:`rollcraft.read._tokens`) stays the conversation.
     """
     trajectory = record.get("ng_trajectory")
     if not isinstance(trajectory, dict) or _carries_tokens(record.get("response")):

@@ -15,11 +15,11 @@ import typer.main
 from rich.table import Table
 
 from rollcraft._console import err, out, reports_to_stderr
-from rollcraft._inspect import read_summary, require_rollouts
 from rollcraft._io import atomic_writer
-from rollcraft._normalize import ReasoningMode
-from rollcraft._read import ReadOptions, ReadReport, Shape
-from rollcraft._trajectory import TrajectoryMode
+from rollcraft.read._inspect import read_summary, require_rollouts
+from rollcraft.read._normalize import ReasoningMode
+from rollcraft.read._reader import ReadOptions, ReadReport, Shape
+from rollcraft.read._trajectory import TrajectoryMode
 
 __all__ = [
     "PathsArg",
@@ -124,7 +124,7 @@ def read_summary_line(report: ReadReport) -> str:
     """``Read L lines: R rollouts + Q quarantined (reason n, ...)`` and whether they add up.
 
     Every command that reads rollouts reports its read through here, so this is where a read
-    that found no rollout at all stops the command: :func:`rollcraft._inspect.require_rollouts`
+    that found no rollout at all stops the command: :func:`rollcraft.read._inspect.require_rollouts`
     raises an :class:`~rollcraft.InputError` (exit 2) that names what the inputs look like
     (SFT rows, DPO pairs, NeMo Gym input rows, ...) and carries this line.
     """

@@ -1,5 +1,5 @@
 """Format commands: ``sft``, ``kto`` and ``dpo``: the filters' steps
-(:func:`~rollcraft._cli_filters.judged_rollouts`) ending with a row writer (SFT, KTO) or the DPO
+(:func:`~rollcraft.cli._filters.judged_rollouts`) ending with a row writer (SFT, KTO) or the DPO
 collector (:mod:`rollcraft.steps`)."""
 
 from __future__ import annotations
@@ -10,7 +10,9 @@ from typing import Annotated, Any, cast
 
 import typer
 
-from rollcraft._cli_common import (
+from rollcraft._console import out
+from rollcraft._io import atomic_writer, refuse_overwriting_inputs
+from rollcraft.cli._common import (
     PathsArg,
     ReasoningOpt,
     ShapeOpt,
@@ -23,11 +25,7 @@ from rollcraft._cli_common import (
     table,
     write_json,
 )
-from rollcraft._cli_filters import judged_rollouts, with_filters
-from rollcraft._console import out
-from rollcraft._inspect import require_rollouts
-from rollcraft._io import atomic_writer, refuse_overwriting_inputs
-from rollcraft._read import DEFAULT_SUCCESS_THRESHOLD, ReadOptions
+from rollcraft.cli._filters import judged_rollouts, with_filters
 from rollcraft.filters import FilterConfig, FilterReport
 from rollcraft.formats import (
     DIALECTS,
@@ -46,6 +44,8 @@ from rollcraft.formats.dpo import CompletionMode, PairCollector, Pairing
 from rollcraft.formats.kto import kto_summary, label_weights
 from rollcraft.formats.sft import NOT_SUCCESS, Expand
 from rollcraft.formats.tokens import TOKENS, TokenFormat
+from rollcraft.read._inspect import require_rollouts
+from rollcraft.read._reader import DEFAULT_SUCCESS_THRESHOLD, ReadOptions
 from rollcraft.steps import CollectDpo, ExpandTrajectories, Stage, WriteRows, drain
 
 __all__ = ["register"]

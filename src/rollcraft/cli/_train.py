@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from rollcraft._cli_common import (
+from rollcraft._console import err, out
+from rollcraft.cli._common import (
     SuccessOpt,
     TaskKeyOpt,
     quarantine_lines,
@@ -19,8 +20,7 @@ from rollcraft._cli_common import (
     table,
     write_json,
 )
-from rollcraft._console import err, out
-from rollcraft._read import DEFAULT_SUCCESS_THRESHOLD, ReadOptions
+from rollcraft.read._reader import DEFAULT_SUCCESS_THRESHOLD, ReadOptions
 
 if TYPE_CHECKING:
     from rollcraft.evaluate import Comparison

@@ -9,9 +9,9 @@ from typing import Annotated, Any
 import orjson
 import typer
 
-from rollcraft._cli_common import progress, quarantine_listing, table
 from rollcraft._console import err, out
 from rollcraft._errors import InputError
+from rollcraft.cli._common import progress, quarantine_listing, table
 from rollcraft.formats.kto import kto_summary
 
 __all__ = ["register"]

@@ -1,7 +1,7 @@
 """Curation commands: ``filter``, ``sample``, ``apply-review``, ``balance``.
 
-The filter flags (``*Opt``) and :func:`~rollcraft._cli_filters.filter_config` live in
-:mod:`rollcraft._cli_filters`, shared with every command that filters (``sft``, ``dpo``).
+The filter flags (``*Opt``) and :func:`~rollcraft.cli._filters.filter_config` live in
+:mod:`rollcraft.cli._filters`, shared with every command that filters (``sft``, ``dpo``).
 """
 
 from __future__ import annotations
@@ -13,7 +13,10 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from rollcraft._cli_common import (
+from rollcraft._console import err, out
+from rollcraft._io import atomic_writer, refuse_overwriting_inputs
+from rollcraft._records import Rollout
+from rollcraft.cli._common import (
     PathsArg,
     ReasoningOpt,
     ShapeOpt,
@@ -26,12 +29,7 @@ from rollcraft._cli_common import (
     table,
     write_json,
 )
-from rollcraft._cli_filters import judged_rollouts, with_filters
-from rollcraft._console import err, out
-from rollcraft._inspect import require_rollouts
-from rollcraft._io import atomic_writer, refuse_overwriting_inputs
-from rollcraft._read import DEFAULT_SUCCESS_THRESHOLD, ReadReport, read_rollouts
-from rollcraft._records import Rollout
+from rollcraft.cli._filters import judged_rollouts, with_filters
 from rollcraft.curate import (
     BalanceReport,
     ReviewReport,
@@ -42,6 +40,8 @@ from rollcraft.curate import (
     sample_for_review,
 )
 from rollcraft.filters import FilterConfig, FilterReport
+from rollcraft.read._inspect import require_rollouts
+from rollcraft.read._reader import DEFAULT_SUCCESS_THRESHOLD, ReadReport, read_rollouts
 from rollcraft.steps import Judged, Review, Stage, WriteKept, WriteRejects, run_steps
 
 __all__ = [

@@ -17,9 +17,9 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-from rollcraft._cli_common import PiiOpt, finite, pii_kinds
-from rollcraft._read import ReadOptions
+from rollcraft.cli._common import PiiOpt, finite, pii_kinds
 from rollcraft.filters import FilterConfig, FilterReport, build_steps, step_spec
+from rollcraft.read._reader import ReadOptions
 from rollcraft.steps import Judged, Stage, Step, redaction_steps, run_paths
 
 __all__ = [

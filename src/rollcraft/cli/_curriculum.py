@@ -6,7 +6,10 @@ from typing import Annotated, Any
 
 import typer
 
-from rollcraft._cli_common import (
+from rollcraft._console import out
+from rollcraft._errors import ConfigError
+from rollcraft._io import refuse_overwriting_inputs
+from rollcraft.cli._common import (
     PathsArg,
     ShapeOpt,
     SuccessOpt,
@@ -16,10 +19,7 @@ from rollcraft._cli_common import (
     table,
     write_json,
 )
-from rollcraft._console import out
-from rollcraft._errors import ConfigError
-from rollcraft._io import refuse_overwriting_inputs
-from rollcraft._read import DEFAULT_SUCCESS_THRESHOLD
+from rollcraft.read._reader import DEFAULT_SUCCESS_THRESHOLD
 
 __all__ = ["register"]
 

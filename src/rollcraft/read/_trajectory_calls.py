@@ -1,5 +1,5 @@
 """How ``ng_trajectory``'s model calls become model-visible conversations (for
-:mod:`rollcraft._trajectory`): calls joined into contexts (a call extends the context whose last
+:mod:`rollcraft.read._trajectory`): calls joined into contexts (a call extends the context whose last
 request its own request repeats), each call's request and response read in the ``responses``,
 ``chat`` or ``messages`` (Anthropic) dialect through the one normalizer (``Builder``)."""
 
@@ -8,7 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from rollcraft._normalize import (
+from rollcraft._records import Conversation, Message
+from rollcraft.read._normalize import (
     Builder,
     ReasoningMode,
     content_text,
@@ -17,7 +18,6 @@ from rollcraft._normalize import (
     nest_tools,
     value_text,
 )
-from rollcraft._records import Conversation, Message
 
 __all__ = ["_Context", "_contexts", "_list"]
 

@@ -22,8 +22,8 @@ from typing import Any
 
 import orjson
 
-from rollcraft._attempts import attempt_of, rollout_identity
-from rollcraft._facts import _agent, _index_key, _scalar, _task_id_key
+from rollcraft.read._attempts import attempt_of, rollout_identity
+from rollcraft.read._facts import _agent, _index_key, _scalar, _task_id_key
 
 __all__ = [
     "SIDECARS",

@@ -6,10 +6,10 @@ from typing import Annotated
 
 import typer
 
-from rollcraft._cli_common import PathsArg, ShapeOpt, TaskKeyOpt, print_read, read_options, table, write_json
 from rollcraft._console import out
 from rollcraft._io import refuse_overwriting_inputs
-from rollcraft._read import DEFAULT_SUCCESS_THRESHOLD
+from rollcraft.cli._common import PathsArg, ShapeOpt, TaskKeyOpt, print_read, read_options, table, write_json
+from rollcraft.read._reader import DEFAULT_SUCCESS_THRESHOLD
 from rollcraft.split import EVAL_FILE, TRAIN_FILE, SplitReport, split_paths
 
 __all__ = ["register"]

@@ -9,7 +9,7 @@ backends, not read here). A call whose content was not captured is a token-only 
 
 The reader's hot path never decodes these arrays: :func:`token_turns` decodes the rollout's
 original line again, on demand, and walks it with the one normalizer
-(:class:`rollcraft._normalize.Builder`) to say which assistant message of the conversation
+(:class:`rollcraft.read._normalize.Builder`) to say which assistant message of the conversation
 each generation belongs to.
 """
 
@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from rollcraft._json import read_json
-from rollcraft._normalize import Builder, items_of, nest_tools
 from rollcraft._records import Rollout
+from rollcraft.read._normalize import Builder, items_of, nest_tools
 
 __all__ = ["TokenTurn", "contiguous", "token_turns"]
 

@@ -22,7 +22,7 @@ from typing import Any, NamedTuple
 import msgspec
 import orjson
 
-from rollcraft._facts import _scalar
+from rollcraft.read._facts import _scalar
 
 __all__ = ["ATTEMPT_FLAGS", "LineKeys", "attempt_flag", "attempt_of", "line_keys", "rollout_identity"]
 

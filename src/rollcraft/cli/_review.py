@@ -14,14 +14,14 @@ import orjson
 import typer
 from rich.markup import escape
 
-from rollcraft._cli_common import PiiOpt, pii_kinds, print_read, read_summary_line, table
 from rollcraft._console import err, out
 from rollcraft._errors import DependencyError, InputError
-from rollcraft._inspect import require_rollouts
 from rollcraft._io import atomic_writer, refuse_overwriting_inputs
-from rollcraft._read import ReadReport, read_rollouts
 from rollcraft._signals import install_cleanup_handlers
+from rollcraft.cli._common import PiiOpt, pii_kinds, print_read, read_summary_line, table
 from rollcraft.filters import FilterReport
+from rollcraft.read._inspect import require_rollouts
+from rollcraft.read._reader import ReadReport, read_rollouts
 
 if TYPE_CHECKING:
     from rollcraft.redact import RedactionReport

@@ -11,8 +11,10 @@ from typing import Any, Literal
 import orjson
 from msgspec import UNSET
 
-from rollcraft._attempts import attempt_flag, attempt_of, rollout_identity
-from rollcraft._facts import (
+from rollcraft._io import RawLine, _read_lines, expand_inputs, is_compressed, iter_lines, skip_bom
+from rollcraft._records import Conversation, Quarantined, Rollout
+from rollcraft.read._attempts import attempt_flag, attempt_of, rollout_identity
+from rollcraft.read._facts import (
     _agent,
     _components,
     _Facts,
@@ -27,9 +29,8 @@ from rollcraft._facts import (
     rollout_id_of,
     task_key_of,
 )
-from rollcraft._fast import fast_conversation, fast_decode, prompt_task_key
-from rollcraft._io import RawLine, _read_lines, expand_inputs, is_compressed, iter_lines, skip_bom
-from rollcraft._normalize import (
+from rollcraft.read._fast import fast_conversation, fast_decode, prompt_task_key
+from rollcraft.read._normalize import (
     ReasoningMode,
     TooDeep,
     conversation_from_chat,
@@ -37,8 +38,7 @@ from rollcraft._normalize import (
     read_json,
     value_text,
 )
-from rollcraft._records import Conversation, Quarantined, Rollout
-from rollcraft._trajectory import DEFAULT_TRAJECTORY_MODE, TrajectoryMode, main_conversation
+from rollcraft.read._trajectory import DEFAULT_TRAJECTORY_MODE, TrajectoryMode, main_conversation
 
 __all__ = [
     "QUARANTINE_REASONS",
@@ -83,7 +83,7 @@ class ReadOptions:
     succeeds when its reward is at least this. ``task_key``: a top-level field (dots reach into
     objects, e.g. ``metadata.id``) that names the task, instead of the default rule.
     ``trajectory``: with ``main`` or ``branches``, a record that carries ``ng_trajectory`` has
-    its main agent's model-visible conversation (:func:`rollcraft._trajectory.main_conversation`
+    its main agent's model-visible conversation (:func:`rollcraft.read._trajectory.main_conversation`
     says when); ``off`` reads ``response.output`` only.
     """
 
@@ -96,7 +96,7 @@ class ReadOptions:
 
     @property
     def fast(self) -> bool:
-        """Whether NeMo Gym lines of the common shape may take the fast path (:mod:`rollcraft._fast`)."""
+        """Whether NeMo Gym lines of the common shape may take the fast path (:mod:`rollcraft.read._fast`)."""
         return self.shape in ("auto", "nemo-gym") and self.task_key is None
 
 
@@ -342,7 +342,7 @@ def _rollout(raw: RawLine, record: dict[str, Any], options: ReadOptions, rollout
 
 
 def _fast_rollout(raw: RawLine, options: ReadOptions, rollout_id: str | None) -> Rollout | None:
-    """The fast path (:mod:`rollcraft._fast`) for a NeMo Gym record of the common shape, or None."""
+    """The fast path (:mod:`rollcraft.read._fast`) for a NeMo Gym record of the common shape, or None."""
     record = fast_decode(raw.data)
     if record is None or not _utf8(raw.data):
         return None
@@ -391,7 +391,7 @@ def _fast_rollout(raw: RawLine, options: ReadOptions, rollout_id: str | None) ->
 def _mark_attempt(
     raw: RawLine, flags: set[str], agent: str | None, task: Any, rollout: Any, rollout_id: Any, attempt: Any
 ) -> None:
-    """Flag a line that is not its rollout's latest attempt in its file (:mod:`rollcraft._attempts`)."""
+    """Flag a line that is not its rollout's latest attempt in its file (:mod:`rollcraft.read._attempts`)."""
     identity = rollout_identity(agent, task, rollout, rollout_id)
     flag = attempt_flag(raw.source, raw.offset, identity, attempt_of(attempt))
     if flag is not None:

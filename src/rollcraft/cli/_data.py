@@ -8,7 +8,8 @@ import orjson
 import typer
 from rich.table import Table
 
-from rollcraft._cli_common import (
+from rollcraft._console import out
+from rollcraft.cli._common import (
     PathsArg,
     ReasoningOpt,
     ShapeOpt,
@@ -18,9 +19,8 @@ from rollcraft._cli_common import (
     read_options,
     table,
 )
-from rollcraft._console import out
-from rollcraft._inspect import inspect_paths, require_rollouts
-from rollcraft._read import DEFAULT_SUCCESS_THRESHOLD
+from rollcraft.read._inspect import inspect_paths, require_rollouts
+from rollcraft.read._reader import DEFAULT_SUCCESS_THRESHOLD
 
 __all__ = ["register"]
 
@@ -60,7 +60,7 @@ def _components_table(components: dict[str, dict[str, Any]]) -> Table:
 
 
 def _sidecars_table(sidecars: dict[str, dict[str, Any]]) -> Table:
-    """What NeMo Gym wrote beside each rollouts file (``rollcraft._inspect.sidecars_beside``)."""
+    """What NeMo Gym wrote beside each rollouts file (``rollcraft.read._inspect.sidecars_beside``)."""
     result = table("Beside the rollouts files", ["file", "sidecar", "what it holds"])
     for name, found in sidecars.items():
         for kind, summary in found.items():

@@ -19,7 +19,7 @@ The rules (``docs/normalization.md`` has the full table):
 
 Whatever is lost or doubtful is named by a flag on the rollout (see :data:`FLAGS`). Each rule
 lives once, in :class:`Builder` (items and messages) and :func:`part_text` (content parts): the
-general reader feeds them decoded dicts, the fast path (:mod:`rollcraft._fast`) msgspec structs.
+general reader feeds them decoded dicts, the fast path (:mod:`rollcraft.read._fast`) msgspec structs.
 """
 
 from __future__ import annotations
@@ -186,7 +186,7 @@ class _Turn:
 class Builder:
     """Chat messages from a stream of decoded items: the one place for each rule of the
     Responses-to-chat mapping. A reader decodes items its own way (dicts here, structs in
-    :mod:`rollcraft._fast`) and calls these methods in the items' order:
+    :mod:`rollcraft.read._fast`) and calls these methods in the items' order:
 
     * :meth:`add_message` for a message (``developer`` -> ``system``, ``tool`` -> a tool output,
       ``assistant`` -> text of the open assistant turn);

@@ -1,6 +1,7 @@
 """The ``rollcraft`` command line: a thin Typer layer over the Python API.
 
-Each command family lives in its own ``_cli_*`` module with a ``register(app)`` function, and
+Each command family lives in its own module of this package (``_format``, ``_curate``, ...) with a
+``register(app)`` function, and
 :func:`main` registers only the module of the command it is given (all of them for ``--help``),
 while the ``rollcraft`` package imports its modules on first use: a command imports what it
 needs and no more. Heavy imports (torch, transformers, ray) stay inside the commands that need
@@ -52,26 +53,26 @@ def _root(
 
 #: Each command (or command group) and the module that registers it.
 COMMANDS: dict[str, str] = {
-    "inspect": "rollcraft._cli_data",
-    "filter": "rollcraft._cli_curate",
-    "sample": "rollcraft._cli_curate",
-    "apply-review": "rollcraft._cli_curate",
-    "balance": "rollcraft._cli_curate",
-    "sft": "rollcraft._cli_format",
-    "dpo": "rollcraft._cli_format",
-    "kto": "rollcraft._cli_format",
-    "validate": "rollcraft._cli_validate",
-    "train": "rollcraft._cli_train",
-    "evaluate": "rollcraft._cli_train",
-    "demo": "rollcraft._cli_train",
-    "run": "rollcraft._cli_pipeline",
-    "versions": "rollcraft._cli_pipeline",
-    "diff": "rollcraft._cli_pipeline",
-    "review": "rollcraft._cli_review",
-    "redact": "rollcraft._cli_review",
-    "serve": "rollcraft._cli_serve",
-    "curriculum": "rollcraft._cli_curriculum",
-    "split": "rollcraft._cli_split",
+    "inspect": "rollcraft.cli._data",
+    "filter": "rollcraft.cli._curate",
+    "sample": "rollcraft.cli._curate",
+    "apply-review": "rollcraft.cli._curate",
+    "balance": "rollcraft.cli._curate",
+    "sft": "rollcraft.cli._format",
+    "dpo": "rollcraft.cli._format",
+    "kto": "rollcraft.cli._format",
+    "validate": "rollcraft.cli._validate",
+    "train": "rollcraft.cli._train",
+    "evaluate": "rollcraft.cli._train",
+    "demo": "rollcraft.cli._train",
+    "run": "rollcraft.cli._pipeline",
+    "versions": "rollcraft.cli._pipeline",
+    "diff": "rollcraft.cli._pipeline",
+    "review": "rollcraft.cli._review",
+    "redact": "rollcraft.cli._review",
+    "serve": "rollcraft.cli._serve",
+    "curriculum": "rollcraft.cli._curriculum",
+    "split": "rollcraft.cli._split",
 }
 _COMMAND_MODULES = tuple(dict.fromkeys(COMMANDS.values()))
 _registered: set[str] = set()
@@ -116,7 +117,7 @@ def main() -> None:
     install_cleanup_handlers()
     try:
         app = register_commands(sys.argv[1:])
-        from rollcraft._cli_common import route_reports
+        from rollcraft.cli._common import route_reports
 
         route_reports(app, sys.argv[1:])  # data on stdout (an output "-"): reports on stderr
         code = app(standalone_mode=False)

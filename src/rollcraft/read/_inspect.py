@@ -16,9 +16,9 @@ from typing import Any
 import orjson
 
 from rollcraft._errors import InputError
-from rollcraft._read import ReadOptions, ReadReport, read_rollouts
 from rollcraft._records import Quarantined, Rollout
-from rollcraft._sidecars import aggregate_summary, failed_attempts, profile_summary, sidecar_of
+from rollcraft.read._reader import ReadOptions, ReadReport, read_rollouts
+from rollcraft.read._sidecars import aggregate_summary, failed_attempts, profile_summary, sidecar_of
 
 __all__ = [
     "FileSummary",

@@ -4,7 +4,7 @@ conversation.
 A rollout's task key (:func:`task_key_of`, and the pieces the fast path uses: :func:`_task_id_key`,
 :func:`_indexed`, :func:`_index_key`), its reward, success, task type, reward components,
 record-level flags and rollout id, each read the same way by the general and the fast path of
-:mod:`rollcraft._read` (which imports them from here: the same global lookup per line as before).
+:mod:`rollcraft.read._reader` (which imports them from here: the same global lookup per line as before).
 :class:`_Quarantine` is here too, as a fact may quarantine its line (no reward, a missing task key
 field). This module imports nothing of the reader.
 """

@@ -5,10 +5,10 @@ sampling settings, encrypted reasoning, unknown keys) and builds small structs i
 about twice as fast as decoding the whole line. Anything outside the common shape (a field of an
 unexpected type, an item kind other than message / function_call / function_call_output /
 reasoning, content parts other than text, step snapshots, ...) makes :func:`fast_parse` return
-None, and the general reader (:mod:`rollcraft._read`, on the fully decoded record) handles the
+None, and the general reader (:mod:`rollcraft.read._reader`, on the fully decoded record) handles the
 line: the fast path never decides anything the general path would decide differently
 (``tests/read/test_fast.py`` compares both on every real line and on crafted odd ones). The mapping
-to chat is not here: the decoded items feed :class:`rollcraft._normalize.Builder` through its
+to chat is not here: the decoded items feed :class:`rollcraft.read._normalize.Builder` through its
 public methods, as the general reader's dicts do.
 
 What it buys: the reader alone over 300 MB of the benchmark's input takes 1.35 CPU seconds with
@@ -27,7 +27,8 @@ import msgspec
 import orjson
 from xxhash import xxh3_64_hexdigest
 
-from rollcraft._normalize import (
+from rollcraft._records import Conversation, Tool
+from rollcraft.read._normalize import (
     ORJSON_DEPTH,
     TEXT_PARTS,
     Builder,
@@ -36,7 +37,6 @@ from rollcraft._normalize import (
     nest_tools,
     part_text,
 )
-from rollcraft._records import Conversation, Tool
 
 __all__ = [
     "FastRecord",
@@ -131,7 +131,7 @@ class FastRecord(msgspec.Struct, gc=False):
     ng_failure_class: msgspec.Raw | msgspec.UnsetType = msgspec.field(
         default=msgspec.UNSET, name="_ng_failure_class"
     )
-    # Kept undecoded: a record that carries it leaves for the general path (rollcraft._trajectory).
+    # Kept undecoded: a record that carries it leaves for the general path (rollcraft.read._trajectory).
     ng_trajectory: msgspec.Raw | msgspec.UnsetType = msgspec.UNSET
 
 
@@ -177,7 +177,7 @@ _UNSET = msgspec.UNSET
 
 
 def _text(content: str | list[_Part] | None, flags: set[str]) -> str:
-    """``rollcraft._normalize.content_text`` for the parts the fast path decodes."""
+    """``rollcraft.read._normalize.content_text`` for the parts the fast path decodes."""
     if content is None:
         return ""
     if isinstance(content, str):
@@ -199,7 +199,7 @@ def _part(part: _Part, flags: set[str]) -> str:
 
 
 def _feed(builder: Builder, items: list[_Item]) -> None:
-    """:meth:`rollcraft._normalize.Builder.feed` for the structs of the fast path: the same
+    """:meth:`rollcraft.read._normalize.Builder.feed` for the structs of the fast path: the same
     calls of the builder, with the methods bound once (tool calls and outputs are most items)."""
     add_call = builder.add_call
     add_tool_output = builder.add_tool_output
@@ -338,7 +338,7 @@ def _conversation(
 
 
 def prompt_task_key(agent: str | None, prompt: list[dict[str, object]], tools_json: bytes) -> str:
-    """``rollcraft._read.task_key_of``'s prompt digest, from the tools' JSON computed once."""
+    """``rollcraft.read._reader.task_key_of``'s prompt digest, from the tools' JSON computed once."""
     payload = b"".join(
         (
             b'{"agent":',

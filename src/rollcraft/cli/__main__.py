@@ -1,0 +1,5 @@
+"""``python -m rollcraft.cli``: the command line."""
+
+from rollcraft.cli import main
+
+main()
