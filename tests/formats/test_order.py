@@ -92,3 +92,24 @@ def test_a_pipeline_orders_its_rows_and_their_ids(tmp_path: Path) -> None:
     assert (tokens / "sft.jsonl").read_text() == ""  # these records carry no token ids
     counts = json.loads((tokens / "manifest.json").read_text())["counts"]
     assert counts["sft"]["skipped"] == {"no_token_ids": 6}
+
+
+def test_dpo_pairs_go_from_the_easiest_task_to_the_hardest(tmp_path: Path) -> None:
+    """DPO rows by their task's pass rate: the same pairs as read, in rate order (real files)."""
+    from rollcraft.curriculum import task_pass_rates
+    from tests.conftest import REAL_DIR
+
+    plain, ordered = tmp_path / "plain.jsonl", tmp_path / "ordered.jsonl"
+    common = [str(REAL_DIR), "--pairing", "all", "--max-turns", "400"]
+    for out, extra in ((plain, []), (ordered, ["--order", "easy-to-hard"])):
+        done = subprocess.run(
+            [sys.executable, "-m", "rollcraft.cli", "dpo", *common, "-o", str(out), *extra],
+            capture_output=True,
+            text=True,
+        )
+        assert done.returncode == 0, done.stderr
+    rows = [json.loads(line) for line in ordered.read_text().splitlines()]
+    assert sorted(plain.read_text().splitlines()) == sorted(ordered.read_text().splitlines())
+    rates = task_pass_rates([str(REAL_DIR)])
+    seen = [rate_of(row["task_key"], rates) for row in rows]
+    assert len(set(seen)) > 1 and seen == sorted(seen, reverse=True)

@@ -38,7 +38,7 @@ from rollcraft.formats import (
     probe_template,
 )
 from rollcraft.formats._dialects import ArgumentsMode, Dialect
-from rollcraft.formats._order import EASY_TO_HARD, ORDERS, RatedRows, copy_ordered
+from rollcraft.formats._order import EASY_TO_HARD, ORDERS, RatedRows, copy_ordered, ordered_pairs
 from rollcraft.formats._rows import RowFormat
 from rollcraft.formats.dpo import CompletionMode, PairCollector, Pairing
 from rollcraft.formats.kto import kto_summary, label_weights
@@ -82,6 +82,14 @@ def _dialect(value: str) -> Dialect:
     return value
 
 
+OrderOpt = Annotated[
+    str,
+    typer.Option(
+        "--order",
+        help="easy-to-hard: rows by their task's pass rate, highest first (for a curriculum run "
+        "with shuffling off); input: as read.",
+    ),
+]
 ChatTemplateOpt = Annotated[
     str | None,
     typer.Option(
@@ -189,14 +197,7 @@ def sft_command(
             "thinking models; none: one row per rollout.",
         ),
     ] = "none",
-    order: Annotated[
-        str,
-        typer.Option(
-            "--order",
-            help="easy-to-hard: rows by their task's pass rate, highest first (for a curriculum run "
-            "with shuffling off); input: as read.",
-        ),
-    ] = "input",
+    order: OrderOpt = "input",
     *,
     filters: FilterConfig,
     redaction: Any,
@@ -242,6 +243,7 @@ def sft_command(
 def dpo_command(
     paths: PathsArg,
     output: OutOpt,
+    order: OrderOpt = "input",
     dialect: FormatOpt = "trl",
     pairing: Annotated[str, typer.Option("--pairing", help="best-worst, all or top-k.")] = "best-worst",
     k: Annotated[
@@ -300,10 +302,14 @@ def dpo_command(
     collector = PairCollector(dpo_options, read_options=options, report=dpo)
     collect = CollectDpo(collector, dialect=chosen)
     stages = _row_stages(options, filters, collect)
+    rates = _rates(order, paths, options)
     with atomic_writer(output) as handle:
         drain(judged_rollouts(paths, filters, redaction, options, report, stages))
-        for line in collector.rows():
-            handle.write(line)
+        if rates is None:
+            for line in collector.rows():
+                handle.write(line)
+        else:
+            ordered_pairs(collector, rates, handle)
         require_rollouts(report.read)  # before the output is kept: no rollout read is exit 2, no file
     _print_filtering(report, redaction)
     _print_shape(probe, filters, stages)
@@ -384,8 +390,14 @@ def kto_command(
 
 
 def _rated(fmt: RowFormat, order: str, paths: list[str], options: ReadOptions) -> RatedRows | None:
-    """With ``--order easy-to-hard``, ``fmt`` noting each row's task pass rate (a first pass
-    over ``paths``: :func:`rollcraft.curriculum.task_pass_rates`); else None."""
+    """With ``--order easy-to-hard``, ``fmt`` noting each row's task pass rate; else None."""
+    rates = _rates(order, paths, options)
+    return None if rates is None else RatedRows(fmt, rates)
+
+
+def _rates(order: str, paths: list[str], options: ReadOptions) -> dict[str, float] | None:
+    """With ``--order easy-to-hard``, each task's pass rate (a first pass over ``paths``:
+    :func:`rollcraft.curriculum.task_pass_rates`); else None."""
     if order not in ORDERS:
         raise typer.BadParameter(f"must be one of {', '.join(ORDERS)}", param_hint="--order")
     if order != EASY_TO_HARD:
@@ -396,7 +408,7 @@ def _rated(fmt: RowFormat, order: str, paths: list[str], options: ReadOptions) -
         )
     from rollcraft.curriculum import task_pass_rates
 
-    return RatedRows(fmt, task_pass_rates(paths, options=options))
+    return dict(task_pass_rates(paths, options=options))
 
 
 def _refuse_for_tokens(**given: bool | str | None) -> None:

@@ -1,4 +1,4 @@
-"""Rows from easy to hard (``sft --order easy-to-hard``), for a curriculum run with shuffling off.
+"""Rows from easy to hard (``sft``/``dpo --order easy-to-hard``), for a curriculum run with shuffling off.
 
 Each row's task has an observed pass rate (:func:`rollcraft.curriculum.task_pass_rates`: its
 successes over its rollouts and failed attempts). :class:`RatedRows` wraps a row format and notes
@@ -21,9 +21,20 @@ from typing import IO, Any, Final, Literal
 
 from rollcraft._records import Rollout
 from rollcraft.formats._dialects import Dialect
+from rollcraft.formats._pair_plan import task_keys_of
 from rollcraft.formats._rows import RowFormat
+from rollcraft.formats.dpo import PairCollector
 
-__all__ = ["EASY_TO_HARD", "ORDERS", "Order", "RatedRows", "copy_ordered", "rate_of", "reorder_file"]
+__all__ = [
+    "EASY_TO_HARD",
+    "ORDERS",
+    "Order",
+    "RatedRows",
+    "copy_ordered",
+    "ordered_pairs",
+    "rate_of",
+    "reorder_file",
+]
 
 Order = Literal["input", "easy-to-hard"]
 ORDERS: tuple[Order, ...] = ("input", "easy-to-hard")
@@ -81,6 +92,31 @@ def copy_ordered(source: IO[bytes], rates: Sequence[float], sink: IO[bytes]) -> 
         source.seek(offsets[i])
         line = source.read(offsets[i + 1] - offsets[i])
         sink.write(line if line.endswith(b"\n") else line + b"\n")
+
+
+def ordered_pairs(collector: PairCollector, rates: Mapping[str, float], sink: IO[bytes]) -> None:
+    """Write ``collector``'s DPO rows to ``sink`` by their task's pass rate (``dpo --order
+    easy-to-hard``): each task's pairs are encoded on their own (a slice of the plan at task
+    boundaries gives the rows the whole plan gives), noted with the task's rate in a scratch file,
+    then copied in order (:func:`copy_ordered`)."""
+    planned = collector.plan()
+    keys = task_keys_of(planned)
+    noted = array("d")
+    with tempfile.TemporaryFile() as scratch:
+        try:
+            start = 0
+            while start < len(keys):
+                end = start + 1
+                while end < len(keys) and keys[end] == keys[start]:
+                    end += 1
+                rate = rate_of(keys[start], rates)
+                for _, line in collector.encode(planned[start:end], collector.report):
+                    scratch.write(line)
+                    noted.append(rate)
+                start = end
+        finally:
+            collector.store.close()
+        copy_ordered(scratch, noted, sink)
 
 
 def reorder_file(path: Path, rates: Sequence[float]) -> None:
