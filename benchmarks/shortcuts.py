@@ -83,9 +83,10 @@ def switch_off(name: str, variant: str, put: Setter = setattr) -> None:
     """Turn a shortcut off (``variant`` other than ``on``): the plain path writes the same bytes.
 
     ``put`` sets each attribute (tests pass ``monkeypatch.setattr``, which undoes it)."""
-    from rollcraft import _alloc, _read, cli
+    from rollcraft import _alloc, cli
     from rollcraft.engines import _writing, local
     from rollcraft.formats import dpo
+    from rollcraft.read import _reader as _read
 
     if variant == "on":
         return

@@ -68,7 +68,7 @@ def _counted(monkeypatch: pytest.MonkeyPatch, module: object, name: str) -> list
 def test_the_fast_decoder_writes_what_the_general_reader_writes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from rollcraft import _read
+    from rollcraft.read import _reader as _read
 
     with monkeypatch.context() as patch:
         taken = _counted(patch, _read, "_fast_rollout")
