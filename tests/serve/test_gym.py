@@ -183,8 +183,9 @@ def test_gym_collects_from_rollcraft_serve(
             gym.kill()
             gym.wait()
     assert gym.returncode == 0, log[-3000:]
-    # gym stops Ray and its servers itself: nothing it started outlives it (but the model server)
-    assert not left_over(env["ROLLCRAFT_GYM_MARKER"], int(env["SERVE_PID"]), 30)
+    # gym stops Ray and its servers itself: nothing it started outlives it (but the model server);
+    # Ray's workers take tens of seconds to go on a loaded 2-core machine
+    assert not left_over(env["ROLLCRAFT_GYM_MARKER"], int(env["SERVE_PID"]), 120)
 
     lines = output.read_text().splitlines()
     assert len(lines) == len(tasks) * REPEATS
