@@ -15,7 +15,7 @@ The candidate table and the compact sets are measured in one process instead (``
                rows decoded (no splicing) / input lines read back and normalized again
 ``splice-sft`` the same with SFT rows written too (the pairs' sides are mostly SFT rows)
 ``pairs``      DPO only, ``--workers 2``: pairs encoded by forked workers / in the parent
-``clean``      redaction + balance (two passes): the main pass skips the lines the first pass
+``clean``      drop-mode redaction + balance (two passes): the main pass skips the lines the first pass
                found clean / searches every line again
 ``writer``     filter + SFT + DPO: outputs written and hashed by a thread / inline
 ``gc``         filter + SFT + DPO: :func:`few_collections` / the collector's defaults
@@ -59,7 +59,7 @@ validate: {{enabled: false}}
 """
 BOTH = "sft: {format: trl, success_only: false}\ndpo: {format: trl}"
 DPO = "dpo: {format: trl}"
-CLEAN = "redact: {on_secret: replace}\nbalance: {max_per_category: 200, by: task_type, seed: 0}\n" + BOTH
+CLEAN = "redact: {on_secret: drop}\nbalance: {max_per_category: 200, by: task_type, seed: 0}\n" + BOTH
 
 #: Each shortcut: its workload (sections of the config, ``reader``), workers, and its variants
 #: (the first is what rollcraft does).

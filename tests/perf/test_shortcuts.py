@@ -110,9 +110,9 @@ def test_pairs_encoded_by_forked_workers_are_the_pairs_encoded_in_the_parent(
 def test_lines_found_clean_once_give_the_same_bytes_searched_again(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Redaction (replace: the real files' emails are rewritten) with balance: the main pass
+    """Drop-mode redaction (the real files' emails drop their rollouts) with balance: the main pass
     skips the lines balance's first pass found clean, or searches them all again."""
-    sections = "redact: {on_secret: replace}\nbalance: {max_per_category: 20, by: task_type}\n" + SFT + DPO
+    sections = "redact: {on_secret: drop}\nbalance: {max_per_category: 20, by: task_type}\n" + SFT + DPO
     with monkeypatch.context() as patch:
         balanced = _counted(patch, local, "_balanced")
         on = _outputs(tmp_path, "skipped", sections)

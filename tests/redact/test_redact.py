@@ -584,6 +584,25 @@ def test_dropped_for_a_secret_the_rejects_hold_the_line_redacted(tmp_path: Path)
     assert record["rollout"]["metadata"]["note"] == "key <REDACTED:aws_access_key>"
 
 
+def test_replace_mode_searches_only_what_is_written_and_the_rejects_are_redacted(tmp_path: Path) -> None:
+    """Replace mode redacts the rollouts written (after the filters): a rollout another filter
+    drops is not searched, and in a rejects file it is written redacted all the same."""
+    source = tmp_path / "in.jsonl"
+    failed = _rollout(["key AKIAIOSFODNN7EXAMPLE", "x"]).replace(b'"reward":1.0', b'"reward":0.0')
+    source.write_bytes(_rollout(["mail bob@corp.io"]) + b"\n" + failed + b"\n")
+    kept, rejects, report = (tmp_path / name for name in ("kept.jsonl", "rejects.jsonl", "report.json"))
+    command = [sys.executable, "-m", "rollcraft.cli", "filter", str(source), "-o", str(kept)]
+    command += ["--min-reward", "1", "--redact-secrets", "--rejects", str(rejects), "--report", str(report)]
+    subprocess.run(command, capture_output=True, check=True)
+    assert b"<REDACTED:email>" in kept.read_bytes() and b"bob@corp.io" not in kept.read_bytes()
+    (reject,) = [orjson.loads(x) for x in rejects.read_bytes().splitlines()]
+    assert reject["dropped_by"] == "min_reward" and reject["rollout"]["reward"] == 0.0
+    assert reject["rollout"]["metadata"]["note"] == "key <REDACTED:aws_access_key>"
+    counts = orjson.loads(report.read_bytes())
+    assert (counts["kept"], counts["dropped"]) == (1, 1)
+    assert counts["redaction"] == {"rollouts": 1, "redacted": 1, "dropped": 0, "kinds": {"email": 3}}
+
+
 def test_a_rollout_redaction_cannot_decode_is_dropped_in_both_modes(tmp_path: Path) -> None:
     # The fast reader skips an unknown key's number without reading it; orjson, which redaction
     # needs for a line with escapes, refuses one out of a double's range.
@@ -687,9 +706,11 @@ _QUARANTINED = {"failed_attempt": 1, "unknown_schema": 1}
 def test_api_every_kind_in_every_part_and_the_lookalikes_untouched(planted: Path) -> None:
     step = RedactSecrets()
     items = list(step.redact_items(read_rollouts([str(planted)])))
-    rollouts = [item for item in items if isinstance(item, Rollout)]
-    assert len(rollouts) == _ROLLOUTS and not step.failed
-    written = b"\n".join(r.raw for r in rollouts) + orjson.dumps([str(i) for i in items])
+    results = [step.apply(item) for item in items if isinstance(item, Rollout)]
+    rollouts = [r.rollout for r in results if r.rollout is not None]
+    assert len(rollouts) == _ROLLOUTS
+    quarantined = [str(i) for i in items if not isinstance(i, Rollout)]
+    written = b"\n".join(r.raw for r in rollouts) + orjson.dumps(quarantined)
     for secret in _secrets():
         assert secret.encode() not in written, secret
     expected: Counter[str] = Counter()

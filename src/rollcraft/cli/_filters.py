@@ -20,7 +20,7 @@ import typer
 from rollcraft.cli._common import PiiOpt, finite, pii_kinds
 from rollcraft.filters import FilterConfig, FilterReport, build_steps, step_spec
 from rollcraft.read._reader import ReadOptions
-from rollcraft.steps import Judged, Stage, Step, redaction_steps, run_paths
+from rollcraft.steps import Judged, Stage, run_paths, with_redaction
 
 __all__ = [
     "AllowlistOpt",
@@ -175,15 +175,14 @@ def judged_rollouts(
     report: FilterReport,
     stages: Sequence[Stage] = (),
 ) -> Iterator[Judged]:
-    """Read and run the command's steps: redaction (when asked), the filters, then ``stages``
-    (see :mod:`rollcraft.steps`); every drop counted in ``report``."""
-    first: list[Step] = []
+    """Read and run the command's steps: the filters, then ``stages`` (the writers), with
+    redaction in its places when asked (:func:`rollcraft.steps.with_redaction`); every drop
+    counted in ``report``."""
     if redaction is not None:
         redaction.options = options
-        first = redaction_steps(redaction)
     return run_paths(
         paths,
-        lambda stats: [*first, *build_steps(filters, task_stats=stats), *stages],
+        lambda stats: with_redaction(redaction, build_steps(filters, task_stats=stats), stages, report),
         options=options,
         report=report,
         task_stats=filters.min_success_rate is not None,

@@ -87,7 +87,8 @@ def _print_run(manifest: dict[str, Any], folder: Path) -> None:
     if "redaction" in counts:
         red = counts["redaction"]
         out.print(
-            f"Secrets: {red['redacted']} rollouts redacted, {red['dropped']} dropped; kinds {red['kinds']}"
+            f"Secrets: {red['rollouts']} rollouts searched, {red['redacted']} redacted, "
+            f"{red['dropped']} dropped; kinds {red['kinds']}"
         )
     if counts["review"]["rejected"] or counts["review"]["decisions_matched"]:
         review = counts["review"]

@@ -126,7 +126,7 @@ def redact_command(
     Quarantined lines are counted and left out.
     """
     from rollcraft.redact import secrets_step
-    from rollcraft.steps import WriteKept, drain, redaction_steps, run_steps
+    from rollcraft.steps import WriteKept, drain, run_steps, with_redaction
 
     install_cleanup_handlers()
     if on_secret not in ("replace", "drop"):
@@ -136,7 +136,7 @@ def redact_command(
     counts = FilterReport()
     read = counts.read
     with atomic_writer(output) as handle:
-        drain(run_steps(read_rollouts(paths), [*redaction_steps(step), WriteKept(handle)], counts))
+        drain(run_steps(read_rollouts(paths), with_redaction(step, [], [WriteKept(handle)], counts), counts))
         require_rollouts(read)  # before the output is kept (and whatever form the report takes)
     _print_redaction(step.report, read, output, as_json=as_json)
 

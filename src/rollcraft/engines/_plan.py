@@ -1,8 +1,9 @@
 """The per-rollout work of a pipeline pass, shared by every engine.
 
 A :class:`Plan` is everything a pass needs, picklable so worker processes can rebuild it. A
-:class:`Pass` streams items through redaction, filters, review decisions and balancing, writes
-SFT rows (and, when asked, the kept and the rejected lines) and collects DPO candidates.
+:class:`Pass` streams items through filters, review decisions and balancing, redacts what it
+writes, writes SFT rows (and, when asked, the kept and the rejected lines) and collects DPO
+candidates.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from rollcraft.steps import (
     ExpandTrajectories,
     Review,
     Select,
+    Stage,
     Step,
     TellingWriter,
     WriteKept,
@@ -38,8 +40,8 @@ from rollcraft.steps import (
     WriteRejects,
     WriteRows,
     drain,
-    redaction_steps,
     run_steps,
+    with_redaction,
 )
 
 __all__ = ["SHARD_LINES", "Pass", "PassResult", "Plan", "Sinks", "few_collections", "moved_to"]
@@ -237,30 +239,38 @@ class Pass:
         self.dedupe_log = dedupe_log
         self.result = PassResult()
         #: A first pass (balance's categories, dedupe's log) writes nothing and collects no pairs;
-        #: with redaction it collects the ids of the lines found clean, so the main pass does not
-        #: search them again (redaction is most of such a run).
+        #: with drop-mode redaction it collects the ids of the lines found clean, so the main pass
+        #: does not search them again (replace mode searches only what is written: not here).
         self.first_pass = collect_categories or dedupe_log is not None
-        redacts = plan.loaded.config.redact is not None
-        self.clean_lines: IdSet | None = IdSet() if self.first_pass and redacts else None
+        redact = plan.loaded.config.redact
+        searches = redact is not None and redact.on_secret == "drop"
+        self.clean_lines: IdSet | None = IdSet() if self.first_pass and searches else None
         self.secrets: Any = None  # the redaction step, once built
 
     def steps(self) -> list[Step]:
         """This pass's steps, in order: the pipeline config written as steps."""
         plan, config = self.plan, self.plan.loaded.config
-        steps: list[Step] = []
         if config.redact is not None:
             self.secrets = plan.redaction_step(self.clean_lines)
-            steps += redaction_steps(self.secrets)
-        steps += plan.filter_steps(self.dedupe_log)
+        writers = [] if self.first_pass else self._writers()
+        return with_redaction(self.secrets, self._judges(), writers, self.result.filter)
+
+    def _judges(self) -> list[Step]:
+        """The filters, then the stages that drop (review, balance) or note (categories)."""
+        plan, config = self.plan, self.plan.loaded.config
+        steps: list[Step] = [*plan.filter_steps(self.dedupe_log)]
         if plan.decisions is not None:
             steps.append(Review(plan.decisions))
         if self.collect_categories:
             steps.append(Categorize(config.balance.by if config.balance is not None else "task_type"))
         if plan.selected is not None:
             steps.append(Select(plan.selected))
-        if self.first_pass:
-            return steps
-        sinks = self.sinks
+        return steps
+
+    def _writers(self) -> list[Stage]:
+        """The stages that write: the kept and rejected lines, the rows, the DPO candidates."""
+        plan, config, sinks = self.plan, self.plan.loaded.config, self.sinks
+        steps: list[Stage] = []
         if sinks.kept is not None:
             steps.append(WriteKept(sinks.kept))
         if sinks.rejects is not None:

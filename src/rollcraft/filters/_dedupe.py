@@ -16,7 +16,6 @@ from rollcraft.filters._base import Filter
 __all__ = ["Dedupe", "conversation_key"]
 
 
-
 class _DedupeMemory:
     """What a dedupe step and its twin saw: per conversation key, the id of the first rollout
     that reached the step (None while only the twin has seen the key). One dict for both, and

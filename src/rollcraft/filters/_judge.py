@@ -38,6 +38,15 @@ class FilterReport:
         self.dropped[drop.by] += 1
         self.examples.setdefault(drop.by, drop.reason)
 
+    def dropped_later(self, drop: Drop) -> None:
+        """A rollout the filters kept and a later step dropped (one replace-mode redaction cannot
+        redact): counted as that step's drop, so ``kept + sum(dropped)`` still adds up."""
+        if drop.by not in self.steps:
+            self.steps.append(drop.by)
+        self.kept -= 1
+        self.alone[drop.by] += 1
+        self.count(drop)
+
     @property
     def total(self) -> int:
         return self.read.rollouts

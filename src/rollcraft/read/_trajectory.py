@@ -97,7 +97,6 @@ _MODEL_CALL_GAPS = ("model_call", "model_response_id_")
 _RECORD_FLAGS = frozenset({"mask_sample", "verification_skipped", "superseded_attempt", "duplicate_rollout"})
 
 
-
 @dataclass(frozen=True, slots=True)
 class TrajectoryRow:
     """One model-visible conversation of a rollout's trajectory, linked to its rollout.

@@ -219,5 +219,3 @@ def _assistant_blocks(builder: Builder, content: Any, flags: set[str]) -> None:
 
 def _list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
-
-

@@ -28,7 +28,6 @@ from rollcraft.redact._search import _all_tokens as _all_tokens
 from rollcraft.redact._search import _sub as _sub
 from rollcraft.redact._search import _token_end as _token_end
 from rollcraft.redact._step import DropSecrets as DropSecrets
-from rollcraft.redact._step import FailedRedactions as FailedRedactions
 from rollcraft.redact._step import (
     OnSecret,
     RedactionReport,

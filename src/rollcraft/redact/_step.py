@@ -1,11 +1,13 @@
 """The ``redact_secrets`` step: each rollout redacted (replace mode) or dropped (drop mode), the
 hits counted in a :class:`RedactionReport`; and what a rejects file holds of a dropped line.
 
-A shortcut for speed lives here: a run that makes two passes (balance) records the ids of the
-lines its first pass searched and found clean (``record_clean``), and the main pass passes
-them on unsearched (``clean``). On 100 MB of the benchmark's input, redaction with balance, SFT
-and DPO takes 4.2 CPU seconds with it and 6.2 searching every line again (47% more)
-(``python benchmarks/shortcuts.py --only clean``; the same bytes: ``tests/perf/test_shortcuts.py``)."""
+A shortcut for speed lives here: a drop-mode run that makes two passes (balance) records the
+ids of the lines its first pass searched and found clean (``record_clean``), and the main pass
+passes them on unsearched (``clean``). On 100 MB of the benchmark's input, drop-mode redaction
+with balance, SFT and DPO takes 4.2 CPU seconds with it and 6.2 searching every line again (47%
+more) (``python benchmarks/shortcuts.py --only clean``; the same bytes:
+``tests/perf/test_shortcuts.py``). Replace mode searches only the rollouts written
+(:func:`rollcraft.steps.with_redaction`), so a first pass does not search at all."""
 
 from __future__ import annotations
 
@@ -103,8 +105,6 @@ class RedactSecrets:
     #: Collects the ids of the lines searched and found clean, when given (a ``set`` or an
     #: :class:`rollcraft._compact.IdSet`: anything with ``add``).
     record_clean: _Recorder | None = None
-    #: Replace mode: the rollouts it could not redact (id -> why), until :meth:`failure_step` drops them.
-    failed: dict[str, str] = field(default_factory=dict)
     name: ClassVar[str] = "redact_secrets"
 
     def __post_init__(self) -> None:
@@ -129,28 +129,21 @@ class RedactSecrets:
         """Drop mode as a filter step that also counts the hits in :attr:`report`."""
         return DropSecrets(self)
 
-    def failure_step(self) -> FailedRedactions:
-        """Replace mode's filter step: drops the rollouts :meth:`redact_items` could not redact."""
-        return FailedRedactions(self)
-
     def redact_items(self, items: Iterable[Rollout | Quarantined]) -> Iterator[Rollout | Quarantined]:
         """The stream with each quarantined line's detail redacted (it may quote the record: a
         failed attempt's ``_ng_failure_class``, an unknown record's keys), as the terminal, the
-        report and the manifest show it. In replace mode each rollout is redacted too; one it
-        cannot redact (a line it cannot decode, or a redacted record that is no longer a rollout)
-        is passed on as it was and recorded in :attr:`failed`: :meth:`failure_step`, next, must
-        drop it. In drop mode rollouts pass unchanged (:meth:`drop_step` judges them)."""
-        replace = self.on_secret == "replace"
+        report and the manifest show it; rollouts pass on unchanged (replace mode redacts the
+        kept ones later, :class:`rollcraft.steps.RedactWritten`; drop mode's filter judges them)."""
         for item in items:
-            if not isinstance(item, Rollout):
-                yield self.redact_quarantined(item)
-            elif replace:
-                result = self.apply(item)
-                if result.rollout is None:
-                    self.failed[item.rollout_id] = result.dropped or "could not be redacted"
-                yield result.rollout if result.rollout is not None else item
-            else:
-                yield item
+            yield item if isinstance(item, Rollout) else self.redact_quarantined(item)
+
+    def redacted_line(self, raw: bytes) -> bytes:
+        """``raw`` (a JSON line) with its secrets replaced, not counted; ``null`` when it cannot
+        be decoded: what a rejects file holds of a dropped line in replace mode."""
+        try:
+            return self.redactor._redact_line(raw, checked=False)[0]
+        except _Unreadable:
+            return b"null"
 
     def redact_quarantined(self, item: Quarantined) -> Quarantined:
         """``item`` with its detail redacted (every kind, allowlist applied; not counted in
@@ -194,15 +187,6 @@ class DropSecrets:
 
     def check(self, rollout: Rollout) -> str | None:
         return self.secrets.apply(rollout).dropped
-
-
-@dataclass(frozen=True, slots=True)
-class FailedRedactions(DropSecrets):
-    """A filter step (``redact_secrets``) after replace mode's :meth:`RedactSecrets.redact_items`:
-    drops each rollout it could not redact, so none reaches an output with its secrets."""
-
-    def check(self, rollout: Rollout) -> str | None:
-        return self.secrets.failed.pop(rollout.rollout_id, None)
 
 
 def secrets_step(

@@ -3,7 +3,7 @@ dropped ones, each wrapped with who dropped it and why (:class:`WriteRejects`)."
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -47,27 +47,33 @@ class WriteKept:
 
 @dataclass(slots=True)
 class WriteRejects:
-    """Write each dropped rollout as ``{"dropped_by", "reason", "rollout"}`` (:func:`reject_line`)."""
+    """Write each dropped rollout as ``{"dropped_by", "reason", "rollout"}`` (:func:`reject_line`);
+    ``redact``: what each dropped line is written as (replace-mode redaction, which searches only
+    the kept rollouts, sets it: :func:`rollcraft.steps.with_redaction`)."""
 
     sink: Writer
     written: int = 0
     name: str = "write_rejects"
+    redact: Callable[[bytes], bytes] | None = None
 
     def run(self, judged: Iterator[Judged]) -> Iterator[Judged]:
-        write = self.sink.write
+        write, redact = self.sink.write, self.redact
         for rollout, drop in judged:
             if drop is not None:
-                write(reject_line(rollout, drop))
+                write(reject_line(rollout, drop, redact))
                 self.written += 1
             yield rollout, drop
 
 
-def reject_line(rollout: Rollout, drop: Drop) -> bytes:
+def reject_line(rollout: Rollout, drop: Drop, redact: Callable[[bytes], bytes] | None = None) -> bytes:
     """``{"dropped_by": ..., "reason": ..., "rollout": <the original line>}`` and a newline
-    (for a drop by ``redact_secrets``, the line with its secrets replaced)."""
+    (for a drop by ``redact_secrets``, the line with every kind of secret replaced; else, with
+    ``redact``, the line it gives)."""
     head = b'{"dropped_by":' + orjson.dumps(drop.by) + b',"reason":' + orjson.dumps(drop.reason)
     raw = rollout.raw.strip()
-    if drop.by == "redact_secrets":
+    if redact is not None and drop.by != "redact_secrets":
+        raw = redact(raw)
+    elif drop.by == "redact_secrets":
         from rollcraft.redact import redacted_reject
 
         raw = redacted_reject(raw)
