@@ -45,9 +45,7 @@ def _fetch(target: Path) -> None:
     print(f"fetching NeMo Gym's example rollouts ({NEMO_GYM}) into {target}", file=sys.stderr)
     with tempfile.TemporaryDirectory() as tmp:
         command = [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--ignore-requires-python"]
-        result = subprocess.run(
-            [*command, NEMO_GYM, "-d", tmp], capture_output=True, text=True, check=False
-        )
+        result = subprocess.run([*command, NEMO_GYM, "-d", tmp], capture_output=True, text=True, check=False)
         wheels = sorted(Path(tmp).glob("nemo_gym-*.whl"))
         if result.returncode != 0 or not wheels:
             raise RuntimeError(

@@ -15,8 +15,10 @@ The candidate table and the compact sets are measured in one process instead (``
                rows decoded (no splicing) / input lines read back and normalized again
 ``splice-sft`` the same with SFT rows written too (the pairs' sides are mostly SFT rows)
 ``pairs``      DPO only, ``--workers 2``: pairs encoded by forked workers / in the parent
-``clean``      drop-mode redaction + balance (two passes): the main pass skips the lines the first pass
-               found clean / searches every line again
+``clean``      drop-mode redaction + balance, ``--workers 2`` (two passes over shards): the main
+               pass skips the lines the first pass found clean / searches every line again
+``chosen``     redaction (replace) + balance: the main pass reads only the lines balance
+               chose / reads and judges every line again
 ``writer``     filter + SFT + DPO: outputs written and hashed by a thread / inline
 ``gc``         filter + SFT + DPO: :func:`few_collections` / the collector's defaults
 ``malloc``     filter + SFT + DPO: glibc's mmap and trim thresholds raised / defaults
@@ -60,6 +62,7 @@ validate: {{enabled: false}}
 BOTH = "sft: {format: trl, success_only: false}\ndpo: {format: trl}"
 DPO = "dpo: {format: trl}"
 CLEAN = "redact: {on_secret: drop}\nbalance: {max_per_category: 200, by: task_type, seed: 0}\n" + BOTH
+CHOSEN = "redact: {on_secret: replace}\nbalance: {max_per_category: 15, by: task_type, seed: 0}\n" + BOTH
 
 #: Each shortcut: its workload (sections of the config, ``reader``), workers, and its variants
 #: (the first is what rollcraft does).
@@ -68,7 +71,8 @@ SHORTCUTS: dict[str, tuple[str, int, tuple[str, ...]]] = {
     "splice": (DPO, 1, ("on", "rows", "plain")),
     "splice-sft": (BOTH, 1, ("on", "rows", "plain")),
     "pairs": (DPO, 2, ("on", "off")),
-    "clean": (CLEAN, 1, ("on", "off")),
+    "clean": (CLEAN, 2, ("on", "off")),
+    "chosen": (CHOSEN, 1, ("on", "off")),
     "writer": (BOTH, 1, ("on", "off")),
     "gc": (BOTH, 1, ("on", "off")),
     "malloc": (BOTH, 1, ("on", "off")),
@@ -107,6 +111,8 @@ def switch_off(name: str, variant: str, put: Setter = setattr) -> None:
             return dataclasses.replace(plan, clean_lines=None), info
 
         put(local, "_balanced", unclean)
+    elif name == "chosen":
+        put(local, "_chosen_only", lambda *args: False)
     elif name == "writer":
         for module in (local, _writing):
             put(module, "DigestWriter", _inline_writer(module.DigestWriter))

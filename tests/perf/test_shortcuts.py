@@ -122,6 +122,31 @@ def test_lines_found_clean_once_give_the_same_bytes_searched_again(
     assert _outputs(tmp_path, "searched", sections) == on
 
 
+def test_a_main_pass_given_only_the_chosen_lines_writes_and_counts_what_a_full_one_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Replace-mode redaction, dedupe and balance, no rejects file: the main pass reads only the
+    lines balance chose, or reads and judges every line again; the same files and counts."""
+    body = BODY.replace("write_rejects: true\n", "")
+    body = body.replace("{max_turns: 400}", "{max_turns: 40, dedupe: true}")
+    sections = "redact: {on_secret: replace}\nbalance: {max_per_category: 6, by: task_type}\n" + SFT + DPO
+
+    def run(name: str) -> tuple[dict[str, bytes], dict[str, Any]]:
+        config = tmp_path / f"{name}.yaml"
+        config.write_text(body + sections)
+        result = run_pipeline(config, version=name)
+        files = {p.name: p.read_bytes() for p in sorted(result.folder.iterdir()) if p.name != "manifest.json"}
+        return files, result.manifest["counts"]
+
+    with monkeypatch.context() as patch:
+        chosen = _counted(patch, local, "_chosen_only")
+        on = run("chosen")
+    assert chosen == [True]  # the shortcut ran
+    assert on[1]["redaction"]["redacted"] > 0 and on[1]["balance"]["dropped"] > 100
+    switch_off("chosen", "off", monkeypatch.setattr)
+    assert run("every") == on
+
+
 def test_outputs_written_by_a_thread_are_the_outputs_written_inline(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -126,8 +126,16 @@ def test_the_pipeline_and_apply_review_run_the_same_review_step(tmp_path: Path) 
         "validate: {enabled: false}\n"
     )
     folder = run_pipeline(config).folder
-    _cli("apply-review", str(EXAMPLES_DIR), "--decisions", str(decisions), "-o", str(tmp_path / "kept.jsonl"),
-         "--rejects", str(tmp_path / "rejects.jsonl"))
+    _cli(
+        "apply-review",
+        str(EXAMPLES_DIR),
+        "--decisions",
+        str(decisions),
+        "-o",
+        str(tmp_path / "kept.jsonl"),
+        "--rejects",
+        str(tmp_path / "rejects.jsonl"),
+    )
     assert (folder / "filtered.jsonl").read_bytes() == (tmp_path / "kept.jsonl").read_bytes()
     assert (folder / "rejects.jsonl").read_bytes() == (tmp_path / "rejects.jsonl").read_bytes()
     reasons = [json.loads(line)["reason"] for line in (folder / "rejects.jsonl").read_text().splitlines()]

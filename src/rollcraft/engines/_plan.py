@@ -94,6 +94,11 @@ class Plan:
     #: ``filters.dedupe`` decided ahead, for passes over shards (see :mod:`._dedupe`); None: the
     #: streaming step.
     dedupe: Decisions | None = None
+    #: What a first pass in this process counted that ran every filter, review and balance's
+    #: choice over the whole input (its ``balance_dropped`` set): the main pass is then given
+    #: only the chosen rollouts (read by their locators) and runs only the writers. None: the
+    #: main pass judges every rollout.
+    judged: PassResult | None = None
 
     @property
     def filters(self) -> FilterConfig:
@@ -246,6 +251,8 @@ class Pass:
         searches = redact is not None and redact.on_secret == "drop"
         self.clean_lines: IdSet | None = IdSet() if self.first_pass and searches else None
         self.secrets: Any = None  # the redaction step, once built
+        #: Replace mode's drops after the filters, in a pass given only the chosen rollouts.
+        self.late = FilterReport()
 
     def steps(self) -> list[Step]:
         """This pass's steps, in order: the pipeline config written as steps."""
@@ -253,7 +260,11 @@ class Pass:
         if config.redact is not None:
             self.secrets = plan.redaction_step(self.clean_lines)
         writers = [] if self.first_pass else self._writers()
-        return with_redaction(self.secrets, self._judges(), writers, self.result.filter)
+        if plan.judged is None:
+            return with_redaction(self.secrets, self._judges(), writers, self.result.filter)
+        if self.secrets is not None and self.secrets.on_secret == "drop":
+            return list(writers)  # the first pass dropped every rollout that holds a secret
+        return with_redaction(self.secrets, [], writers, self.late)
 
     def _judges(self) -> list[Step]:
         """The filters, then the stages that drop (review, balance) or note (categories)."""
@@ -295,7 +306,18 @@ class Pass:
         steps = self.steps()
         drain(run_steps(items, steps, self.result.filter))
         self._gather(steps)
+        if self.plan.judged is not None:
+            self._judged_counts(self.plan.judged)
         return self.result
+
+    def _judged_counts(self, judged: PassResult) -> None:
+        """The counts of a pass given only the chosen rollouts: the first pass's, which judged
+        every line, and what this one's redaction added."""
+        result = self.result
+        result.filter = judged.filter + self.late
+        result.review_rejected, result.review_matched = judged.review_rejected, judged.review_matched
+        result.balance_dropped = judged.balance_dropped
+        result.redaction = _add_redaction(judged.redaction, result.redaction)
 
     def _gather(self, steps: list[Step]) -> None:
         result = self.result

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Container, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -139,15 +139,22 @@ def read_rollouts(
     *,
     options: ReadOptions | None = None,
     report: ReadReport | None = None,
+    only: Container[tuple[str, int]] | None = None,
 ) -> Iterator[Rollout | Quarantined]:
     """Read files, folders, globs or ``-`` and yield one Rollout or Quarantined per input line.
+
+    ``only``: the locators ``(file, byte offset)`` of the lines to read; every other line is
+    passed over undecoded (and not counted in ``report``).
 
     >>> from rollcraft import read_rollouts, Rollout
     >>> rollouts = [r for r in read_rollouts(["examples/rollouts"]) if isinstance(r, Rollout)]
     """
     opts = options or ReadOptions()
     sources = expand_inputs(paths)
-    for item in parse_lines(_raw_lines(sources, opts.max_line_bytes), opts):
+    lines = _raw_lines(sources, opts.max_line_bytes)
+    if only is not None:
+        lines = (raw for raw in lines if (raw.source, raw.offset) in only)
+    for item in parse_lines(lines, opts):
         if report is not None:
             report.count(item)
         yield item
