@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from array import array
 from bisect import bisect_left
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 __all__ = ["CategoryLog", "FirstSeen", "IdSet", "LocatorSet", "Numbering", "id_bits"]
 
@@ -132,6 +132,10 @@ class LocatorSet:
 
     def __len__(self) -> int:
         return sum(len(offsets) for offsets in self._offsets.values())
+
+    def offsets(self, source: str) -> Sequence[int]:
+        """The offsets in ``source``, sorted (empty for a file it has none in)."""
+        return self._offsets.get(source, array("q"))
 
 
 class CategoryLog:

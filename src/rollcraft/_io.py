@@ -28,6 +28,8 @@ __all__ = [
     "is_compressed",
     "is_plain_file",
     "iter_lines",
+    "line_at",
+    "lines_at",
     "open_input",
     "skip_bom",
 ]
@@ -269,6 +271,56 @@ def _reading(name: str) -> Iterator[None]:
         if type(exc).__module__.startswith("zstandard"):
             raise InputError(f"cannot decompress ({exc})", path=name) from None
         raise
+
+
+#: The first read of :func:`line_at`: the median SFT row of the benchmark is 4 KiB, the 90th
+#: percentile 20 KiB; a larger read copies more than the line needs, most of the time.
+_FIRST_READ = 1 << 14
+
+
+def line_at(fd: int, offset: int) -> bytes:
+    """The line starting at ``offset``, without its newline: positioned reads of growing size.
+
+    ``seek`` + ``readline`` goes through the 8 KiB buffer and costs more than the line's decode.
+    """
+    size = _FIRST_READ
+    chunk = os.pread(fd, size, offset)
+    end = chunk.find(b"\n")
+    if end >= 0:
+        return chunk[:end]
+    parts = [chunk]
+    while len(chunk) == size:
+        offset += size
+        size = min(size * 2, 1 << 24)
+        chunk = os.pread(fd, size, offset)
+        end = chunk.find(b"\n")
+        if end >= 0:
+            parts.append(chunk[:end])
+            break
+        parts.append(chunk)
+    return b"".join(parts)
+
+
+def lines_at(source: str, offsets: Sequence[int]) -> Iterator[RawLine]:
+    """The lines of the plain file ``source`` that start at ``offsets`` (sorted), numbered as
+    :func:`iter_lines` numbers them: the bytes between are read in large blocks and their
+    newlines counted, not cut into lines (for a few lines of a large file, the one pass over its
+    bytes costs a tenth of cutting every line)."""
+    with _reading(source), open(source, "rb") as handle:
+        fd = handle.fileno()
+        number, counted = 1, 0
+        for offset in offsets:
+            while counted < offset:
+                block = os.pread(fd, min(_COUNT_BLOCK, offset - counted), counted)
+                if not block:
+                    break
+                number += block.count(b"\n")
+                counted += len(block)
+            line = line_at(fd, offset)
+            yield RawLine(source, number, offset, line.rstrip(b"\r"))
+
+
+_COUNT_BLOCK = 1 << 22
 
 
 _BOM = b"\xef\xbb\xbf"

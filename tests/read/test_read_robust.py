@@ -272,3 +272,26 @@ def test_a_byte_order_mark_on_stdin_and_only_on_line_one(tmp_path: Path) -> None
     text = result.stdout.decode().replace("\n", " ")
     assert result.returncode == 0, result.stderr.decode()
     assert "1 rollouts + 1 quarantined (not_json 1)" in text  # a mark inside the stream is no BOM
+
+
+@pytest.mark.parametrize("compress", [None, "gzip"])
+def test_reading_only_some_locators_gives_those_items_as_a_full_read_does(
+    tmp_path: Path, compress: str | None
+) -> None:
+    """``read_rollouts(only=...)``: the lines at the locators, numbered and parsed as a full read
+    gives them (a BOM, CRLF endings, an empty line, a line over 4 MiB; a compressed file too)."""
+    from rollcraft._compact import LocatorSet
+
+    lines = [line for path in real_files()[:6] for line in path.read_bytes().splitlines()]
+    lines[3] = lines[3] + b" " * (5 << 20)  # longer than the first reads and the count blocks
+    data = b"\xef\xbb\xbf" + b"\r\n".join(lines[:10]) + b"\n\n" + b"\n".join(lines[10:])
+    path = tmp_path / "mixed.jsonl"
+    if compress == "gzip":
+        path = tmp_path / "mixed.jsonl.gz"
+        data = gzip.compress(data)
+    path.write_bytes(data)
+    every = list(read_rollouts([str(path)]))
+    picked = [item for i, item in enumerate(every) if i % 3 == 0 or i in (3, 4, len(every) - 1)]
+    only = LocatorSet((item.source, item.offset) for item in picked)
+    assert list(read_rollouts([str(path)], only=only)) == picked
+    assert list(read_rollouts([str(path)], only=LocatorSet())) == []

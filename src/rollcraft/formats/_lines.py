@@ -9,7 +9,7 @@ import os
 import tempfile
 from typing import IO
 
-from rollcraft._io import is_plain_file
+from rollcraft._io import is_plain_file, line_at
 from rollcraft._records import Rollout
 
 
@@ -46,7 +46,7 @@ class LineStore:
         if not hasattr(os, "pread"):  # pragma: no cover (Windows)
             handle.seek(offset)
             return handle.readline().rstrip(b"\r\n")
-        line = _line_at(handle.fileno(), offset)
+        line = line_at(handle.fileno(), offset)
         return line.rstrip(b"\r") if line.endswith(b"\r") else line  # as the reader cuts CRLF
 
     def _is_seekable(self, source: str) -> bool:
@@ -74,31 +74,3 @@ class LineStore:
         if self._spool_path:
             with contextlib.suppress(OSError):
                 os.unlink(self._spool_path)
-
-
-#: The first read of :func:`_line_at`: the median SFT row of the benchmark is 4 KiB, the 90th
-#: percentile 20 KiB; a larger read copies more than the line needs, most of the time.
-_FIRST_READ = 1 << 14
-
-
-def _line_at(fd: int, offset: int) -> bytes:
-    """The line starting at ``offset``, without its newline: positioned reads of growing size.
-
-    ``seek`` + ``readline`` goes through the 8 KiB buffer and costs more than the line's decode.
-    """
-    size = _FIRST_READ
-    chunk = os.pread(fd, size, offset)
-    end = chunk.find(b"\n")
-    if end >= 0:
-        return chunk[:end]
-    parts = [chunk]
-    while len(chunk) == size:
-        offset += size
-        size = min(size * 2, 1 << 24)
-        chunk = os.pread(fd, size, offset)
-        end = chunk.find(b"\n")
-        if end >= 0:
-            parts.append(chunk[:end])
-            break
-        parts.append(chunk)
-    return b"".join(parts)

@@ -3,15 +3,26 @@
 from __future__ import annotations
 
 import io
+import os
 from collections import Counter
-from collections.abc import Container, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import orjson
 from msgspec import UNSET
 
-from rollcraft._io import RawLine, _read_lines, expand_inputs, is_compressed, iter_lines, skip_bom
+from rollcraft._compact import LocatorSet
+from rollcraft._io import (
+    RawLine,
+    _read_lines,
+    expand_inputs,
+    is_compressed,
+    is_plain_file,
+    iter_lines,
+    lines_at,
+    skip_bom,
+)
 from rollcraft._records import Conversation, Quarantined, Rollout
 from rollcraft.read._attempts import attempt_flag, attempt_of, rollout_identity
 from rollcraft.read._facts import (
@@ -139,7 +150,7 @@ def read_rollouts(
     *,
     options: ReadOptions | None = None,
     report: ReadReport | None = None,
-    only: Container[tuple[str, int]] | None = None,
+    only: LocatorSet | None = None,
 ) -> Iterator[Rollout | Quarantined]:
     """Read files, folders, globs or ``-`` and yield one Rollout or Quarantined per input line.
 
@@ -151,9 +162,10 @@ def read_rollouts(
     """
     opts = options or ReadOptions()
     sources = expand_inputs(paths)
-    lines = _raw_lines(sources, opts.max_line_bytes)
-    if only is not None:
-        lines = (raw for raw in lines if (raw.source, raw.offset) in only)
+    if only is None:
+        lines = _raw_lines(sources, opts.max_line_bytes)
+    else:
+        lines = _lines_at(sources, only, opts.max_line_bytes)
     for item in parse_lines(lines, opts):
         if report is not None:
             report.count(item)
@@ -181,6 +193,20 @@ def _raw_lines(sources: Sequence[str], max_line_bytes: int | None) -> Iterator[R
                 number += 1
                 yield RawLine(source, number, offset, line.rstrip(b"\r\n"))
                 offset += len(line)
+
+
+def _lines_at(sources: Sequence[str], only: LocatorSet, max_line_bytes: int | None) -> Iterator[RawLine]:
+    """The lines of ``sources`` at the locators ``only``: in a plain file found by offset, in a
+    compressed one among all its lines."""
+    for source in sources:
+        offsets = only.offsets(source)
+        if not offsets:
+            continue
+        if hasattr(os, "pread") and is_plain_file(source):
+            yield from lines_at(source, offsets)
+            continue
+        wanted = set(offsets)
+        yield from (raw for raw in _raw_lines([source], max_line_bytes) if raw.offset in wanted)
 
 
 def _open_plain(source: str) -> io.BufferedReader[io.FileIO] | None:
