@@ -99,7 +99,7 @@ VALUES = st.one_of(st.none(), HEX, ODD)
 
 
 @given(
-    st.lists(st.tuples(st.sampled_from(["set", "setdefault", "add"]), KEYS, VALUES), max_size=80),
+    st.lists(st.tuples(st.sampled_from(["set", "setdefault", "add", "claim"]), KEYS, VALUES), max_size=80),
     st.lists(KEYS),
 )
 def test_first_seen_answers_as_a_dict(
@@ -113,6 +113,11 @@ def test_first_seen_answers_as_a_dict(
             if key not in plain:  # add is for keys the caller found absent
                 compact.add(key, value)
                 plain[key] = value
+        elif operation == "claim":  # the key's first id, given value where it had none
+            expected = (key in plain, plain.get(key))
+            if plain.get(key) is None:
+                plain[key] = value
+            assert compact.claim(key, value) == expected
         else:
             assert compact.setdefault(key, value) == plain.setdefault(key, value)
         assert (key in compact) and compact.get(key) == plain[key]

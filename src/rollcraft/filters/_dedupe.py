@@ -18,47 +18,29 @@ __all__ = ["Dedupe", "conversation_key"]
 
 class _DedupeMemory:
     """What a dedupe step and its twin saw: per conversation key, the id of the first rollout
-    that reached the step (None while only the twin has seen the key). One dict for both, and
-    the key of the rollout being judged computed once for both (the twin asks right after the
-    step): before, each kept its own dict and computed the key again."""
+    that reached the step (None while only the twin has seen the key). One table for both, and
+    one key and one search per rollout for both (the twin asks right after the step)."""
 
-    __slots__ = ("_first_id", "_key", "_rollout", "_seen_before", "_stored", "first")
+    __slots__ = ("_present", "_rollout", "first")
 
     def __init__(self) -> None:
         self.first = FirstSeen()
         self._rollout: Rollout | None = None
-        self._key = b""
-        self._seen_before = self._stored = False
-        self._first_id: str | None = None
+        self._present = False
 
-    def key(self, rollout: Rollout) -> tuple[bytes, bool]:
-        """The rollout's key, and whether any rollout before it had that key."""
-        if rollout is not self._rollout:
-            key = conversation_key(rollout.conversation)
-            self._rollout, self._key, self._stored = rollout, key, False
-            self._seen_before, self._first_id = self.first.lookup(key)
-        return self._key, self._seen_before
+    def claim(self, rollout: Rollout, rollout_id: str | None) -> str | None:
+        """The id of the first rollout with this one's key that reached the step; the key is
+        this rollout's (``rollout_id``: it reached the step) when it has none yet."""
+        present, first = self.first.claim(conversation_key(rollout.conversation), rollout_id)
+        self._rollout, self._present = rollout, present
+        return first
 
-    def first_id(self, rollout: Rollout) -> str | None:
-        """The id of the first rollout with this rollout's key that reached the step."""
-        self.key(rollout)
-        return self._first_id
-
-    def reached(self, rollout_id: str) -> None:
-        """The rollout (just looked up, with no first id) reached the step: it is the first."""
-        if self._seen_before:
-            self.first[self._key] = rollout_id  # only the twin had seen the key
-        else:
-            self.first.add(self._key, rollout_id)
-        self._stored, self._first_id = True, rollout_id  # the same object checked again: a duplicate
-
-    def seen(self) -> bool:
-        """For the twin, after :meth:`key`: whether an earlier rollout had the key; else the key
-        is remembered (with no first id unless the step just gave it this rollout's)."""
-        if not self._seen_before and not self._stored:
-            self.first.add(self._key, None)
+    def seen(self, rollout: Rollout) -> bool:
+        """For the twin: whether a rollout before this one had its key (remembered if not)."""
+        if rollout is not self._rollout:  # the step did not see it (an earlier step dropped it)
+            self.claim(rollout, None)
         self._rollout = None  # judged: the same object judged again is a later rollout
-        return self._seen_before
+        return self._present
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,12 +56,8 @@ class Dedupe:
     _memory: _DedupeMemory = field(default_factory=_DedupeMemory, init=False, repr=False, compare=False)
 
     def check(self, rollout: Rollout) -> str | None:
-        memory = self._memory
-        first = memory.first_id(rollout)
-        if first is not None:
-            return f"duplicate of {first}"
-        memory.reached(rollout.rollout_id)
-        return None
+        first = self._memory.claim(rollout, rollout.rollout_id)
+        return None if first is None else f"duplicate of {first}"
 
     def twin(self) -> Filter:
         """The step as if alone (it sees every rollout), sharing this step's memory."""
@@ -92,9 +70,7 @@ class _DedupeTwin:
     name: ClassVar[str] = "dedupe"
 
     def check(self, rollout: Rollout) -> str | None:
-        memory = self.memory
-        memory.key(rollout)
-        return "duplicate" if memory.seen() else None
+        return "duplicate" if self.memory.seen(rollout) else None
 
 
 def conversation_key(conversation: Conversation) -> bytes:
@@ -105,12 +81,18 @@ def conversation_key(conversation: Conversation) -> bytes:
     >>> conversation_key(a) == conversation_key(Conversation([{"role": "user", "content": "hi"}], []))
     True
     """
-    payload = {
-        "prompt": [_without_ids(m) for m in conversation.prompt],
-        "completion": [_without_ids(m) for m in conversation.completion],
-        "tools": conversation.tools,
-    }
-    return xxh3_128_digest(orjson.dumps(payload, option=orjson.OPT_SORT_KEYS))
+    prompt, completion = conversation.prompt, conversation.completion
+    if _has_ids(prompt) or _has_ids(completion):  # copies without them (most rollouts have none)
+        prompt, completion = [_without_ids(m) for m in prompt], [_without_ids(m) for m in completion]
+    payload = orjson.dumps((prompt, completion, conversation.tools), option=orjson.OPT_SORT_KEYS)
+    return xxh3_128_digest(payload)
+
+
+def _has_ids(messages: list[Message]) -> bool:
+    for message in messages:  # a loop, not any(): a generator costs more than these few checks
+        if "tool_call_id" in message or message.get("tool_calls"):
+            return True
+    return False
 
 
 def _without_ids(message: Message) -> Message:
