@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import importlib
 import json
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -77,3 +79,21 @@ def test_an_idle_child_ends_and_the_next_file_starts_another(monkeypatch: pytest
     sink = _codes._Findings(100)
     rt._roundtrip_in_child(str(path), sink)
     assert rt._child() is not child and sink.items == []
+
+
+def test_a_child_started_early_waits_for_its_first_file(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What a pipeline with validation starts first: it imports ``datasets`` while the run
+    reads, waits for its first file past the idle limit, then ends when idle as any child."""
+    monkeypatch.setattr(rt, "_IDLE_SECONDS", 0.5)
+    for old in rt._CHILDREN:
+        old.kill()
+        old.wait()
+    monkeypatch.delitem(sys.modules, "datasets")  # as in a run, which has not imported it
+    rt.prestart()
+    child = rt._child()
+    time.sleep(2.0)
+    assert child.poll() is None  # past the idle limit, still waiting for its first file
+    sink = _codes._Findings(100)
+    rt._roundtrip_in_child(str(FIX / "sft_trl_clean.jsonl"), sink)
+    assert rt._child() is child and sink.items == []
+    assert child.wait(timeout=30) == rt._IDLE

@@ -55,7 +55,7 @@ from rollcraft.pipeline._manifest import _write as _write
 from rollcraft.pipeline._manifest import _write_manifest as _write_manifest
 from rollcraft.pipeline._order import order_rows
 from rollcraft.pipeline._train import train_version as train_version
-from rollcraft.pipeline._validate import _validate_outputs
+from rollcraft.pipeline._validate import _prestart, _validate_outputs
 from rollcraft.pipeline._versions import _VERSION as _VERSION
 from rollcraft.pipeline._versions import _check_name, _publish, _staging_folder, list_versions
 from rollcraft.pipeline._versions import _children as _children
@@ -155,6 +155,7 @@ def run_pipeline(
     digests = _DigestCache(output_dir / DIGEST_CACHE)
     mode: HashMode = "inline" if config.engine != "local" else ("thread" if processes == 1 else "process")
     hashing = _InputHashes(inputs, digests, mode=mode)
+    _prestart(loaded)
     try:
         outcome = select_engine(config.engine)(loaded, inputs, staging, workers=processes, progress=progress)
         require_rollouts(outcome.result.filter.read)  # no version of nothing: say what the inputs are

@@ -10,6 +10,14 @@ from rollcraft.engines import Outcome
 from rollcraft.pipeline._manifest import _write
 
 
+def _prestart(loaded: LoadedConfig) -> None:
+    """With validation on, start the round trip's process now (it imports ``datasets`` meanwhile)."""
+    if loaded.config.validate_data.enabled:
+        from rollcraft.validate._roundtrip import prestart
+
+        prestart()
+
+
 def _validate_outputs(loaded: LoadedConfig, folder: Path, outcome: Outcome) -> dict[str, dict[str, Any]]:
     section = loaded.config.validate_data
     if not section.enabled:

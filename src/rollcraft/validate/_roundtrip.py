@@ -3,13 +3,13 @@
 A shortcut for memory lives here: ``datasets`` and what it imports (pandas, pyarrow, fsspec,
 huggingface_hub) take about 150 MB whatever the file, and loading one about 40 MB more. A process
 that has not imported it runs the round trip in a child process (this module alone, without the
-package's imports; started when needed, ended when idle: it reads file names and prints their
-findings as JSON lines), so the run itself never holds that memory on top of
-its own. The example pipeline on 100 MB of the benchmark's input peaks at 233 MB in one process;
-this way the child peaks at about 160 MB (Arrow's system allocator, not its own, which keeps
-what it freed: 188 MB) and the run itself stays at about 60 MB (more at larger inputs, see
-docs/performance.md), for the child's start (about 0.1 s of CPU besides importing ``datasets``,
-which the process would import anyway). A process that has
+package's imports; started when needed, or by a pipeline with validation as it starts, and ended
+when idle: it reads file names and prints their findings as JSON lines), so the run itself never
+holds that memory on top of its own. The example pipeline on 100 MB of the benchmark's input
+peaks at 233 MB in one process; this way the child peaks at about 160 MB (Arrow's system
+allocator, not its own, which keeps what it freed: 188 MB) and the run itself stays at about 60
+MB (more at larger inputs, see docs/performance.md), for the child's start (about 0.1 s of CPU
+besides importing ``datasets``, which the process would import anyway). A process that has
 imported ``datasets`` already pays its memory: it checks in place. The same findings either way:
 ``tests/validate/test_roundtrip_child.py``.
 """
@@ -17,6 +17,7 @@ imported ``datasets`` already pays its memory: it checks in place. The same find
 from __future__ import annotations
 
 import atexit
+import contextlib
 import importlib.util
 import json
 import math
@@ -109,6 +110,16 @@ def _roundtrip(path: str, sink: _Findings) -> None:
         _roundtrip_in_child(path, sink)
 
 
+def prestart() -> None:
+    """Start the child process now (where the round trip would run in one), so that it imports
+    ``datasets`` while the run still reads its input: a pipeline with validation calls this
+    first. On a machine with a second core that import (about 1 s) is then off the run's path;
+    the child waits for its first file without the idle limit, and ends with this process."""
+    if "datasets" not in sys.modules and importlib.util.find_spec("datasets") is not None:
+        with _LOCK:
+            _child(early=True)
+
+
 def _roundtrip_in_child(path: str, sink: _Findings) -> None:
     """:func:`_roundtrip_here` in the child process; its findings added to ``sink`` in its order."""
     with _LOCK:
@@ -147,12 +158,14 @@ _IDLE_SECONDS = 10.0
 _IDLE = 3
 
 
-def _child() -> subprocess.Popen[bytes]:
+def _child(*, early: bool = False) -> subprocess.Popen[bytes]:
     """The child process that checks files (started when needed; it ends when idle, or with
-    this process)."""
+    this process). ``early``: started before there is a file (:func:`prestart`): it waits for
+    its first one without the idle limit."""
     if _CHILDREN and _CHILDREN[-1].poll() is None:
         return _CHILDREN[-1]
-    command = [sys.executable, "-c", _BOOT.format(packages=_packages()), str(_IDLE_SECONDS)]
+    first = "wait" if early else str(_IDLE_SECONDS)
+    command = [sys.executable, "-c", _BOOT.format(packages=_packages()), str(_IDLE_SECONDS), first]
     pipe = subprocess.PIPE
     # Arrow's own allocator keeps what it freed: the system's takes the child from 188 to 161 MB.
     env = {"ARROW_DEFAULT_MEMORY_POOL": "system", **os.environ}
@@ -171,7 +184,7 @@ for name, path in {packages!r}:
     module.__path__ = [path]
     sys.modules[name] = module
 from rollcraft.validate._roundtrip import _serve
-_serve(float(sys.argv[1]))
+_serve(float(sys.argv[1]), None if sys.argv[2] == "wait" else float(sys.argv[2]))
 """
 
 
@@ -190,14 +203,19 @@ def _end_children() -> None:
                 child.kill()
 
 
-def _serve(idle: float = _IDLE_SECONDS) -> None:
-    """The child process: for each file name (a JSON line on stdin) its findings, then ``null``;
-    it exits with :data:`_IDLE` after ``idle`` seconds without one (where ``select`` can wait on
-    a pipe: not on Windows)."""
+def _serve(idle: float = _IDLE_SECONDS, first: float | None = _IDLE_SECONDS) -> None:
+    """The child process: imports ``datasets``, then for each file name (a JSON line on stdin)
+    gives its findings, then ``null``; it exits with :data:`_IDLE` after ``idle`` seconds
+    without one (``first`` for the first: None, no limit), where ``select`` can wait on a pipe
+    (not on Windows)."""
+    with contextlib.suppress(ImportError):
+        import datasets  # noqa: F401  # first: what an early start is for (see prestart)
     out, read = sys.stdout.buffer, sys.stdin.buffer
+    wait = first
     while True:
-        if os.name == "posix" and not select.select([read], [], [], idle)[0]:
+        if os.name == "posix" and not select.select([read], [], [], wait)[0]:
             sys.exit(_IDLE)
+        wait = idle
         line = read.readline()
         if not line:
             return
