@@ -111,15 +111,22 @@ class IdSet:
 
 
 class LocatorSet:
-    """A set of ``(file, offset)`` locators: per file, the offsets in a sorted ``array``."""
+    """A set of ``(file, offset)`` locators: per file, the offsets in a sorted ``array`` (and,
+    when given, each one's line number beside it: :meth:`lines`)."""
 
-    __slots__ = ("_offsets",)
+    __slots__ = ("_lines", "_offsets")
 
-    def __init__(self, locators: Iterable[tuple[str, int]] = ()) -> None:
-        by_file: dict[str, list[int]] = {}
+    def __init__(self, locators: Iterable[tuple[str, int]] = (), lines: Iterable[int] | None = None) -> None:
+        by_file: dict[str, list[tuple[int, int]]] = {}
+        numbers = iter(lines) if lines is not None else None
         for source, offset in locators:
-            by_file.setdefault(source, []).append(offset)
-        self._offsets = {source: array("q", sorted(offsets)) for source, offsets in by_file.items()}
+            by_file.setdefault(source, []).append((offset, next(numbers) if numbers is not None else 0))
+        for entries in by_file.values():
+            entries.sort()
+        self._offsets = {source: array("q", [o for o, _ in entries]) for source, entries in by_file.items()}
+        self._lines: dict[str, array[int]] | None = None
+        if numbers is not None:
+            self._lines = {source: array("I", [n for _, n in entries]) for source, entries in by_file.items()}
 
     def __contains__(self, locator: object) -> bool:
         if not isinstance(locator, tuple) or len(locator) != 2:
@@ -137,12 +144,17 @@ class LocatorSet:
         """The offsets in ``source``, sorted (empty for a file it has none in)."""
         return self._offsets.get(source, array("q"))
 
+    def lines(self, source: str) -> Sequence[int] | None:
+        """The line numbers of :meth:`offsets` (None: not given)."""
+        return None if self._lines is None else self._lines.get(source, array("I"))
+
 
 class CategoryLog:
-    """Balance's ``(category, (file, offset))`` of each rollout, in input order: 16 bytes each
-    (the category's and the file's numbers, the offset), where a list of such tuples took 155."""
+    """Balance's ``(category, (file, offset))`` of each rollout, and its line number, in input
+    order: 20 bytes each (the category's and the file's numbers, the offset, the line), where a
+    list of such tuples took 155."""
 
-    __slots__ = ("_categories", "_category", "_file", "_files", "_offset")
+    __slots__ = ("_categories", "_category", "_file", "_files", "_line", "_offset")
 
     def __init__(self) -> None:
         self._categories = Numbering()
@@ -150,18 +162,20 @@ class CategoryLog:
         self._category = array("I")
         self._file = array("I")
         self._offset = array("q")
+        self._line = array("I")
 
-    def append(self, category: str, locator: tuple[str, int]) -> None:
+    def append(self, category: str, locator: tuple[str, int], line: int = 0) -> None:
         file, offset = locator
         self._category.append(self._categories.number(category))
         self._file.append(self._files.number(file))
         self._offset.append(offset)
+        self._line.append(line)
 
     def extend(self, other: CategoryLog, keep: Callable[[tuple[str, int]], bool] | None = None) -> None:
         """Append ``other``'s entries (only those whose locator ``keep`` accepts, when given)."""
-        for category, locator in other:
+        for index, (category, locator) in enumerate(other):
             if keep is None or keep(locator):
-                self.append(category, locator)
+                self.append(category, locator, other._line[index])
 
     def __add__(self, other: CategoryLog) -> CategoryLog:
         joined = CategoryLog()
@@ -187,6 +201,9 @@ class CategoryLog:
 
     def locator(self, index: int) -> tuple[str, int]:
         return self._files.values[self._file[index]], self._offset[index]
+
+    def line(self, index: int) -> int:
+        return self._line[index]
 
 
 #: A :class:`FirstSeen` record: the 16-byte key, a state byte, the id's 64 bits.

@@ -301,15 +301,18 @@ def line_at(fd: int, offset: int) -> bytes:
     return b"".join(parts)
 
 
-def lines_at(source: str, offsets: Sequence[int]) -> Iterator[RawLine]:
+def lines_at(source: str, offsets: Sequence[int], numbers: Sequence[int] | None = None) -> Iterator[RawLine]:
     """The lines of the plain file ``source`` that start at ``offsets`` (sorted), numbered as
-    :func:`iter_lines` numbers them: the bytes between are read in large blocks and their
-    newlines counted, not cut into lines (for a few lines of a large file, the one pass over its
-    bytes costs a tenth of cutting every line)."""
+    :func:`iter_lines` numbers them: ``numbers`` where given, else the bytes between are read in
+    large blocks and their newlines counted, not cut into lines (for a few lines of a large
+    file, the one pass over its bytes costs a tenth of cutting every line)."""
     with _reading(source), open(source, "rb") as handle:
         fd = handle.fileno()
         number, counted = 1, 0
-        for offset in offsets:
+        for index, offset in enumerate(offsets):
+            if numbers is not None:
+                yield RawLine(source, numbers[index], offset, line_at(fd, offset).rstrip(b"\r"))
+                continue
             while counted < offset:
                 block = os.pread(fd, min(_COUNT_BLOCK, offset - counted), counted)
                 if not block:

@@ -294,4 +294,6 @@ def test_reading_only_some_locators_gives_those_items_as_a_full_read_does(
     picked = [item for i, item in enumerate(every) if i % 3 == 0 or i in (3, 4, len(every) - 1)]
     only = LocatorSet((item.source, item.offset) for item in picked)
     assert list(read_rollouts([str(path)], only=only)) == picked
+    numbered = LocatorSet(((i.source, i.offset) for i in picked), lines=(i.line for i in picked))
+    assert list(read_rollouts([str(path)], only=numbered)) == picked  # by offset, numbers given
     assert list(read_rollouts([str(path)], only=LocatorSet())) == []

@@ -82,17 +82,12 @@ def conversation_key(conversation: Conversation) -> bytes:
     True
     """
     prompt, completion = conversation.prompt, conversation.completion
-    if _has_ids(prompt) or _has_ids(completion):  # copies without them (most rollouts have none)
-        prompt, completion = [_without_ids(m) for m in prompt], [_without_ids(m) for m in completion]
+    for message in (*prompt, *completion):  # copies without ids, where one has any (most have none)
+        if "tool_call_id" in message or "tool_calls" in message:
+            prompt, completion = [_without_ids(m) for m in prompt], [_without_ids(m) for m in completion]
+            break
     payload = orjson.dumps((prompt, completion, conversation.tools), option=orjson.OPT_SORT_KEYS)
     return xxh3_128_digest(payload)
-
-
-def _has_ids(messages: list[Message]) -> bool:
-    for message in messages:  # a loop, not any(): a generator costs more than these few checks
-        if "tool_call_id" in message or message.get("tool_calls"):
-            return True
-    return False
 
 
 def _without_ids(message: Message) -> Message:

@@ -203,7 +203,7 @@ def _lines_at(sources: Sequence[str], only: LocatorSet, max_line_bytes: int | No
         if not offsets:
             continue
         if hasattr(os, "pread") and is_plain_file(source):
-            yield from lines_at(source, offsets)
+            yield from lines_at(source, offsets, only.lines(source))
             continue
         wanted = set(offsets)
         yield from (raw for raw in _raw_lines([source], max_line_bytes) if raw.offset in wanted)

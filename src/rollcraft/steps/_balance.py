@@ -66,7 +66,7 @@ class Categorize:
         by, log = self.by, self.log
         for rollout, drop in judged:
             if drop is None:
-                log.append(category_of(rollout, by), (rollout.source, rollout.offset))
+                log.append(category_of(rollout, by), (rollout.source, rollout.offset), rollout.line)
             yield rollout, drop
 
 
@@ -94,7 +94,8 @@ def choose(log: CategoryLog, max_per_category: int, seed: int) -> Choice:
         chosen.extend(picked)
         before[category], after[category] = len(members), len(picked)
     del groups
-    return Choice(LocatorSet(log.locator(index) for index in chosen), before, after)
+    selected = LocatorSet((log.locator(index) for index in chosen), lines=(log.line(i) for i in chosen))
+    return Choice(selected, before, after)
 
 
 def draw(members: Sequence[int], k: int, seed: str) -> Sequence[int]:
