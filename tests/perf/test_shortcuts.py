@@ -125,11 +125,21 @@ def test_lines_found_clean_once_give_the_same_bytes_searched_again(
 def test_a_main_pass_given_only_the_chosen_lines_writes_and_counts_what_a_full_one_does(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Replace-mode redaction, dedupe and balance, no rejects file: the main pass reads only the
-    lines balance chose, or reads and judges every line again; the same files and counts."""
+    """Replace-mode redaction, dedupe, review decisions and balance, no rejects file: the main
+    pass reads only the lines balance chose, or reads and judges every line again; the same
+    files and counts."""
+    from rollcraft import Rollout, read_rollouts
+
+    ids = [r.rollout_id for r in read_rollouts([str(REAL_DIR)]) if isinstance(r, Rollout)][:60]
+    decisions = tmp_path / "decisions.jsonl"
+    verdicts = ("reject", "accept", "skip")
+    decisions.write_text(
+        "".join(f'{{"rollout_id": "{i}", "decision": "{verdicts[n % 3]}"}}\n' for n, i in enumerate(ids))
+    )
     body = BODY.replace("write_rejects: true\n", "")
     body = body.replace("{max_turns: 400}", "{max_turns: 40, dedupe: true}")
     sections = "redact: {on_secret: replace}\nbalance: {max_per_category: 6, by: task_type}\n" + SFT + DPO
+    sections += f"review: {{decisions: {decisions}}}\n"
 
     def run(name: str) -> tuple[dict[str, bytes], dict[str, Any]]:
         config = tmp_path / f"{name}.yaml"
@@ -143,6 +153,7 @@ def test_a_main_pass_given_only_the_chosen_lines_writes_and_counts_what_a_full_o
         on = run("chosen")
     assert chosen == [True]  # the shortcut ran
     assert on[1]["redaction"]["redacted"] > 0 and on[1]["balance"]["dropped"] > 100
+    assert on[1]["review"]["rejected"] > 10
     switch_off("chosen", "off", monkeypatch.setattr)
     assert run("every") == on
 
