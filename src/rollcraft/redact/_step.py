@@ -140,10 +140,7 @@ class RedactSecrets:
     def redacted_line(self, raw: bytes) -> bytes:
         """``raw`` (a JSON line) with its secrets replaced, not counted; ``null`` when it cannot
         be decoded: what a rejects file holds of a dropped line in replace mode."""
-        try:
-            return self.redactor._redact_line(raw, checked=False)[0]
-        except _Unreadable:
-            return b"null"
+        return _line_or_null(self.redactor, raw)
 
     def redact_quarantined(self, item: Quarantined) -> Quarantined:
         """``item`` with its detail redacted (every kind, allowlist applied; not counted in
@@ -214,8 +211,12 @@ def secrets_step(
 def redacted_reject(raw: bytes) -> bytes:
     """What a rejects file holds of a line dropped by ``redact_secrets``: the line with every
     kind of secret replaced (no allowlist), or ``null`` when it cannot be decoded."""
+    return _line_or_null(_every_kind(), raw)
+
+
+def _line_or_null(redactor: Redactor, raw: bytes) -> bytes:
     try:
-        return _every_kind()._redact_line(raw, checked=False)[0]
+        return redactor._redact_line(raw, checked=False)[0]
     except _Unreadable:
         return b"null"
 
