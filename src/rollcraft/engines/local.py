@@ -289,23 +289,22 @@ def _restart(progress: Any, description: str) -> None:
 def _read(
     plan: Plan, sources: list[str], progress: Any, *, only: LocatorSet | None = None
 ) -> Iterator[Rollout | Quarantined]:
-    """The items of ``sources`` (``only``: of the lines at these locators), telling ``progress``
-    the bytes read every 4 MiB or so (a progress bar's update costs more than a short line's
-    reading; with ``only``, the bytes up to each line read, and the rest at the end)."""
-    pending, done, at = 0, 0, ("", 0)
-    for item in read_rollouts(sources, options=plan.read_options, only=only):
+    """The items of ``sources``, telling ``progress`` the bytes read every 4 MiB or so (a progress
+    bar's update costs more than a short line's reading); ``only``: the items of the lines at
+    these locators (read by offset: usually a few hundred), the bar filled at the end."""
+    if only is not None:
+        yield from read_rollouts(sources, options=plan.read_options, only=only)
         if progress is not None:
-            size = len(item.raw) + 1
-            if only is not None:  # and the lines passed over since the last one
-                size += item.offset - (at[1] if item.source == at[0] else 0)
-                at = (item.source, item.offset + len(item.raw) + 1)
-            pending += size
+            progress(sum(os.path.getsize(s) for s in expand_inputs(sources)))
+        return
+    pending = 0
+    for item in read_rollouts(sources, options=plan.read_options):
+        if progress is not None:
+            pending += len(item.raw) + 1
             if pending >= _PROGRESS_STEP:
                 progress(pending)
-                done, pending = done + pending, 0
+                pending = 0
         yield item
-    if progress is not None and only is not None:
-        pending = max(0, sum(os.path.getsize(s) for s in expand_inputs(sources)) - done)
     if pending:
         progress(pending)
 
