@@ -264,8 +264,8 @@ def ratios(results: Results, m: Callable[[str], float]) -> list[str]:
     if "a" in s and "c" in s:
         out.append(f"- (c)/(a) run vs decode floor: {m('c') / m('a'):.2f}x (target <= 2.0)")
     if "b" in s and "c" in s:
-        out.append(f"- (b)/(c) tutorial vs run, same records: {m('b') / m('c'):.2f}x (target >= 6)")
-    for mode, goal in (("sft", 1.6), ("dpo", 1.3)):
+        out.append(f"- (b)/(c) tutorial vs run, same records: {m('b') / m('c'):.2f}x (target >= 4.5)")
+    for mode, goal in (("sft", 2.0), ("dpo", 2.0)):
         if "a" in s and mode in s:
             out.append(f"- {mode}/(a): {m(mode) / m('a'):.2f}x (target <= {goal})")
     if "a" in s and "default" in s:
@@ -280,7 +280,7 @@ def ratios(results: Results, m: Callable[[str], float]) -> list[str]:
         reader = m("r") / m("a")
         out.append(
             f"- r/(a) rollcraft's reader alone: {reader:.2f}x (every run pays it first; it leaves "
-            f"{2.0 - reader:.2f}x of c's target, {1.3 - reader:.2f}x of dpo's for the rest)"
+            f"{2.0 - reader:.2f}x of the targets of c, sft and dpo for the rest)"
         )
     if all(k in s for k in "acde"):
         run_up, floor_up = m("c") / m("d"), 2 * m("a") / m("e")
