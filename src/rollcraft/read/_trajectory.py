@@ -131,10 +131,11 @@ def trajectory_conversations(
     (``main``), all of them, main first (``branches``), none (``off``, or no trajectory)."""
     if mode == "off":
         return []
-    trajectory = rollout.record.get("ng_trajectory")
+    record = rollout.record  # decodes the whole line: once
+    trajectory = record.get("ng_trajectory")
     if not isinstance(trajectory, dict):
         return []
-    tools = _record_tools(rollout.record)
+    tools = _record_tools(record)
     rows = _rows(trajectory, rollout.rollout_id, rollout.reward, reasoning, tools, only_main=mode == "main")
     return [row for row in rows if row.kind == "main"] if mode == "main" else rows
 
