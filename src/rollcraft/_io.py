@@ -443,15 +443,21 @@ def _is_special(path: Path) -> bool:
 def refuse_overwriting_inputs(
     inputs: Iterable[str | os.PathLike[str]], outputs: Iterable[str | os.PathLike[str] | None]
 ) -> None:
-    """Raise :class:`OutputError` if an output (or a folder given as one) is one of the inputs.
+    """Raise :class:`OutputError` if an output (or a folder given as one) is one of the inputs,
+    or two outputs are one file (the second would replace the first).
 
     ``inputs`` are as given on the command line (files, folders, globs, ``-``); an output is
     the same file as an input when both names reach one inode (links included). Outputs that
-    are ``-``, absent, FIFOs or devices are never inputs' files.
+    are ``-``, absent, FIFOs or devices are never inputs' files, and may be given twice.
     """
     targets = [Path(p) for p in outputs if p is not None and os.fspath(p) != "-"]
+    named: set[str] = set()
     for target in targets:
         check_output_path(target)
+        real = os.path.realpath(target)
+        if real in named and not is_stream(target):
+            raise OutputError(f"{target}: given as two of the outputs; each needs a file of its own")
+        named.add(real)
     existing = [t for t in targets if t.is_file() and not is_stream(t)]
     if not existing:
         return

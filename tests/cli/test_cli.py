@@ -150,3 +150,25 @@ def test_run_lists_the_first_quarantined_lines_and_how_many_more(tmp_path: Path)
         done.stdout.count(": no_result (") == 5
         and "... and 2 more (manifest.json lists up to 20)" in done.stdout
     )
+
+
+def test_redact_names_each_quarantined_line(tmp_path: Path) -> None:
+    from tests.conftest import EXAMPLES_DIR
+
+    lines = (EXAMPLES_DIR / "tool_agents_rollouts.jsonl").read_text().splitlines()[:3]
+    source = tmp_path / "in.jsonl"
+    source.write_text("\n".join([lines[0], lines[1][:40], lines[2]]) + "\n")
+    done = _run("redact", str(source), "-o", str(tmp_path / "out.jsonl"))
+    assert done.returncode == 0, done.stderr
+    assert f"{source}:2: not_json" in done.stdout and "2 rollouts + 1 quarantined" in done.stdout
+
+
+def test_a_run_that_fails_validation_names_the_error_codes(tmp_path: Path) -> None:
+    from tests.conftest import EXAMPLES_DIR
+
+    config = tmp_path / "run.yaml"
+    source = EXAMPLES_DIR / "tool_agents_rollouts.jsonl"
+    config.write_text(f'inputs: ["{source}"]\noutput_dir: out\nfilters: {{min_reward: 2}}\nsft: {{}}\n')
+    done = _run("run", str(config))
+    assert done.returncode == 1, done.stderr
+    assert "validation found 1 errors (sft.jsonl: empty_file 1)" in done.stdout

@@ -295,3 +295,23 @@ def test_validate_json_on_stdout_is_only_json(rollouts: Path, tmp_path: Path) ->
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["rows"] > 0
     assert " rows, " in result.stderr  # the verdict line, on stderr
+
+
+def test_two_outputs_naming_one_file_are_refused(rollouts: Path, tmp_path: Path) -> None:
+    """``-o X --rejects X`` would keep only the last written of the two: refused, nothing written."""
+    same = tmp_path / "same.jsonl"
+    same.write_text("keep me\n")
+    result = _cli("filter", rollouts, "-o", same, "--rejects", same, "--min-reward", "0.5")
+    _one_line_error(result, "given as two of the outputs")
+    assert same.read_text() == "keep me\n"
+    devnull = _cli("filter", rollouts, "-o", os.devnull, "--rejects", os.devnull)
+    assert devnull.returncode == 0, devnull.stderr  # a device takes both
+
+
+def test_a_run_that_reads_no_rollout_leaves_no_output_folder(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text('{"a": \n{"b": \n')
+    config = tmp_path / "run.yaml"
+    config.write_text(f'inputs: ["{broken}"]\noutput_dir: out\nsft: {{}}\n')
+    _one_line_error(_cli("run", config), "no rollouts in the input", "broken.jsonl")
+    assert not (tmp_path / "out").exists()

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 import orjson
 import typer
+from rich.markup import escape
 
 from rollcraft._console import err, out
 from rollcraft._errors import InputError
@@ -50,8 +51,24 @@ def run_command(
             f"[bold green]Trained[/] {result.model_folder} (data_version.json points at {result.folder.name})"
         )
     if result.validation_errors and result.manifest["config"].get("validate", {}).get("fail_on_error", True):
-        out.print(f"[bold red]validation found {result.validation_errors} errors[/]: see {result.folder}")
+        found = escape(_validation_errors(result.folder))
+        errors = result.validation_errors
+        out.print(f"[bold red]validation found {errors} errors[/] ({found}): see {result.folder}")
         raise typer.Exit(1)
+
+
+def _validation_errors(folder: Path) -> str:
+    """The error codes in a version's validation reports: ``dpo.jsonl: empty_file 1``, ..."""
+    from rollcraft.validate import CODES
+
+    found = []
+    for path in sorted(folder.glob("validation_*.json")):
+        report = orjson.loads(path.read_bytes())
+        counts = sorted(report["counts"].items())
+        codes = [f"{c} {n}" for c, n in counts if CODES.get(c, ("error",))[0] == "error"]
+        if codes:
+            found.append(f"{report['path']}: {', '.join(codes)}")
+    return "; ".join(found)
 
 
 def _input_bytes(config: Path) -> float | None:

@@ -18,7 +18,7 @@ from rollcraft._console import err, out
 from rollcraft._errors import DependencyError, InputError
 from rollcraft._io import atomic_writer, refuse_overwriting_inputs
 from rollcraft._signals import install_cleanup_handlers
-from rollcraft.cli._common import PiiOpt, pii_kinds, print_read, read_summary_line, table
+from rollcraft.cli._common import PiiOpt, pii_kinds, print_read, quarantine_lines, read_summary_line, table
 from rollcraft.filters import FilterReport
 from rollcraft.read._inspect import require_rollouts
 from rollcraft.read._reader import ReadReport, read_rollouts
@@ -156,6 +156,8 @@ def _print_redaction(report: RedactionReport, read: ReadReport, output: str, *, 
         kinds.add_row("(none)", "0")
     console.print(kinds)
     console.print(read_summary_line(read))
+    for line in quarantine_lines(read):
+        console.print(line, markup=False)
     kept = report.rollouts - report.dropped
     console.print(
         f"Redaction: {report.rollouts} rollouts: {report.redacted} redacted, {report.dropped} dropped, "

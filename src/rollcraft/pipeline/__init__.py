@@ -14,6 +14,7 @@ listing), ``_manifest`` (the manifest), ``_digests`` (the inputs' sha256 and the
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import shutil
@@ -149,6 +150,7 @@ def run_pipeline(
     if parent is not None and not (output_dir / parent / MANIFEST).is_file():
         raise ConfigError(f"no version {parent!r} in {output_dir}", key="parent")
     inputs = expand_inputs([loaded.resolve(p) for p in config.inputs])
+    fresh = not output_dir.exists()  # made for this run: removed again if the run writes nothing
     staging = _staging_folder(output_dir, name)
     started = time.time()
     processes = workers or config.workers
@@ -175,6 +177,9 @@ def run_pipeline(
     finally:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
+        if fresh:
+            with contextlib.suppress(OSError):  # not empty: it holds the new version
+                output_dir.rmdir()
     errors = sum(v["errors"] for v in validation.values())
     result = RunResult(final.name, final, manifest, validation_errors=errors)
     if config.train is not None:
