@@ -56,6 +56,7 @@ from rollcraft.demo.loop import (
     _prepare_out,
     _progress,
     _quiet,
+    _summary,
     _write_jsonl,
 )
 from rollcraft.demo.weather import ENVIRONMENT, make_tasks, script_record
@@ -120,18 +121,8 @@ class GymDemoReport:
 
     def summary(self) -> str:
         """A few lines: success and reward before/after with the 95% CI of the change, and the time."""
-        counts = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in self.counts.items())
-        lines = [f"demo --gym ({self.size}) in {self.out_dir}: {counts}"]
-        for metric in ("success_rate", "mean_reward"):
-            r = self.comparison.overall[metric]
-            lines.append(
-                f"  sft vs base  {metric:<13} {r.baseline:.3f} -> {r.candidate:.3f}  "
-                f"diff {r.difference:+.3f}  95% CI [{r.ci95[0]:+.3f}, {r.ci95[1]:+.3f}]  "
-                f"p={r.p_value:.3g}  {r.verdict}"
-            )
-        total = sum(self.timings.values())
-        lines.append(f"  time: {total:.0f} s ({', '.join(f'{k} {v:.0f}' for k, v in self.timings.items())})")
-        return "\n".join(lines)
+        title, comparisons = f"demo --gym ({self.size}) in {self.out_dir}", {"sft vs base": self.comparison}
+        return _summary(title, self.counts, comparisons, self.timings, 12)
 
 
 # ---------------------------------------------------------------- the base model

@@ -84,19 +84,28 @@ class DemoReport:
 
     def summary(self) -> str:
         """A few lines: per comparison, success and reward before/after with the 95% CI of the change."""
-        counts = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in self.counts.items())
-        lines = [f"demo ({self.size}) in {self.out_dir}: {counts}"]
-        for name, comparison in self.comparisons.items():
-            for metric in ("success_rate", "mean_reward"):
-                r = comparison.overall[metric]
-                lines.append(
-                    f"  {name:<18} {metric:<13} {r.baseline:.3f} -> {r.candidate:.3f}  "
-                    f"diff {r.difference:+.3f}  95% CI [{r.ci95[0]:+.3f}, {r.ci95[1]:+.3f}]  "
-                    f"p={r.p_value:.3g}  {r.verdict}"
-                )
-        total = sum(self.timings.values())
-        lines.append(f"  time: {total:.0f} s ({', '.join(f'{k} {v:.0f}' for k, v in self.timings.items())})")
-        return "\n".join(lines)
+        title = f"demo ({self.size}) in {self.out_dir}"
+        return _summary(title, self.counts, self.comparisons, self.timings, 18)
+
+
+def _summary(
+    title: str, counts: dict[str, int], comparisons: dict[str, Any], timings: dict[str, float], width: int
+) -> str:
+    """A demo's summary: its counts, per comparison (named in ``width`` columns) success and reward
+    before/after with the 95% CI of the change, and its time."""
+    listed = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in counts.items())
+    lines = [f"{title}: {listed}"]
+    for name, comparison in comparisons.items():
+        for metric in ("success_rate", "mean_reward"):
+            r = comparison.overall[metric]
+            lines.append(
+                f"  {name:<{width}} {metric:<13} {r.baseline:.3f} -> {r.candidate:.3f}  "
+                f"diff {r.difference:+.3f}  95% CI [{r.ci95[0]:+.3f}, {r.ci95[1]:+.3f}]  "
+                f"p={r.p_value:.3g}  {r.verdict}"
+            )
+    total = sum(timings.values())
+    lines.append(f"  time: {total:.0f} s ({', '.join(f'{k} {v:.0f}' for k, v in timings.items())})")
+    return "\n".join(lines)
 
 
 def _write_jsonl(path: Path, rows: Iterable[dict[str, Any]]) -> int:
