@@ -53,6 +53,7 @@ from rollcraft.demo.loop import (
     _Clock,
     _config,
     _deterministic,
+    _evaluate,
     _prepare_out,
     _progress,
     _quiet,
@@ -223,25 +224,6 @@ def _lines(path: Path) -> int:
     return path.read_bytes().count(b"\n") if path.is_file() else 0
 
 
-def _evaluate(out: Path, baseline: Path, candidate: Path) -> Any:
-    """``rollcraft evaluate``: the paired comparison, written as JSON and HTML."""
-    from rollcraft.evaluate import evaluate_files, render_html
-
-    comparison = evaluate_files(str(baseline), str(candidate))
-    html = render_html(comparison).encode()
-    for path, data in (
-        (
-            out / "reports" / "sft-vs-base.json",
-            orjson.dumps(comparison.to_dict(), option=orjson.OPT_INDENT_2),
-        ),
-        (out / "reports" / "sft-vs-base.html", html),
-        (out / "report.html", html),
-    ):
-        with atomic_writer(path) as handle:
-            handle.write(data)
-    return comparison
-
-
 # ---------------------------------------------------------------- the loop
 
 
@@ -371,5 +353,7 @@ def _loop(run: _Run) -> None:
         )
     sft_heldout = rollouts / "heldout-sft.jsonl"
     shutil.copyfile(run.collect(out / "models" / "sft", "sft", "heldout-sft", heldout), sft_heldout)
-    with clock("evaluate"):
-        report.comparison = _evaluate(out, base_heldout, sft_heldout)
+    with clock("evaluate"):  # rollouts/heldout-{base,sft}.jsonl -> reports/sft-vs-base.{json,html}
+        report.comparison = _evaluate(out, "base", "sft")
+        with atomic_writer(out / "report.html") as handle:
+            handle.write((out / "reports" / "sft-vs-base.html").read_bytes())
