@@ -121,7 +121,8 @@ def test_an_output_that_cannot_be_written_is_one_line_and_leaves_no_version(
     assert result.returncode == 2, result.stderr
     assert "Traceback" not in result.stderr
     assert "cannot write (File too large)" in result.stderr
-    left = {p.name for p in (tmp_path / "out").iterdir()}
+    out = tmp_path / "out"  # removed when the run made it and left nothing in it
+    left = {p.name for p in out.iterdir()} if out.exists() else set()
     assert left <= {DIGEST_CACHE}, left  # no version, no staging folder
 
 
