@@ -108,12 +108,24 @@ def _probe(filters: FilterConfig, chat_template: str | None) -> TemplateProbe | 
     return probe_template(filters.tokenizer, chat_template)
 
 
-def _row_stages(options: ReadOptions, filters: FilterConfig, writer: Stage) -> list[Stage]:
-    """The steps that end a format command: with ``--trajectory branches``, the trajectories'
-    other conversations first (:class:`~rollcraft.steps.ExpandTrajectories`), then ``writer``."""
-    if options.trajectory != "branches":
-        return [writer]
-    return [ExpandTrajectories(options.reasoning, frozenset(filters.drop_flagged)), writer]
+def _run(
+    paths: list[str],
+    filters: FilterConfig,
+    redaction: Any,
+    options: ReadOptions,
+    report: FilterReport,
+    writer: Stage,
+) -> list[Stage]:
+    """Run the filters' steps ending with ``writer`` (with ``--trajectory branches``, the
+    trajectories' other conversations first: :class:`~rollcraft.steps.ExpandTrajectories`); the
+    steps that ended them. No rollout read is exit 2: called inside the output's atomic writer,
+    it keeps no file."""
+    stages: list[Stage] = [writer]
+    if options.trajectory == "branches":
+        stages.insert(0, ExpandTrajectories(options.reasoning, frozenset(filters.drop_flagged)))
+    drain(judged_rollouts(paths, filters, redaction, options, report, stages))
+    require_rollouts(report.read)
+    return stages
 
 
 def _print_shape(probe: TemplateProbe | None, filters: FilterConfig, stages: list[Stage]) -> None:
@@ -225,9 +237,7 @@ def sft_command(
     with atomic_writer(output) as handle, tempfile.TemporaryFile() as scratch:
         rows, sink = (fmt, handle) if rated is None else (rated, scratch)
         writer = WriteRows(rows, sink, offsets=False)
-        stages = _row_stages(options, filters, writer)
-        drain(judged_rollouts(paths, filters, redaction, options, report, stages))
-        require_rollouts(report.read)  # before the output is kept: no rollout read is exit 2, no file
+        stages = _run(paths, filters, redaction, options, report, writer)
         if rated is not None:
             copy_ordered(scratch, rated.noted, handle)
     sft = writer.report
@@ -301,16 +311,14 @@ def dpo_command(
     report, dpo = FilterReport(), DpoReport()
     collector = PairCollector(dpo_options, read_options=options, report=dpo)
     collect = CollectDpo(collector, dialect=chosen)
-    stages = _row_stages(options, filters, collect)
     rates = _rates(order, paths, options)
     with atomic_writer(output) as handle:
-        drain(judged_rollouts(paths, filters, redaction, options, report, stages))
+        stages = _run(paths, filters, redaction, options, report, collect)
         if rates is None:
             for line in collector.rows():
                 handle.write(line)
         else:
             ordered_pairs(collector, rates, handle)
-        require_rollouts(report.read)  # before the output is kept: no rollout read is exit 2, no file
     _print_filtering(report, redaction)
     _print_shape(probe, filters, stages)
     _print_dpo(dpo, dpo_options, output)
@@ -372,9 +380,7 @@ def kto_command(
     report = FilterReport()
     with atomic_writer(output) as handle:
         writer = WriteRows(fmt, handle, offsets=False)
-        stages = _row_stages(options, filters, writer)
-        drain(judged_rollouts(paths, filters, redaction, options, report, stages))
-        require_rollouts(report.read)  # before the output is kept: no rollout read is exit 2, no file
+        stages = _run(paths, filters, redaction, options, report, writer)
     _print_filtering(report, redaction)
     _print_shape(probe, filters, stages)
     kto = writer.report
