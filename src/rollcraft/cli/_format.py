@@ -149,10 +149,6 @@ def _print_shape(probe: TemplateProbe | None, filters: FilterConfig, stages: lis
         )
 
 
-def _shape_dict(probe: TemplateProbe | None) -> dict[str, Any]:
-    return {} if probe is None else {"row_shape": probe.to_dict()}
-
-
 def _expand(value: str) -> Expand:
     if value not in ("none", "turns"):
         raise typer.BadParameter("must be none or turns", param_hint="--expand")
@@ -244,9 +240,7 @@ def sft_command(
     _print_filtering(report, redaction)
     _print_shape(probe, filters, stages)
     _print_sft(sft, chosen, output)
-    if report_path:
-        data = {"filter": report.to_dict(), "sft": sft.to_dict(), "format": chosen}
-        write_json(report_path, data | _redaction_dict(redaction) | _shape_dict(probe))
+    _write_report(report_path, report, redaction, probe, sft=sft.to_dict(), format=chosen)
 
 
 @with_filters
@@ -328,10 +322,8 @@ def dpo_command(
             "(a pair drops it); --reasoning think inlines it as <think>...</think>",
             markup=False,
         )
-    if report_path:
-        counts = dpo.to_dict() | {"reasoning_lost_rollouts": collect.reasoning_lost}
-        data = {"filter": report.to_dict(), "dpo": counts, "format": chosen}
-        write_json(report_path, data | _redaction_dict(redaction) | _shape_dict(probe))
+    counts = dpo.to_dict() | {"reasoning_lost_rollouts": collect.reasoning_lost}
+    _write_report(report_path, report, redaction, probe, dpo=counts, format=chosen)
 
 
 @with_filters
@@ -389,10 +381,8 @@ def kto_command(
     out.print(kto_summary(kto.to_dict()), markup=False)
     if unfit:
         out.print(_skip_table("Rollouts skipped", unfit))
-    if report_path:
-        counts = kto.to_dict() | {"weights": label_weights(kto.to_dict())}
-        data = {"filter": report.to_dict(), "kto": counts} | _redaction_dict(redaction)
-        write_json(report_path, data | _shape_dict(probe))
+    counts = kto.to_dict() | {"weights": label_weights(kto.to_dict())}
+    _write_report(report_path, report, redaction, probe, kto=counts)
 
 
 def _rated(fmt: RowFormat, order: str, paths: list[str], options: ReadOptions) -> RatedRows | None:
@@ -454,8 +444,19 @@ def _print_dpo(dpo: DpoReport, options: DpoOptions, output: str) -> None:
         out.print(_skip_table("Skipped", skipped))
 
 
-def _redaction_dict(redaction: Any) -> dict[str, Any]:
-    return {} if redaction is None else {"redaction": redaction.report.to_dict()}
+def _write_report(
+    path: str | None, report: FilterReport, redaction: Any, probe: TemplateProbe | None, **counts: Any
+) -> None:
+    """``--report``: the filters' counts, the format's ``counts``, then the redaction's and the
+    row shape's when there are some."""
+    if not path:
+        return
+    data = {"filter": report.to_dict(), **counts}
+    if redaction is not None:
+        data["redaction"] = redaction.report.to_dict()
+    if probe is not None:
+        data["row_shape"] = probe.to_dict()
+    write_json(path, data)
 
 
 def register(app: typer.Typer) -> None:
