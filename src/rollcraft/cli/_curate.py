@@ -100,11 +100,7 @@ def _check_outputs(
 ) -> None:
     if output is None and not dry_run:
         raise typer.BadParameter("give -o OUT.jsonl (or --dry-run)", param_hint="--output")
-    _not_an_input(paths, output, rejects, report)
-
-
-def _not_an_input(paths: list[str], *outputs: str | None) -> None:
-    refuse_overwriting_inputs(paths, outputs)
+    refuse_overwriting_inputs(paths, [output, rejects, report])
 
 
 def _console_for(output: str | None, dry_run: bool) -> Console:
@@ -192,7 +188,7 @@ def sample_command(
     """Draw the tutorial's stratified review sample (reward bands x category), seeded and reproducible."""
     strata = Strata(_floats(edges, "--edges"), _ints(sizes, "--sizes"))
     options = read_options(shape, reasoning, success_threshold, task_key)
-    _not_an_input(paths, output, report_path)
+    refuse_overwriting_inputs(paths, [output, report_path])
     report = SampleReport()
     chosen = sample_for_review(paths, strata=strata, by=by, seed=seed, options=options, report=report)
     _write_rollouts(chosen, output, report.read)
@@ -207,14 +203,11 @@ def sample_command(
         write_json(report_path, report.to_dict())
 
 
-def _write_rollouts(rollouts: Iterator[Rollout], output: str, read: ReadReport) -> int:
-    n = 0
+def _write_rollouts(rollouts: Iterator[Rollout], output: str, read: ReadReport) -> None:
     with atomic_writer(output) as handle:
         for rollout in rollouts:
             handle.write(rollout.raw + b"\n")
-            n += 1
         require_rollouts(read)  # before the output is kept: no rollout read is exit 2, no file
-    return n
 
 
 # ---------------------------------------------------------------------------------------------
@@ -237,7 +230,7 @@ def apply_review_command(
 ) -> None:
     """Drop the rollouts rejected in review; report decisions that matched no rollout."""
     options = read_options(shape, reasoning, success_threshold, task_key)
-    _not_an_input([*paths, decisions], output, rejects, report_path)
+    refuse_overwriting_inputs([*paths, decisions], [output, rejects, report_path])
     table_of = read_decisions(decisions)
     review = Review(table_of, drop_undecided)
     report = review.report
@@ -285,7 +278,7 @@ def balance_command(
 ) -> None:
     """Keep at most N rollouts per category: a seeded random choice in each, not the first N."""
     options = read_options(shape, reasoning, success_threshold, task_key)
-    _not_an_input(paths, output, report_path)
+    refuse_overwriting_inputs(paths, [output, report_path])
     report = BalanceReport()
     kept = balance(paths, max_per_category=max_per_category, by=by, seed=seed, options=options, report=report)
     _write_rollouts(kept, output, report.read)
