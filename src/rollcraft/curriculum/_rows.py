@@ -27,6 +27,7 @@ import orjson
 
 from rollcraft._io import iter_lines
 from rollcraft.read._attempts import line_keys
+from rollcraft.read._facts import _agent
 from rollcraft.read._sidecars import main_file, sidecar_of, task_index_key
 
 __all__ = ["RESULT_KEYS", "InputRows", "input_row", "rebuilt_row"]
@@ -107,9 +108,8 @@ class _Rows:
                 row = orjson.loads(raw.data)
             except orjson.JSONDecodeError:
                 continue
-            keys = line_keys(raw.data)
-            if isinstance(row, dict) and keys is not None and keys.task_index is not None:
-                rows._add(row, keys.agent, keys.task_index)
+            if isinstance(row, dict) and row.get("_ng_task_index") is not None:
+                rows._add(row, _agent(row), row["_ng_task_index"])
         for index, agents in rows._agents.items():
             if len(agents) > 1:
                 del rows.by_index[index]
