@@ -26,7 +26,9 @@ from pathlib import Path
 from typing import Any
 
 from rollcraft._errors import OutputError
+from rollcraft._io import atomic_writer
 from rollcraft.filters import FilterReport, relabel, rereadable
+from rollcraft.read._inspect import require_rollouts
 from rollcraft.read._reader import ReadOptions, ReadReport, read_rollouts
 from rollcraft.steps import Judged, Writer, drain, run_steps
 
@@ -190,26 +192,22 @@ def split_paths(
     train_path, eval_path = output_files(output_dir, force=force)
     report = SplitReport(eval_fraction=eval_fraction, seed=seed)
     with rereadable(paths) as sources:
+
+        def run(stage: CollectTasks | Route, counts: FilterReport) -> None:
+            items = relabel(read_rollouts(sources, options=options), sources, paths)
+            drain(run_steps(items, [stage], counts))
+
         collect = CollectTasks()
-        drain(
-            run_steps(
-                relabel(read_rollouts(sources, options=options), sources, paths), [collect], FilterReport()
-            )
-        )
+        run(collect, FilterReport())
         chosen = choose_eval_tasks(collect.types, eval_fraction, seed)
         _count_types(report, collect.types, chosen)
-        filtered = FilterReport(read=report.read)
         with contextlib.ExitStack() as stack:
-            from rollcraft._io import atomic_writer
-            from rollcraft.read._inspect import require_rollouts
-
             route = Route(
                 chosen,
                 stack.enter_context(atomic_writer(train_path)),
                 stack.enter_context(atomic_writer(eval_path)),
             )
-            items = relabel(read_rollouts(sources, options=options), sources, paths)
-            drain(run_steps(items, [route], filtered))
+            run(route, FilterReport(read=report.read))
             require_rollouts(report.read)  # before the files are kept: no rollout, no files
     report.train, report.eval = route.train, route.eval
     report.train.tasks = len(collect.types) - len(chosen)
