@@ -202,14 +202,17 @@ def _dropped_texts(
             "template_drops_reasoning",
             f"{lost} of {len(thoughts)} assistant turn(s) lose their reasoning in the rendering",
         )
-    final = messages[-1] if messages and messages[-1].get("role") == "assistant" else None
-    if final is not None and not _shown(_final_text(final), text):
+    answer = _final_answer(messages)
+    if answer is not None and not _shown(answer, text):
         row.add("answer_not_rendered", "the final assistant answer is not in the rendering")
 
 
-def _final_text(message: dict[str, Any]) -> str:
-    """An answer's text without its reasoning (inline, up to the last ``</think>``)."""
-    return str(message.get("content") or "").split("</think>")[-1]
+def _final_answer(messages: Messages) -> str | None:
+    """The text of the row's final answer (the last message, an assistant's) without its
+    reasoning (inline, up to the last ``</think>``); None when the row does not end with one."""
+    if not messages or messages[-1].get("role") != "assistant":
+        return None
+    return str(messages[-1].get("content") or "").split("</think>")[-1]
 
 
 def _reasoning(message: dict[str, Any]) -> str | None:
@@ -223,8 +226,7 @@ def _reasoning(message: dict[str, Any]) -> str | None:
 
 def _answer_span(renderer: _Renderer, messages: Messages, text: str) -> tuple[int, int] | None:
     """The token span of the final answer's text in ``text`` (None when it is not found as is)."""
-    final = messages[-1] if messages and messages[-1].get("role") == "assistant" else None
-    answer = _final_text(final).strip() if final is not None else ""
+    answer = (_final_answer(messages) or "").strip()
     where = text.rfind(answer) if answer else -1
     if where < 0:
         return None
