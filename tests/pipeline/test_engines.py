@@ -155,8 +155,16 @@ def test_ray_writes_the_same_bytes_as_local(
         monkeypatch.setattr(sys.modules[__name__], "BODY", _redacting(BODY))
         extra = _planted(tmp_path)
     one = _run(tmp_path, "local", extra=extra, workers=1)
+    from rollcraft.formats import _sides
+
+    decoded: list[int] = []  # pair sides decoded again from their lines, here or in forked workers
+    decode, parallel_pairs = _sides.conversation_of_line, local._parallel_pairs
+    monkeypatch.setattr(_sides, "conversation_of_line", lambda *a: decoded.append(1) or decode(*a))
+    monkeypatch.setattr(local, "_parallel_pairs", lambda *a: decoded.append(1) or parallel_pairs(*a))
     on_ray = _run(tmp_path, "ray", extra=extra + "engine: ray\n", workers=2)
     _same(one, on_ray)
+    if not redacting:  # every pair side has an SFT row: spliced from it, as the local engine does
+        assert not decoded
     engine = json.loads((on_ray / "manifest.json").read_text())["counts"]["engine"]
     assert engine["name"] == "ray"
     assert sorted(p.name for p in on_ray.iterdir()) == sorted(p.name for p in one.iterdir())

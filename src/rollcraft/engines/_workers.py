@@ -154,10 +154,7 @@ def _sharded(
         with _forked_pool(workers, plan) as pool:
             for index, result in pool.imap(_run_shard, [(shard, str(parts)) for shard in shards]):
                 results[index] = result
-                tell = getattr(sinks.rows.get("sft"), "tell", None)
-                if tell is not None and result.candidates:
-                    base = tell()  # this shard's SFT rows start here in the joined file
-                    result.candidates = [(key, shift_sft_locator(c, base)) for key, c in result.candidates]
+                shift_to_sft_file(result, sinks)
                 if sinks.lines is not None:
                     base = sinks.lines.tell()
                     _copy_part(_part(str(parts), index, "lines"), sinks.lines)
@@ -170,6 +167,15 @@ def _sharded(
     finally:
         shutil.rmtree(parts, ignore_errors=True)
     return merge_results(shards, results)
+
+
+def shift_to_sft_file(result: PassResult, sinks: Sinks) -> None:
+    """Point a shard's DPO candidates that got an SFT row at that row in the joined SFT file,
+    before the shard's rows are appended to it (the shard's rows start where the file ends)."""
+    tell = getattr(sinks.rows.get("sft"), "tell", None)
+    if tell is not None and result.candidates:
+        base = tell()
+        result.candidates = [(key, shift_sft_locator(c, base)) for key, c in result.candidates]
 
 
 def _append_parts(parts: str, index: int, sinks: Sinks) -> None:

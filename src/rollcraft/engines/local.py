@@ -133,8 +133,8 @@ def execute(
         collector = _collector(loaded)
         digests: Digests = {}
         local = runner is None or not shardable
-        if local and collector is not None and config.sft is not None and _same_trl(loaded):
-            collector.read_sft_rows(folder / config.sft.file)  # this engine records SFT row offsets
+        if collector is not None and config.sft is not None and _same_trl(loaded):
+            collector.read_sft_rows(folder / config.sft.file)  # both engines record SFT row offsets
         sharded = not local or use > 1
         with _sinks(
             loaded, folder, digests, background=use == 1 and runner is None, sharded=sharded

@@ -24,7 +24,8 @@ from rollcraft._errors import DependencyError
 from rollcraft._pipeline_config import LoadedConfig
 from rollcraft.engines._base import Outcome
 from rollcraft.engines._plan import Pass, PassResult, Plan, Sinks, few_collections, moved_to
-from rollcraft.engines._writing import output_parts, parts_of, sinks_of
+from rollcraft.engines._workers import shift_to_sft_file
+from rollcraft.engines._writing import _same_trl, output_parts, parts_of, sinks_of
 from rollcraft.engines.local import (
     LINES_SCRATCH,
     Shard,
@@ -140,6 +141,7 @@ def _run_on_ray(plan: Plan, shards: list[Shard], sinks: Sinks, progress: Any, li
             sinks.lines.write(row["lines"])
             result.candidates = moved_to(result.candidates, lines_path, base)
         results[index] = result
+        shift_to_sft_file(result, sinks)
         _append(row, sinks)
         if progress is not None:
             progress(shards[index].end - shards[index].start)
@@ -163,7 +165,9 @@ class _ShardTask:
         lines = io.BytesIO()  # the redacted lines of DPO candidates, when redaction rewrites any
         sinks = sinks_of(dict(buffers), lines)
         with few_collections(own_process=True):  # a Ray worker, not the caller
-            result = Pass(self.plan, sinks).run(shard_lines(shard, self.plan.read_options))
+            result = Pass(self.plan, sinks, sft_locators=_same_trl(self.plan.loaded)).run(
+                shard_lines(shard, self.plan.read_options)
+            )
         out: dict[str, Any] = {kind: buffer.getvalue() for kind, buffer in buffers.items()}
         out["lines"] = lines.getvalue()
         return out | {"index": shard.index, "result": pickle.dumps(result)}
