@@ -241,6 +241,85 @@ def test_dedupe_runs_in_shards_and_decides_as_one_stream(
     assert "duplicate of" in (two / "rejects.jsonl").read_text()
 
 
+def _decisions(tmp_path: Path) -> Path:
+    """Review decisions (reject, accept, skip in turn) for the first 90 rollouts of the input."""
+    from rollcraft import Rollout, read_rollouts
+
+    rollouts = read_rollouts([str(tmp_path / "duplicates.jsonl")])
+    ids = [r.rollout_id for r in rollouts if isinstance(r, Rollout)][:90]
+    verdicts = ("reject", "accept", "skip")
+    decisions = tmp_path / "decisions.jsonl"
+    decisions.write_text(
+        "".join(f'{{"rollout_id": "{i}", "decision": "{verdicts[n % 3]}"}}\n' for n, i in enumerate(ids))
+    )
+    return decisions
+
+
+CHOSEN_BODY = """
+output_dir: out
+filters: FILTERS
+redact: {on_secret: replace}
+balance: {max_per_category: 4, by: task_type, seed: 3}
+sft: {format: trl, success_only: false}
+dpo: {format: trl, pairing: all}
+validate: {enabled: false}
+write_filtered: true
+"""
+
+
+@pytest.mark.parametrize(
+    ("engine", "filters", "chosen"),
+    [
+        (engine, filters, chosen)
+        for engine in ("local", "ray")
+        for filters, chosen in (
+            ("{drop_flagged: [truncated], max_turns: 20, dedupe: true}", True),  # dedupe last
+            ("{min_reward: 0.5, dedupe: true, max_turns: 3}", True),  # filters after dedupe
+            ("{max_turns: 20}", True),
+            ("{max_turns: 20, dedupe: true}\nreview: {decisions: DECISIONS}", False),
+        )
+    ],
+)
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_a_first_pass_in_shards_lets_the_main_pass_read_only_the_chosen_lines(
+    tmp_path: Path,
+    small_shards: object,
+    monkeypatch: pytest.MonkeyPatch,
+    engine: str,
+    filters: str,
+    chosen: bool,
+) -> None:
+    """With balance and no rejects file, the main pass after a first pass over shards reads
+    only the lines balance chose, where the shards' counts (dedupe decided after them) give
+    what one process counts: the same files and counts as one process."""
+    if engine == "ray" and not HAVE_RAY:
+        pytest.skip("ray is not installed: pip install 'rollcraft[ray]'")
+    extra = _with_duplicates(tmp_path)
+    if "DECISIONS" in filters:  # review counted the rollouts dedupe drops: every line read again
+        filters = filters.replace("DECISIONS", str(_decisions(tmp_path)))
+    monkeypatch.setattr(sys.modules[__name__], "BODY", CHOSEN_BODY.replace("FILTERS", filters))
+    one = _run(tmp_path, "one", extra=extra, workers=1)
+    reads: list[bool] = []
+    read = local._read
+    monkeypatch.setattr(
+        local, "_read", lambda *a, **k: reads.append(k.get("only") is not None) or read(*a, **k)
+    )
+    two = _run(tmp_path, "two", extra=extra + ("engine: ray\n" if engine == "ray" else ""), workers=2)
+    assert any(reads) is chosen
+    names = sorted(p.name for p in one.iterdir())
+    assert names == sorted(p.name for p in two.iterdir())
+    for name in ("sft.jsonl", "sft_ids.txt", "dpo.jsonl", "dpo_ids.txt", "filtered.jsonl"):
+        assert (one / name).read_bytes() == (two / name).read_bytes(), name
+    counts = [json.loads((run / "manifest.json").read_text())["counts"] for run in (one, two)]
+    assert counts[1].pop("engine")["passes"] == 2
+    counts[0].pop("engine")
+    assert counts[0] == counts[1]
+    assert counts[0]["balance"]["dropped"] > 0 and counts[0]["redaction"]["rollouts"] > 0
+    if "dedupe" in filters:
+        (dedupe,) = [s for s in counts[1]["filter"]["steps"] if s["filter"] == "dedupe"]
+        assert dedupe["dropped"] > 40 and dedupe["alone"] >= dedupe["dropped"]
+
+
 def test_ray_missing_names_the_extra(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "ray", None)  # import ray -> ImportError, installed or not
     with pytest.raises(DependencyError, match=r"rollcraft\[ray\]"):

@@ -11,20 +11,23 @@ a :class:`Decider` replays both in input order and keeps a decision only for dup
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import ClassVar
 
 from rollcraft._compact import FirstSeen
 from rollcraft._records import Rollout
 from rollcraft.filters import conversation_key
+from rollcraft.steps import Judged
 
-__all__ = ["Decider", "Decisions", "DedupeLog", "Entry", "PlannedDedupe"]
+__all__ = ["Decider", "Decisions", "DedupeLog", "Entry", "LaterDrops", "PlannedDedupe"]
 
 #: (source, offset) -> (the step's drop reason or None, whether its twin drops): duplicates only.
 Decisions = Mapping[tuple[str, int], tuple[str | None, bool]]
-#: One rollout: where it is, its conversation key, its id, whether it reached the step.
-Entry = tuple[tuple[str, int], bytes, str, bool]
+#: One rollout: where it is, its conversation key, its id, whether it reached the step, and the
+#: first drop of a filter after the step, as (step, reason) (see :class:`LaterDrops`).
+Entry = tuple[tuple[str, int], bytes, str, bool, tuple[str, str] | None]
 
 
 @dataclass(slots=True)
@@ -61,7 +64,26 @@ class _DedupeLogTwin:
 
 def _entry(rollout: Rollout, *, reached: bool) -> Entry:
     key = conversation_key(rollout.conversation)
-    return (rollout.source, rollout.offset), key, rollout.rollout_id, reached
+    return (rollout.source, rollout.offset), key, rollout.rollout_id, reached, None
+
+
+@dataclass(frozen=True, slots=True)
+class LaterDrops:
+    """A first pass's stage right after the filters: notes in the log which filter after dedupe
+    dropped a rollout that reached dedupe first. The log's stand-in drops nothing, so such a
+    filter counted the rollouts dedupe drops; the parent takes them back (:class:`Decider`)."""
+
+    log: DedupeLog
+    name: ClassVar[str] = "dedupe"
+
+    def run(self, judged: Iterator[Judged]) -> Iterator[Judged]:
+        entries = self.log.entries
+        for rollout, drop in judged:
+            if drop is not None and entries:
+                last = entries[-1]  # the judge logs a rollout, then yields it
+                if last[3] and last[0] == (rollout.source, rollout.offset):
+                    entries[-1] = (*last[:4], (drop.by, drop.reason))
+            yield rollout, drop
 
 
 @dataclass(slots=True)
@@ -69,13 +91,21 @@ class Decider:
     """The decisions of one streaming dedupe step, fed the logs one shard at a time (in input order)."""
 
     decisions: dict[tuple[str, int], tuple[str | None, bool]] = field(default_factory=dict)
+    #: The rollouts the step drops, those its twin drops, and the step's first reason.
+    dropped: int = 0
+    twins: int = 0
+    example: str | None = None
+    #: Per filter after the step: the rollouts it dropped first in the shards' counts that the
+    #: step drops, and its first reason among those it does drop.
+    taken_back: Counter[str] = field(default_factory=Counter)
+    later_examples: dict[str, str] = field(default_factory=dict)
     #: Every key seen: the id of the first rollout with it that reached the step, else None
     #: (one dict for the step and its twin, as in ``filters._DedupeMemory``).
     _first: FirstSeen = field(default_factory=FirstSeen)
 
     def feed(self, entries: Iterable[Entry]) -> None:
         memory = self._first
-        for locator, key, rollout_id, reached in entries:
+        for locator, key, rollout_id, reached, later in entries:
             reason = None
             twin, first = memory.lookup(key)
             if reached:
@@ -89,6 +119,15 @@ class Decider:
                 memory.add(key, None)
             if reason is not None or twin:
                 self.decisions[locator] = (reason, twin)
+                self.twins += twin
+                if reason is not None:
+                    self.dropped += 1
+                    self.example = self.example or reason
+            if later is not None:
+                if reason is not None:
+                    self.taken_back[later[0]] += 1
+                else:
+                    self.later_examples.setdefault(*later)
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,7 @@ from rollcraft._alloc import process_tuned, tune_process
 from rollcraft._compact import CategoryLog, IdSet, LocatorSet
 from rollcraft._pipeline_config import LoadedConfig, row_sections
 from rollcraft._records import Quarantined, Rollout
-from rollcraft.engines._dedupe import Decisions, DedupeLog, PlannedDedupe
+from rollcraft.engines._dedupe import Decisions, DedupeLog, LaterDrops, PlannedDedupe
 from rollcraft.filters import Dedupe, Filter, FilterConfig, FilterReport, TaskStats, build_steps
 from rollcraft.formats import SftReport
 from rollcraft.formats.dpo import Candidate
@@ -270,6 +270,8 @@ class Pass:
         """The filters, then the stages that drop (review, balance) or note (categories)."""
         plan, config = self.plan, self.plan.loaded.config
         steps: list[Step] = [*plan.filter_steps(self.dedupe_log)]
+        if self.dedupe_log is not None and plan.filters.dedupe:
+            steps.append(LaterDrops(self.dedupe_log))
         if plan.decisions is not None:
             steps.append(Review(plan.decisions))
         if self.collect_categories:

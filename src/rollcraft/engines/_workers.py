@@ -38,8 +38,9 @@ from rollcraft.steps import Writer
 
 #: Each kept rollout's balance category and locator, in input order.
 Categories = CategoryLog
-#: One shard's part of the first pass: its dedupe log, clean line ids, categories and size.
-ShardLog = tuple[list[Entry], IdSet | None, Categories, int]
+#: One shard's part of the first pass: its dedupe log, the ids of the lines found clean, what it
+#: counted (with balance's categories in ``categories``), and the shard.
+ShardLog = tuple[list[Entry], IdSet | None, PassResult, Shard]
 
 
 @contextlib.contextmanager
@@ -66,11 +67,12 @@ def _log_of_shard(job: tuple[Shard, bool]) -> ShardLog:
 
 def shard_log(plan: Plan, shard: Shard, categories: bool) -> ShardLog:
     """The first pass over one shard (with balance's categories when ``categories``); without
-    ``filters.dedupe`` its log stays empty."""
+    ``filters.dedupe`` its log stays empty. Its counts take dedupe as dropping nothing (the
+    parent decides dedupe, :class:`~rollcraft.engines._dedupe.Decider`)."""
     first = Pass(plan, Sinks(), dedupe_log=DedupeLog(), collect_categories=categories)
     result = first.run(shard_lines(shard, plan.read_options))
     assert first.dedupe_log is not None
-    return first.dedupe_log.entries, first.clean_lines, result.categories, shard.end - shard.start
+    return first.dedupe_log.entries, first.clean_lines, result, shard
 
 
 def _feed(collector: PairCollector, result: PassResult) -> None:

@@ -118,37 +118,39 @@ def execute(
         passes = 1 + (plan.task_stats is not None)
         categories = None
         balances = config.balance is not None
+        judged: PassResult | None = None
         if shardable and (use > 1 or runner is not None) and (loaded.filters.dedupe or balances):
             # Dedupe's decisions and balance's categories need the whole input: one pass in shards.
             _restart(progress, _first_pass_name(loaded))
-            plan, categories = _first_pass(plan, sources, use, log_runner=log_runner, progress=progress)
+            first = _first_pass(plan, sources, use, log_runner=log_runner, progress=progress)
+            plan, categories, judged = first
             passes += 1
         if balances:
             if categories is None:
                 _restart(progress, "first pass (balance)")
                 passes += 1
-            plan, balance_info = _balanced(plan, sources, inputs, categories, progress=progress)
+            plan, balance_info = _balanced(plan, sources, inputs, categories, judged, progress=progress)
+        chosen = _chosen_only(plan, inputs)
+        if not chosen:
+            plan = dataclasses.replace(plan, judged=None)
         if passes > 1 + (plan.task_stats is not None):
             _restart(progress, "main pass")
         collector = _collector(loaded)
         digests: Digests = {}
-        local = runner is None or not shardable
+        local = runner is None or not shardable or chosen  # chosen: a few hundred lines, read here
         if collector is not None and config.sft is not None and _same_trl(loaded):
             collector.read_sft_rows(folder / config.sft.file)  # both engines record SFT row offsets
-        sharded = not local or use > 1
-        with _sinks(
-            loaded, folder, digests, background=use == 1 and runner is None, sharded=sharded
-        ) as sinks:
+        sharded = not local or (use > 1 and not chosen)
+        background = (use == 1 and runner is None) or chosen
+        with _sinks(loaded, folder, digests, background=background, sharded=sharded) as sinks:
             if not local:
                 assert runner is not None
                 result = runner(plan, sources, folder, sinks, workers, progress)
                 if collector is not None:
                     _feed(collector, result)
-            elif use > 1:
+            elif sharded:
                 result = _sharded(plan, split_shards(sources, use), folder, sinks, use, progress, collector)
             else:
-                if not _chosen_only(plan, sinks, inputs):
-                    plan = dataclasses.replace(plan, judged=None)
                 only = plan.selected if plan.judged is not None else None
                 items = relabel(_read(plan, sources, progress, only=only), sources, inputs)
                 with _sides(loaded, folder, collector) as sides:
@@ -161,7 +163,7 @@ def execute(
             for scratch in (_SIDES, LINES_SCRATCH):
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(folder / scratch)
-    name = "local" if local else engine
+    name = engine if runner is not None and shardable else "local"
     asked = workers > 1 or runner is not None
     return Outcome(result, dpo_report, use, passes, balance_info, name, digests, why_one if asked else None)
 
@@ -186,14 +188,19 @@ def _decisions(loaded: LoadedConfig) -> dict[str, Decision] | None:
 
 
 def _balanced(
-    plan: Plan, sources: list[str], inputs: list[str], categories: Categories | None, *, progress: Any = None
+    plan: Plan,
+    sources: list[str],
+    inputs: list[str],
+    categories: Categories | None,
+    judged: PassResult | None = None,
+    *,
+    progress: Any = None,
 ) -> tuple[Plan, dict[str, Any]]:
-    """``plan`` with balance's choice; ``categories``: found by a first pass over shards (else a
-    pass here, in this process)."""
+    """``plan`` with balance's choice; ``categories``: found by a first pass over shards, with
+    what it counted in ``judged`` where that is known (else a pass here, in this process)."""
     section = plan.loaded.config.balance
     assert section is not None
     clean: IdSet | None = None
-    judged: PassResult | None = None
     if categories is None:
         items = relabel(_read(plan, sources, progress), sources, inputs)
         first = Pass(plan, Sinks(), collect_categories=True)
@@ -215,9 +222,10 @@ def _balanced(
     return dataclasses.replace(plan, selected=choice.selected, clean_lines=found, judged=judged), info
 
 
-def _chosen_only(plan: Plan, sinks: Sinks, inputs: list[str]) -> bool:
+def _chosen_only(plan: Plan, inputs: list[str]) -> bool:
     """Whether the main pass (one process) can read only the lines balance chose: a first pass
-    here judged every line (:attr:`Plan.judged`), and nothing dropped is written (no rejects).
+    judged every line (:attr:`Plan.judged`: here, or over shards where its counts are known),
+    and nothing dropped is written (no rejects).
 
     What it buys: with balance keeping 15 of each task type, the main pass at 1 GB reads and
     normalizes about 600 of 38,000 rollouts instead of all of them: redaction, balance, SFT and
@@ -225,7 +233,7 @@ def _chosen_only(plan: Plan, sinks: Sinks, inputs: list[str]) -> bool:
     --only chosen``). The same bytes and counts either way (``tests/perf/test_shortcuts.py``).
     """
     judged = plan.judged is not None and plan.selected is not None
-    return judged and sinks.rejects is None and "-" not in inputs
+    return judged and not plan.loaded.config.write_rejects and "-" not in inputs
 
 
 def _first_pass_name(loaded: LoadedConfig) -> str:
@@ -235,10 +243,11 @@ def _first_pass_name(loaded: LoadedConfig) -> str:
 
 def _first_pass(
     plan: Plan, sources: list[str], workers: int, *, log_runner: LogRunner | None = None, progress: Any = None
-) -> tuple[Plan, Categories | None]:
+) -> tuple[Plan, Categories | None, PassResult | None]:
     """The first pass over shards, for ``filters.dedupe`` and balance: ``plan`` with dedupe
     decided ahead (the shards' logs fed to a :class:`Decider` in input order) and the ids of
-    the lines redaction found clean; and balance's categories (None without balance).
+    the lines redaction found clean; balance's categories (None without balance); and what a
+    first pass in one process would have counted (:func:`_counted`).
 
     The categories are those of the rollouts every step but dedupe keeps, less the ones dedupe
     drops (known once their shard's log is fed: a rollout's decision depends only on the
@@ -247,24 +256,56 @@ def _first_pass(
     decider = Decider()
     clean: IdSet | None = None
     found = CategoryLog()
-    shards = split_shards(sources, workers)
+    shards: list[Shard] = []
+    results: dict[int, PassResult] = {}
     with contextlib.ExitStack() as stack:
         if log_runner is not None:
             logs: Iterator[ShardLog] = log_runner(plan, sources, workers, categories)
         elif workers > 1:
             pool = stack.enter_context(_forked_pool(workers, plan))
-            logs = pool.imap(_log_of_shard, [(shard, categories) for shard in shards])
+            jobs = [(shard, categories) for shard in split_shards(sources, workers)]
+            logs = pool.imap(_log_of_shard, jobs)
         else:
-            logs = (shard_log(plan, shard, categories) for shard in shards)
-        for entries, shard_clean, shard_categories, size in logs:
+            logs = (shard_log(plan, shard, categories) for shard in split_shards(sources, workers))
+        for entries, shard_clean, result, shard in logs:
             decider.feed(entries)
             clean = _union(clean, shard_clean)
-            found.extend(shard_categories, keep=_undropped(decider.decisions))
+            found.extend(result.categories, keep=_undropped(decider.decisions))
+            result.categories = CategoryLog()
+            shards.append(shard)
+            results[shard.index] = result
             if progress is not None:
-                progress(size)
+                progress(shard.end - shard.start)
     dedupe = decider.decisions if plan.loaded.filters.dedupe else None
     clean_lines = clean.settled() if clean is not None else None
-    return dataclasses.replace(plan, dedupe=dedupe, clean_lines=clean_lines), found if categories else None
+    plan = dataclasses.replace(plan, dedupe=dedupe, clean_lines=clean_lines)
+    return plan, found if categories else None, _counted(plan, merge_results(shards, results), decider)
+
+
+def _counted(plan: Plan, merged: PassResult, decider: Decider) -> PassResult | None:
+    """What a first pass in one process would have counted, from the shards' counts (which take
+    dedupe as dropping nothing) and dedupe's decisions; None with a review step, which counted
+    the rollouts dedupe drops as it saw them."""
+    if not plan.loaded.filters.dedupe:
+        return merged
+    if plan.decisions is not None:
+        return None
+    report = merged.filter
+    taken_back = decider.taken_back  # dropped first by a later filter in the shards' counts
+    report.kept -= decider.dropped - sum(taken_back.values())
+    for name, count in taken_back.items():
+        report.dropped[name] -= count
+        if report.dropped[name] <= 0:
+            del report.dropped[name]
+            report.examples.pop(name, None)
+        else:
+            report.examples[name] = decider.later_examples[name]
+    if decider.dropped:
+        report.dropped["dedupe"] += decider.dropped
+        report.examples.setdefault("dedupe", decider.example or "")
+    if decider.twins:
+        report.alone["dedupe"] += decider.twins
+    return merged
 
 
 _KEPT: tuple[str | None, bool] = (None, False)
