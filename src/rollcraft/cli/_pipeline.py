@@ -24,7 +24,12 @@ def run_command(
         str | None, typer.Option("--version-name", "--name", help="Name of the new version folder.")
     ] = None,
     workers: Annotated[
-        int | None, typer.Option("--workers", min=1, help="Processes for the main pass.")
+        int | None,
+        typer.Option(
+            "--workers",
+            min=1,
+            help="Processes reading the inputs in shards (plain files; the same output for any N).",
+        ),
     ] = None,
     engine: Annotated[
         str | None, typer.Option("--engine", help="local or ray (overrides the config).")
