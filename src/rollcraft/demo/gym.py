@@ -122,8 +122,11 @@ def install_gym_venv(dest: Path, *, log: Any = print) -> Path:
         [*uv, "pip", "install", "-q", "--python", str(dest / "bin" / "python"), "--python-version",
          "3.13.14", "--compile-bytecode", f"nemo-gym=={GYM_VERSION}"],
     ]  # fmt: skip
+    # uv trusts its own bundled roots unless told otherwise: the system's store also holds a
+    # company's or a proxy's CA, which pip uses (UV_SYSTEM_CERTS; UV_NATIVE_TLS in older uv).
+    env = {"UV_SYSTEM_CERTS": "1", "UV_NATIVE_TLS": "1", **os.environ}
     for step in steps:
-        done = subprocess.run(step, capture_output=True, text=True, check=False)
+        done = subprocess.run(step, capture_output=True, text=True, check=False, env=env)
         if done.returncode != 0:
             raise DependencyError(f"installing NeMo Gym failed: {done.stderr.strip()[-300:]}")
     return dest
