@@ -15,8 +15,9 @@ The candidate table and the compact sets are measured in one process instead (``
                rows decoded (no splicing) / input lines read back and normalized again
 ``splice-sft`` the same with SFT rows written too (the pairs' sides are mostly SFT rows)
 ``pairs``      DPO only, ``--workers 2``: pairs encoded by forked workers / in the parent
-``clean``      drop-mode redaction + balance, ``--workers 2`` (two passes over shards): the main
-               pass skips the lines the first pass found clean / searches every line again
+``clean``      drop-mode redaction + balance + a rejects file, ``--workers 2`` (two passes over
+               shards): the main pass skips the lines the first pass found clean / searches
+               every line again
 ``chosen``     redaction (replace) + balance: the main pass reads only the lines balance
                chose / reads and judges every line again
 ``writer``     filter + SFT + DPO: outputs written and hashed by a thread / inline
@@ -62,6 +63,7 @@ validate: {{enabled: false}}
 BOTH = "sft: {format: trl, success_only: false}\ndpo: {format: trl}"
 DPO = "dpo: {format: trl}"
 CLEAN = "redact: {on_secret: drop}\nbalance: {max_per_category: 200, by: task_type, seed: 0}\n" + BOTH
+CLEAN += "\nwrite_rejects: true"  # every dropped line written: the main pass reads every line
 CHOSEN = "redact: {on_secret: replace}\nbalance: {max_per_category: 15, by: task_type, seed: 0}\n" + BOTH
 
 #: Each shortcut: its workload (sections of the config, ``reader``), workers, and its variants
