@@ -148,7 +148,7 @@ def test_run_lists_the_first_quarantined_lines_and_how_many_more(tmp_path: Path)
     assert "Read 8 lines: 1 rollouts + 7 quarantined (no_result 7)" in done.stdout
     assert (
         done.stdout.count(": no_result (") == 5
-        and "... and 2 more (manifest.json lists up to 20)" in done.stdout
+        and "... and 2 more (manifest.json lists the first 20 and the first of each reason)" in done.stdout
     )
 
 

@@ -100,5 +100,5 @@ def test_inspect_prints_its_tables_then_names_a_wrong_file(tmp_path: Path) -> No
 def test_no_rollouts_says_when_it_judged_from_the_first_lines_only(tmp_path: Path) -> None:
     path = tmp_path / "inputs.jsonl"
     path.write_text('{"responses_create_params": {"input": "q"}}\n' * 25)
-    with pytest.raises(InputError, match=r"input rows .*\(judged from the first 20 quarantined lines\)"):
+    with pytest.raises(InputError, match=r"input rows .*\(judged from 20 of its 25 lines\)"):
         require_rollouts(_report_of([path]))

@@ -108,6 +108,19 @@ def test_quarantine_reasons(tmp_path: Path) -> None:
     assert report.lines == 13 and report.balanced
 
 
+def test_the_first_line_of_each_quarantine_reason_is_kept_as_an_example(tmp_path: Path) -> None:
+    """One broken line after thousands of expected metric rows is still named: a report keeps the
+    first 20 quarantined lines and the first of every other reason, also when reports add up."""
+    metric = json.dumps({"mean/reward": 0.5, "agent_name": "a"})
+    (tmp_path / "a.jsonl").write_text((metric + "\n") * 30 + '{"broken": \n')
+    _, _, report = _read([str(tmp_path / "a.jsonl")])
+    assert report.quarantined == {"metric_row": 30, "not_json": 1}
+    reasons = [q.reason for q in report.quarantine_examples]
+    assert reasons == ["metric_row"] * 20 + ["not_json"] and report.quarantine_examples[-1].line == 31
+    merged = ReadReport() + report + report
+    assert [q.reason for q in merged.quarantine_examples] == reasons
+
+
 def test_missing_reward_is_bad_reward(tmp_path: Path) -> None:
     record = _nemo()
     del record["reward"]

@@ -6,6 +6,7 @@ import math
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from operator import itemgetter
 from pathlib import Path
 from typing import Annotated, Any, cast
 
@@ -18,7 +19,7 @@ from rollcraft._console import err, out, reports_to_stderr
 from rollcraft._io import atomic_writer
 from rollcraft.read._inspect import read_summary, require_rollouts
 from rollcraft.read._normalize import ReasoningMode
-from rollcraft.read._reader import ReadOptions, ReadReport, Shape
+from rollcraft.read._reader import ReadOptions, ReadReport, Shape, kept_examples
 from rollcraft.read._trajectory import TrajectoryMode
 
 __all__ = [
@@ -144,11 +145,12 @@ def quarantine_listing(
     total: int,
     *,
     limit: int = 5,
-    more: str = "--json / --report list up to 20",
+    more: str = "--json / --report list the first 20 and the first of each reason",
 ) -> list[str]:
-    """The first ``limit`` of ``examples`` (source, line, reason, detail), and ``... and N more
-    (more)`` when ``total`` quarantined lines are more than that."""
-    shown = [f"  {src}:{line}: {reason} ({detail[:100]})" for src, line, reason, detail in examples[:limit]]
+    """The first ``limit`` of ``examples`` (source, line, reason, detail) and the first of each
+    other reason, and ``... and N more (more)`` when ``total`` quarantined lines are more."""
+    chosen = kept_examples(examples, limit, reason=itemgetter(2))
+    shown = [f"  {src}:{line}: {reason} ({detail[:100]})" for src, line, reason, detail in chosen]
     if total > len(shown):
         shown.append(f"  ... and {total - len(shown)} more ({more})")
     return shown

@@ -98,7 +98,8 @@ def _print_run(manifest: dict[str, Any], folder: Path) -> None:
         + (f" ({detail})" if detail else "")
     )
     examples = [(q["source"], q["line"], q["reason"], q["detail"]) for q in read.get("first_quarantined", [])]
-    for line in quarantine_listing(examples, quarantined, more="manifest.json lists up to 20"):
+    more = "manifest.json lists the first 20 and the first of each reason"
+    for line in quarantine_listing(examples, quarantined, more=more):
         out.print(line, markup=False)
     share = 100.0 * filt["kept"] / read["rollouts"] if read["rollouts"] else 0.0
     out.print(f"Kept {filt['kept']}/{read['rollouts']} rollouts ({share:.1f}%)")

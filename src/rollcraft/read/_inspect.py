@@ -199,7 +199,7 @@ def require_rollouts(report: ReadReport, *, label: str = "the input") -> None:
     )
     said = said or "no line is a rollout"
     if len(report.quarantine_examples) < report.lines:
-        said += f" (judged from the first {len(report.quarantine_examples)} quarantined lines)"
+        said += f" (judged from {len(report.quarantine_examples)} of its {report.lines} lines)"
     raise InputError(f"no rollouts in {label}: {said}; {WHAT_ROLLCRAFT_READS} ({read_summary(report)})")
 
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import io
 import os
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from operator import attrgetter
+from typing import Any, Literal, TypeVar
 
 import orjson
 from msgspec import UNSET
@@ -111,6 +112,26 @@ class ReadOptions:
         return self.shape in ("auto", "nemo-gym") and self.task_key is None
 
 
+_T = TypeVar("_T")
+
+#: How many quarantined lines a report keeps as examples, besides the first of each reason.
+KEPT_EXAMPLES = 20
+
+
+def kept_examples(
+    items: Iterable[_T], limit: int = KEPT_EXAMPLES, reason: Callable[[_T], str] = attrgetter("reason")
+) -> list[_T]:
+    """The first ``limit`` of ``items``, and the first item of each ``reason`` not among them."""
+    seen: set[str] = set()
+    kept: list[_T] = []
+    for item in items:
+        why = reason(item)
+        if len(kept) < limit or why not in seen:
+            kept.append(item)
+        seen.add(why)
+    return kept
+
+
 @dataclass(slots=True)
 class ReadReport:
     """Counts of what reading saw; reports add up (``a + b``), so workers' reports merge.
@@ -121,15 +142,17 @@ class ReadReport:
     lines: int = 0
     rollouts: int = 0
     quarantined: Counter[str] = field(default_factory=Counter)
+    #: The first :data:`KEPT_EXAMPLES` quarantined lines, and the first of every other reason
+    #: (one broken line among thousands of expected metric rows is still named).
     quarantine_examples: list[Quarantined] = field(default_factory=list)
 
-    def count(self, item: Rollout | Quarantined, *, keep_examples: int = 20) -> None:
+    def count(self, item: Rollout | Quarantined) -> None:
         self.lines += 1
         if isinstance(item, Rollout):
             self.rollouts += 1
             return
         self.quarantined[item.reason] += 1
-        if len(self.quarantine_examples) < keep_examples:
+        if len(self.quarantine_examples) < KEPT_EXAMPLES or self.quarantined[item.reason] == 1:
             self.quarantine_examples.append(item)
 
     def __add__(self, other: ReadReport) -> ReadReport:
@@ -137,7 +160,7 @@ class ReadReport:
             self.lines + other.lines,
             self.rollouts + other.rollouts,
             self.quarantined + other.quarantined,
-            (self.quarantine_examples + other.quarantine_examples)[:20],
+            kept_examples([*self.quarantine_examples, *other.quarantine_examples]),
         )
 
     @property
