@@ -10,7 +10,7 @@ line with the secret's characters written as ``\\u`` escapes, and a line written
 ``tests/redact/corpus/``.
 
 ``python -m tests.redact._corpus`` prints the recall per kind as a Markdown table (the figures in
-docs/redaction.md).
+docs/redaction.md), and how many look-alike lines redaction changes.
 """
 
 from __future__ import annotations
@@ -546,8 +546,20 @@ def _table(result: Recall) -> str:
     return "\n".join(rows)
 
 
+def changed_lookalikes(*, pii: bool = False) -> tuple[int, int]:
+    """How many look-alike lines there are, and how many redaction changes (by default, or with
+    the PII kinds on)."""
+    lines = lookalike_lines(pii=pii)
+    redactor = Redactor(pii=frozenset(PII_KINDS) if pii else frozenset())
+    return len(lines), sum(redactor.redact_line(line)[0] != line for line in lines)
+
+
 if __name__ == "__main__":
     import tempfile
 
     with tempfile.TemporaryDirectory() as tmp:
         print(_table(recall(list(planted()), Path(tmp) / "planted.jsonl")))
+    for pii in (False, True):
+        total, changed = changed_lookalikes(pii=pii)
+        kinds = "PII kinds on" if pii else "default kinds"
+        print(f"\nlook-alikes ({kinds}): {changed} of {total} lines changed")
