@@ -106,17 +106,10 @@ class Decider:
     def feed(self, entries: Iterable[Entry]) -> None:
         memory = self._first
         for locator, key, rollout_id, reached, later in entries:
-            reason = None
-            twin, first = memory.lookup(key)
-            if reached:
-                if first is not None:
-                    reason = f"duplicate of {first}"
-                elif twin:
-                    memory[key] = rollout_id  # only seen (by the twin) before
-                else:
-                    memory.add(key, rollout_id)
-            elif not twin:
-                memory.add(key, None)
+            # As the streaming step's memory (filters._dedupe): the key is the rollout's when it
+            # reached the step and the key has no first id yet; remembered either way.
+            twin, first = memory.claim(key, rollout_id if reached else None)
+            reason = f"duplicate of {first}" if reached and first is not None else None
             if reason is not None or twin:
                 self.decisions[locator] = (reason, twin)
                 self.twins += twin
