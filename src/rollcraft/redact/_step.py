@@ -3,9 +3,10 @@ hits counted in a :class:`RedactionReport`; and what a rejects file holds of a d
 
 A shortcut for speed lives here: a drop-mode run that makes two passes (balance) records the
 ids of the lines its first pass searched and found clean (``record_clean``), and the main pass
-passes them on unsearched (``clean``). On 1 GB of the benchmark's input, drop-mode redaction
-with balance, SFT and DPO over ``--workers 2`` takes 35 CPU seconds with it and 53 searching
-every line again (``python benchmarks/shortcuts.py --only clean``; the same bytes:
+passes them on unsearched (``clean``), where the main pass reads every line again (a rejects
+file, or a review after dedupe). On 1 GB of the benchmark's input, drop-mode redaction with
+balance, SFT, DPO and a rejects file over ``--workers 2`` takes 41 CPU seconds with it and 58
+searching every line again (``python benchmarks/shortcuts.py --only clean``; the same bytes:
 ``tests/perf/test_shortcuts.py``). Replace mode searches only the rollouts written
 (:func:`rollcraft.steps.with_redaction`), so a first pass does not search at all."""
 
